@@ -1,0 +1,277 @@
+package cache
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	storagetest "github.com/anacrolix/torrent/test"
+)
+
+func TestLeecherStorage(t *testing.T) {
+	storagetest.TestLeecherStorage(t, storagetest.LeecherStorageTestCase{
+		Name: "badger",
+		Factory: func(dir string) storage.ClientImplCloser {
+			c, err := Open(dir, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		},
+	})
+}
+
+const testPieceLen = 64 << 10
+
+// testInfo returns a torrent of 3 full pieces and a short one, and its bytes.
+func testInfo(t *testing.T) (*metainfo.Info, []byte) {
+	data := make([]byte, 3*testPieceLen+1000)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	info := &metainfo.Info{Name: "x", PieceLength: testPieceLen, Length: int64(len(data))}
+	for off := 0; off < len(data); off += testPieceLen {
+		h := sha1.Sum(data[off:min(off+testPieceLen, len(data))])
+		info.Pieces = append(info.Pieces, h[:]...)
+	}
+	return info, data
+}
+
+func openTest(t *testing.T, dir string, info *metainfo.Info) (*Cache, *storage.Torrent) {
+	t.Helper()
+	c, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, err := storage.NewClient(c).OpenTorrent(context.Background(), info, metainfo.HashBytes([]byte("test")))
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, ti
+}
+
+// writePiece writes piece i of data in 16 KiB chunks, in reverse order, as peers might.
+func writePiece(t *testing.T, ti *storage.Torrent, info *metainfo.Info, data []byte, i int) storage.Piece {
+	t.Helper()
+	p := ti.Piece(info.Piece(i))
+	start := int64(i) * info.PieceLength
+	plen := info.Piece(i).Length()
+	for off := (plen - 1) / BlockSize * BlockSize; off >= 0; off -= BlockSize {
+		end := min(off+BlockSize, plen)
+		if _, err := p.WriteAt(data[start+off:start+end], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+func readPiece(t *testing.T, p storage.Piece) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := p.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestReopenKeepsCompletion(t *testing.T) {
+	info, data := testInfo(t)
+	dir := t.TempDir()
+	c, ti := openTest(t, dir, info)
+	for _, i := range []int{0, 3} {
+		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writePiece(t, ti, info, data, 1) // written, never verified
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c, ti = openTest(t, dir, info)
+	defer c.Close()
+	for i, want := range []bool{true, false, false, true} {
+		p := ti.Piece(info.Piece(i))
+		if got := p.Completion(); !got.Ok || got.Complete != want {
+			t.Errorf("piece %d: completion %+v, want complete=%v", i, got, want)
+		}
+	}
+	for _, i := range []int{0, 3} {
+		start := int64(i) * info.PieceLength
+		want := data[start : start+info.Piece(i).Length()]
+		if got := readPiece(t, ti.Piece(info.Piece(i))); !bytes.Equal(got, want) {
+			t.Errorf("piece %d: bytes differ after reopen", i)
+		}
+	}
+	// The torrent-wide reader crosses piece and block boundaries (piece 1's blocks are
+	// stored) and stops where nothing is stored (piece 2).
+	r := ti.NewReader()
+	defer r.Close()
+	got := make([]byte, 5000)
+	off := int64(testPieceLen - 2000)
+	if _, err := r.ReadAt(got, off); err != nil || !bytes.Equal(got, data[off:off+5000]) {
+		t.Fatalf("read across pieces: err=%v, equal=%v", err, bytes.Equal(got, data[off:off+5000]))
+	}
+	if n, err := r.ReadAt(got, 2*testPieceLen-100); n != 100 || err == nil {
+		t.Fatalf("read into a missing piece: n=%d err=%v, want 100 and an error", n, err)
+	}
+}
+
+func TestMarkCompleteNeedsEveryBlock(t *testing.T) {
+	info, data := testInfo(t)
+	c, ti := openTest(t, t.TempDir(), info)
+	defer c.Close()
+	p := ti.Piece(info.Piece(0))
+	if _, err := p.WriteAt(data[:BlockSize], 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MarkComplete(); err == nil {
+		t.Fatal("MarkComplete succeeded with 1 of 4 blocks stored")
+	}
+	if p.Completion().Complete {
+		t.Fatal("piece reported complete")
+	}
+}
+
+func TestPartialWritesMerge(t *testing.T) {
+	info, data := testInfo(t)
+	c, ti := openTest(t, t.TempDir(), info)
+	defer c.Close()
+	p := ti.Piece(info.Piece(3)) // the short last piece
+	plen := int(info.Piece(3).Length())
+	start := 3 * testPieceLen
+	for off := 0; off < plen; off += 7 {
+		end := min(off+7, plen)
+		if _, err := p.WriteAt(data[start+off:start+end], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readPiece(t, p), data[start:]) {
+		t.Fatal("bytes differ")
+	}
+}
+
+func TestMarkNotCompleteForgets(t *testing.T) {
+	info, data := testInfo(t)
+	c, ti := openTest(t, t.TempDir(), info)
+	defer c.Close()
+	p := writePiece(t, ti, info, data, 0)
+	if err := p.MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.MarkNotComplete(); err != nil {
+		t.Fatal(err)
+	}
+	if p.Completion().Complete {
+		t.Fatal("still complete")
+	}
+	if _, err := p.WriteTo(io.Discard); err == nil {
+		t.Fatal("blocks of a forgotten piece are still readable")
+	}
+}
+
+func TestSecondOpenIsInUse(t *testing.T) {
+	info, _ := testInfo(t)
+	dir := t.TempDir()
+	c, _ := openTest(t, dir, info)
+	defer c.Close()
+	c2, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_, err = c2.OpenTorrent(context.Background(), info, metainfo.HashBytes([]byte("test")))
+	if !errors.Is(err, ErrInUse) {
+		t.Fatalf("second open: %v, want ErrInUse", err)
+	}
+}
+
+func TestUnwritableDir(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(filepath.Join(f, "cache"), Options{}); err == nil {
+		t.Fatal("Open under a regular file succeeded")
+	}
+	ro := t.TempDir()
+	if err := os.Chmod(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	// Root ignores permission bits; a read-only bind is not available everywhere, so only
+	// check the message when the kernel does refuse.
+	if _, err := os.CreateTemp(ro, "x"); err != nil {
+		if _, err := Open(ro, Options{}); err == nil {
+			t.Fatal("Open of a read-only dir succeeded")
+		}
+	}
+}
+
+// TestCrash kills a process with SIGKILL after it has verified piece 0 and written, but not
+// verified, piece 1. On reopen piece 0 must be complete with its exact bytes and piece 1 must
+// not be complete.
+func TestCrash(t *testing.T) {
+	if dir := os.Getenv("CACHE_CRASH_DIR"); dir != "" {
+		crashChild(t, dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
+	cmd.Env = append(os.Environ(), "CACHE_CRASH_DIR="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child: %q %v", line, err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	info, data := testInfo(t)
+	c, ti := openTest(t, dir, info)
+	defer c.Close()
+	p0, p1 := ti.Piece(info.Piece(0)), ti.Piece(info.Piece(1))
+	if !p0.Completion().Complete {
+		t.Fatal("verified piece lost in crash")
+	}
+	if !bytes.Equal(readPiece(t, p0), data[:testPieceLen]) {
+		t.Fatal("verified piece has wrong bytes after crash")
+	}
+	if p1.Completion().Complete {
+		t.Fatal("unverified piece complete after crash")
+	}
+}
+
+func crashChild(t *testing.T, dir string) {
+	info, data := testInfo(t)
+	_, ti := openTest(t, dir, info)
+	if err := writePiece(t, ti, info, data, 0).MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+	writePiece(t, ti, info, data, 1)
+	os.Stdout.WriteString("ready\n")
+	select {} // killed by the parent
+}

@@ -1,0 +1,337 @@
+package cache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Keys. Piece and block numbers are big-endian so that a piece's blocks sort together.
+const (
+	blockPrefix    = 'b' // 'b' piece block → block bytes
+	completePrefix = 'c' // 'c' piece → empty: the piece passed its hash check
+)
+
+func blockKey(piece, block int) []byte {
+	k := make([]byte, 9)
+	k[0] = blockPrefix
+	binary.BigEndian.PutUint32(k[1:], uint32(piece))
+	binary.BigEndian.PutUint32(k[5:], uint32(block))
+	return k
+}
+
+func pieceKey(prefix byte, piece int) []byte {
+	k := make([]byte, 5)
+	k[0] = prefix
+	binary.BigEndian.PutUint32(k[1:], uint32(piece))
+	return k
+}
+
+// torrent is one torrent's database.
+type torrent struct {
+	// Immutable after openTorrent.
+	db       *badger.DB
+	lock     *os.File
+	pieceLen int64
+	length   int64
+	log      *slog.Logger
+	onClose  func()
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// Guarded by mu.
+	mu       sync.RWMutex
+	complete []bool
+}
+
+func openTorrent(dir string, info *metainfo.Info, log *slog.Logger) (*torrent, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache dir: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := badger.Open(badgerOptions(dir, log))
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("open badger: %w", err)
+	}
+	t := &torrent{
+		db:       db,
+		lock:     lock,
+		pieceLen: info.PieceLength,
+		length:   info.TotalLength(),
+		log:      log,
+		complete: make([]bool, info.NumPieces()),
+	}
+	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{completePrefix}})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			i := int(binary.BigEndian.Uint32(it.Item().Key()[1:]))
+			if i < len(t.complete) {
+				t.complete[i] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.close()
+		return nil, fmt.Errorf("load completion: %w", err)
+	}
+	return t, nil
+}
+
+func (t *torrent) close() error {
+	t.closeOnce.Do(func() {
+		t.closeErr = t.db.Close()
+		t.lock.Close()
+		if t.onClose != nil {
+			t.onClose()
+		}
+	})
+	return t.closeErr
+}
+
+func (t *torrent) isComplete(i int) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.complete[i]
+}
+
+func (t *torrent) setComplete(i int, c bool) {
+	t.mu.Lock()
+	t.complete[i] = c
+	t.mu.Unlock()
+}
+
+// pieceLength returns the length of piece i.
+func (t *torrent) pieceLength(i int) int64 {
+	return min(t.pieceLen, t.length-int64(i)*t.pieceLen)
+}
+
+func (t *torrent) piece(p metainfo.Piece) storage.PieceImpl {
+	return &piece{t: t, index: p.Index(), length: p.Length()}
+}
+
+// piece implements storage.PieceImpl and io.WriterTo.
+type piece struct {
+	t      *torrent
+	index  int
+	length int64
+}
+
+var (
+	_ storage.PieceImpl = (*piece)(nil)
+	_ io.WriterTo       = (*piece)(nil)
+)
+
+func (p *piece) blocks() int { return int((p.length + BlockSize - 1) / BlockSize) }
+
+func (p *piece) blockLen(b int) int64 { return min(BlockSize, p.length-int64(b)*BlockSize) }
+
+// WriteAt stores chunk data. anacrolix reuses its buffer, so the data is copied. A whole block
+// is a blind write; a part of a block (only seen with unusual chunk sizes) is merged with what
+// is stored. Writes to a complete piece are dropped: its bytes are verified and final.
+func (p *piece) WriteAt(b []byte, off int64) (int, error) {
+	if p.t.isComplete(p.index) {
+		return len(b), nil
+	}
+	n := 0
+	for n < len(b) {
+		pos := off + int64(n)
+		blk := int(pos / BlockSize)
+		inBlk := pos - int64(blk)*BlockSize
+		bl := p.blockLen(blk)
+		m := int(min(int64(len(b)-n), bl-inBlk))
+		var err error
+		if inBlk == 0 && int64(m) == bl {
+			err = p.t.db.Update(func(txn *badger.Txn) error {
+				return txn.Set(blockKey(p.index, blk), append([]byte(nil), b[n:n+m]...))
+			})
+		} else {
+			err = p.mergeBlock(blk, inBlk, b[n:n+m])
+		}
+		if err != nil {
+			return n, fmt.Errorf("write piece %d: %w", p.index, err)
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func (p *piece) mergeBlock(blk int, off int64, b []byte) error {
+	key := blockKey(p.index, blk)
+	for {
+		err := p.t.db.Update(func(txn *badger.Txn) error {
+			v := make([]byte, p.blockLen(blk))
+			item, err := txn.Get(key)
+			switch {
+			case err == nil:
+				if _, err := item.ValueCopy(v[:0:len(v)]); err != nil {
+					return err
+				}
+			case !errors.Is(err, badger.ErrKeyNotFound):
+				return err
+			}
+			copy(v[off:], b)
+			return txn.Set(key, v)
+		})
+		if !errors.Is(err, badger.ErrConflict) {
+			return err
+		}
+	}
+}
+
+// ReadAt reads stored bytes of the piece. A block that is not stored ends the read with
+// io.ErrUnexpectedEOF.
+func (p *piece) ReadAt(b []byte, off int64) (int, error) {
+	n, err := p.t.readAt(b, int64(p.index)*p.t.pieceLen+off)
+	if err == nil && n < len(b) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// WriteTo writes the piece's bytes to w straight out of Badger's mmapped files. anacrolix uses
+// it to hash the piece.
+func (p *piece) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := p.t.db.View(func(txn *badger.Txn) error {
+		for blk := range p.blocks() {
+			item, err := txn.Get(blockKey(p.index, blk))
+			if err != nil {
+				return fmt.Errorf("block %d: %w", blk, err)
+			}
+			err = item.Value(func(v []byte) error {
+				m, err := w.Write(v)
+				n += int64(m)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
+// MarkComplete records that the piece passed its hash check. The blocks are checked to be
+// present first, in a read-only transaction so that concurrent chunk writes to other pieces
+// cannot make it fail with a conflict.
+func (p *piece) MarkComplete() error {
+	var have int
+	err := p.t.db.View(func(txn *badger.Txn) error {
+		prefix := pieceKey(blockPrefix, p.index)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			have++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark piece %d complete: %w", p.index, err)
+	}
+	if have != p.blocks() {
+		return fmt.Errorf("mark piece %d complete: %d of %d blocks stored", p.index, have, p.blocks())
+	}
+	err = p.t.db.Update(func(txn *badger.Txn) error {
+		return txn.Set(pieceKey(completePrefix, p.index), nil)
+	})
+	if err != nil {
+		return fmt.Errorf("mark piece %d complete: %w", p.index, err)
+	}
+	p.t.setComplete(p.index, true)
+	return nil
+}
+
+// MarkNotComplete forgets the piece: its marker and its blocks.
+func (p *piece) MarkNotComplete() error {
+	p.t.setComplete(p.index, false)
+	wb := p.t.db.NewWriteBatch()
+	defer wb.Cancel()
+	if err := wb.Delete(pieceKey(completePrefix, p.index)); err != nil {
+		return err
+	}
+	for blk := range p.blocks() {
+		if err := wb.Delete(blockKey(p.index, blk)); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+// Completion is always known (Ok): pieces without a marker are simply not complete. anacrolix
+// would otherwise rehash them at start and skip them when requesting.
+func (p *piece) Completion() storage.Completion {
+	return storage.Completion{Ok: true, Complete: p.t.isComplete(p.index)}
+}
+
+// readAt copies torrent bytes at off into b, across pieces and blocks, in one read-only
+// transaction. It stops at the first block not stored.
+func (t *torrent) readAt(b []byte, off int64) (int, error) {
+	if off >= t.length {
+		return 0, io.EOF
+	}
+	want := len(b)
+	b = b[:min(int64(len(b)), t.length-off)]
+	n := 0
+	err := t.db.View(func(txn *badger.Txn) error {
+		for n < len(b) {
+			pos := off + int64(n)
+			pc := int(pos / t.pieceLen)
+			inPiece := pos - int64(pc)*t.pieceLen
+			blk := int(inPiece / BlockSize)
+			item, err := txn.Get(blockKey(pc, blk))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return io.ErrUnexpectedEOF
+			}
+			if err != nil {
+				return err
+			}
+			err = item.Value(func(v []byte) error {
+				start := inPiece - int64(blk)*BlockSize
+				if start >= int64(len(v)) {
+					return io.ErrUnexpectedEOF
+				}
+				n += copy(b[n:], v[start:])
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil && n < want {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (t *torrent) newReader() storage.TorrentReader { return torrentReader{t} }
+
+// torrentReader reads across the whole torrent; anacrolix uses it for reads and for uploads.
+type torrentReader struct{ t *torrent }
+
+func (r torrentReader) ReadAt(b []byte, off int64) (int, error) {
+	n, err := r.t.readAt(b, off)
+	if n == len(b) {
+		err = nil
+	}
+	return n, err
+}
+
+func (torrentReader) Close() error { return nil }
