@@ -1,0 +1,184 @@
+// Package fetch runs the BitTorrent side of torrentfs: it adds torrents from .torrent files and
+// magnet links, talks to trackers and peers, turns reads into prioritised piece requests and
+// seeds what it has.
+//
+// Reads go through a Handle, which keeps a few anacrolix Readers (read heads) per open file
+// and reuses the one already positioned at a read's offset, so sequential reading grows a
+// readahead window while a seek starts a small one. Only hash-verified bytes are returned.
+//
+// The package receives its storage as a storage.ClientImpl; it knows nothing of FUSE or of
+// the cache's implementation.
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/storage"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultListenAddr  = ":42069"
+	DefaultReadahead   = 32 << 20
+	DefaultReadTimeout = time.Minute
+)
+
+// Config configures a Client. The zero value joins the public swarm with DHT, PEX, uTP,
+// trackers and port forwarding on, which is what a user wants; tests switch them off.
+type Config struct {
+	// Storage keeps piece data. Required. The client does not close it.
+	Storage storage.ClientImpl
+	// ListenAddr is the host:port for peer connections. Empty means DefaultListenAddr, and a
+	// random port if that one is taken. Port 0 picks a random port.
+	ListenAddr string
+	// NoDHT, NoPortForwarding, NoPEX, NoUTP and NoTrackers switch those off.
+	NoDHT, NoPortForwarding, NoPEX, NoUTP, NoTrackers bool
+	// NoUpload stops seeding to other peers.
+	NoUpload bool
+	// Readahead caps how far ahead of a sequential reader pieces are requested.
+	// Zero means DefaultReadahead.
+	Readahead int64
+	// ReadTimeout is how long a read may wait while no data at all arrives from the swarm
+	// before it fails with ErrTimeout. Zero means DefaultReadTimeout; negative waits forever.
+	ReadTimeout time.Duration
+	// Logger receives the client's log. Nil discards.
+	Logger *slog.Logger
+}
+
+// Client is a BitTorrent client. It is safe for concurrent use.
+type Client struct {
+	// Immutable after New.
+	cl  *torrent.Client
+	cfg Config
+	log *slog.Logger
+
+	// received counts chunks that arrived from peers and were useful; reads use it to tell
+	// a slow swarm from a dead one.
+	received atomic.Int64
+	// closing is set by Close: errors logged while peers are cut off are expected.
+	closing atomic.Bool
+}
+
+// New starts a client listening for peers.
+func New(cfg Config) (*Client, error) {
+	if cfg.Storage == nil {
+		return nil, errors.New("fetch: no storage")
+	}
+	if cfg.Readahead <= 0 {
+		cfg.Readahead = DefaultReadahead
+	}
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Client{cfg: cfg, log: log}
+
+	addr := cfg.ListenAddr
+	fallback := addr == ""
+	if fallback {
+		addr = DefaultListenAddr
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("listen address %q: bad port", addr)
+	}
+	tc := c.torrentConfig(host, port)
+	cl, err := torrent.NewClient(tc)
+	if err != nil && fallback && errors.Is(err, syscall.EADDRINUSE) {
+		log.Info("default port taken, using a random one", "port", port)
+		cl, err = torrent.NewClient(c.torrentConfig(host, 0))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	c.cl = cl
+	return c, nil
+}
+
+func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
+	cfg := c.cfg
+	tc := torrent.NewDefaultClientConfig()
+	tc.DefaultStorage = cfg.Storage
+	tc.ListenHost = func(network string) string { return host }
+	tc.ListenPort = port
+	if ip := net.ParseIP(host); ip != nil {
+		tc.DisableIPv6 = ip.To4() != nil
+		tc.DisableIPv4 = ip.To4() == nil
+	}
+	tc.NoDHT = cfg.NoDHT
+	tc.NoDefaultPortForwarding = cfg.NoPortForwarding
+	tc.DisablePEX = cfg.NoPEX
+	tc.DisableUTP = cfg.NoUTP
+	tc.DisableTrackers = cfg.NoTrackers
+	tc.NoUpload = cfg.NoUpload
+	tc.Seed = !cfg.NoUpload
+	// A read of an evicted or never-fetched piece needs peers even when we hold every other
+	// piece they have, so keep seeders connected.
+	tc.DropMutuallyCompletePeers = false
+	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
+	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
+		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
+	return tc
+}
+
+// Port returns the port the client accepts peers on.
+func (c *Client) Port() int { return c.cl.LocalPort() }
+
+// Close drops every torrent and stops the client. It does not close the storage.
+func (c *Client) Close() error {
+	c.closing.Store(true)
+	return errors.Join(c.cl.Close()...)
+}
+
+// quietHandler drops anacrolix's error records that are not errors for us: reads that ended
+// because their context did (a reader going away is normal for a file system), and anything
+// logged once the client is closing.
+type quietHandler struct {
+	slog.Handler
+	closing *atomic.Bool
+}
+
+func (f quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	if f.closing.Load() {
+		return nil
+	}
+	if r.Level >= slog.LevelError {
+		cancelled := false
+		r.Attrs(func(a slog.Attr) bool {
+			if err, ok := a.Value.Any().(error); ok &&
+				(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+				cancelled = true
+				return false
+			}
+			return true
+		})
+		if cancelled {
+			return nil
+		}
+	}
+	return f.Handler.Handle(ctx, r)
+}
+
+func (f quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{f.Handler.WithAttrs(as), f.closing}
+}
+
+func (f quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{f.Handler.WithGroup(name), f.closing}
+}

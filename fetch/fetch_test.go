@@ -1,0 +1,165 @@
+package fetch_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/torrentfs/torrentfs/cache"
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+)
+
+const pieceLen = 64 << 10
+
+// newCache opens a Badger cache in a temporary directory.
+func newCache(t *testing.T) *cache.Cache {
+	t.Helper()
+	c, err := cache.Open(t.TempDir(), cache.Options{Logger: fetchtest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// singleFile is a one-file swarm whose length is not a multiple of the piece length.
+func singleFile(t *testing.T, size int) (*fetchtest.Swarm, []byte) {
+	data := fetchtest.Payload(size, 1)
+	s := fetchtest.NewSwarm(t, "file.bin", []fetchtest.File{{Data: data}}, pieceLen)
+	return s, data
+}
+
+func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	m, err := h.ReadAt(t.Context(), b, off)
+	if err != nil && !(err == io.EOF && off+int64(m) == h.Size()) {
+		t.Fatalf("ReadAt(%d, %d): n=%d err=%v", off, n, m, err)
+	}
+	return b[:m]
+}
+
+func TestRandomReads(t *testing.T) {
+	s, data := singleFile(t, 3<<20+12345)
+	_, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
+	h := tt.Open(0)
+	defer h.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 60 {
+		off := r.Int64N(int64(len(data)))
+		n := 1 + r.IntN(300<<10)
+		got := readAt(t, h, off, n)
+		want := data[off:min(off+int64(n), int64(len(data)))]
+		if !bytes.Equal(got, want) {
+			t.Fatalf("ReadAt(%d, %d): %d bytes differ from the source", off, n, len(got))
+		}
+	}
+	if got := readAt(t, h, 0, len(data)+10); !bytes.Equal(got, data) {
+		t.Fatal("whole-file read differs from the source")
+	}
+	if n, err := h.ReadAt(t.Context(), make([]byte, 1), int64(len(data))); n != 0 || err != io.EOF {
+		t.Fatalf("read at end of file: n=%d err=%v, want 0 EOF", n, err)
+	}
+}
+
+func TestConcurrentReaders(t *testing.T) {
+	s, data := singleFile(t, 4<<20+777)
+	_, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
+	shared := tt.Open(0)
+	defer shared.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := shared
+			if g%2 == 0 { // half on their own handle, half sharing one
+				h = tt.Open(0)
+				defer h.Close()
+			}
+			r := rand.New(rand.NewPCG(uint64(g), 9))
+			for range 20 {
+				off := r.Int64N(int64(len(data)))
+				b := make([]byte, 1+r.IntN(256<<10))
+				n, err := h.ReadAt(context.Background(), b, off)
+				if err != nil && err != io.EOF {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(b[:n], data[off:off+int64(n)]) {
+					errs <- errors.New("bytes differ from the source")
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// A read whose reader goes away ends at once, and the pieces it asked for still arrive.
+func TestCancelledReadKeepsDownloading(t *testing.T) {
+	s, data := singleFile(t, 1<<20)
+	tt := s.Leech(t, newCache(t), fetch.Config{})
+	h := tt.Open(0)
+	defer h.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := h.ReadAt(ctx, make([]byte, 100), 500<<10); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled read: %v, want context.Canceled", err)
+	}
+	_, addr := s.StartSeeder(t)
+	tt.AddPeers(addr)
+	if err := tt.WaitCached(t.Context(), 0, 500<<10, 100); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAt(t, h, 500<<10, 100); !bytes.Equal(got, data[500<<10:500<<10+100]) {
+		t.Fatal("bytes differ from the source")
+	}
+}
+
+// With no peer, a read fails with ErrTimeout; once a peer comes, the same handle reads.
+func TestReadTimeoutThenRecovery(t *testing.T) {
+	s, data := singleFile(t, 1<<20)
+	tt := s.Leech(t, newCache(t), fetch.Config{ReadTimeout: 300 * time.Millisecond})
+	h := tt.Open(0)
+	defer h.Close()
+	if _, err := h.ReadAt(t.Context(), make([]byte, 100), 0); !errors.Is(err, fetch.ErrTimeout) {
+		t.Fatalf("read with no peers: %v, want ErrTimeout", err)
+	}
+	_, addr := s.StartSeeder(t)
+	tt.AddPeers(addr)
+	if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
+		t.Fatal("bytes differ from the source")
+	}
+}
+
+func TestBadTorrentFiles(t *testing.T) {
+	for name, want := range map[string]string{
+		"not-bencode":          "not a valid .torrent file",
+		"empty":                "empty file",
+		"truncated":            "not a valid .torrent file",
+		"bad-piece-hashes":     "not a multiple of 20",
+		"wrong-piece-count":    "piece hashes for",
+		"missing-piece-length": "piece length",
+		"missing-info":         "no info dictionary",
+		"does-not-exist":       "no such file",
+	} {
+		_, _, err := fetch.LoadTorrentFile("../testdata/" + name + ".torrent")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want one containing %q", name, err, want)
+		}
+	}
+}

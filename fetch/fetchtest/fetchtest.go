@@ -1,0 +1,170 @@
+// Package fetchtest builds loopback swarms for tests: generated payloads, torrents made from
+// them (hostile names included), and seeders on 127.0.0.1 with DHT, trackers, uTP and port
+// forwarding off.
+package fetchtest
+
+import (
+	"context"
+	"crypto/sha1"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+
+	"github.com/torrentfs/torrentfs/fetch"
+)
+
+// Payload returns n pseudo-random bytes from seed, with NUL bytes in them.
+func Payload(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, 0x7f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	for i := 0; i < n; i += 1000 {
+		b[i] = 0
+	}
+	return b
+}
+
+// Logger logs warnings and errors to stderr, where go test shows them on failure.
+func Logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// Loopback returns cfg set up for a test: listening on a random port on 127.0.0.1, with DHT,
+// port forwarding, PEX, trackers and uTP off.
+func Loopback(cfg fetch.Config) fetch.Config {
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.NoDHT, cfg.NoPortForwarding, cfg.NoPEX, cfg.NoTrackers, cfg.NoUTP = true, true, true, true, true
+	if cfg.Logger == nil {
+		cfg.Logger = Logger()
+	}
+	return cfg
+}
+
+// File is a file of a test torrent. Path nil makes a single-file torrent (with one File).
+type File struct {
+	Path []string
+	Data []byte
+}
+
+// Swarm is a test torrent and its data.
+type Swarm struct {
+	TorrentPath string
+	Info        *metainfo.Info
+	Files       []File
+	dataDir     string
+}
+
+// NewSwarm writes a torrent named name holding files, with pieces of pieceLen. File names are
+// taken as they are, so they may be hostile; the seeder's data is stored under safe names.
+func NewSwarm(t testing.TB, name string, files []File, pieceLen int64) *Swarm {
+	t.Helper()
+	dir := t.TempDir()
+	s := &Swarm{Files: files, dataDir: filepath.Join(dir, "data")}
+	info := &metainfo.Info{Name: name, PieceLength: pieceLen}
+	var all []byte
+	if len(files) == 1 && files[0].Path == nil {
+		info.Length = int64(len(files[0].Data))
+	} else {
+		for _, f := range files {
+			info.Files = append(info.Files, metainfo.FileInfo{Path: f.Path, Length: int64(len(f.Data))})
+		}
+	}
+	for _, f := range files {
+		all = append(all, f.Data...)
+	}
+	for off := 0; off < len(all); off += int(pieceLen) {
+		h := sha1.Sum(all[off:min(off+int(pieceLen), len(all))])
+		info.Pieces = append(info.Pieces, h[:]...)
+	}
+	if err := os.MkdirAll(s.dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, fi := range info.UpvertedFiles() {
+		if err := os.WriteFile(filepath.Join(s.dataDir, dataName(&fi)), files[i].Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi := metainfo.MetaInfo{InfoBytes: ib, CreationDate: 1700000000}
+	s.TorrentPath = filepath.Join(dir, "test.torrent")
+	f, err := os.Create(s.TorrentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := mi.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	s.Info = info
+	return s
+}
+
+// dataName is where the seeder keeps a file: unique per torrent offset and length, and only
+// empty files can share one.
+func dataName(fi *metainfo.FileInfo) string {
+	return fmt.Sprintf("%d-%d", fi.TorrentOffset, fi.Length)
+}
+
+// StartSeeder starts a seeding client on 127.0.0.1 and returns it and its host:port. It is
+// closed when the test ends.
+func (s *Swarm) StartSeeder(t testing.TB) (*fetch.Client, string) {
+	t.Helper()
+	st := storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir:   s.dataDir,
+		FilePathMaker:   func(o storage.FilePathMakerOpts) string { return dataName(o.File) },
+		PieceCompletion: storage.NewMapPieceCompletion(),
+	})
+	c, err := fetch.New(Loopback(fetch.Config{Storage: st}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file storage's Close only empties its in-memory completion, which anacrolix's
+	// hashers may still read after the client closes; leave it to the garbage collector.
+	t.Cleanup(func() { c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tt, err := c.Add(ctx, s.TorrentPath, fetch.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tt.Complete():
+	case <-ctx.Done():
+		t.Fatalf("seeder has %d of %d bytes after verifying", tt.BytesCompleted(), tt.Length())
+	}
+	return c, fmt.Sprintf("127.0.0.1:%d", c.Port())
+}
+
+// Leech starts a client on 127.0.0.1 with st as its storage and adds the swarm's torrent with
+// peers. The client is closed when the test ends, before st.
+func (s *Swarm) Leech(t testing.TB, st storage.ClientImplCloser, cfg fetch.Config, peers ...string) *fetch.Torrent {
+	t.Helper()
+	cfg.Storage = st
+	c, err := fetch.New(Loopback(cfg))
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); st.Close() })
+	tt, err := c.Add(context.Background(), s.TorrentPath, fetch.AddOptions{Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tt
+}

@@ -1,0 +1,220 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/anacrolix/torrent"
+)
+
+var (
+	// ErrTimeout is returned by a read that waited Config.ReadTimeout while no data arrived
+	// from any peer.
+	ErrTimeout = errors.New("fetch: timed out waiting for peers to send data")
+	// ErrClosed is returned by reads on a closed Handle.
+	ErrClosed = errors.New("fetch: handle closed")
+)
+
+const (
+	// maxIdleHeads is how many read heads a handle keeps between reads.
+	maxIdleHeads = 4
+	// seqGap is how far from a head's position a read may start and still count as the same
+	// stream. The kernel's readahead sends two concurrent, sometimes reordered, reads.
+	seqGap = 2 << 20
+	// minReadahead is the readahead of a fresh read head: the piece under the read and a
+	// little more. It grows by the distance read sequentially.
+	minReadahead = 1 << 20
+)
+
+// Handle reads one file of a torrent. It is safe for concurrent use; each concurrent stream
+// of reads gets its own read head.
+type Handle struct {
+	// Immutable after Open.
+	t    *Torrent
+	file *torrent.File
+
+	// Guarded by mu.
+	mu     sync.Mutex
+	idle   []*head // most recently used last
+	closed bool
+}
+
+// head is one anacrolix Reader and the position of its stream. A head is used by one read at
+// a time.
+type head struct {
+	r     torrent.Reader
+	pos   int64 // where the next Read will start
+	start int64 // where sequential reading started; immutable
+}
+
+// Open returns a handle for file i.
+func (t *Torrent) Open(i int) *Handle {
+	return &Handle{t: t, file: t.files[i].f}
+}
+
+// Size is the file's length.
+func (h *Handle) Size() int64 { return h.file.Length() }
+
+// ReadAt reads len(p) bytes at off, or up to the end of the file, waiting for the pieces to
+// arrive and be verified. It returns io.EOF only when it read less than len(p) because the
+// file ended. When ctx is done the read ends with ctx.Err() but the pieces stay wanted, so the
+// download goes on. It fails with ErrTimeout when no data at all came from the swarm for
+// Config.ReadTimeout.
+func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	if off >= h.Size() {
+		return 0, io.EOF
+	}
+	hd, err := h.take(off)
+	if err != nil {
+		return 0, err
+	}
+	n, err := h.fill(ctx, hd, p)
+	h.put(hd)
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// fill reads into p from the head's position until p is full or the file ends.
+func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := h.readOnce(ctx, hd, p[n:])
+		n += m
+		hd.pos += int64(m)
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// readOnce is one Read on the head. While the read waits, it fails only if the whole client
+// received nothing for a ReadTimeout: a slow swarm is not a dead one.
+func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) {
+	timeout := h.t.c.cfg.ReadTimeout
+	for {
+		rctx, cancel := ctx, context.CancelFunc(func() {})
+		if timeout > 0 {
+			rctx, cancel = context.WithTimeout(ctx, timeout)
+		}
+		before := h.t.c.received.Load()
+		hd.r.SetContext(rctx)
+		n, err := hd.r.Read(p)
+		cancel()
+		if n > 0 || err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			if ctx.Err() != nil && n == 0 {
+				return 0, ctx.Err()
+			}
+			return n, err
+		}
+		if h.t.c.received.Load() == before {
+			h.t.c.log.Warn("read timed out: no data from any peer",
+				"torrent", h.t.Name(), "file", h.file.DisplayPath(), "offset", hd.pos, "timeout", timeout)
+			return 0, ErrTimeout
+		}
+	}
+}
+
+// take returns the idle head nearest to off within seqGap, positioned at off, or a new head.
+// A read far from every head is a seek: the idle heads are closed so that their readahead
+// windows stop competing with the new position.
+func (h *Handle) take(off int64) (*head, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	best := -1
+	for i, hd := range h.idle {
+		d := off - hd.pos
+		if d < -seqGap || d > seqGap {
+			continue
+		}
+		if best < 0 || abs(d) < abs(off-h.idle[best].pos) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		hd := h.idle[best]
+		h.idle = append(h.idle[:best], h.idle[best+1:]...)
+		h.mu.Unlock()
+		if hd.pos != off {
+			// A small gap: keep the stream's start so readahead keeps its size.
+			if _, err := hd.r.Seek(off, io.SeekStart); err != nil {
+				hd.r.Close()
+				return nil, err
+			}
+			hd.pos = off
+		}
+		return hd, nil
+	}
+	stale := h.idle
+	h.idle = nil
+	h.mu.Unlock()
+	for _, hd := range stale {
+		hd.r.Close()
+	}
+	return h.newHead(off)
+}
+
+func (h *Handle) newHead(off int64) (*head, error) {
+	hd := &head{r: h.file.NewReader(), pos: off, start: off}
+	max := h.t.c.cfg.Readahead
+	hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
+		return min(max, minReadahead+rc.CurrentPos-hd.start)
+	})
+	if off != 0 {
+		if _, err := hd.r.Seek(off, io.SeekStart); err != nil {
+			hd.r.Close()
+			return nil, err
+		}
+	}
+	return hd, nil
+}
+
+// put returns a head to the idle list, closing the oldest beyond maxIdleHeads.
+func (h *Handle) put(hd *head) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		hd.r.Close()
+		return
+	}
+	h.idle = append(h.idle, hd)
+	var drop []*head
+	if len(h.idle) > maxIdleHeads {
+		drop = append(drop, h.idle[:len(h.idle)-maxIdleHeads]...)
+		h.idle = append([]*head(nil), h.idle[len(h.idle)-maxIdleHeads:]...)
+	}
+	h.mu.Unlock()
+	for _, d := range drop {
+		d.r.Close()
+	}
+}
+
+// Close closes the handle's read heads; reads in progress end with their own context.
+func (h *Handle) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	idle := h.idle
+	h.idle = nil
+	h.mu.Unlock()
+	for _, hd := range idle {
+		hd.r.Close()
+	}
+	return nil
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

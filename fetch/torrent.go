@@ -1,0 +1,251 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// AddOptions say where to find peers for a torrent beyond what the source names.
+type AddOptions struct {
+	// Peers are host:port addresses to connect to.
+	Peers []string
+	// Trackers are announce URLs added to the source's own.
+	Trackers []string
+}
+
+// Torrent is a torrent in a Client whose metadata (info dictionary) is known.
+type Torrent struct {
+	// Immutable after Add.
+	c       *Client
+	t       *torrent.Torrent
+	info    *metainfo.Info
+	modTime time.Time
+	files   []File
+}
+
+// File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
+// root directory and empty for a single-file torrent; its elements are untrusted.
+type File struct {
+	Path   []string
+	Length int64
+
+	f *torrent.File
+}
+
+// IsMagnet reports whether source is a magnet link rather than a file name.
+func IsMagnet(source string) bool { return strings.HasPrefix(source, "magnet:") }
+
+// Add adds a torrent from a .torrent file or a magnet link and returns once its metadata is
+// known: at once for a file, after a peer sent it for a magnet link (bounded by ctx).
+func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torrent, error) {
+	var spec *torrent.TorrentSpec
+	modTime := time.Now()
+	if IsMagnet(source) {
+		var err error
+		spec, err = torrent.TorrentSpecFromMagnetUri(source)
+		if err != nil {
+			return nil, fmt.Errorf("magnet link: %w", err)
+		}
+	} else {
+		mi, _, err := LoadTorrentFile(source)
+		if err != nil {
+			return nil, err
+		}
+		if mi.CreationDate > 0 {
+			modTime = time.Unix(mi.CreationDate, 0)
+		}
+		spec, err = torrent.TorrentSpecFromMetaInfoErr(mi)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+	}
+	spec.PeerAddrs = append(spec.PeerAddrs, opts.Peers...)
+	if len(opts.Trackers) > 0 {
+		spec.Trackers = append(spec.Trackers, opts.Trackers)
+	}
+	t, _, err := c.cl.AddTorrentSpec(spec)
+	if err != nil {
+		return nil, fmt.Errorf("add torrent: %w", err)
+	}
+	select {
+	case <-t.GotInfo():
+	case <-ctx.Done():
+		t.Drop()
+		return nil, fmt.Errorf("waiting for metadata from peers: %w", ctx.Err())
+	}
+	info := t.Info()
+	tt := &Torrent{c: c, t: t, info: info, modTime: modTime}
+	for _, f := range t.Files() {
+		fi := f.FileInfo()
+		if strings.Contains(fi.Attr, "p") { // BEP 47 padding
+			continue
+		}
+		var path []string
+		if info.IsDir() {
+			path = fi.BestPath()
+		}
+		tt.files = append(tt.files, File{Path: path, Length: f.Length(), f: f})
+	}
+	return tt, nil
+}
+
+// LoadTorrentFile reads and checks a .torrent file, so that a bad one gets a clear error
+// before anything is started.
+func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.IsDir() {
+		return nil, nil, fmt.Errorf("%s: is a directory, not a .torrent file", path)
+	}
+	if st.Size() == 0 {
+		return nil, nil, fmt.Errorf("%s: empty file, not a .torrent file", path)
+	}
+	mi, err := metainfo.LoadFromFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not a valid .torrent file: %w", path, err)
+	}
+	if len(mi.InfoBytes) == 0 {
+		return nil, nil, fmt.Errorf("%s: no info dictionary", path)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: bad info dictionary: %w", path, err)
+	}
+	if err := checkInfo(&info); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return mi, &info, nil
+}
+
+func checkInfo(info *metainfo.Info) error {
+	switch {
+	case !info.HasV1():
+		return errors.New("only v1 and hybrid torrents are supported")
+	case info.PieceLength <= 0:
+		return errors.New("missing or bad piece length")
+	case len(info.Pieces)%20 != 0:
+		return fmt.Errorf("piece hashes are %d bytes, not a multiple of 20", len(info.Pieces))
+	case info.TotalLength() < 0:
+		return errors.New("negative file length")
+	}
+	want := (info.TotalLength() + info.PieceLength - 1) / info.PieceLength
+	if int64(info.NumPieces()) != want {
+		return fmt.Errorf("%d piece hashes for %d bytes in pieces of %d (want %d)",
+			info.NumPieces(), info.TotalLength(), info.PieceLength, want)
+	}
+	for _, f := range info.UpvertedFiles() {
+		if f.Length < 0 {
+			return errors.New("negative file length")
+		}
+	}
+	return nil
+}
+
+// Name is the torrent's name, untrusted.
+func (t *Torrent) Name() string { return t.info.BestName() }
+
+// IsDir reports whether the torrent is a directory of files rather than one file.
+func (t *Torrent) IsDir() bool { return t.info.IsDir() }
+
+// InfoHash is the torrent's v1 info-hash in hex.
+func (t *Torrent) InfoHash() string { return t.t.InfoHash().HexString() }
+
+// ModTime is the torrent's creation date, or the time it was added if it has none.
+func (t *Torrent) ModTime() time.Time { return t.modTime }
+
+// Length is the size of all of the torrent's data.
+func (t *Torrent) Length() int64 { return t.info.TotalLength() }
+
+// Files lists the torrent's files in torrent order, without padding files.
+func (t *Torrent) Files() []File { return t.files }
+
+// BytesCached returns how many bytes of file i are in verified pieces.
+func (t *Torrent) BytesCached(i int) int64 {
+	f := t.files[i].f
+	if f.Length() == 0 {
+		return 0
+	}
+	pl := t.info.PieceLength
+	begin, end := f.Offset(), f.Offset()+f.Length()
+	var n int64
+	for p := int(begin / pl); int64(p)*pl < end; p++ {
+		if t.t.PieceState(p).Complete {
+			n += min(end, int64(p+1)*pl) - max(begin, int64(p)*pl)
+		}
+	}
+	return n
+}
+
+// BytesCompleted returns how many bytes of the torrent are in verified pieces.
+func (t *Torrent) BytesCompleted() int64 {
+	var n int64
+	pl := t.info.PieceLength
+	for p := range t.t.NumPieces() {
+		if t.t.PieceState(p).Complete {
+			n += min(pl, t.Length()-int64(p)*pl)
+		}
+	}
+	return n
+}
+
+// Complete returns a channel closed once every piece is verified.
+func (t *Torrent) Complete() <-chan struct{} { return t.t.Complete().On() }
+
+// DownloadAll asks for every piece, at normal priority.
+func (t *Torrent) DownloadAll() { t.t.DownloadAll() }
+
+// Verify hashes every piece the storage holds, and forgets those that fail.
+func (t *Torrent) Verify(ctx context.Context) error { return t.t.VerifyDataContext(ctx) }
+
+// Stats are the torrent's transfer counters.
+func (t *Torrent) Stats() torrent.TorrentStats { return t.t.Stats() }
+
+// AddPeers connects to more peers by host:port.
+func (t *Torrent) AddPeers(addrs ...string) {
+	var ps []torrent.PeerInfo
+	for _, a := range addrs {
+		ps = append(ps, torrent.PeerInfo{Addr: stringAddr(a), Trusted: true})
+	}
+	t.t.AddPeers(ps)
+}
+
+type stringAddr string
+
+func (s stringAddr) String() string { return string(s) }
+
+// WaitCached waits until every piece holding bytes [off, off+n) of file i is verified. It
+// does not ask for those pieces; it only watches.
+func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
+	sub := t.t.SubscribePieceStateChanges()
+	defer sub.Close()
+	f := t.files[i].f
+	pl := t.info.PieceLength
+	begin := (f.Offset() + off) / pl
+	end := (f.Offset() + off + n + pl - 1) / pl
+	for {
+		done := true
+		for p := begin; p < end; p++ {
+			if !t.t.PieceState(int(p)).Complete {
+				done = false
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-sub.Values:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
