@@ -79,20 +79,26 @@ func Open(dir string, opts Options) (*Cache, error) {
 // Dir returns the directory the cache lives in.
 func (c *Cache) Dir() string { return c.dir }
 
-// OpenTorrent implements storage.ClientImpl. It opens (or creates) the torrent's database
-// and loads which pieces are complete, so a restart hashes nothing.
-func (c *Cache) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+// Acquire opens the torrent's database ahead of OpenTorrent, so that errors such as ErrInUse
+// or a corrupt database are reported before the client starts: anacrolix does not report a
+// storage error for a torrent added from a file. OpenTorrent then uses this database.
+func (c *Cache) Acquire(ih metainfo.Hash) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	_, err := c.acquireLocked(ih)
+	return err
+}
+
+func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 	if c.closed {
-		return storage.TorrentImpl{}, errors.New("cache: closed")
+		return nil, errors.New("cache: closed")
 	}
-	if _, ok := c.torrents[ih]; ok {
-		return storage.TorrentImpl{}, ErrInUse
+	if t, ok := c.torrents[ih]; ok {
+		return t, nil
 	}
-	t, err := openTorrent(filepath.Join(c.dir, hex.EncodeToString(ih[:])), info, c.log)
+	t, err := openDB(filepath.Join(c.dir, hex.EncodeToString(ih[:])), c.log)
 	if err != nil {
-		return storage.TorrentImpl{}, err
+		return nil, err
 	}
 	t.onClose = func() {
 		c.mu.Lock()
@@ -100,6 +106,21 @@ func (c *Cache) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainf
 		c.mu.Unlock()
 	}
 	c.torrents[ih] = t
+	return t, nil
+}
+
+// OpenTorrent implements storage.ClientImpl. It opens (or creates) the torrent's database,
+// unless Acquire did, and loads which pieces are complete, so a restart hashes nothing.
+func (c *Cache) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, err := c.acquireLocked(ih)
+	if err != nil {
+		return storage.TorrentImpl{}, err
+	}
+	if err := t.setInfo(info); err != nil {
+		return storage.TorrentImpl{}, err
+	}
 	return storage.TorrentImpl{
 		Piece:     t.piece,
 		Close:     t.close,

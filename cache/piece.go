@@ -37,13 +37,15 @@ func pieceKey(prefix byte, piece int) []byte {
 
 // torrent is one torrent's database.
 type torrent struct {
-	// Immutable after openTorrent.
-	db       *badger.DB
-	lock     *os.File
+	// Immutable after openDB.
+	db      *badger.DB
+	lock    *os.File
+	log     *slog.Logger
+	onClose func()
+
+	// Immutable after setInfo, which comes before any piece is used.
 	pieceLen int64
 	length   int64
-	log      *slog.Logger
-	onClose  func()
 
 	closeOnce sync.Once
 	closeErr  error
@@ -53,7 +55,7 @@ type torrent struct {
 	complete []bool
 }
 
-func openTorrent(dir string, info *metainfo.Info, log *slog.Logger) (*torrent, error) {
+func openDB(dir string, log *slog.Logger) (*torrent, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
@@ -66,30 +68,36 @@ func openTorrent(dir string, info *metainfo.Info, log *slog.Logger) (*torrent, e
 		lock.Close()
 		return nil, fmt.Errorf("open badger: %w", err)
 	}
-	t := &torrent{
-		db:       db,
-		lock:     lock,
-		pieceLen: info.PieceLength,
-		length:   info.TotalLength(),
-		log:      log,
-		complete: make([]bool, info.NumPieces()),
+	return &torrent{db: db, lock: lock, log: log}, nil
+}
+
+// setInfo sizes the torrent and loads which pieces are complete. A torrent is opened by one
+// client once.
+func (t *torrent) setInfo(info *metainfo.Info) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.complete != nil {
+		return ErrInUse
 	}
-	err = db.View(func(txn *badger.Txn) error {
+	t.pieceLen = info.PieceLength
+	t.length = info.TotalLength()
+	complete := make([]bool, info.NumPieces())
+	err := t.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{completePrefix}})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			i := int(binary.BigEndian.Uint32(it.Item().Key()[1:]))
-			if i < len(t.complete) {
-				t.complete[i] = true
+			if i < len(complete) {
+				complete[i] = true
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		t.close()
-		return nil, fmt.Errorf("load completion: %w", err)
+		return fmt.Errorf("load completion: %w", err)
 	}
-	return t, nil
+	t.complete = complete
+	return nil
 }
 
 func (t *torrent) close() error {

@@ -100,6 +100,7 @@ func (r *root) newFile(ctx context.Context, i int) *fusefs.Inode {
 
 func (r *root) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = fuse.S_IFDIR | 0o555
+	out.Nlink = 2
 	setTime(&out.Attr, r.t.ModTime())
 	return 0
 }
@@ -117,6 +118,7 @@ var _ fusefs.NodeGetattrer = (*dir)(nil)
 
 func (d *dir) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	out.Mode = fuse.S_IFDIR | 0o555
+	out.Nlink = 2
 	setTime(&out.Attr, d.mtime)
 	return 0
 }
@@ -139,6 +141,7 @@ var (
 func (f *file) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	size := f.t.Files()[f.index].Length
 	out.Mode = fuse.S_IFREG | 0o444
+	out.Nlink = 1
 	out.Size = uint64(size)
 	out.Blocks = uint64(f.t.BytesCached(f.index)+511) / 512
 	out.Blksize = 1 << 20

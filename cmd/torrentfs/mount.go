@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/torrentfs/torrentfs/cache"
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fs"
+)
+
+func defaultCacheDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "torrentfs-cache")
+	}
+	return filepath.Join(dir, "torrentfs")
+}
+
+func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("mount", "SOURCE MOUNTPOINT", stderr)
+	var sw swarmFlags
+	sw.register(flags)
+	cacheDir := flags.String("cache-dir", defaultCacheDir(), "`dir`ectory of the piece cache")
+	readahead := sizeFlag(fetch.DefaultReadahead)
+	flags.Var(&readahead, "readahead", "most `bytes` fetched ahead of a sequential reader")
+	readTimeout := flags.Duration("read-timeout", fetch.DefaultReadTimeout, "fail a read with EIO after this long with no data from any peer (0: wait forever)")
+	noUpload := flags.Bool("no-upload", false, "do not seed cached pieces to other peers")
+	allowOther := flags.Bool("allow-other", false, "let other users read the mount")
+	debugFUSE := flags.Bool("debug-fuse", false, "log every FUSE request")
+	pos, err := parse(flags, args, 2)
+	if err != nil {
+		return err
+	}
+	source, mnt := pos[0], pos[1]
+	cfg, log, err := sw.config(stderr)
+	if err != nil {
+		return err
+	}
+
+	// Check everything local before touching the network.
+	ih, err := sourceInfoHash(source)
+	if err != nil {
+		return err
+	}
+	if err := fs.CheckMountPoint(mnt, log); err != nil {
+		return err
+	}
+	c, err := cache.Open(*cacheDir, cache.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer c.Close() // after the client
+	if err := c.Acquire(ih); err != nil {
+		if errors.Is(err, cache.ErrInUse) {
+			return fmt.Errorf("%s is already mounted by another torrentfs process (cache %s)", source, c.Dir())
+		}
+		return err
+	}
+
+	cfg.Storage = c
+	cfg.Readahead = int64(readahead)
+	cfg.ReadTimeout = *readTimeout
+	if *readTimeout == 0 {
+		cfg.ReadTimeout = -1
+	}
+	cfg.NoUpload = *noUpload
+	cl, err := fetch.New(cfg)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if fetch.IsMagnet(source) {
+		log.Info("fetching metadata from peers", "infohash", ih.HexString())
+	}
+	t, err := cl.Add(ctx, source, sw.addOptions())
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while waiting for metadata
+		}
+		return err
+	}
+	m, err := fs.New(mnt, t, fs.Options{AllowOther: *allowOther, Debug: *debugFUSE, Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port())
+
+	unmounted := make(chan struct{})
+	go func() { m.Wait(); close(unmounted) }()
+	select {
+	case <-unmounted:
+		log.Info("unmounted from outside", "mountpoint", mnt)
+	case <-ctx.Done():
+		if err := m.Unmount(); err != nil {
+			return err
+		}
+		select {
+		case <-unmounted:
+		case <-time.After(10 * time.Second):
+			log.Warn("file system still busy after unmount; exiting anyway")
+		}
+		log.Info("unmounted", "mountpoint", mnt)
+	}
+	return nil
+}
+
+// sourceInfoHash checks a source and returns its info-hash.
+func sourceInfoHash(source string) (metainfo.Hash, error) {
+	if fetch.IsMagnet(source) {
+		m, err := metainfo.ParseMagnetUri(source)
+		if err != nil {
+			return metainfo.Hash{}, fmt.Errorf("bad magnet link: %w", err)
+		}
+		return m.InfoHash, nil
+	}
+	mi, _, err := fetch.LoadTorrentFile(source)
+	if err != nil {
+		return metainfo.Hash{}, err
+	}
+	return mi.HashInfoBytes(), nil
+}
