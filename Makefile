@@ -1,0 +1,35 @@
+# torrentfs: `make demo` shows it working, `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+DEBS := fuse3 opentracker mktorrent
+
+.PHONY: build deps test bench demo clean
+
+build:
+	$(GO) build -o bin/torrentfs ./cmd/torrentfs
+
+# deps installs the Debian packages the tests and the demo use, where missing.
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q $$missing >/dev/null || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
+	fi
+	@test -e /dev/fuse || { echo "no /dev/fuse: FUSE is needed (modprobe fuse, or run the container with --device /dev/fuse)"; exit 1; }
+
+test: deps
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./cache/
+
+# demo seeds a generated sample on 127.0.0.1, mounts it, lists and checks it, and unmounts.
+demo: deps build
+	@bash demo.sh
+
+clean:
+	rm -rf bin demo

@@ -1,0 +1,515 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+)
+
+// bin is the torrentfs binary built for these tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: /dev/fuse is missing; these tests need FUSE")
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "torrentfs-bin")
+	if err != nil {
+		panic(err)
+	}
+	bin = filepath.Join(dir, "torrentfs")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: build torrentfs: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// loopback are the flags that keep a torrentfs process on 127.0.0.1.
+var loopback = []string{"--listen", "127.0.0.1:0", "--no-dht", "--no-upnp", "--no-pex", "--no-utp"}
+
+// proc is a running torrentfs process whose stderr is collected line by line.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited and stderr is read
+
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{} // closed and replaced when a line arrives
+}
+
+// start runs torrentfs with args. When the test ends, a process still running is killed
+// and its mount point, if any, detached.
+func start(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{}), changed: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			close(p.changed)
+			p.changed = make(chan struct{})
+			p.mu.Unlock()
+		}
+		p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+		if args[0] == "mount" {
+			detachIfMounted(args)
+		}
+		if t.Failed() {
+			t.Logf("torrentfs %s stderr:\n%s", strings.Join(args, " "), p.stderr())
+		}
+	})
+	return p
+}
+
+func (p *proc) stderr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.lines, "\n")
+}
+
+// waitFor waits for a stderr line containing s and returns it.
+func (p *proc) waitFor(t *testing.T, s string) string {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for seen := 0; ; {
+		p.mu.Lock()
+		lines, changed := p.lines, p.changed
+		p.mu.Unlock()
+		for ; seen < len(lines); seen++ {
+			if strings.Contains(lines[seen], s) {
+				return lines[seen]
+			}
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			if seen == len(p.lines) {
+				t.Fatalf("torrentfs exited (%v) before logging %q:\n%s", p.cmd.ProcessState, s, p.stderr())
+			}
+		case <-timeout:
+			t.Fatalf("no %q from torrentfs in a minute:\n%s", s, p.stderr())
+		}
+	}
+}
+
+// port returns the port= value of a log line.
+func port(line string) string {
+	_, after, _ := strings.Cut(line, "port=")
+	return strings.Fields(after)[0]
+}
+
+// stop sends sig and returns the exit code.
+func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("torrentfs did not exit a minute after %v:\n%s", sig, p.stderr())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// wait waits for the process to exit on its own and returns the exit code.
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("torrentfs did not exit:\n%s", p.stderr())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// detachIfMounted lazily unmounts a test's mount point if it is still mounted.
+func detachIfMounted(args []string) {
+	for _, a := range args {
+		if mounted(a) {
+			syscall.Unmount(a, syscall.MNT_DETACH)
+		}
+	}
+}
+
+// mounted reports whether dir is a mount point, from /proc/self/mountinfo.
+func mounted(dir string) bool {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == abs {
+			return true
+		}
+	}
+	return false
+}
+
+// torrentfs runs a command that is expected to finish, and returns its exit code, stdout
+// and stderr.
+func torrentfs(t *testing.T, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("torrentfs %s hung", strings.Join(args, " "))
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// sampleTree writes a small tree of files to dir/sample and returns its files' contents by
+// path relative to dir.
+func sampleTree(t *testing.T, dir string) map[string][]byte {
+	files := map[string][]byte{
+		"sample/a/b.bin":  fetchtest.Payload(5<<20+12345, 1),
+		"sample/c.txt":    []byte("hello\n"),
+		"sample/d/e/f.gz": fetchtest.Payload(300<<10, 2),
+	}
+	for p, b := range files {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return files
+}
+
+// checkTree reads every file of files under mnt and compares it with the source.
+func checkTree(t *testing.T, mnt string, files map[string][]byte) {
+	t.Helper()
+	for p, want := range files {
+		got, err := os.ReadFile(filepath.Join(mnt, p))
+		if err != nil {
+			t.Fatalf("read %s: %v", p, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: %d bytes differ from the source's %d", p, len(got), len(want))
+		}
+	}
+}
+
+// freePort returns a TCP and UDP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return p
+		}
+	}
+}
+
+// opentracker starts Debian's opentracker on 127.0.0.1 for the given info-hashes (it runs
+// in whitelist mode) and returns its port.
+func opentracker(t *testing.T, infohashes ...string) int {
+	t.Helper()
+	if _, err := exec.LookPath("opentracker"); err != nil {
+		t.Fatal("opentracker not installed: run make deps")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infohashes, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := freePort(t)
+	ps := fmt.Sprint(p)
+	cmd := exec.Command("opentracker", "-i", "127.0.0.1", "-p", ps, "-P", ps, "-d", dir, "-w", "/whitelist")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	// opentracker says nothing when it is ready: dial until it accepts, with a bound.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+ps)
+		if err == nil {
+			c.Close()
+			return p
+		}
+		select {
+		case <-exited:
+			t.Fatal("opentracker exited at start")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opentracker not accepting on %s: %v", ps, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestUserDay is the day of a user: create a torrent, seed it, mount it from a tracker,
+// serve a second user from the mount alone (magnet link, UDP tracker), stop with Ctrl-C,
+// and remount from the cache with nobody online.
+func TestUserDay(t *testing.T) {
+	dir := t.TempDir()
+	files := sampleTree(t, dir)
+	tor := filepath.Join(dir, "sample.torrent")
+
+	// create needs the tracker URL and the tracker needs the info-hash: make the torrent
+	// once to learn the port-independent info-hash, then again with the real tracker.
+	code, out, errOut := torrentfs(t, nil, "create", "-o", tor, "-t", "http://127.0.0.1:1/announce", filepath.Join(dir, "sample"))
+	if code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	ih := strings.Fields(out)[0]
+	tport := opentracker(t, ih)
+	announce := fmt.Sprintf("http://127.0.0.1:%d/announce", tport)
+	code, out, errOut = torrentfs(t, nil, "create", "-f", "-o", tor, "-t", announce, filepath.Join(dir, "sample"))
+	if code != 0 || strings.Fields(out)[0] != ih {
+		t.Fatalf("create again: exit %d, %q: %s", code, out, errOut)
+	}
+
+	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "sample")}, loopback...)...)
+	seeder.waitFor(t, "msg=seeding")
+
+	mntA, cacheA := t.TempDir(), t.TempDir()
+	a := start(t, nil, append([]string{"mount", "--cache-dir", cacheA, tor, mntA}, loopback...)...)
+	a.waitFor(t, "msg=mounted")
+	checkTree(t, mntA, files)
+
+	if code := seeder.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("seed: exit %d after SIGINT", code)
+	}
+
+	// A second user, from a magnet link and the UDP side of the tracker, finds only the
+	// mount, and gets metadata and every piece from it.
+	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&tr=udp://127.0.0.1:%d/announce", ih, tport)
+	mntB := t.TempDir()
+	b := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), magnet, mntB}, loopback...)...)
+	b.waitFor(t, "msg=mounted")
+	checkTree(t, mntB, files)
+	for _, p := range []*proc{a, b} {
+		if code := p.stop(t, syscall.SIGINT); code != 0 {
+			t.Fatalf("mount: exit %d after SIGINT", code)
+		}
+	}
+	if mounted(mntA) || mounted(mntB) {
+		t.Fatal("mount left behind after SIGINT")
+	}
+
+	// Remount with nobody online: du shows everything cached before any read, and every
+	// byte comes from the cache.
+	a = start(t, nil, append([]string{"mount", "--cache-dir", cacheA, tor, mntA}, loopback...)...)
+	a.waitFor(t, "msg=mounted")
+	du, err := exec.Command("du", "-sb", "--apparent-size", mntA).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks syscall.Stat_t
+	syscall.Stat(filepath.Join(mntA, "sample/a/b.bin"), &blocks)
+	if blocks.Blocks*512 < int64(len(files["sample/a/b.bin"])) {
+		t.Fatalf("after remount b.bin has %d cached bytes, want all %d (du: %s)", blocks.Blocks*512, len(files["sample/a/b.bin"]), du)
+	}
+	checkTree(t, mntA, files)
+	if code := a.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("mount: exit %d after SIGTERM", code)
+	}
+}
+
+// swarm starts a seeder for a fresh single-file torrent and returns the torrent, the data
+// and the seeder's address.
+func swarm(t *testing.T, name string, size int) (string, []byte, string) {
+	data := fetchtest.Payload(size, uint64(size))
+	s := fetchtest.NewSwarm(t, name, []fetchtest.File{{Data: data}}, 256<<10)
+	_, addr := s.StartSeeder(t)
+	return s.TorrentPath, data, addr
+}
+
+// Two processes mount two torrents with the default cache directory; a third process
+// mounting the first torrent again is told it is in use.
+func TestTwoMountsDefaultCache(t *testing.T) {
+	env := []string{"XDG_CACHE_HOME=" + t.TempDir()}
+	tor1, data1, addr1 := swarm(t, "one.bin", 1<<20+1)
+	tor2, data2, addr2 := swarm(t, "two.bin", 2<<20+2)
+	mnt1, mnt2 := t.TempDir(), t.TempDir()
+	p1 := start(t, env, append([]string{"mount", "--peer", addr1, tor1, mnt1}, loopback...)...)
+	p2 := start(t, env, append([]string{"mount", "--peer", addr2, tor2, mnt2}, loopback...)...)
+	p1.waitFor(t, "msg=mounted")
+	p2.waitFor(t, "msg=mounted")
+	checkTree(t, mnt1, map[string][]byte{"one.bin": data1})
+	checkTree(t, mnt2, map[string][]byte{"two.bin": data2})
+
+	code, _, errOut := torrentfs(t, env, append([]string{"mount", tor1, t.TempDir()}, loopback...)...)
+	if code != 1 || !strings.Contains(errOut, "already mounted by another torrentfs process") {
+		t.Fatalf("same torrent twice: exit %d, %q", code, errOut)
+	}
+	for _, p := range []*proc{p1, p2} {
+		if code := p.stop(t, syscall.SIGINT); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	}
+}
+
+// The mount goes away cleanly however it is ended: fusermount3 -u from outside, SIGINT with
+// a file open, or kill -9 followed by a new mount on the stale mount point.
+func TestUnmountPaths(t *testing.T) {
+	tor, data, addr := swarm(t, "f.bin", 1<<20)
+	mnt, cacheDir := t.TempDir(), t.TempDir()
+	args := append([]string{"mount", "--cache-dir", cacheDir, "--peer", addr, tor, mnt}, loopback...)
+
+	p := start(t, nil, args...)
+	p.waitFor(t, "msg=mounted")
+	if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("fusermount3 -u: %v %s", err, out)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("after fusermount3 -u: exit %d", code)
+	}
+
+	p = start(t, nil, args...)
+	p.waitFor(t, "msg=mounted")
+	f, err := os.Open(filepath.Join(mnt, "f.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("SIGINT with a file open: exit %d", code)
+	}
+	if mounted(mnt) {
+		t.Fatal("still mounted after SIGINT with a file open")
+	}
+
+	p = start(t, nil, args...)
+	p.waitFor(t, "msg=mounted")
+	p.stop(t, syscall.SIGKILL)
+	if _, err := os.ReadDir(mnt); !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("after kill -9, listing the mount point: %v, want ENOTCONN", err)
+	}
+	p = start(t, nil, args...)
+	p.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, map[string][]byte{"f.bin": data})
+	p.stop(t, syscall.SIGINT)
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	tor, _, _ := swarm(t, "f.bin", 100<<10)
+	empty := t.TempDir()
+	full := t.TempDir()
+	os.WriteFile(filepath.Join(full, "x"), nil, 0o644)
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	wrongData := filepath.Join(dir, "wrong.bin")
+	os.WriteFile(wrongData, fetchtest.Payload(100<<10, 99), 0o644)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	mnt := func() string { return t.TempDir() }
+	mount := func(args ...string) []string {
+		return append(append([]string{"mount", "--cache-dir", filepath.Join(dir, "cache")}, args...), loopback...)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no command", nil, 2, "no command"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"mount without mount point", []string{"mount", tor}, 2, "takes 2 arguments"},
+		{"bad flag", []string{"mount", "--nope", tor, mnt()}, 2, "flag provided but not defined"},
+		{"bad size", []string{"mount", "--readahead", "lots", tor, mnt()}, 2, "bad size"},
+		{"bad log level", mount("--log-level", "loud", tor, mnt()), 2, "bad --log-level"},
+		{"missing torrent", mount(filepath.Join(dir, "nope.torrent"), mnt()), 1, "no such file"},
+		{"directory as torrent", mount(dir, mnt()), 1, "is a directory"},
+		{"not bencode", mount("../../testdata/not-bencode.torrent", mnt()), 1, "not a valid .torrent file"},
+		{"empty torrent", mount("../../testdata/empty.torrent", mnt()), 1, "empty file"},
+		{"truncated torrent", mount("../../testdata/truncated.torrent", mnt()), 1, "not a valid .torrent file"},
+		{"bad piece hashes", mount("../../testdata/bad-piece-hashes.torrent", mnt()), 1, "not a multiple of 20"},
+		{"wrong piece count", mount("../../testdata/wrong-piece-count.torrent", mnt()), 1, "piece hashes for"},
+		{"missing piece length", mount("../../testdata/missing-piece-length.torrent", mnt()), 1, "piece length"},
+		{"missing info", mount("../../testdata/missing-info.torrent", mnt()), 1, "no info dictionary"},
+		{"bad magnet", mount("magnet:?xt=urn:btih:zzz", mnt()), 1, "bad magnet link"},
+		{"missing mount point", mount(tor, filepath.Join(dir, "nope")), 1, "does not exist"},
+		{"mount point is a file", mount(tor, file), 1, "not a directory"},
+		{"mount point not empty", mount(tor, full), 1, "not empty"},
+		{"mount point already mounted", mount(tor, "/proc"), 1, "already a mount point"},
+		{"cache dir not writable", append([]string{"mount", "--cache-dir", filepath.Join(file, "cache"), tor, mnt()}, loopback...), 1, "cache dir"},
+		{"port in use", []string{"mount", "--cache-dir", filepath.Join(dir, "cache2"), "--listen", busy.Addr().String(), "--no-dht", "--no-upnp", tor, mnt()}, 1, "address already in use"},
+		{"create from nothing", []string{"create", "-o", filepath.Join(dir, "x.torrent"), filepath.Join(dir, "nope")}, 1, "no such file"},
+		{"create from empty dir", []string{"create", "-o", filepath.Join(dir, "x.torrent"), empty}, 1, "no files to share"},
+		{"create bad piece length", []string{"create", "--piece-length", "1000", "-o", filepath.Join(dir, "x.torrent"), file}, 1, "power of two"},
+		{"create over a file", []string{"create", "-o", file, file}, 1, "exists: use -f"},
+		{"seed wrong data", append([]string{"seed", tor, wrongData}, loopback...), 1, "none of the data"},
+		{"seed dir for a file", append([]string{"seed", tor, empty}, loopback...), 1, "is a single file but"},
+		{"seed missing data", append([]string{"seed", tor, filepath.Join(dir, "nope")}, loopback...), 1, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errOut := torrentfs(t, nil, tc.args...)
+			lines := strings.Split(strings.TrimSpace(errOut), "\n")
+			last := lines[len(lines)-1]
+			if code != tc.code || !strings.HasPrefix(last, "torrentfs: ") || !strings.Contains(last, tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and a last line \"torrentfs: …%s…\"", code, errOut, tc.code, tc.want)
+			}
+			if strings.Contains(errOut, "panic") {
+				t.Errorf("panic:\n%s", errOut)
+			}
+		})
+	}
+}
+
