@@ -512,4 +512,3 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
-
