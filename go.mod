@@ -1,6 +1,6 @@
 module github.com/torrentfs/torrentfs
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/anacrolix/generics v0.1.1-0.20251125230353-15d98d46693b
