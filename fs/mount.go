@@ -127,6 +127,9 @@ func CheckMountPoint(dir string, log *slog.Logger) error {
 		if _, err := exec.LookPath("fusermount3"); err != nil {
 			return errors.New("fusermount3 not found: install fuse3 (apt-get install fuse3) or run as root")
 		}
+		if unix.Access("/dev/fuse", unix.R_OK|unix.W_OK) != nil {
+			return errors.New("no permission to use /dev/fuse: run as root, or give users access to it (chmod 0666 /dev/fuse, as Debian's udev rules do)")
+		}
 	}
 	st, err := os.Stat(dir)
 	if errors.Is(err, syscall.ENOTCONN) || err == nil && st.IsDir() && isStale(dir) {

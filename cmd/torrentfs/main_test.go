@@ -512,3 +512,66 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// Without FUSE the mount fails at once with a message that says what to do: no /dev/fuse
+// (a mount namespace with an empty /dev), no fusermount3 for a user, and no permission on
+// /dev/fuse for a user.
+func TestNoFUSE(t *testing.T) {
+	tor, _, _ := swarm(t, "f.bin", 100<<10)
+
+	// A directory the user nobody can use, with the binary and the torrent in it.
+	dir, err := os.MkdirTemp("", "torrentfs-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	for _, f := range []struct{ src, dst string }{{bin, "torrentfs"}, {tor, "f.torrent"}} {
+		b, err := os.ReadFile(f.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f.dst), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"mnt", "cache"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+		os.Chown(filepath.Join(dir, d), 65534, 65534)
+	}
+	os.Chmod(dir, 0o755)
+	args := []string{filepath.Join(dir, "torrentfs"), "mount", "--cache-dir", filepath.Join(dir, "cache"), filepath.Join(dir, "f.torrent"), filepath.Join(dir, "mnt")}
+	args = append(args, loopback...)
+
+	for _, tc := range []struct {
+		name string
+		cmd  *exec.Cmd
+		want string
+	}{
+		{"no /dev/fuse", exec.Command("unshare", "-m", "sh", "-c", `mount -t tmpfs none /dev && exec "$@"`, "sh"), "no /dev/fuse"},
+		{"user without fusermount3", exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "PATH=/nonexistent"), "fusermount3 not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cmd.Args = append(tc.cmd.Args, args...)
+			var stderr bytes.Buffer
+			tc.cmd.Stderr = &stderr
+			err := tc.cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("%v, stderr %q; want exit 1 and %q", err, stderr.String(), tc.want)
+			}
+		})
+	}
+	// With fusermount3 but no access to /dev/fuse, as on this machine's crw------- device.
+	st, err := os.Stat("/dev/fuse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o006 != 0o006 {
+		cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups"}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil || !strings.Contains(stderr.String(), "no permission to use /dev/fuse") {
+			t.Errorf("user without access to /dev/fuse: %v, stderr %q", err, stderr.String())
+		}
+	}
+}
