@@ -44,6 +44,7 @@ type Config struct {
 	NoDHT, NoPortForwarding, NoPEX, NoUTP, NoTrackers bool
 	// NoUpload stops seeding to other peers.
 	NoUpload bool
+
 	// Readahead caps how far ahead of a sequential reader pieces are requested.
 	// Zero means DefaultReadahead.
 	Readahead int64

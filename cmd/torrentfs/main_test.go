@@ -56,7 +56,7 @@ type proc struct {
 
 // start runs torrentfs with args. When the test ends, a process still running is killed
 // and its mount point, if any, detached.
-func start(t *testing.T, env []string, args ...string) *proc {
+func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{}), changed: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -103,7 +103,7 @@ func (p *proc) stderr() string {
 }
 
 // waitFor waits for a stderr line containing s and returns it.
-func (p *proc) waitFor(t *testing.T, s string) string {
+func (p *proc) waitFor(t testing.TB, s string) string {
 	t.Helper()
 	timeout := time.After(time.Minute)
 	for seen := 0; ; {
@@ -134,7 +134,7 @@ func port(line string) string {
 }
 
 // stop sends sig and returns the exit code.
-func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
+func (p *proc) stop(t testing.TB, sig syscall.Signal) int {
 	t.Helper()
 	p.cmd.Process.Signal(sig)
 	select {
@@ -146,7 +146,7 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
 }
 
 // wait waits for the process to exit on its own and returns the exit code.
-func (p *proc) wait(t *testing.T) int {
+func (p *proc) wait(t testing.TB) int {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -185,7 +185,7 @@ func mounted(dir string) bool {
 
 // torrentfs runs a command that is expected to finish, and returns its exit code, stdout
 // and stderr.
-func torrentfs(t *testing.T, env []string, args ...string) (int, string, string) {
+func torrentfs(t testing.TB, env []string, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
