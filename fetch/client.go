@@ -51,8 +51,38 @@ type Config struct {
 	// ReadTimeout is how long a read may wait while no data at all arrives from the swarm
 	// before it fails with ErrTimeout. Zero means DefaultReadTimeout; negative waits forever.
 	ReadTimeout time.Duration
+	// Prefetch says what to download beyond what is read. The zero value is PrefetchFile.
+	Prefetch Prefetch
 	// Logger receives the client's log. Nil discards.
 	Logger *slog.Logger
+}
+
+// Prefetch is what a client downloads beyond the pieces under reads and their readahead.
+// Whatever it is, the head and tail of a file are fetched when it is first opened, where
+// media containers and archives keep their index.
+type Prefetch int
+
+const (
+	// PrefetchFile downloads the rest of a file, in the background, once it is opened.
+	PrefetchFile Prefetch = iota
+	// PrefetchNone downloads only what is read, its readahead, and heads and tails.
+	PrefetchNone
+	// PrefetchAll downloads the whole torrent in the background as soon as it is added.
+	PrefetchAll
+)
+
+var prefetchNames = []string{PrefetchFile: "file", PrefetchNone: "none", PrefetchAll: "all"}
+
+func (p Prefetch) String() string { return prefetchNames[p] }
+
+// ParsePrefetch parses "none", "file" or "all".
+func ParsePrefetch(s string) (Prefetch, error) {
+	for i, n := range prefetchNames {
+		if s == n {
+			return Prefetch(i), nil
+		}
+	}
+	return 0, fmt.Errorf("prefetch %q: want none, file or all", s)
 }
 
 // Client is a BitTorrent client. It is safe for concurrent use.

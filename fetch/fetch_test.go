@@ -112,7 +112,7 @@ func TestConcurrentReaders(t *testing.T) {
 // A read whose reader goes away ends at once, and the pieces it asked for still arrive.
 func TestCancelledReadKeepsDownloading(t *testing.T) {
 	s, data := singleFile(t, 1<<20)
-	tt := s.Leech(t, newCache(t), fetch.Config{})
+	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchNone})
 	h := tt.Open(0)
 	defer h.Close()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -143,6 +143,37 @@ func TestReadTimeoutThenRecovery(t *testing.T) {
 	tt.AddPeers(addr)
 	if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
 		t.Fatal("bytes differ from the source")
+	}
+}
+
+// Opening a file fetches its head and tail, and with PrefetchFile all of it, with no read.
+func TestPrefetch(t *testing.T) {
+	s, _ := singleFile(t, 3<<20+5)
+	_, addr := s.StartSeeder(t)
+	size := int64(3<<20 + 5)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchNone}, addr)
+	tt.Open(0).Close()
+	if err := tt.WaitCached(ctx, 0, 0, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.WaitCached(ctx, 0, size-1<<20, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+
+	tt = s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchFile}, addr)
+	tt.Open(0).Close()
+	if err := tt.WaitCached(ctx, 0, 0, size); err != nil {
+		t.Fatal(err)
+	}
+
+	tt = s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchAll}, addr)
+	select {
+	case <-tt.Complete():
+	case <-ctx.Done():
+		t.Fatal("PrefetchAll did not download the torrent")
 	}
 }
 

@@ -49,8 +49,9 @@ type head struct {
 	start int64 // where sequential reading started; immutable
 }
 
-// Open returns a handle for file i.
+// Open returns a handle for file i. The first open of a file starts its prefetch.
 func (t *Torrent) Open(i int) *Handle {
+	t.opened[i].Do(func() { t.prefetch(i) })
 	return &Handle{t: t, file: t.files[i].f}
 }
 

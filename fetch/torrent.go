@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -28,6 +29,7 @@ type Torrent struct {
 	info    *metainfo.Info
 	modTime time.Time
 	files   []File
+	opened  []sync.Once // per file: the first open starts its prefetch
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -92,6 +94,10 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 			path = fi.BestPath()
 		}
 		tt.files = append(tt.files, File{Path: path, Length: f.Length(), f: f})
+	}
+	tt.opened = make([]sync.Once, len(tt.files))
+	if c.cfg.Prefetch == PrefetchAll {
+		t.DownloadAll()
 	}
 	return tt, nil
 }
@@ -247,5 +253,29 @@ func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// headTail is how much of each end of a file is fetched when it is first opened.
+const headTail = 1 << 20
+
+// prefetch starts the background download of file i that Config.Prefetch asks for, and the
+// head and tail of the file ahead of that.
+func (t *Torrent) prefetch(i int) {
+	f := t.files[i].f
+	if f.Length() == 0 {
+		return
+	}
+	pl := t.info.PieceLength
+	begin, end := f.Offset(), f.Offset()+f.Length()
+	high := func(from, to int64) {
+		for p := from / pl; p*pl < to; p++ {
+			t.t.Piece(int(p)).SetPriority(torrent.PiecePriorityHigh)
+		}
+	}
+	high(begin, min(end, begin+headTail))
+	high(max(begin, end-headTail), end)
+	if t.c.cfg.Prefetch == PrefetchFile {
+		f.SetPriority(torrent.PiecePriorityNormal)
 	}
 }

@@ -44,8 +44,9 @@ type root struct {
 	fusefs.Inode
 
 	// Immutable after New.
-	t   *fetch.Torrent
-	log *slog.Logger
+	t         *fetch.Torrent
+	log       *slog.Logger
+	openFlags uint32 // FOPEN_KEEP_CACHE or FOPEN_DIRECT_IO
 }
 
 var _ fusefs.NodeOnAdder = (*root)(nil)
@@ -95,7 +96,7 @@ func addUnique(parent *fusefs.Inode, name string, child *fusefs.Inode) {
 }
 
 func (r *root) newFile(ctx context.Context, i int) *fusefs.Inode {
-	return r.NewPersistentInode(ctx, &file{t: r.t, index: i, log: r.log}, fusefs.StableAttr{Mode: fuse.S_IFREG})
+	return r.NewPersistentInode(ctx, &file{t: r.t, index: i, log: r.log, openFlags: r.openFlags}, fusefs.StableAttr{Mode: fuse.S_IFREG})
 }
 
 func (r *root) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
@@ -128,9 +129,10 @@ type file struct {
 	fusefs.Inode
 
 	// Immutable after OnAdd.
-	t     *fetch.Torrent
-	index int
-	log   *slog.Logger
+	t         *fetch.Torrent
+	index     int
+	log       *slog.Logger
+	openFlags uint32
 }
 
 var (
@@ -154,7 +156,7 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	return &handle{h: f.t.Open(f.index), log: f.log}, fuse.FOPEN_KEEP_CACHE, 0
+	return &handle{h: f.t.Open(f.index), log: f.log}, f.openFlags, 0
 }
 
 // handle is an open file.

@@ -26,6 +26,9 @@ type Options struct {
 	// AllowOther lets other users read the mount (needs user_allow_other in /etc/fuse.conf
 	// when not root).
 	AllowOther bool
+	// DirectIO bypasses the kernel's page cache: every read(2) reaches the file system with
+	// the application's size, and nothing is cached or read ahead by the kernel.
+	DirectIO bool
 	// Debug logs every FUSE request.
 	Debug bool
 	// Logger receives the file system's log. Nil discards.
@@ -65,7 +68,11 @@ func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
 			Logger:                   slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 	}
-	server, err := fusefs.Mount(dir, &root{t: t, log: log}, fo)
+	openFlags := uint32(fuse.FOPEN_KEEP_CACHE)
+	if opts.DirectIO {
+		openFlags = fuse.FOPEN_DIRECT_IO
+	}
+	server, err := fusefs.Mount(dir, &root{t: t, log: log, openFlags: openFlags}, fo)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}

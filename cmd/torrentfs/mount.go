@@ -32,8 +32,10 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	readahead := sizeFlag(fetch.DefaultReadahead)
 	flags.Var(&readahead, "readahead", "most `bytes` fetched ahead of a sequential reader")
 	readTimeout := flags.Duration("read-timeout", fetch.DefaultReadTimeout, "fail a read with EIO after this long with no data from any peer (0: wait forever)")
+	prefetch := flags.String("prefetch", fetch.PrefetchFile.String(), "what to download beyond what is read: none, file (the rest of an opened file) or all (the whole torrent)")
 	noUpload := flags.Bool("no-upload", false, "do not seed cached pieces to other peers")
 	allowOther := flags.Bool("allow-other", false, "let other users read the mount")
+	directIO := flags.Bool("direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
 	debugFUSE := flags.Bool("debug-fuse", false, "log every FUSE request")
 	pos, err := parse(flags, args, 2)
 	if err != nil {
@@ -43,6 +45,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, log, err := sw.config(stderr)
 	if err != nil {
 		return err
+	}
+	if cfg.Prefetch, err = fetch.ParsePrefetch(*prefetch); err != nil {
+		return usageError{err.Error()}
 	}
 
 	// Check everything local before touching the network.
@@ -87,7 +92,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return err
 	}
-	m, err := fs.New(mnt, t, fs.Options{AllowOther: *allowOther, Debug: *debugFUSE, Logger: log})
+	m, err := fs.New(mnt, t, fs.Options{AllowOther: *allowOther, DirectIO: *directIO, Debug: *debugFUSE, Logger: log})
 	if err != nil {
 		return err
 	}
