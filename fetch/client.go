@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -51,7 +52,7 @@ type Config struct {
 	// ReadTimeout is how long a read may wait while no data at all arrives from the swarm
 	// before it fails with ErrTimeout. Zero means DefaultReadTimeout; negative waits forever.
 	ReadTimeout time.Duration
-	// Prefetch says what to download beyond what is read. The zero value is PrefetchFile.
+	// Prefetch says what to download beyond what is read. The zero value is PrefetchNone.
 	Prefetch Prefetch
 	// Logger receives the client's log. Nil discards.
 	Logger *slog.Logger
@@ -63,15 +64,17 @@ type Config struct {
 type Prefetch int
 
 const (
+	// PrefetchNone downloads only what is read, its readahead, and heads and tails. Measured
+	// (BENCHMARKS.md): background downloads of a whole file make random reads several times
+	// slower, as their requests queue ahead of the read's.
+	PrefetchNone Prefetch = iota
 	// PrefetchFile downloads the rest of a file, in the background, once it is opened.
-	PrefetchFile Prefetch = iota
-	// PrefetchNone downloads only what is read, its readahead, and heads and tails.
-	PrefetchNone
+	PrefetchFile
 	// PrefetchAll downloads the whole torrent in the background as soon as it is added.
 	PrefetchAll
 )
 
-var prefetchNames = []string{PrefetchFile: "file", PrefetchNone: "none", PrefetchAll: "all"}
+var prefetchNames = []string{PrefetchNone: "none", PrefetchFile: "file", PrefetchAll: "all"}
 
 func (p Prefetch) String() string { return prefetchNames[p] }
 
@@ -170,6 +173,9 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 
 // Port returns the port the client accepts peers on.
 func (c *Client) Port() int { return c.cl.LocalPort() }
+
+// WriteStatus writes the client's state (peers, pieces, requests) for debugging.
+func (c *Client) WriteStatus(w io.Writer) { c.cl.WriteStatus(w) }
 
 // Close drops every torrent and stops the client. It does not close the storage.
 func (c *Client) Close() error {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/anacrolix/torrent"
 )
@@ -96,31 +98,69 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 	return n, nil
 }
 
-// readOnce is one Read on the head. While the read waits, it fails only if the whole client
-// received nothing for a ReadTimeout: a slow swarm is not a dead one.
+// readOnce is one Read on the head. It waits in slices of stallCheck: after a slice in which
+// the whole client received nothing, it has anacrolix rebuild its requests (see unstick), and
+// it fails with ErrTimeout once nothing arrived for ReadTimeout. A slow swarm is not a dead
+// one.
 func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) {
 	timeout := h.t.c.cfg.ReadTimeout
+	slice := stallCheck
+	if timeout > 0 {
+		slice = min(slice, timeout)
+	}
+	last, lastChange := h.t.c.received.Load(), time.Now()
 	for {
-		rctx, cancel := ctx, context.CancelFunc(func() {})
-		if timeout > 0 {
-			rctx, cancel = context.WithTimeout(ctx, timeout)
-		}
-		before := h.t.c.received.Load()
+		rctx, cancel := context.WithTimeout(ctx, slice)
 		hd.r.SetContext(rctx)
 		n, err := hd.r.Read(p)
 		cancel()
-		if n > 0 || err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			if ctx.Err() != nil && n == 0 {
-				return 0, ctx.Err()
-			}
+		switch {
+		case ctx.Err() != nil && n == 0:
+			return 0, ctx.Err()
+		case n > 0 || err == nil:
+			return n, err
+		case isDownloadDisallowed(err):
+			continue // unstick toggled downloading off and on again
+		case !errors.Is(err, context.DeadlineExceeded):
 			return n, err
 		}
-		if h.t.c.received.Load() == before {
+		if now := h.t.c.received.Load(); now != last {
+			last, lastChange = now, time.Now()
+			continue
+		}
+		if timeout > 0 && time.Since(lastChange) >= timeout {
 			h.t.c.log.Warn("read timed out: no data from any peer",
 				"torrent", h.t.Name(), "file", h.file.DisplayPath(), "offset", hd.pos, "timeout", timeout)
 			return 0, ErrTimeout
 		}
+		h.t.unstick()
 	}
+}
+
+// stallCheck is how long a read waits with no data from any peer before unsticking.
+const stallCheck = 2 * time.Second
+
+// unstick makes anacrolix drop and rebuild all its requests. anacrolix v1.61.0 can end up
+// with wanted pieces, an unchoked seeder and no request outstanding, and then nothing wakes
+// it again (its request timer skips connections without requests; measured: one 512 MiB
+// stream in three stalled for good). Turning data download off and on cancels every request
+// and recomputes every piece's priority and every peer's requests. At most once per
+// stallCheck per torrent.
+func (t *Torrent) unstick() {
+	now := time.Now().UnixNano()
+	last := t.lastUnstick.Load()
+	if now-last < int64(stallCheck) || !t.lastUnstick.CompareAndSwap(last, now) {
+		return
+	}
+	t.c.log.Info("no data from any peer: rebuilding requests", "torrent", t.Name())
+	t.t.DisallowDataDownload()
+	t.t.AllowDataDownload()
+}
+
+// isDownloadDisallowed reports whether err is anacrolix's "torrent data downloading
+// disabled", which a waiting Read returns while unstick runs. anacrolix has no sentinel.
+func isDownloadDisallowed(err error) bool {
+	return strings.Contains(err.Error(), "data downloading disabled")
 }
 
 // take returns the idle head nearest to off within seqGap, positioned at off, or a new head.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -30,6 +31,8 @@ type Torrent struct {
 	modTime time.Time
 	files   []File
 	opened  []sync.Once // per file: the first open starts its prefetch
+
+	lastUnstick atomic.Int64 // unix nanoseconds of the last unstick
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's

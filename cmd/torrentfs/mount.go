@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -32,7 +34,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	readahead := sizeFlag(fetch.DefaultReadahead)
 	flags.Var(&readahead, "readahead", "most `bytes` fetched ahead of a sequential reader")
 	readTimeout := flags.Duration("read-timeout", fetch.DefaultReadTimeout, "fail a read with EIO after this long with no data from any peer (0: wait forever)")
-	prefetch := flags.String("prefetch", fetch.PrefetchFile.String(), "what to download beyond what is read: none, file (the rest of an opened file) or all (the whole torrent)")
+	prefetch := flags.String("prefetch", fetch.PrefetchNone.String(), "what to download beyond what is read: none, file (the rest of an opened file) or all (the whole torrent)")
 	noUpload := flags.Bool("no-upload", false, "do not seed cached pieces to other peers")
 	allowOther := flags.Bool("allow-other", false, "let other users read the mount")
 	directIO := flags.Bool("direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
@@ -100,6 +102,14 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	unmounted := make(chan struct{})
 	go func() { m.Wait(); close(unmounted) }()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go func() {
+		for range usr1 {
+			cl.WriteStatus(stderr)
+		}
+	}()
 	select {
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mnt)
