@@ -275,3 +275,72 @@ func crashChild(t *testing.T, dir string) {
 	os.Stdout.WriteString("ready\n")
 	select {} // killed by the parent
 }
+
+// benchTorrent opens a cache holding a torrent of one 4 MiB piece, for benchmarks.
+func benchTorrent(b *testing.B) (*Cache, *storage.Torrent, *metainfo.Info, []byte) {
+	data := make([]byte, 4<<20)
+	rand.NewChaCha8([32]byte{5}).Read(data)
+	info := &metainfo.Info{Name: "b", PieceLength: 4 << 20, Length: int64(len(data))}
+	h := sha1.Sum(data)
+	info.Pieces = h[:]
+	c, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ti, err := storage.NewClient(c).OpenTorrent(context.Background(), info, metainfo.HashBytes([]byte("bench")))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c, ti, info, data
+}
+
+// BenchmarkWriteChunk writes 16 KiB chunks as they come from peers.
+func BenchmarkWriteChunk(b *testing.B) {
+	_, ti, info, data := benchTorrent(b)
+	p := ti.Piece(info.Piece(0))
+	b.SetBytes(BlockSize)
+	i := 0
+	for b.Loop() {
+		off := int64(i%256) * BlockSize
+		if _, err := p.WriteAt(data[off:off+BlockSize], off); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkReadPiece reads a complete 4 MiB piece through the torrent-wide reader, as a
+// FUSE read or an upload does.
+func BenchmarkReadPiece(b *testing.B) {
+	_, ti, info, data := benchTorrent(b)
+	p := ti.Piece(info.Piece(0))
+	if _, err := p.WriteAt(data, 0); err != nil {
+		b.Fatal(err)
+	}
+	if err := p.MarkComplete(); err != nil {
+		b.Fatal(err)
+	}
+	r := ti.NewReader()
+	buf := make([]byte, len(data))
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := r.ReadAt(buf, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMarkComplete checks the blocks of a 4 MiB piece and writes its marker.
+func BenchmarkMarkComplete(b *testing.B) {
+	_, ti, info, data := benchTorrent(b)
+	p := ti.Piece(info.Piece(0))
+	if _, err := p.WriteAt(data, 0); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := p.MarkComplete(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
