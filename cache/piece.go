@@ -39,6 +39,7 @@ func pieceKey(prefix byte, piece int) []byte {
 type torrent struct {
 	// Immutable after openDB.
 	db      *badger.DB
+	w       *writer
 	lock    *os.File
 	log     *slog.Logger
 	onClose func()
@@ -68,7 +69,7 @@ func openDB(dir string, log *slog.Logger) (*torrent, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open badger: %w", err)
 	}
-	return &torrent{db: db, lock: lock, log: log}, nil
+	return &torrent{db: db, w: newWriter(db), lock: lock, log: log}, nil
 }
 
 // setInfo sizes the torrent and loads which pieces are complete. A torrent is opened by one
@@ -102,6 +103,7 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 
 func (t *torrent) close() error {
 	t.closeOnce.Do(func() {
+		t.w.close()
 		t.closeErr = t.db.Close()
 		t.lock.Close()
 		if t.onClose != nil {
@@ -164,11 +166,13 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 		m := int(min(int64(len(b)-n), bl-inBlk))
 		var err error
 		if inBlk == 0 && int64(m) == bl {
-			err = p.t.db.Update(func(txn *badger.Txn) error {
-				return txn.Set(blockKey(p.index, blk), append([]byte(nil), b[n:n+m]...))
-			})
+			p.t.w.write(p.index, blockKey(p.index, blk), append([]byte(nil), b[n:n+m]...))
 		} else {
-			err = p.mergeBlock(blk, inBlk, b[n:n+m])
+			// A part of a block (only seen with unusual chunk sizes): merge it with what is
+			// stored, after the piece's queued whole-block writes.
+			if err = p.t.w.wait(p.index); err == nil {
+				err = p.mergeBlock(blk, inBlk, b[n:n+m])
+			}
 		}
 		if err != nil {
 			return n, fmt.Errorf("write piece %d: %w", p.index, err)
@@ -214,6 +218,9 @@ func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 // WriteTo writes the piece's bytes to w straight out of Badger's mmapped files. anacrolix uses
 // it to hash the piece.
 func (p *piece) WriteTo(w io.Writer) (int64, error) {
+	if err := p.t.w.wait(p.index); err != nil {
+		return 0, fmt.Errorf("write piece %d: %w", p.index, err)
+	}
 	var n int64
 	err := p.t.db.View(func(txn *badger.Txn) error {
 		for blk := range p.blocks() {
@@ -239,6 +246,9 @@ func (p *piece) WriteTo(w io.Writer) (int64, error) {
 // present first, in a read-only transaction so that concurrent chunk writes to other pieces
 // cannot make it fail with a conflict.
 func (p *piece) MarkComplete() error {
+	if err := p.t.w.wait(p.index); err != nil {
+		return fmt.Errorf("mark piece %d complete: %w", p.index, err)
+	}
 	var have int
 	err := p.t.db.View(func(txn *badger.Txn) error {
 		prefix := pieceKey(blockPrefix, p.index)
@@ -268,6 +278,7 @@ func (p *piece) MarkComplete() error {
 // MarkNotComplete forgets the piece: its marker and its blocks.
 func (p *piece) MarkNotComplete() error {
 	p.t.setComplete(p.index, false)
+	p.t.w.wait(p.index) // queued writes must not land after the deletes
 	wb := p.t.db.NewWriteBatch()
 	defer wb.Cancel()
 	if err := wb.Delete(pieceKey(completePrefix, p.index)); err != nil {

@@ -98,11 +98,12 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 	return n, nil
 }
 
-// readOnce is one Read on the head. It waits in slices of stallCheck: after a slice in which
-// the whole client received nothing, it has anacrolix rebuild its requests (see unstick), and
-// it fails with ErrTimeout once nothing arrived for ReadTimeout. A slow swarm is not a dead
-// one.
+// readOnce is one Read on the head. It waits in slices of stallCheck, while the client's
+// watchdog unsticks stalled requests, and fails with ErrTimeout once nothing arrived from any
+// peer for ReadTimeout. A slow swarm is not a dead one.
 func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) {
+	h.t.waiters.Add(1)
+	defer h.t.waiters.Add(-1)
 	timeout := h.t.c.cfg.ReadTimeout
 	slice := stallCheck
 	if timeout > 0 {
@@ -133,28 +134,7 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 				"torrent", h.t.Name(), "file", h.file.DisplayPath(), "offset", hd.pos, "timeout", timeout)
 			return 0, ErrTimeout
 		}
-		h.t.unstick()
 	}
-}
-
-// stallCheck is how long a read waits with no data from any peer before unsticking.
-const stallCheck = 2 * time.Second
-
-// unstick makes anacrolix drop and rebuild all its requests. anacrolix v1.61.0 can end up
-// with wanted pieces, an unchoked seeder and no request outstanding, and then nothing wakes
-// it again (its request timer skips connections without requests; measured: one 512 MiB
-// stream in three stalled for good). Turning data download off and on cancels every request
-// and recomputes every piece's priority and every peer's requests. At most once per
-// stallCheck per torrent.
-func (t *Torrent) unstick() {
-	now := time.Now().UnixNano()
-	last := t.lastUnstick.Load()
-	if now-last < int64(stallCheck) || !t.lastUnstick.CompareAndSwap(last, now) {
-		return
-	}
-	t.c.log.Info("no data from any peer: rebuilding requests", "torrent", t.Name())
-	t.t.DisallowDataDownload()
-	t.t.AllowDataDownload()
 }
 
 // isDownloadDisallowed reports whether err is anacrolix's "torrent data downloading
