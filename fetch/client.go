@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -101,12 +100,6 @@ type Client struct {
 	received atomic.Int64
 	// closing is set by Close: errors logged while peers are cut off are expected.
 	closing atomic.Bool
-	stop    chan struct{} // closed by Close to end the watchdog
-	stopped chan struct{} // closed when the watchdog has ended
-
-	// Guarded by mu.
-	mu       sync.Mutex
-	torrents []*Torrent
 }
 
 // New starts a client listening for peers.
@@ -149,42 +142,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	c.cl = cl
-	c.stop, c.stopped = make(chan struct{}), make(chan struct{})
-	go c.watchdog()
 	return c, nil
-}
-
-// stallCheck is how long the client may receive nothing while pieces are awaited before the
-// watchdog unsticks the torrent's requests.
-const stallCheck = 2 * time.Second
-
-// watchdog unsticks the requests of torrents that something waits on when a stallCheck
-// passed with no data from any peer.
-func (c *Client) watchdog() {
-	defer close(c.stopped)
-	tick := time.NewTicker(stallCheck)
-	defer tick.Stop()
-	last := c.received.Load()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-tick.C:
-		}
-		now := c.received.Load()
-		if now != last {
-			last = now
-			continue
-		}
-		c.mu.Lock()
-		ts := append([]*Torrent(nil), c.torrents...)
-		c.mu.Unlock()
-		for _, t := range ts {
-			if t.waiters.Load() > 0 || c.cfg.Prefetch != PrefetchNone {
-				t.unstick()
-			}
-		}
-	}
 }
 
 func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
@@ -207,6 +165,11 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
 	// piece they have, so keep seeders connected.
 	tc.DropMutuallyCompletePeers = false
+	// anacrolix's connection writer can miss the wake-up that asks it to send new requests
+	// (a broadcast between its last check and its wait); it then sleeps until this timer,
+	// and the download stalls for that long (a minute by default). A short timer bounds the
+	// stall; the cost is a 4-byte keep-alive a second on an idle connection.
+	tc.KeepAliveTimeout = time.Second
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
@@ -222,8 +185,6 @@ func (c *Client) WriteStatus(w io.Writer) { c.cl.WriteStatus(w) }
 // Close drops every torrent and stops the client. It does not close the storage.
 func (c *Client) Close() error {
 	c.closing.Store(true)
-	close(c.stop)
-	<-c.stopped
 	return errors.Join(c.cl.Close()...)
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -98,14 +97,12 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 	return n, nil
 }
 
-// readOnce is one Read on the head. It waits in slices of stallCheck, while the client's
-// watchdog unsticks stalled requests, and fails with ErrTimeout once nothing arrived from any
-// peer for ReadTimeout. A slow swarm is not a dead one.
+// readOnce is one Read on the head. It waits in slices of progressCheck and fails with
+// ErrTimeout once nothing arrived from any peer for ReadTimeout: a slow swarm is not a dead
+// one.
 func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) {
-	h.t.waiters.Add(1)
-	defer h.t.waiters.Add(-1)
 	timeout := h.t.c.cfg.ReadTimeout
-	slice := stallCheck
+	slice := progressCheck
 	if timeout > 0 {
 		slice = min(slice, timeout)
 	}
@@ -120,8 +117,6 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 			return 0, ctx.Err()
 		case n > 0 || err == nil:
 			return n, err
-		case isDownloadDisallowed(err):
-			continue // unstick toggled downloading off and on again
 		case !errors.Is(err, context.DeadlineExceeded):
 			return n, err
 		}
@@ -137,11 +132,8 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 	}
 }
 
-// isDownloadDisallowed reports whether err is anacrolix's "torrent data downloading
-// disabled", which a waiting Read returns while unstick runs. anacrolix has no sentinel.
-func isDownloadDisallowed(err error) bool {
-	return strings.Contains(err.Error(), "data downloading disabled")
-}
+// progressCheck is how often a waiting read checks whether the client still receives data.
+const progressCheck = 2 * time.Second
 
 // take returns the idle head nearest to off within seqGap, positioned at off, or a new head.
 // A read far from every head is a seek: the idle heads are closed so that their readahead

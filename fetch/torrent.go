@@ -7,7 +7,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -31,8 +30,6 @@ type Torrent struct {
 	modTime time.Time
 	files   []File
 	opened  []sync.Once // per file: the first open starts its prefetch
-
-	waiters atomic.Int32 // reads and WaitCached calls waiting for pieces
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -99,9 +96,6 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		tt.files = append(tt.files, File{Path: path, Length: f.Length(), f: f})
 	}
 	tt.opened = make([]sync.Once, len(tt.files))
-	c.mu.Lock()
-	c.torrents = append(c.torrents, tt)
-	c.mu.Unlock()
 	if c.cfg.Prefetch == PrefetchAll {
 		t.DownloadAll()
 	}
@@ -237,8 +231,6 @@ func (s stringAddr) String() string { return string(s) }
 // WaitCached waits until every piece holding bytes [off, off+n) of file i is verified. It
 // does not ask for those pieces; it only watches.
 func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
-	t.waiters.Add(1)
-	defer t.waiters.Add(-1)
 	sub := t.t.SubscribePieceStateChanges()
 	defer sub.Close()
 	f := t.files[i].f
@@ -286,24 +278,4 @@ func (t *Torrent) prefetch(i int) {
 	if t.c.cfg.Prefetch == PrefetchFile {
 		f.SetPriority(torrent.PiecePriorityNormal)
 	}
-}
-
-// unstick makes anacrolix drop and rebuild all its requests for the torrent. anacrolix
-// v1.61.0 can end up with wanted pieces, an unchoked seeder and no request outstanding, and
-// then nothing wakes it again: its request timer skips connections without requests.
-// Measured here, one 512 MiB stream in three stalled for good. Turning data download off and
-// on cancels every request and recomputes every piece's priority and every peer's requests.
-// The client's watchdog calls it after a stallCheck without data, while something waits.
-func (t *Torrent) unstick() {
-	select {
-	case <-t.Complete():
-		return
-	default:
-	}
-	if t.t.Stats().ActivePeers == 0 {
-		return
-	}
-	t.c.log.Info("no data from any peer: rebuilding requests", "torrent", t.Name())
-	t.t.DisallowDataDownload()
-	t.t.AllowDataDownload()
 }
