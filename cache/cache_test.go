@@ -344,3 +344,17 @@ func BenchmarkMarkComplete(b *testing.B) {
 		}
 	}
 }
+
+// anacrolix can deliver a chunk after the client and the cache are closed: the write must
+// fail, not crash.
+func TestWriteAfterClose(t *testing.T) {
+	info, data := testInfo(t)
+	c, ti := openTest(t, t.TempDir(), info)
+	p := ti.Piece(info.Piece(0))
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WriteAt(data[:BlockSize], 0); err == nil {
+		t.Fatal("write after close succeeded")
+	}
+}

@@ -166,7 +166,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 		m := int(min(int64(len(b)-n), bl-inBlk))
 		var err error
 		if inBlk == 0 && int64(m) == bl {
-			p.t.w.write(p.index, blockKey(p.index, blk), append([]byte(nil), b[n:n+m]...))
+			err = p.t.w.write(p.index, blockKey(p.index, blk), append([]byte(nil), b[n:n+m]...))
 		} else {
 			// A part of a block (only seen with unusual chunk sizes): merge it with what is
 			// stored, after the piece's queued whole-block writes.

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"errors"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -16,10 +17,12 @@ type writer struct {
 	db *badger.DB
 	ch chan blockWrite
 
-	// Guarded by mu.
+	done chan struct{} // closed when the goroutine has exited
+
+	// Guarded by mu. Sends on ch happen under mu too, so close cannot race them.
 	mu      sync.Mutex
 	pending map[int]*pieceWrites
-	done    chan struct{} // closed when the goroutine has exited
+	closed  bool
 }
 
 type blockWrite struct {
@@ -43,17 +46,25 @@ func newWriter(db *badger.DB) *writer {
 	return w
 }
 
+// errClosed is returned for writes after close: anacrolix may still deliver chunks from
+// connections it is tearing down after the client has closed.
+var errClosed = errors.New("cache: torrent closed")
+
 // write queues value under key for piece. The value must not be modified afterwards.
-func (w *writer) write(piece int, key, value []byte) {
+func (w *writer) write(piece int, key, value []byte) error {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return errClosed
+	}
 	pw := w.pending[piece]
 	if pw == nil {
 		pw = &pieceWrites{}
 		w.pending[piece] = pw
 	}
 	pw.wg.Add(1)
-	w.mu.Unlock()
-	w.ch <- blockWrite{key, value, pw}
+	w.ch <- blockWrite{key, value, pw} // run never takes mu, so this cannot deadlock
+	return nil
 }
 
 // wait waits until piece's queued writes are committed and returns the first error.
@@ -108,8 +119,13 @@ func (w *writer) commit(batch []blockWrite) error {
 	return wb.Flush()
 }
 
-// close commits what is queued and stops the goroutine. No write may come after.
+// close commits what is queued and stops the goroutine; later writes get errClosed.
 func (w *writer) close() {
-	close(w.ch)
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ch)
+	}
+	w.mu.Unlock()
 	<-w.done
 }
