@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -278,4 +281,49 @@ func (t *Torrent) prefetch(i int) {
 	if t.c.cfg.Prefetch == PrefetchFile {
 		f.SetPriority(torrent.PiecePriorityNormal)
 	}
+}
+
+// WriteStatus writes a report for people: the torrent, how much is cached, peers, transfer
+// totals and per-file progress (the first maxStatusFiles files).
+func (t *Torrent) WriteStatus(w io.Writer) {
+	st := t.Stats()
+	have, total := t.BytesCompleted(), t.Length()
+	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name(), t.InfoHash())
+	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", size(have), size(total), percent(have, total))
+	fmt.Fprintf(w, "peers:    %d connected, %d seeders\n", st.ActivePeers, st.ConnectedSeeders)
+	fmt.Fprintf(w, "transfer: %s down, %s up\n", size(st.BytesReadUsefulData.Int64()), size(st.BytesWrittenData.Int64()))
+	fmt.Fprintf(w, "files:\n")
+	for i, f := range t.files {
+		if i == maxStatusFiles {
+			fmt.Fprintf(w, "  … %d more\n", len(t.files)-i)
+			break
+		}
+		name := path.Join(f.Path...)
+		if name == "" {
+			name = t.Name()
+		}
+		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(t.BytesCached(i), f.Length), name, size(f.Length))
+	}
+}
+
+// maxStatusFiles keeps a status report well under the 64 KiB an extended attribute holds.
+const maxStatusFiles = 200
+
+func percent(n, total int64) string {
+	if total == 0 {
+		return "100%"
+	}
+	return strconv.FormatInt(n*100/total, 10) + "%"
+}
+
+func size(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -31,9 +31,15 @@ type Options struct {
 	DirectIO bool
 	// Debug logs every FUSE request.
 	Debug bool
+	// Status, if set, returns the report that `getfattr -n user.torrentfs.status` on the
+	// mount root reads (StatusAttr).
+	Status func() []byte
 	// Logger receives the file system's log. Nil discards.
 	Logger *slog.Logger
 }
+
+// StatusAttr is the extended attribute of the mount root that holds Options.Status's report.
+const StatusAttr = "user.torrentfs.status"
 
 // Mount is a mounted torrent.
 type Mount struct {
@@ -72,7 +78,7 @@ func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
 	if opts.DirectIO {
 		openFlags = fuse.FOPEN_DIRECT_IO
 	}
-	server, err := fusefs.Mount(dir, &root{t: t, log: log, openFlags: openFlags}, fo)
+	server, err := fusefs.Mount(dir, &root{t: t, log: log, openFlags: openFlags, status: opts.Status}, fo)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}

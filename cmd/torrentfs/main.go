@@ -19,6 +19,7 @@ commands:
   mount SOURCE MOUNTPOINT   mount a .torrent file or magnet link; Ctrl-C unmounts
   create PATH               make a .torrent of a file or directory
   seed TORRENT PATH         share local files until Ctrl-C
+  status MOUNTPOINT         show a mount's peers, transfer and per-file progress
 
 Run 'torrentfs <command> -h' for a command's flags.
 `
@@ -56,6 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"mount":  runMount,
 		"create": runCreate,
 		"seed":   runSeed,
+		"status": runStatus,
 	}
 	switch cmd := args[0]; cmd {
 	case "help", "-h", "-help", "--help":

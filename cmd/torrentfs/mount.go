@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,7 +95,17 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return err
 	}
-	m, err := fs.New(mnt, t, fs.Options{AllowOther: *allowOther, DirectIO: *directIO, Debug: *debugFUSE, Logger: log})
+	m, err := fs.New(mnt, t, fs.Options{
+		AllowOther: *allowOther,
+		DirectIO:   *directIO,
+		Debug:      *debugFUSE,
+		Logger:     log,
+		Status: func() []byte {
+			var b bytes.Buffer
+			t.WriteStatus(&b)
+			return b.Bytes()
+		},
+	})
 	if err != nil {
 		return err
 	}
