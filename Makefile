@@ -32,7 +32,7 @@ bench: deps
 
 # demo seeds a generated sample on 127.0.0.1, mounts it, lists and checks it, and unmounts.
 demo: deps build
-	@bash demo.sh
+	@bash cmd/torrentfs/demo.sh
 
 clean:
 	rm -rf bin demo

@@ -320,6 +320,12 @@ func TestUserDay(t *testing.T) {
 		t.Fatalf("create again: exit %d, %q: %s", code, out, errOut)
 	}
 
+	// Another client reads the torrent we made as we meant it.
+	if out, err := exec.Command("aria2c", "--show-files", tor).CombinedOutput(); err != nil ||
+		!strings.Contains(string(out), "sample/a/b.bin") || !strings.Contains(string(out), ih) {
+		t.Fatalf("aria2c --show-files on our torrent: %v\n%s", err, out)
+	}
+
 	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "sample")}, loopback...)...)
 	seeder.waitFor(t, "msg=seeding")
 

@@ -2,7 +2,7 @@
 # The demo: make sample data, create a torrent, seed it and mount it on 127.0.0.1 only,
 # read it through the mount, unmount. Everything it starts is stopped on exit.
 set -euo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/../.."
 bin=$PWD/bin/torrentfs
 d=$PWD/demo
 rm -rf "$d" && mkdir -p "$d/sample/docs" "$d/mnt"
