@@ -109,6 +109,55 @@ func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 	return t, nil
 }
 
+// SaveInfo keeps the torrent's info dictionary (bencoded, as its info-hash hashes it), so it
+// can be mounted again from a magnet link or info-hash with no peer online. Acquire first.
+func (c *Cache) SaveInfo(ih metainfo.Hash, info []byte) error {
+	t, err := c.acquired(ih)
+	if err != nil {
+		return err
+	}
+	return t.db.Update(func(txn *badger.Txn) error {
+		return txn.Set([]byte{infoKey}, append([]byte(nil), info...))
+	})
+}
+
+// LoadInfo returns the info dictionary SaveInfo kept, or ErrNoInfo. Acquire first.
+func (c *Cache) LoadInfo(ih metainfo.Hash) ([]byte, error) {
+	t, err := c.acquired(ih)
+	if err != nil {
+		return nil, err
+	}
+	var info []byte
+	err = t.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte{infoKey})
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return ErrNoInfo
+		}
+		if err != nil {
+			return err
+		}
+		info, err = item.ValueCopy(nil)
+		return err
+	})
+	if err == nil && metainfo.HashBytes(info) != ih {
+		return nil, fmt.Errorf("cache: stored info of %s does not match its info-hash", ih.HexString())
+	}
+	return info, err
+}
+
+// ErrNoInfo is returned by LoadInfo for a torrent whose info dictionary was never saved.
+var ErrNoInfo = errors.New("cache: no info dictionary for this torrent")
+
+func (c *Cache) acquired(ih metainfo.Hash) (*torrent, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.torrents[ih]
+	if !ok {
+		return nil, errors.New("cache: torrent not acquired")
+	}
+	return t, nil
+}
+
 // OpenTorrent implements storage.ClientImpl. It opens (or creates) the torrent's database,
 // unless Acquire did, and loads which pieces are complete, so a restart hashes nothing.
 func (c *Cache) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {

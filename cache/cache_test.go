@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	storagetest "github.com/anacrolix/torrent/test"
@@ -356,5 +357,53 @@ func TestWriteAfterClose(t *testing.T) {
 	}
 	if _, err := p.WriteAt(data[:BlockSize], 0); err == nil {
 		t.Fatal("write after close succeeded")
+	}
+}
+
+func TestInfoKept(t *testing.T) {
+	info, _ := testInfo(t)
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih := metainfo.HashBytes(ib)
+	dir := t.TempDir()
+	c, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Acquire(ih); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LoadInfo(ih); !errors.Is(err, ErrNoInfo) {
+		t.Fatalf("LoadInfo before SaveInfo: %v, want ErrNoInfo", err)
+	}
+	if err := c.SaveInfo(ih, ib); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	c, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Acquire(ih); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.LoadInfo(ih)
+	if err != nil || !bytes.Equal(got, ib) {
+		t.Fatalf("LoadInfo after reopen: %v, equal=%v", err, bytes.Equal(got, ib))
+	}
+	// Info that does not hash to the info-hash is refused.
+	other := metainfo.HashBytes([]byte("other"))
+	if err := c.Acquire(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveInfo(other, ib); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.LoadInfo(other); err == nil {
+		t.Fatal("LoadInfo returned info that does not match the info-hash")
 	}
 }

@@ -18,6 +18,7 @@ import (
 const (
 	blockPrefix    = 'b' // 'b' piece block → block bytes
 	completePrefix = 'c' // 'c' piece → empty: the piece passed its hash check
+	infoKey        = 'i' // 'i' → the bencoded info dictionary
 )
 
 func blockKey(piece, block int) []byte {

@@ -22,6 +22,9 @@ type AddOptions struct {
 	Peers []string
 	// Trackers are announce URLs added to the source's own.
 	Trackers []string
+	// InfoBytes is the torrent's info dictionary, if known (say, cached): a magnet link then
+	// needs no peer to send it.
+	InfoBytes []byte
 }
 
 // Torrent is a torrent in a Client whose metadata (info dictionary) is known.
@@ -70,6 +73,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)
 		}
+	}
+	if len(spec.InfoBytes) == 0 {
+		spec.InfoBytes = opts.InfoBytes
 	}
 	spec.PeerAddrs = append(spec.PeerAddrs, opts.Peers...)
 	if len(opts.Trackers) > 0 {
@@ -158,6 +164,9 @@ func checkInfo(info *metainfo.Info) error {
 	}
 	return nil
 }
+
+// InfoBytes is the torrent's bencoded info dictionary.
+func (t *Torrent) InfoBytes() []byte { return t.t.Metainfo().InfoBytes }
 
 // Name is the torrent's name, untrusted.
 func (t *Torrent) Name() string { return t.info.BestName() }

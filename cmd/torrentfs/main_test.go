@@ -350,8 +350,8 @@ func TestUserDay(t *testing.T) {
 	// A second user, from a magnet link and the UDP side of the tracker, finds only the
 	// mount, and gets metadata and every piece from it.
 	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&tr=udp://127.0.0.1:%d/announce", ih, tport)
-	mntB := t.TempDir()
-	b := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), magnet, mntB}, loopback...)...)
+	mntB, cacheB := t.TempDir(), t.TempDir()
+	b := start(t, nil, append([]string{"mount", "--cache-dir", cacheB, magnet, mntB}, loopback...)...)
 	b.waitFor(t, "msg=mounted")
 	checkTree(t, mntB, files)
 	for _, p := range []*proc{a, b} {
@@ -380,6 +380,14 @@ func TestUserDay(t *testing.T) {
 	if code := a.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("mount: exit %d after SIGTERM", code)
 	}
+
+	// The second user's cache kept the metadata too: a bare info-hash mounts with nobody
+	// online, and every byte is served.
+	b = start(t, nil, append([]string{"mount", "--cache-dir", cacheB, ih, mntB}, loopback...)...)
+	b.waitFor(t, "metadata from the cache")
+	b.waitFor(t, "msg=mounted")
+	checkTree(t, mntB, files)
+	b.stop(t, syscall.SIGINT)
 }
 
 // swarm starts a seeder for a fresh single-file torrent and returns the torrent, the data

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ func defaultCacheDir() string {
 }
 
 func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("mount", "SOURCE MOUNTPOINT", stderr)
+	flags := newFlagSet("mount", "SOURCE MOUNTPOINT", stderr) // SOURCE: .torrent, magnet link or info-hash
 	var sw swarmFlags
 	sw.register(flags)
 	cacheDir := flags.String("cache-dir", defaultCacheDir(), "`dir`ectory of the piece cache")
@@ -54,6 +55,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	// Check everything local before touching the network.
+	if isInfoHash(source) {
+		source = "magnet:?xt=urn:btih:" + source
+	}
 	ih, err := sourceInfoHash(source)
 	if err != nil {
 		return err
@@ -85,15 +89,24 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cl.Close()
+	addOpts := sw.addOptions()
 	if fetch.IsMagnet(source) {
-		log.Info("fetching metadata from peers", "infohash", ih.HexString())
+		if info, err := c.LoadInfo(ih); err == nil {
+			addOpts.InfoBytes = info
+			log.Info("metadata from the cache", "infohash", ih.HexString())
+		} else {
+			log.Info("fetching metadata from peers", "infohash", ih.HexString())
+		}
 	}
-	t, err := cl.Add(ctx, source, sw.addOptions())
+	t, err := cl.Add(ctx, source, addOpts)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while waiting for metadata
 		}
 		return err
+	}
+	if err := c.SaveInfo(ih, t.InfoBytes()); err != nil {
+		log.Warn("cannot keep the metadata in the cache", "err", err)
 	}
 	m, err := fs.New(mnt, t, fs.Options{
 		AllowOther: *allowOther,
@@ -136,6 +149,12 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("unmounted", "mountpoint", mnt)
 	}
 	return nil
+}
+
+// isInfoHash reports whether s is a bare v1 info-hash (40 hex digits).
+func isInfoHash(s string) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == 40 && err == nil
 }
 
 // sourceInfoHash checks a source and returns its info-hash.
