@@ -47,25 +47,9 @@ type root struct {
 	t         *fetch.Torrent
 	log       *slog.Logger
 	openFlags uint32 // FOPEN_KEEP_CACHE or FOPEN_DIRECT_IO
-	status    func() []byte
 }
 
-var (
-	_ fusefs.NodeOnAdder    = (*root)(nil)
-	_ fusefs.NodeGetxattrer = (*root)(nil)
-)
-
-// Getxattr serves StatusAttr, so that `torrentfs status` needs no extra file in the tree.
-func (r *root) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	if attr != StatusAttr || r.status == nil {
-		return 0, syscall.ENODATA
-	}
-	b := r.status()
-	if len(dest) < len(b) {
-		return uint32(len(b)), syscall.ERANGE
-	}
-	return uint32(copy(dest, b)), 0
-}
+var _ fusefs.NodeOnAdder = (*root)(nil)
 
 // OnAdd builds the whole tree.
 func (r *root) OnAdd(ctx context.Context) {

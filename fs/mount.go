@@ -31,15 +31,13 @@ type Options struct {
 	DirectIO bool
 	// Debug logs every FUSE request.
 	Debug bool
-	// Status, if set, returns the report that `getfattr -n user.torrentfs.status` on the
-	// mount root reads (StatusAttr).
-	Status func() []byte
 	// Logger receives the file system's log. Nil discards.
 	Logger *slog.Logger
 }
 
-// StatusAttr is the extended attribute of the mount root that holds Options.Status's report.
-const StatusAttr = "user.torrentfs.status"
+// FsName is the mount's source as mount(8) and /proc/self/mountinfo show it, for a torrent
+// with info-hash ih (hex).
+func FsName(ih string) string { return "torrentfs:" + ih }
 
 // Mount is a mounted torrent.
 type Mount struct {
@@ -61,7 +59,7 @@ func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
 		EntryTimeout: &et,
 		AttrTimeout:  &at,
 		MountOptions: fuse.MountOptions{
-			FsName:       "torrentfs",
+			FsName:       FsName(t.InfoHash()),
 			Name:         "torrentfs",
 			Options:      []string{"ro"},
 			AllowOther:   opts.AllowOther,
@@ -70,15 +68,18 @@ func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
 			DirectMount:  true,
 			// Data never changes while mounted: no invalidation on mtime checks.
 			ExplicitDataCacheControl: true,
-			Debug:                    opts.Debug,
-			Logger:                   slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+			// No extended attributes: the kernel then stops asking, instead of two round
+			// trips per file for every ls -l (measured: 10,000 files, 2.2 s).
+			DisableXAttrs: true,
+			Debug:         opts.Debug,
+			Logger:        slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
 	}
 	openFlags := uint32(fuse.FOPEN_KEEP_CACHE)
 	if opts.DirectIO {
 		openFlags = fuse.FOPEN_DIRECT_IO
 	}
-	server, err := fusefs.Mount(dir, &root{t: t, log: log, openFlags: openFlags, status: opts.Status}, fo)
+	server, err := fusefs.Mount(dir, &root{t: t, log: log, openFlags: openFlags}, fo)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}

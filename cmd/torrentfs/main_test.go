@@ -333,7 +333,7 @@ func TestUserDay(t *testing.T) {
 	a := start(t, nil, append([]string{"mount", "--cache-dir", cacheA, tor, mntA}, loopback...)...)
 	a.waitFor(t, "msg=mounted")
 	checkTree(t, mntA, files)
-	code, out, errOut = torrentfs(t, nil, "status", mntA)
+	code, out, errOut = torrentfs(t, nil, "status", "--cache-dir", cacheA, mntA)
 	for _, want := range []string{"torrent:  sample", "infohash: " + ih, "(100%)", "1 connected, 1 seeders", "100%  a/b.bin (5.0 MiB)"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Fatalf("status: exit %d, %q (%s); want %q in it", code, out, errOut, want)

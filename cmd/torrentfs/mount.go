@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -108,20 +107,13 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.SaveInfo(ih, t.InfoBytes()); err != nil {
 		log.Warn("cannot keep the metadata in the cache", "err", err)
 	}
-	m, err := fs.New(mnt, t, fs.Options{
-		AllowOther: *allowOther,
-		DirectIO:   *directIO,
-		Debug:      *debugFUSE,
-		Logger:     log,
-		Status: func() []byte {
-			var b bytes.Buffer
-			t.WriteStatus(&b)
-			return b.Bytes()
-		},
-	})
+	m, err := fs.New(mnt, t, fs.Options{AllowOther: *allowOther, DirectIO: *directIO, Debug: *debugFUSE, Logger: log})
 	if err != nil {
 		return err
 	}
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	defer stopStatus()
+	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, log)
 	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port())
 
 	unmounted := make(chan struct{})

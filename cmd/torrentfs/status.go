@@ -1,41 +1,93 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 )
 
-// runStatus prints the report a mount serves as an extended attribute of its root.
+// The status of a mount is served on a unix socket in the torrent's cache directory, which
+// the mount holds locked. `torrentfs status MOUNTPOINT` finds the info-hash in the mount's
+// source (fs.FsName) and the socket from there.
+
+func statusSocket(cacheDir, ih string) string { return filepath.Join(cacheDir, ih, "status.sock") }
+
+// serveStatus answers each connection to the status socket with t's report, until ctx ends.
+func serveStatus(ctx context.Context, path string, t *fetch.Torrent, log *slog.Logger) {
+	os.Remove(path) // left by a crashed mount; the cache lock says it is ours now
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		log.Warn("no status socket", "err", err)
+		return
+	}
+	go func() { <-ctx.Done(); l.Close() }()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			var b bytes.Buffer
+			t.WriteStatus(&b)
+			c.Write(b.Bytes())
+			c.Close()
+		}
+	}()
+}
+
+// runStatus prints the report of the mount at MOUNTPOINT.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	flags := newFlagSet("status", "MOUNTPOINT", stderr)
+	cacheDir := flags.String("cache-dir", defaultCacheDir(), "the `dir`ectory of the mount's piece cache")
 	pos, err := parse(flags, args, 1)
 	if err != nil {
 		return err
 	}
-	mnt := pos[0]
-	for {
-		n, err := unix.Getxattr(mnt, fs.StatusAttr, nil)
-		if err != nil {
-			if errors.Is(err, unix.ENODATA) || errors.Is(err, unix.ENOTSUP) {
-				return fmt.Errorf("%s is not a torrentfs mount", mnt)
-			}
-			return fmt.Errorf("status of %s: %w", mnt, err)
-		}
-		buf := make([]byte, n+512) // the report may grow between the two calls
-		n, err = unix.Getxattr(mnt, fs.StatusAttr, buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("status of %s: %w", mnt, err)
-		}
-		_, err = stdout.Write(buf[:n])
+	ih, err := mountedInfoHash(pos[0])
+	if err != nil {
 		return err
 	}
+	c, err := net.Dial("unix", statusSocket(*cacheDir, ih))
+	if err != nil {
+		return fmt.Errorf("%s is served by a torrentfs that does not answer in cache %s (mounted with another --cache-dir?): %w", pos[0], *cacheDir, err)
+	}
+	defer c.Close()
+	_, err = io.Copy(stdout, c)
+	return err
+}
+
+// mountedInfoHash returns the info-hash of the torrentfs mount at dir, from mountinfo.
+func mountedInfoHash(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	prefix := fs.FsName("")
+	for _, line := range strings.Split(string(b), "\n") {
+		// ID parent major:minor root mountpoint options... - fstype source superoptions
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if len(f) < 5 || f[4] != abs || sep < 0 || sep+2 >= len(f) {
+			continue
+		}
+		if src := f[sep+2]; strings.HasPrefix(src, prefix) {
+			return strings.TrimPrefix(src, prefix), nil
+		}
+	}
+	return "", errors.New(dir + " is not a torrentfs mount")
 }
