@@ -85,6 +85,7 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		m, err := h.readOnce(ctx, hd, p[n:])
+		h.t.sawVerified(h.file.Offset()+hd.pos, int64(m))
 		n += m
 		hd.pos += int64(m)
 		if err == io.EOF {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -36,6 +37,10 @@ type Torrent struct {
 	modTime time.Time
 	files   []File
 	opened  []sync.Once // per file: the first open starts its prefetch
+
+	// verified mirrors which pieces anacrolix holds verified, so that getattr, which the
+	// kernel sends for every entry of a directory listing, takes no client lock.
+	verified []atomic.Bool
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -105,10 +110,41 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		tt.files = append(tt.files, File{Path: path, Length: f.Length(), f: f})
 	}
 	tt.opened = make([]sync.Once, len(tt.files))
+	tt.mirrorVerified()
 	if c.cfg.Prefetch == PrefetchAll {
 		t.DownloadAll()
 	}
 	return tt, nil
+}
+
+// mirrorVerified fills t.verified and keeps it current until the torrent closes. Each change
+// is read back from anacrolix rather than taken from the event, so an old event applied late
+// cannot undo a newer state.
+func (t *Torrent) mirrorVerified() {
+	sub := t.t.SubscribePieceStateChanges()
+	t.verified = make([]atomic.Bool, t.t.NumPieces())
+	for p := range t.verified {
+		t.verified[p].Store(t.t.PieceState(p).Complete)
+	}
+	go func() {
+		defer sub.Close()
+		for ch := range sub.Values {
+			t.verified[ch.Index].Store(t.t.PieceState(ch.Index).Complete)
+		}
+	}()
+}
+
+// sawVerified records that n bytes at torrent offset off were read: anacrolix returns only
+// verified pieces, so the mirror can be ahead of its (asynchronous) events, and du agrees
+// with what was read at once.
+func (t *Torrent) sawVerified(off, n int64) {
+	if n <= 0 {
+		return
+	}
+	pl := t.info.PieceLength
+	for p := off / pl; p*pl < off+n; p++ {
+		t.verified[p].Store(true)
+	}
 }
 
 // LoadTorrentFile reads and checks a .torrent file, so that a bad one gets a clear error
@@ -196,7 +232,7 @@ func (t *Torrent) BytesCached(i int) int64 {
 	begin, end := f.Offset(), f.Offset()+f.Length()
 	var n int64
 	for p := int(begin / pl); int64(p)*pl < end; p++ {
-		if t.t.PieceState(p).Complete {
+		if t.verified[p].Load() {
 			n += min(end, int64(p+1)*pl) - max(begin, int64(p)*pl)
 		}
 	}
@@ -207,8 +243,8 @@ func (t *Torrent) BytesCached(i int) int64 {
 func (t *Torrent) BytesCompleted() int64 {
 	var n int64
 	pl := t.info.PieceLength
-	for p := range t.t.NumPieces() {
-		if t.t.PieceState(p).Complete {
+	for p := range t.verified {
+		if t.verified[p].Load() {
 			n += min(pl, t.Length()-int64(p)*pl)
 		}
 	}
