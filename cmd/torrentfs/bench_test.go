@@ -226,6 +226,13 @@ func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
 		fmt.Sprintf("%d MiB (%d MiB)", anon>>20, hwm>>20), "", "", "≤ 150 MiB", anon <= 150<<20})
 
 	if !realistic && pieceLen == "256K" {
+		// uTP against TCP, plain anacrolix both: a seeder that also speaks uTP, 10 s of uTP.
+		utpSeeder := start(r.b, nil, "seed", tor, path, "--listen", "127.0.0.1:0", "--no-dht", "--no-upnp", "--no-pex")
+		utpPeer := "127.0.0.1:" + port(utpSeeder.waitFor(r.b, "msg=seeding"))
+		n, d := rawDownloadFor(r.b, tor, utpPeer, r.temp(), true, 10*time.Second)
+		utpSeeder.stop(r.b, syscall.SIGINT)
+		r.add(benchRow{label, "anacrolix download over uTP only (10 s)", mibps(n, d), mibps(size, raw) + " (over TCP)", ratio(raw*time.Duration(n)/time.Duration(size), d), "", true})
+
 		mnt, p, _ = r.mount(tor, "", []string{"--direct-io"}, peer)
 		direct := timeRead(r.b, filepath.Join(mnt, filepath.Base(path)), 0, size)
 		unmount(r.b, p)
@@ -345,8 +352,18 @@ func timeRead(b *testing.B, path string, off, n int64) time.Duration {
 	return time.Since(t0)
 }
 
-// rawDownload downloads tor from peer with a plain anacrolix client into dir.
+// rawDownload downloads tor from peer with a plain anacrolix client into dir, over TCP or
+// over uTP only, and returns the time it took.
 func rawDownload(b *testing.B, tor, peer, dir string) time.Duration {
+	n, d := rawDownloadFor(b, tor, peer, dir, false, 10*time.Minute)
+	if n < benchSize {
+		b.Fatal("raw anacrolix download did not finish")
+	}
+	return d
+}
+
+// rawDownloadFor downloads for at most budget and returns the bytes verified and the time.
+func rawDownloadFor(b *testing.B, tor, peer, dir string, utp bool, budget time.Duration) (int64, time.Duration) {
 	cfg := torrent.NewDefaultClientConfig()
 	// anacrolix's file storage with in-memory completion: its default sqlite completion
 	// commits every piece to disk and would make a slow baseline.
@@ -358,7 +375,8 @@ func rawDownload(b *testing.B, tor, peer, dir string) time.Duration {
 	cfg.ListenHost = func(string) string { return "127.0.0.1" }
 	cfg.ListenPort = 0
 	cfg.DisableIPv6 = true
-	cfg.NoDHT, cfg.DisableTrackers, cfg.NoDefaultPortForwarding, cfg.DisableUTP, cfg.DisablePEX = true, true, true, true, true
+	cfg.NoDHT, cfg.DisableTrackers, cfg.NoDefaultPortForwarding, cfg.DisablePEX = true, true, true, true
+	cfg.DisableUTP, cfg.DisableTCP = !utp, utp
 	cfg.Slogger = slog.New(slog.DiscardHandler)
 	cl, err := torrent.NewClient(cfg)
 	if err != nil {
@@ -372,14 +390,11 @@ func rawDownload(b *testing.B, tor, peer, dir string) time.Duration {
 	t0 := time.Now()
 	t.AddPeers([]torrent.PeerInfo{{Addr: stringAddr(peer), Trusted: true}})
 	t.DownloadAll()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
 	select {
 	case <-t.Complete().On():
-	case <-ctx.Done():
-		b.Fatal("raw anacrolix download did not finish")
+	case <-time.After(budget):
 	}
-	return time.Since(t0)
+	return t.BytesCompleted(), time.Since(t0)
 }
 
 type stringAddr string
