@@ -227,7 +227,7 @@ func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
 
 	if !realistic && pieceLen == "256K" {
 		// uTP against TCP, plain anacrolix both: a seeder that also speaks uTP, 10 s of uTP.
-		utpSeeder := start(r.b, nil, "seed", tor, path, "--listen", "127.0.0.1:0", "--no-dht", "--no-upnp", "--no-pex")
+		utpSeeder := start(r.b, nil, append([]string{"seed", tor, path, "--utp"}, loopback...)...)
 		utpPeer := "127.0.0.1:" + port(utpSeeder.waitFor(r.b, "msg=seeding"))
 		n, d := rawDownloadFor(r.b, tor, utpPeer, r.temp(), true, 10*time.Second)
 		utpSeeder.stop(r.b, syscall.SIGINT)

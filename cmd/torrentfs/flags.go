@@ -91,7 +91,7 @@ type swarmFlags struct {
 	noDHT    bool
 	noUPnP   bool
 	noPEX    bool
-	noUTP    bool
+	utp      bool
 	logLevel string
 }
 
@@ -102,7 +102,7 @@ func (s *swarmFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&s.noDHT, "no-dht", false, "do not use the DHT")
 	fs.BoolVar(&s.noUPnP, "no-upnp", false, "do not ask the router to forward the port (UPnP/NAT-PMP)")
 	fs.BoolVar(&s.noPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
-	fs.BoolVar(&s.noUTP, "no-utp", false, "use TCP only, not uTP")
+	fs.BoolVar(&s.utp, "utp", false, "also use uTP (slow in this client: see BENCHMARKS.md)")
 	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 }
 
@@ -118,7 +118,7 @@ func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *slog.Logger, error
 		NoDHT:            s.noDHT,
 		NoPortForwarding: s.noUPnP,
 		NoPEX:            s.noPEX,
-		NoUTP:            s.noUTP,
+		UTP:              s.utp,
 		Logger:           log,
 	}, log, nil
 }

@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 }
 
 // loopback are the flags that keep a torrentfs process on 127.0.0.1.
-var loopback = []string{"--listen", "127.0.0.1:0", "--no-dht", "--no-upnp", "--no-pex", "--no-utp"}
+var loopback = []string{"--listen", "127.0.0.1:0", "--no-dht", "--no-upnp", "--no-pex"}
 
 // proc is a running torrentfs process whose stderr is collected line by line.
 type proc struct {

@@ -43,7 +43,7 @@ func Logger() *slog.Logger {
 // port forwarding, PEX, trackers and uTP off.
 func Loopback(cfg fetch.Config) fetch.Config {
 	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.NoDHT, cfg.NoPortForwarding, cfg.NoPEX, cfg.NoTrackers, cfg.NoUTP = true, true, true, true, true
+	cfg.NoDHT, cfg.NoPortForwarding, cfg.NoPEX, cfg.NoTrackers, cfg.UTP = true, true, true, true, false
 	if cfg.Logger == nil {
 		cfg.Logger = Logger()
 	}
