@@ -25,7 +25,7 @@ test: deps
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 # bench runs the cache micro-benchmarks and the end-to-end benchmark, which rewrites
-# BENCHMARKS.md; it takes about five minutes and needs root (FUSE, dropping the page cache).
+# BENCHMARKS.md; it takes about three minutes and needs root (FUSE, dropping the page cache).
 bench: deps
 	$(GO) test ./cache/ -run '^$$' -bench . -benchmem
 	$(GO) test ./cmd/torrentfs/ -run '^$$' -bench EndToEnd -benchtime 1x -timeout 40m -args -bench-out $(CURDIR)/BENCHMARKS.md

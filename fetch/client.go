@@ -44,7 +44,7 @@ type Config struct {
 	// NoDHT, NoPortForwarding, NoPEX and NoTrackers switch those off.
 	NoDHT, NoPortForwarding, NoPEX, NoTrackers bool
 	// UTP lets peers connect over uTP as well as TCP. It is off by default: anacrolix's
-	// pure-Go uTP moved 4.9 MiB/s on loopback against 213 MiB/s over TCP (BENCHMARKS.md),
+	// pure-Go uTP moved 5–7 MiB/s on loopback against over 200 MiB/s for TCP (BENCHMARKS.md),
 	// and a peer whose uTP connection wins the dial race is held to that.
 	UTP bool
 	// NoUpload stops seeding to other peers.
