@@ -346,12 +346,24 @@ func (t *torrent) newReader() storage.TorrentReader { return torrentReader{t} }
 // torrentReader reads across the whole torrent; anacrolix uses it for reads and for uploads.
 type torrentReader struct{ t *torrent }
 
+// ReadAt reads within one piece at a time. anacrolix waits for pending chunk writes only on
+// the piece at off (its storage.go asks "Should waitNoPendingWrites take a region?"), so
+// bytes in the next piece may be mid-write; its Reader comes back for them after a short
+// read. (Reading across made anacrolix's conformance suite fail one run in five, with
+// responsive readers.)
 func (r torrentReader) ReadAt(b []byte, off int64) (int, error) {
-	n, err := r.t.readAt(b, off)
-	if n == len(b) {
-		err = nil
+	var err error
+	if end := (off/r.t.pieceLen + 1) * r.t.pieceLen; off+int64(len(b)) > end && end < r.t.length {
+		b, err = b[:end-off], errPieceEnd
+	}
+	n, rerr := r.t.readAt(b, off)
+	if n < len(b) {
+		return n, rerr
 	}
 	return n, err
 }
+
+// errPieceEnd ends a short read at a piece boundary.
+var errPieceEnd = errors.New("cache: read stops at the end of a piece")
 
 func (torrentReader) Close() error { return nil }

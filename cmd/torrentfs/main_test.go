@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -597,4 +598,61 @@ func TestNoFUSE(t *testing.T) {
 			t.Errorf("user without access to /dev/fuse: %v, stderr %q", err, stderr.String())
 		}
 	}
+}
+
+// TestKill9Loop kills the mount with SIGKILL in the middle of a fast download, several
+// times, and remounts on the same cache: Badger opens every time, and what the mount serves
+// equals the source, first from the cache alone and then with the seeder back.
+func TestKill9Loop(t *testing.T) {
+	data := fetchtest.Payload(48<<20+123, 9)
+	s := fetchtest.NewSwarm(t, "big.bin", []fetchtest.File{{Data: data}}, 256<<10)
+	_, addr := s.StartSeeder(t)
+	mnt, cacheDir := t.TempDir(), t.TempDir()
+	args := append([]string{"mount", "--cache-dir", cacheDir, s.TorrentPath, mnt}, loopback...)
+	file := filepath.Join(mnt, "big.bin")
+	for i := range 5 {
+		p := start(t, nil, append(args, "--peer", addr)...)
+		p.waitFor(t, "msg=mounted")
+		// A first read makes sure pieces complete; a second one keeps chunks arriving while
+		// the process dies.
+		off := int64(i) * 8 << 20
+		f, err := os.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 1<<20)
+		if _, err := f.ReadAt(b, off); err != nil || !bytes.Equal(b, data[off:off+1<<20]) {
+			t.Fatalf("round %d: read at %d: %v", i, off, err)
+		}
+		go io.Copy(io.Discard, io.NewSectionReader(f, off, 8<<20))
+		p.stop(t, syscall.SIGKILL)
+		f.Close()
+	}
+	// Nobody online: everything the cache says it has is served, and equals the source.
+	p := start(t, nil, args...)
+	p.waitFor(t, "msg=mounted")
+	var st syscall.Stat_t
+	if err := syscall.Stat(file, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks == 0 {
+		t.Fatal("nothing cached after five rounds")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < 5*8<<20; off += 8 << 20 {
+		b := make([]byte, 1<<20)
+		if _, err := f.ReadAt(b, off); err != nil || !bytes.Equal(b, data[off:off+1<<20]) {
+			t.Fatalf("from the cache alone, read at %d: %v, equal %v", off, err, bytes.Equal(b, data[off:off+1<<20]))
+		}
+	}
+	f.Close()
+	p.stop(t, syscall.SIGINT)
+	// With the seeder back, the whole file.
+	p = start(t, nil, append(args, "--peer", addr)...)
+	p.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, map[string][]byte{"big.bin": data})
+	p.stop(t, syscall.SIGINT)
 }
