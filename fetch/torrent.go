@@ -254,9 +254,6 @@ func (t *Torrent) BytesCompleted() int64 {
 // Complete returns a channel closed once every piece is verified.
 func (t *Torrent) Complete() <-chan struct{} { return t.t.Complete().On() }
 
-// DownloadAll asks for every piece, at normal priority.
-func (t *Torrent) DownloadAll() { t.t.DownloadAll() }
-
 // Verify hashes every piece the storage holds, and forgets those that fail.
 func (t *Torrent) Verify(ctx context.Context) error { return t.t.VerifyDataContext(ctx) }
 
