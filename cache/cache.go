@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -41,17 +42,35 @@ var ErrInUse = errors.New("cache: torrent is in use by another torrentfs process
 type Options struct {
 	// Logger receives Badger's log and the cache's own. Nil discards.
 	Logger *slog.Logger
+	// MaxSize caps the bytes the cache directory takes on disk, Badger's files included, as
+	// du counts them. Least recently used pieces are evicted to stay under it. Zero means no
+	// cap but the file system's: whatever the cap, the cache leaves some space free there.
+	MaxSize int64
 }
+
+// MinSize is the smallest MaxSize: room for a few readahead windows and Badger's logs.
+const MinSize = 64 << 20
 
 // Cache is a storage.ClientImplCloser backed by Badger. It is safe for concurrent use.
 type Cache struct {
 	// Immutable after Open.
-	dir string
-	log *slog.Logger
+	dir      string
+	log      *slog.Logger
+	maxSize  int64
+	vlogSize int64 // Badger's value-log file size: the unit in which space is reclaimed
+	reserve  int64 // bytes always left free on the file system
+	capacity func() (int64, bool)
+
+	space       *space
+	stop        chan struct{}
+	evictorDone chan struct{}
+	stuck       atomic.Bool // nothing could be evicted; logged once
+	lowDisk     atomic.Bool // the file system, not the cap, limits the cache; logged once
 
 	// Guarded by mu.
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*torrent
+	watcher  Watcher
 	closed   bool
 }
 
@@ -69,11 +88,59 @@ func Open(dir string, opts Options) (*Cache, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
+	if opts.MaxSize < 0 || opts.MaxSize > 0 && opts.MaxSize < MinSize {
+		return nil, fmt.Errorf("cache size %d is below the minimum of %d MiB", opts.MaxSize, MinSize>>20)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Cache{dir: dir, log: log, torrents: make(map[metainfo.Hash]*torrent)}, nil
+	removeTrash(dir)
+	c := &Cache{dir: dir, log: log, maxSize: opts.MaxSize, torrents: make(map[metainfo.Hash]*torrent),
+		space: newSpace(), stop: make(chan struct{}), evictorDone: make(chan struct{})}
+	// Space is reclaimed a value-log file at a time, so the files are small against the cap
+	// (or the file system, if smaller): at most 1/16 of it.
+	room := opts.MaxSize
+	if used, err := diskUsage(dir); err == nil {
+		if free, err := freeSpace(dir); err == nil && (room == 0 || used+free < room) {
+			room = used + free
+		}
+	}
+	c.vlogSize = min(max(room/16>>20<<20, 4<<20), 64<<20)
+	c.reserve = 2*c.vlogSize + 16<<20
+	if opts.MaxSize > 0 {
+		// Tell anacrolix to request only as much as fits: the pieces readers want come first
+		// in its order, so a background prefetch stops at the cap instead of thrashing it.
+		c.capacity = func() (int64, bool) { return opts.MaxSize, true }
+	}
+	c.evictOnce()
+	go c.runEvictor()
+	return c, nil
+}
+
+// DefaultMaxSize is the cap a user gets without asking: 10 GiB, but at most half of what the
+// cache could take on its file system (its size now plus the free space).
+func DefaultMaxSize(dir string) int64 {
+	const def = 10 << 30
+	for d := dir; ; d = filepath.Dir(d) {
+		free, err := freeSpace(d)
+		if err != nil {
+			if d == filepath.Dir(d) {
+				return def
+			}
+			continue
+		}
+		used, _ := diskUsage(dir)
+		return max(MinSize, min(def, (used+free)/2))
+	}
+}
+
+// removeTrash finishes removals a crash interrupted.
+func removeTrash(dir string) {
+	trash, _ := filepath.Glob(filepath.Join(dir, ".trash-*"))
+	for _, t := range trash {
+		os.RemoveAll(t)
+	}
 }
 
 // Dir returns the directory the cache lives in.
@@ -96,10 +163,12 @@ func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 	if t, ok := c.torrents[ih]; ok {
 		return t, nil
 	}
-	t, err := openDB(filepath.Join(c.dir, hex.EncodeToString(ih[:])), c.log)
+	t, err := openDB(filepath.Join(c.dir, hex.EncodeToString(ih[:])), c.log, c.vlogSize)
 	if err != nil {
 		return nil, err
 	}
+	t.ih = ih
+	t.space = c.space
 	t.onClose = func() {
 		c.mu.Lock()
 		delete(c.torrents, ih)
@@ -116,7 +185,7 @@ func (c *Cache) SaveInfo(ih metainfo.Hash, info []byte) error {
 	if err != nil {
 		return err
 	}
-	return t.db.Update(func(txn *badger.Txn) error {
+	return t.update(func(txn *badger.Txn) error {
 		return txn.Set([]byte{infoKey}, append([]byte(nil), info...))
 	})
 }
@@ -170,23 +239,32 @@ func (c *Cache) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainf
 	if err := t.setInfo(info); err != nil {
 		return storage.TorrentImpl{}, err
 	}
-	return storage.TorrentImpl{
+	ti := storage.TorrentImpl{
 		Piece:     t.piece,
 		Close:     t.close,
 		NewReader: t.newReader,
-	}, nil
+	}
+	if c.capacity != nil {
+		ti.Capacity = &c.capacity
+	}
+	return ti, nil
 }
 
 // Close closes every torrent database still open. Call it after the anacrolix client is
 // closed: the client does not close its storage.
 func (c *Cache) Close() error {
 	c.mu.Lock()
+	if !c.closed {
+		close(c.stop)
+	}
 	c.closed = true
 	open := make([]*torrent, 0, len(c.torrents))
 	for _, t := range c.torrents {
 		open = append(open, t)
 	}
 	c.mu.Unlock()
+	c.space.close()
+	<-c.evictorDone
 	var errs []error
 	for _, t := range open {
 		errs = append(errs, t.close())
@@ -211,7 +289,7 @@ func lockDir(dir string) (*os.File, error) {
 	return f, nil
 }
 
-func badgerOptions(dir string, log *slog.Logger) badger.Options {
+func badgerOptions(dir string, log *slog.Logger, vlogSize int64) badger.Options {
 	// Values above 4 KiB go to the value log, so the LSM stays small and reads are copies
 	// out of mmapped files; see DESIGN.md for the measurements behind these numbers.
 	return badger.DefaultOptions(dir).
@@ -223,7 +301,7 @@ func badgerOptions(dir string, log *slog.Logger) badger.Options {
 		WithNumMemtables(2).
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
-		WithValueLogFileSize(64 << 20).
+		WithValueLogFileSize(vlogSize).
 		WithNumCompactors(2)
 }
 

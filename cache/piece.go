@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
@@ -38,16 +40,24 @@ func pieceKey(prefix byte, piece int) []byte {
 
 // torrent is one torrent's database.
 type torrent struct {
-	// Immutable after openDB.
+	// Immutable after acquireLocked.
+	ih      metainfo.Hash
+	dir     string
 	db      *badger.DB
 	w       *writer
 	lock    *os.File
 	log     *slog.Logger
+	space   *space
 	onClose func()
 
 	// Immutable after setInfo, which comes before any piece is used.
 	pieceLen int64
 	length   int64
+	lastUse  []atomic.Int64 // per piece, Unix nanoseconds of its last write, completion or read
+
+	// dropMu is held for writing around DropPrefix, which fails every other write to the
+	// database while it runs; writes hold it for reading.
+	dropMu sync.RWMutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -55,9 +65,15 @@ type torrent struct {
 	// Guarded by mu.
 	mu       sync.RWMutex
 	complete []bool
+	// evicting marks pieces being evicted; chunk writes to them wait on evicted.
+	evicting []bool
+	// refetched marks evicted pieces until they are complete again: their blocks are
+	// unverified, and reads of them fail even if the client still thinks them complete.
+	refetched []bool
+	evicted   sync.Cond
 }
 
-func openDB(dir string, log *slog.Logger) (*torrent, error) {
+func openDB(dir string, log *slog.Logger, vlogSize int64) (*torrent, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
@@ -65,12 +81,22 @@ func openDB(dir string, log *slog.Logger) (*torrent, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := badger.Open(badgerOptions(dir, log))
+	db, err := badger.Open(badgerOptions(dir, log, vlogSize))
 	if err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("open badger: %w", err)
 	}
-	return &torrent{db: db, w: newWriter(db), lock: lock, log: log}, nil
+	t := &torrent{dir: dir, db: db, lock: lock, log: log}
+	t.w = newWriter(db, &t.dropMu, func(n int64) { t.space.add(n) })
+	t.evicted.L = &t.mu
+	return t, nil
+}
+
+// update runs fn in a read-write transaction, never during a DropPrefix.
+func (t *torrent) update(fn func(*badger.Txn) error) error {
+	t.dropMu.RLock()
+	defer t.dropMu.RUnlock()
+	return t.db.Update(fn)
 }
 
 // setInfo sizes the torrent and loads which pieces are complete. A torrent is opened by one
@@ -83,15 +109,26 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 	}
 	t.pieceLen = info.PieceLength
 	t.length = info.TotalLength()
-	complete := make([]bool, info.NumPieces())
+	n := info.NumPieces()
+	complete := make([]bool, n)
+	t.lastUse = make([]atomic.Int64, n)
 	err := t.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{completePrefix}})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{completePrefix}, PrefetchValues: false})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			i := int(binary.BigEndian.Uint32(it.Item().Key()[1:]))
-			if i < len(complete) {
-				complete[i] = true
+			if i >= n {
+				continue
 			}
+			complete[i] = true
+			// The marker's value is when the piece was completed (empty before eviction
+			// existed: those count as oldest).
+			it.Item().Value(func(v []byte) error {
+				if len(v) == 8 {
+					t.lastUse[i].Store(int64(binary.BigEndian.Uint64(v)))
+				}
+				return nil
+			})
 		}
 		return nil
 	})
@@ -99,6 +136,14 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 		return fmt.Errorf("load completion: %w", err)
 	}
 	t.complete = complete
+	t.evicting = make([]bool, n)
+	t.refetched = make([]bool, n)
+	m := meta{Name: info.BestName(), Length: t.length, PieceLength: t.pieceLen}
+	if old, err := readMeta(t.dir); err == nil && old == m {
+		touchMeta(t.dir)
+	} else if err := writeMeta(t.dir, m); err != nil {
+		t.log.Warn("cannot write cache metadata", "dir", t.dir, "err", err)
+	}
 	return nil
 }
 
@@ -106,6 +151,7 @@ func (t *torrent) close() error {
 	t.closeOnce.Do(func() {
 		t.w.close()
 		t.closeErr = t.db.Close()
+		touchMeta(t.dir)
 		t.lock.Close()
 		if t.onClose != nil {
 			t.onClose()
@@ -119,6 +165,26 @@ func (t *torrent) isComplete(i int) bool {
 	defer t.mu.RUnlock()
 	return t.complete[i]
 }
+
+// completeAfterEviction waits while piece i is being evicted and reports whether it is
+// complete.
+func (t *torrent) completeAfterEviction(i int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.evicting[i] {
+		t.evicted.Wait()
+	}
+	return t.complete[i]
+}
+
+// readable reports whether piece i may be read: not evicted, or complete again since.
+func (t *torrent) readable(i int) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return !t.refetched[i] && !t.evicting[i]
+}
+
+func (t *torrent) touch(i int) { t.lastUse[i].Store(time.Now().UnixNano()) }
 
 func (t *torrent) setComplete(i int, c bool) {
 	t.mu.Lock()
@@ -155,9 +221,10 @@ func (p *piece) blockLen(b int) int64 { return min(BlockSize, p.length-int64(b)*
 // is a blind write; a part of a block (only seen with unusual chunk sizes) is merged with what
 // is stored. Writes to a complete piece are dropped: its bytes are verified and final.
 func (p *piece) WriteAt(b []byte, off int64) (int, error) {
-	if p.t.isComplete(p.index) {
+	if p.t.completeAfterEviction(p.index) {
 		return len(b), nil
 	}
+	p.t.touch(p.index)
 	n := 0
 	for n < len(b) {
 		pos := off + int64(n)
@@ -167,6 +234,9 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 		m := int(min(int64(len(b)-n), bl-inBlk))
 		var err error
 		if inBlk == 0 && int64(m) == bl {
+			if err = p.t.space.reserve(bl); err != nil {
+				return n, fmt.Errorf("write piece %d: %w", p.index, err)
+			}
 			err = p.t.w.write(p.index, blockKey(p.index, blk), append([]byte(nil), b[n:n+m]...))
 		} else {
 			// A part of a block (only seen with unusual chunk sizes): merge it with what is
@@ -186,7 +256,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 func (p *piece) mergeBlock(blk int, off int64, b []byte) error {
 	key := blockKey(p.index, blk)
 	for {
-		err := p.t.db.Update(func(txn *badger.Txn) error {
+		err := p.t.update(func(txn *badger.Txn) error {
 			v := make([]byte, p.blockLen(blk))
 			item, err := txn.Get(key)
 			switch {
@@ -266,13 +336,18 @@ func (p *piece) MarkComplete() error {
 	if have != p.blocks() {
 		return fmt.Errorf("mark piece %d complete: %d of %d blocks stored", p.index, have, p.blocks())
 	}
-	err = p.t.db.Update(func(txn *badger.Txn) error {
-		return txn.Set(pieceKey(completePrefix, p.index), nil)
+	now := time.Now().UnixNano()
+	err = p.t.update(func(txn *badger.Txn) error {
+		return txn.Set(pieceKey(completePrefix, p.index), binary.BigEndian.AppendUint64(nil, uint64(now)))
 	})
 	if err != nil {
 		return fmt.Errorf("mark piece %d complete: %w", p.index, err)
 	}
-	p.t.setComplete(p.index, true)
+	p.t.lastUse[p.index].Store(now)
+	p.t.mu.Lock()
+	p.t.complete[p.index] = true
+	p.t.refetched[p.index] = false
+	p.t.mu.Unlock()
 	return nil
 }
 
@@ -280,6 +355,8 @@ func (p *piece) MarkComplete() error {
 func (p *piece) MarkNotComplete() error {
 	p.t.setComplete(p.index, false)
 	p.t.w.wait(p.index) // queued writes must not land after the deletes
+	p.t.dropMu.RLock()
+	defer p.t.dropMu.RUnlock()
 	wb := p.t.db.NewWriteBatch()
 	defer wb.Cancel()
 	if err := wb.Delete(pieceKey(completePrefix, p.index)); err != nil {
@@ -308,10 +385,18 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 	want := len(b)
 	b = b[:min(int64(len(b)), t.length-off)]
 	n := 0
+	last := -1
 	err := t.db.View(func(txn *badger.Txn) error {
 		for n < len(b) {
 			pos := off + int64(n)
 			pc := int(pos / t.pieceLen)
+			if pc != last {
+				if !t.readable(pc) {
+					return errEvicted
+				}
+				t.touch(pc)
+				last = pc
+			}
 			inPiece := pos - int64(pc)*t.pieceLen
 			blk := int(inPiece / BlockSize)
 			item, err := txn.Get(blockKey(pc, blk))
@@ -362,6 +447,9 @@ func (r torrentReader) ReadAt(b []byte, off int64) (int, error) {
 	}
 	return n, err
 }
+
+// errEvicted fails a read of an evicted piece that is not complete again.
+var errEvicted = errors.New("cache: piece was evicted")
 
 // errPieceEnd ends a short read at a piece boundary.
 var errPieceEnd = errors.New("cache: read stops at the end of a piece")

@@ -18,11 +18,13 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 )
 
@@ -104,6 +106,11 @@ type Client struct {
 	received atomic.Int64
 	// closing is set by Close: errors logged while peers are cut off are expected.
 	closing atomic.Bool
+	// lastWriteErr is when a failed chunk write was last logged, in Unix nanoseconds.
+	lastWriteErr atomic.Int64
+
+	mu       sync.Mutex
+	torrents map[metainfo.Hash]*Torrent // guarded by mu
 }
 
 // New starts a client listening for peers.
@@ -121,7 +128,7 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log}
+	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent)}
 
 	addr := cfg.ListenAddr
 	fallback := addr == ""
@@ -183,6 +190,57 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 // keepAlive bounds anacrolix's lost writer wake-up; see torrentConfig. At 1 s, one random
 // read in sixteen still waited the full second.
 const keepAlive = 250 * time.Millisecond
+
+// Active returns the byte ranges of torrent ih that open read heads are at or reading ahead
+// into. With Evicted, it makes the client a cache.Watcher: a size-capped storage must not
+// evict these.
+func (c *Client) Active(ih metainfo.Hash) [][2]int64 {
+	t := c.torrent(ih)
+	if t == nil {
+		return nil
+	}
+	var r [][2]int64
+	t.heads.Range(func(k, _ any) bool {
+		hd := k.(*head)
+		r = append(r, [2]int64{hd.begin.Load(), hd.end.Load()})
+		return true
+	})
+	return r
+}
+
+// Evicted is told that the storage dropped pieces of torrent ih. The client forgets them,
+// so a read fetches them again, and lowers the high priority an open gave the head and tail
+// of a file: the cache is full, and they would be fetched again at once.
+func (c *Client) Evicted(ih metainfo.Hash, pieces []int) {
+	t := c.torrent(ih)
+	if t == nil {
+		return
+	}
+	for _, p := range pieces {
+		t.verified[p].Store(false)
+		t.evicted.Add(t.t.Piece(p).Info().Length())
+		t.t.Piece(p).SetPriority(torrent.PiecePriorityNone)
+		t.t.Piece(p).UpdateCompletion()
+	}
+}
+
+// writeFailed logs failed chunk writes, at most once per writeErrorEvery.
+func (c *Client) writeFailed(err error) {
+	now := time.Now().UnixNano()
+	last := c.lastWriteErr.Load()
+	if now-last < int64(writeErrorEvery) || !c.lastWriteErr.CompareAndSwap(last, now) {
+		return
+	}
+	c.log.Warn("cannot store downloaded data; will fetch it again", "err", err)
+}
+
+const writeErrorEvery = 10 * time.Second
+
+func (c *Client) torrent(ih metainfo.Hash) *Torrent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.torrents[ih]
+}
 
 // Port returns the port the client accepts peers on.
 func (c *Client) Port() int { return c.cl.LocalPort() }

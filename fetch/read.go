@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -48,6 +49,21 @@ type head struct {
 	r     torrent.Reader
 	pos   int64 // where the next Read will start
 	start int64 // where sequential reading started; immutable
+	base  int64 // the file's offset in the torrent; immutable
+
+	// window is the torrent's bytes [begin, end) this head reads and reads ahead into, for
+	// Client.Active, which runs on other goroutines.
+	begin, end atomic.Int64
+}
+
+// readahead is how far ahead of pos the head asks for pieces: a little at first, growing by
+// what was read in sequence, up to the configured cap.
+func (hd *head) readahead(max int64) int64 { return min(max, minReadahead+hd.pos-hd.start) }
+
+// publish records the head's window after it moved.
+func (h *Handle) publish(hd *head) {
+	hd.begin.Store(hd.base + hd.pos)
+	hd.end.Store(hd.base + hd.pos + hd.readahead(h.t.c.cfg.Readahead))
 }
 
 // Open returns a handle for file i. The first open of a file starts its prefetch.
@@ -88,6 +104,7 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 		h.t.sawVerified(h.file.Offset()+hd.pos, int64(m))
 		n += m
 		hd.pos += int64(m)
+		h.publish(hd)
 		if err == io.EOF {
 			return n, nil
 		}
@@ -162,10 +179,11 @@ func (h *Handle) take(off int64) (*head, error) {
 		if hd.pos != off {
 			// A small gap: keep the stream's start so readahead keeps its size.
 			if _, err := hd.r.Seek(off, io.SeekStart); err != nil {
-				hd.r.Close()
+				h.t.closeHead(hd)
 				return nil, err
 			}
 			hd.pos = off
+			h.publish(hd)
 		}
 		return hd, nil
 	}
@@ -173,20 +191,22 @@ func (h *Handle) take(off int64) (*head, error) {
 	h.idle = nil
 	h.mu.Unlock()
 	for _, hd := range stale {
-		hd.r.Close()
+		h.t.closeHead(hd)
 	}
 	return h.newHead(off)
 }
 
 func (h *Handle) newHead(off int64) (*head, error) {
-	hd := &head{r: h.file.NewReader(), pos: off, start: off}
+	hd := &head{r: h.file.NewReader(), pos: off, start: off, base: h.file.Offset()}
 	max := h.t.c.cfg.Readahead
 	hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
 		return min(max, minReadahead+rc.CurrentPos-hd.start)
 	})
+	h.publish(hd)
+	h.t.heads.Store(hd, struct{}{})
 	if off != 0 {
 		if _, err := hd.r.Seek(off, io.SeekStart); err != nil {
-			hd.r.Close()
+			h.t.closeHead(hd)
 			return nil, err
 		}
 	}
@@ -198,7 +218,7 @@ func (h *Handle) put(hd *head) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		hd.r.Close()
+		h.t.closeHead(hd)
 		return
 	}
 	h.idle = append(h.idle, hd)
@@ -209,7 +229,7 @@ func (h *Handle) put(hd *head) {
 	}
 	h.mu.Unlock()
 	for _, d := range drop {
-		d.r.Close()
+		h.t.closeHead(d)
 	}
 }
 
@@ -221,9 +241,15 @@ func (h *Handle) Close() error {
 	h.idle = nil
 	h.mu.Unlock()
 	for _, hd := range idle {
-		hd.r.Close()
+		h.t.closeHead(hd)
 	}
 	return nil
+}
+
+// closeHead closes a head's reader; its window no longer counts as active.
+func (t *Torrent) closeHead(hd *head) {
+	t.heads.Delete(hd)
+	hd.r.Close()
 }
 
 func abs(x int64) int64 {

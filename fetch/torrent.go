@@ -41,6 +41,10 @@ type Torrent struct {
 	// verified mirrors which pieces anacrolix holds verified, so that getattr, which the
 	// kernel sends for every entry of a directory listing, takes no client lock.
 	verified []atomic.Bool
+	// heads holds every open read head (*head → struct{}), for Client.Active.
+	heads sync.Map
+	// evicted counts the bytes the storage evicted.
+	evicted atomic.Int64
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -90,6 +94,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	if err != nil {
 		return nil, fmt.Errorf("add torrent: %w", err)
 	}
+	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
+	// The storage fails writes while it is full; the chunks are requested again later.
+	t.SetOnWriteChunkError(c.writeFailed)
 	select {
 	case <-t.GotInfo():
 	case <-ctx.Done():
@@ -111,6 +118,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	}
 	tt.opened = make([]sync.Once, len(tt.files))
 	tt.mirrorVerified()
+	c.mu.Lock()
+	c.torrents[t.InfoHash()] = tt
+	c.mu.Unlock()
 	if c.cfg.Prefetch == PrefetchAll {
 		t.DownloadAll()
 	}
@@ -332,6 +342,9 @@ func (t *Torrent) WriteStatus(w io.Writer) {
 	have, total := t.BytesCompleted(), t.Length()
 	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name(), t.InfoHash())
 	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", size(have), size(total), percent(have, total))
+	if ev := t.evicted.Load(); ev > 0 {
+		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", size(ev))
+	}
 	fmt.Fprintf(w, "peers:    %d connected, %d seeders\n", st.ActivePeers, st.ConnectedSeeders)
 	fmt.Fprintf(w, "transfer: %s down, %s up\n", size(st.BytesReadUsefulData.Int64()), size(st.BytesWrittenData.Int64()))
 	fmt.Fprintf(w, "files:\n")

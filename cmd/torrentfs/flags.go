@@ -24,7 +24,7 @@ func newFlagSet(name, args string, stderr io.Writer) *flag.FlagSet {
 }
 
 // parse parses args with flags allowed before, between and after the arguments, and checks
-// that there are exactly n arguments.
+// that there are exactly n arguments (any number if n is negative).
 func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 	var pos []string
 	for {
@@ -45,7 +45,7 @@ func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
-	if len(pos) != n {
+	if n >= 0 && len(pos) != n {
 		fs.Usage()
 		return nil, usagef("%s takes %d arguments, got %d", fs.Name(), n, len(pos))
 	}

@@ -20,6 +20,9 @@ commands:
   create PATH               make a .torrent of a file or directory
   seed TORRENT PATH         share local files until Ctrl-C
   status MOUNTPOINT         show a mount's peers, transfer and per-file progress
+  cache ls                  list the torrents in the cache
+  cache rm TORRENT...       remove torrents (info-hash or name) from the cache
+  cache verify [TORRENT...] rehash cached pieces and drop those that fail
 
 Run 'torrentfs <command> -h' for a command's flags.
 `
@@ -58,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"create": runCreate,
 		"seed":   runSeed,
 		"status": runStatus,
+		"cache":  runCache,
 	}
 	switch cmd := args[0]; cmd {
 	case "help", "-h", "-help", "--help":

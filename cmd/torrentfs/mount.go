@@ -32,6 +32,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var sw swarmFlags
 	sw.register(flags)
 	cacheDir := flags.String("cache-dir", defaultCacheDir(), "`dir`ectory of the piece cache")
+	var maxSize sizeFlag
+	flags.Var(&maxSize, "cache-max-size", "most `bytes` the cache directory may take on disk; least recently read pieces are evicted (default 10G, at most half the cache's file system)")
 	readahead := sizeFlag(fetch.DefaultReadahead)
 	flags.Var(&readahead, "readahead", "most `bytes` fetched ahead of a sequential reader")
 	readTimeout := flags.Duration("read-timeout", fetch.DefaultReadTimeout, "fail a read with EIO after this long with no data from any peer (0: wait forever)")
@@ -64,7 +66,13 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.CheckMountPoint(mnt, log); err != nil {
 		return err
 	}
-	c, err := cache.Open(*cacheDir, cache.Options{Logger: log})
+	if maxSize == 0 {
+		maxSize = sizeFlag(cache.DefaultMaxSize(*cacheDir))
+	}
+	if maxSize < cache.MinSize {
+		return usagef("--cache-max-size %d: the minimum is %dM", maxSize, cache.MinSize>>20)
+	}
+	c, err := cache.Open(*cacheDir, cache.Options{Logger: log, MaxSize: int64(maxSize)})
 	if err != nil {
 		return err
 	}
@@ -77,7 +85,9 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	cfg.Storage = c
-	cfg.Readahead = int64(readahead)
+	// A quarter of the cache at most, so that eviction always has pieces outside the
+	// readers' windows to drop.
+	cfg.Readahead = min(int64(readahead), int64(maxSize)/4)
 	cfg.ReadTimeout = *readTimeout
 	if *readTimeout == 0 {
 		cfg.ReadTimeout = -1
@@ -88,6 +98,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cl.Close()
+	c.Watch(cl)
 	addOpts := sw.addOptions()
 	if fetch.IsMagnet(source) {
 		if info, err := c.LoadInfo(ih); err == nil {
@@ -114,7 +125,8 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	defer stopStatus()
 	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, log)
-	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port())
+	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port(),
+		"cache", c.Dir(), "cache_max_size", int64(maxSize))
 
 	unmounted := make(chan struct{})
 	go func() { m.Wait(); close(unmounted) }()

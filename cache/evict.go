@@ -1,0 +1,273 @@
+package cache
+
+import (
+	"cmp"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Watcher is the client side of eviction. The cache asks it which bytes readers are using,
+// so that it never evicts them, and tells it which pieces it evicted, so that the client
+// fetches them again when they are read.
+type Watcher interface {
+	// Active returns the byte ranges [begin, end) of the torrent that readers are at or
+	// reading ahead into.
+	Active(ih metainfo.Hash) [][2]int64
+	// Evicted is called after pieces of the torrent were dropped from the cache.
+	Evicted(ih metainfo.Hash, pieces []int)
+}
+
+// Watch sets the Watcher that eviction consults. Set it before pieces arrive.
+func (c *Cache) Watch(w Watcher) {
+	c.mu.Lock()
+	c.watcher = w
+	c.mu.Unlock()
+}
+
+// evictInterval is how often the evictor measures the cache even when nothing is written,
+// to notice the file system filling up from outside.
+const evictInterval = time.Second
+
+func (c *Cache) runEvictor() {
+	defer close(c.evictorDone)
+	t := time.NewTicker(evictInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-c.space.kick:
+		case <-t.C:
+		}
+		for c.evictOnce() {
+		}
+	}
+}
+
+// evictOnce measures the cache and, if it is over its high mark, evicts least recently used
+// pieces down to its low mark. It reports whether it should run again at once.
+func (c *Cache) evictOnce() bool {
+	used, err := diskUsage(c.dir)
+	if err != nil {
+		c.log.Warn("cannot measure the cache", "dir", c.dir, "err", err)
+		return false
+	}
+	free, err := freeSpace(c.dir)
+	if err != nil {
+		c.log.Warn("cannot measure free space", "dir", c.dir, "err", err)
+		return false
+	}
+	diskLimit := used + free - c.reserve
+	limit := diskLimit
+	if c.maxSize > 0 {
+		limit = min(limit, c.maxSize)
+	}
+	high := limit - c.vlogSize
+	if used < high {
+		c.space.set(used, limit, high, diskLimit, false)
+		if c.lowDisk.CompareAndSwap(true, false) && limit < c.maxSize {
+			c.log.Info("space returned on the cache's file system", "dir", c.dir, "free", free)
+		}
+		return false
+	}
+	if limit < c.maxSize && !c.lowDisk.Swap(true) {
+		c.log.Warn("cache's file system is nearly full: evicting to keep space free",
+			"dir", c.dir, "free", free, "cache", used)
+	}
+	low := limit - 2*c.vlogSize - limit/16
+	freed := c.evict(used - low)
+	after, err := diskUsage(c.dir)
+	if err != nil {
+		after = used
+	}
+	stuck := freed == 0 && after >= limit
+	if stuck && !c.stuck.Swap(true) {
+		c.log.Warn("cache is full and nothing in it can be evicted (readers are using it all)",
+			"dir", c.dir, "cache", after, "limit", limit)
+	} else if !stuck {
+		c.stuck.Store(false)
+	}
+	c.space.set(after, limit, high, diskLimit, stuck)
+	return freed > 0 && after >= high
+}
+
+// candidate is something eviction can drop: a piece of an open torrent, or a whole torrent
+// no process has open.
+type candidate struct {
+	used  int64 // last use, Unix nanoseconds
+	size  int64
+	t     *torrent // nil for a closed torrent
+	piece int
+	dir   string // closed torrent
+}
+
+// evict drops the least recently used pieces and closed torrents until about need bytes are
+// freed, never pieces readers are using. It returns the bytes it dropped.
+func (c *Cache) evict(need int64) int64 {
+	c.mu.Lock()
+	w := c.watcher
+	open := make(map[metainfo.Hash]*torrent, len(c.torrents))
+	for ih, t := range c.torrents {
+		open[ih] = t
+	}
+	c.mu.Unlock()
+
+	var cands []candidate
+	for ih, t := range open {
+		var active [][2]int64
+		if w != nil {
+			active = w.Active(ih)
+		}
+		cands = t.candidates(active, cands)
+	}
+	cands = append(cands, c.closedTorrents(open)...)
+	slices.SortFunc(cands, func(a, b candidate) int { return cmp.Compare(a.used, b.used) })
+
+	var freed int64
+	byTorrent := make(map[*torrent][]int)
+	for _, cd := range cands {
+		if freed >= need {
+			break
+		}
+		if cd.t == nil {
+			if err := removeClosed(cd.dir); err != nil {
+				if !errors.Is(err, ErrInUse) {
+					c.log.Warn("cannot evict torrent", "dir", cd.dir, "err", err)
+				}
+				continue
+			}
+			c.log.Info("evicted a torrent no one has used for longest", "dir", cd.dir, "size", cd.size)
+		} else {
+			byTorrent[cd.t] = append(byTorrent[cd.t], cd.piece)
+		}
+		freed += cd.size
+	}
+	for t, pieces := range byTorrent {
+		if err := t.evict(pieces, w); err != nil {
+			c.log.Warn("eviction failed", "err", err)
+		}
+	}
+	return freed
+}
+
+// candidates appends the torrent's complete pieces outside the active ranges.
+func (t *torrent) candidates(active [][2]int64, cands []candidate) []candidate {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if t.complete == nil {
+		return cands
+	}
+	pinned := make(map[int]bool)
+	for _, r := range active {
+		for p := r[0] / t.pieceLen; p*t.pieceLen < r[1] && p < int64(len(t.complete)); p++ {
+			pinned[int(p)] = true
+		}
+	}
+	for i, ok := range t.complete {
+		if ok && !pinned[i] {
+			cands = append(cands, candidate{used: t.lastUse[i].Load(), size: t.pieceLength(i), t: t, piece: i})
+		}
+	}
+	return cands
+}
+
+// evict drops pieces: their completion markers first, so that a crash at any point leaves
+// them incomplete, then their blocks. Chunk writes to the pieces wait until the client has
+// been told, so that no new, unverified block of theirs can be read as if still verified.
+func (t *torrent) evict(pieces []int, w Watcher) error {
+	t.mu.Lock()
+	for _, i := range pieces {
+		t.complete[i] = false
+		t.evicting[i] = true
+	}
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		for _, i := range pieces {
+			t.evicting[i] = false
+			t.refetched[i] = true
+		}
+		t.evicted.Broadcast()
+		t.mu.Unlock()
+	}()
+
+	prefixes := make([][]byte, 0, 2*len(pieces))
+	err := t.update(func(txn *badger.Txn) error {
+		for _, i := range pieces {
+			if err := txn.Delete(pieceKey(completePrefix, i)); err != nil {
+				return err
+			}
+			prefixes = append(prefixes, pieceKey(completePrefix, i), pieceKey(blockPrefix, i))
+		}
+		return nil
+	})
+	if err == nil {
+		// Badger frees nothing on delete: dropping the keys counts their values as garbage
+		// in the value log, and the GC below rewrites or removes the files that hold them.
+		t.dropMu.Lock()
+		err = t.db.DropPrefix(prefixes...)
+		t.dropMu.Unlock()
+	}
+	if w != nil {
+		w.Evicted(t.ih, pieces)
+	}
+	if err != nil {
+		return fmt.Errorf("evict %d pieces: %w", len(pieces), err)
+	}
+	// The GC runs alone too: Badger v4.9.6's rewrite reads the memtable's max version
+	// without the lock its writers hold (the race detector reports it).
+	t.dropMu.Lock()
+	defer t.dropMu.Unlock()
+	for t.db.RunValueLogGC(0.5) == nil {
+	}
+	return nil
+}
+
+// closedTorrents lists the torrents in the cache directory that this process does not have
+// open, each as one candidate last used when its directory was.
+func (c *Cache) closedTorrents(open map[metainfo.Hash]*torrent) []candidate {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return nil
+	}
+	var cands []candidate
+	for _, e := range entries {
+		b, err := hex.DecodeString(e.Name())
+		if err != nil || len(b) != len(metainfo.Hash{}) || !e.IsDir() {
+			continue
+		}
+		if open[metainfo.Hash(b)] != nil {
+			continue
+		}
+		dir := filepath.Join(c.dir, e.Name())
+		size, err := diskUsage(dir)
+		if err != nil || size == 0 {
+			continue
+		}
+		cands = append(cands, candidate{used: lastUsed(dir).UnixNano(), size: size, dir: dir})
+	}
+	return cands
+}
+
+// removeClosed deletes a torrent's directory unless a process has it open. The directory
+// is renamed away under the torrent's lock first, so no process can open it half deleted.
+func removeClosed(dir string) error {
+	lock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
+	if err := os.Rename(dir, trash); err != nil {
+		return err
+	}
+	return os.RemoveAll(trash)
+}

@@ -1,0 +1,150 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+)
+
+// watcher records evictions and pins a window, as fetch.Client does for its readers.
+type watcher struct {
+	mu      sync.Mutex
+	window  [2]int64
+	evicted map[int]bool
+}
+
+func (w *watcher) Active(metainfo.Hash) [][2]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return [][2]int64{w.window}
+}
+
+func (w *watcher) wasEvicted(p int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.evicted[p]
+}
+
+func (w *watcher) Evicted(_ metainfo.Hash, pieces []int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range pieces {
+		w.evicted[p] = true
+	}
+}
+
+func bigInfo(t testing.TB, size, pieceLen int64) (*metainfo.Info, []byte) {
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < len(data); i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8 && i+j < len(data); j++ {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	info := &metainfo.Info{Name: "big", PieceLength: pieceLen, Length: size}
+	for off := int64(0); off < size; off += pieceLen {
+		h := sha1.Sum(data[off:min(off+pieceLen, size)])
+		info.Pieces = append(info.Pieces, h[:]...)
+	}
+	return info, data
+}
+
+// TestEvictionHoldsTheCap streams a torrent four times the cache's cap through it, as a
+// sequential reader would, and checks what du would see after every piece, that the
+// reader's window is never evicted, that the client hears of every eviction, and that an
+// evicted piece can be fetched and served again.
+func TestEvictionHoldsTheCap(t *testing.T) {
+	const maxSize = MinSize
+	const pieceLen = 256 << 10
+	info, data := bigInfo(t, 4*maxSize, pieceLen)
+	dir := t.TempDir()
+	c, err := Open(dir, Options{MaxSize: maxSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := &watcher{evicted: make(map[int]bool)}
+	c.Watch(w)
+	ih := metainfo.HashBytes([]byte("big"))
+	ti, err := storage.NewClient(c).OpenTorrent(context.Background(), info, ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var maxDu int64
+	window := int64(8 << 20)
+	for i := range info.NumPieces() {
+		w.mu.Lock()
+		w.window = [2]int64{int64(i) * pieceLen, int64(i)*pieceLen + window}
+		w.mu.Unlock()
+		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+		du, err := diskUsage(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maxDu = max(maxDu, du)
+		// The pieces just before the window were read moments ago; they must still be there.
+		for j := max(0, i-2); j <= i; j++ {
+			if w.wasEvicted(j) && !ti.Piece(info.Piece(j)).Completion().Complete {
+				t.Fatalf("piece %d, in the reader's window, was evicted", j)
+			}
+		}
+	}
+	w.mu.Lock()
+	nEvicted := len(w.evicted)
+	w.mu.Unlock()
+	t.Logf("streamed %d MiB through a %d MiB cache: max du %.1f MiB (%.2f of the cap); %d pieces evicted",
+		len(data)>>20, maxSize>>20, float64(maxDu)/(1<<20), float64(maxDu)/maxSize, nEvicted)
+	if maxDu > maxSize+bound {
+		t.Errorf("du reached %d bytes, over the cap %d by more than %d", maxDu, maxSize, bound)
+	}
+	if nEvicted < info.NumPieces()/2 {
+		t.Fatalf("only %d of %d pieces evicted", nEvicted, info.NumPieces())
+	}
+
+	// Every piece is either complete with its own bytes or evicted, and the client was told.
+	for i := range info.NumPieces() {
+		p := ti.Piece(info.Piece(i))
+		if !p.Completion().Complete {
+			if !w.wasEvicted(i) {
+				t.Fatalf("piece %d incomplete but the client was not told", i)
+			}
+			continue
+		}
+		start := int64(i) * pieceLen
+		if got := readPiece(t, p); !bytes.Equal(got, data[start:start+pieceLen]) {
+			t.Fatalf("piece %d: bytes differ", i)
+		}
+	}
+
+	// An evicted piece is not served, even by the torrent-wide reader the client uses for
+	// pieces it thinks complete, until it is fetched and verified again.
+	r := ti.NewReader()
+	defer r.Close()
+	buf := make([]byte, 1000)
+	if n, err := r.ReadAt(buf, 0); n != 0 || err == nil {
+		t.Fatalf("read of evicted piece 0: n=%d err=%v, want an error", n, err)
+	}
+	p := writePiece(t, ti, info, data, 0)
+	if n, err := r.ReadAt(buf, 0); n != 0 || err == nil {
+		t.Fatalf("read of refetched, unverified piece 0: n=%d err=%v, want an error", n, err)
+	}
+	if err := p.MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.ReadAt(buf, 0); n != len(buf) || err != nil || !bytes.Equal(buf, data[:len(buf)]) {
+		t.Fatalf("read of piece 0 fetched again: n=%d err=%v", n, err)
+	}
+}
+
+// bound is how far over its cap the cache may go: see README.md.
+const bound = 8 << 20
