@@ -64,8 +64,8 @@ type Cache struct {
 	space       *space
 	stop        chan struct{}
 	evictorDone chan struct{}
-	stuck       atomic.Bool // nothing could be evicted; logged once
-	lowDisk     atomic.Bool // the file system, not the cap, limits the cache; logged once
+	stuck       atomic.Bool  // nothing could be evicted; logged once
+	loggedLimit atomic.Int64 // the file system's limit last logged; 0 while the cap applies
 
 	// Guarded by mu.
 	mu       sync.Mutex
@@ -97,7 +97,7 @@ func Open(dir string, opts Options) (*Cache, error) {
 	}
 	removeTrash(dir)
 	c := &Cache{dir: dir, log: log, maxSize: opts.MaxSize, torrents: make(map[metainfo.Hash]*torrent),
-		space: newSpace(), stop: make(chan struct{}), evictorDone: make(chan struct{})}
+		space: newSpace(dir), stop: make(chan struct{}), evictorDone: make(chan struct{})}
 	// Space is reclaimed a value-log file at a time, so the files are small against the cap
 	// (or the file system, if smaller): at most 1/16 of it.
 	room := opts.MaxSize
@@ -163,12 +163,11 @@ func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 	if t, ok := c.torrents[ih]; ok {
 		return t, nil
 	}
-	t, err := openDB(filepath.Join(c.dir, hex.EncodeToString(ih[:])), c.log, c.vlogSize)
+	t, err := openDB(filepath.Join(c.dir, hex.EncodeToString(ih[:])), c.log, c.vlogSize, c.space)
 	if err != nil {
 		return nil, err
 	}
 	t.ih = ih
-	t.space = c.space
 	t.onClose = func() {
 		c.mu.Lock()
 		delete(c.torrents, ih)

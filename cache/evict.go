@@ -65,22 +65,19 @@ func (c *Cache) evictOnce() bool {
 		c.log.Warn("cannot measure free space", "dir", c.dir, "err", err)
 		return false
 	}
+	if keepBallast(c.dir, min(BallastSize, 2*c.vlogSize), free, c.reserve) {
+		c.log.Warn("the cache's file system is full: released the ballast to make room for eviction", "dir", c.dir)
+	}
 	diskLimit := used + free - c.reserve
 	limit := diskLimit
 	if c.maxSize > 0 {
 		limit = min(limit, c.maxSize)
 	}
+	c.logDiskLimit(diskLimit, free, used)
 	high := limit - c.vlogSize
 	if used < high {
 		c.space.set(used, limit, high, diskLimit, false)
-		if c.lowDisk.CompareAndSwap(true, false) && limit < c.maxSize {
-			c.log.Info("space returned on the cache's file system", "dir", c.dir, "free", free)
-		}
 		return false
-	}
-	if limit < c.maxSize && !c.lowDisk.Swap(true) {
-		c.log.Warn("cache's file system is nearly full: evicting to keep space free",
-			"dir", c.dir, "free", free, "cache", used)
 	}
 	low := limit - 2*c.vlogSize - limit/16
 	freed := c.evict(used - low)
@@ -97,6 +94,30 @@ func (c *Cache) evictOnce() bool {
 	}
 	c.space.set(after, limit, high, diskLimit, stuck)
 	return freed > 0 && after >= high
+}
+
+// logDiskLimit says when the file system rather than the cap starts limiting the cache, and
+// when that limit moves by more than a value-log file: space taken or returned by others.
+func (c *Cache) logDiskLimit(diskLimit, free, used int64) {
+	logged := c.loggedLimit.Load()
+	binds := c.maxSize == 0 || diskLimit < c.maxSize
+	switch {
+	case !binds && logged == 0:
+	case !binds:
+		c.loggedLimit.Store(0)
+		c.log.Info("space returned on the cache's file system: the cap applies again", "dir", c.dir, "free", free)
+	case logged == 0:
+		c.loggedLimit.Store(diskLimit)
+		c.log.Warn("the cache's file system has less room than the cache's cap: the cache keeps space free there",
+			"dir", c.dir, "free", free, "cache", used, "limit", diskLimit)
+	case diskLimit < logged-c.vlogSize:
+		c.loggedLimit.Store(diskLimit)
+		c.log.Warn("the cache's file system is filling up: evicting to keep space free there",
+			"dir", c.dir, "free", free, "cache", used, "limit", diskLimit)
+	case diskLimit > logged+c.vlogSize:
+		c.loggedLimit.Store(diskLimit)
+		c.log.Info("space returned on the cache's file system", "dir", c.dir, "free", free, "limit", diskLimit)
+	}
 }
 
 // candidate is something eviction can drop: a piece of an open torrent, or a whole torrent
@@ -226,9 +247,19 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 	// without the lock its writers hold (the race detector reports it).
 	t.dropMu.Lock()
 	defer t.dropMu.Unlock()
-	for t.db.RunValueLogGC(0.5) == nil {
+	for t.db.RunValueLogGC(t.gcRatio()) == nil {
 	}
 	return nil
+}
+
+// gcRatio is the share of a value-log file that must be garbage for the GC to rewrite it.
+// The rewrite copies the rest to the head of the log: with little space free, only files
+// (almost) wholly garbage are taken, which are deleted without writing anything.
+func (t *torrent) gcRatio() float64 {
+	if free, err := freeSpace(t.dir); err == nil && free < 2*t.vlogSize+minFree {
+		return 0.99
+	}
+	return 0.5
 }
 
 // closedTorrents lists the torrents in the cache directory that this process does not have

@@ -146,12 +146,11 @@ func withClosed(tdir string, fn func(*torrent, *metainfo.Info) error) error {
 	// Looking is not using: keep the torrent's last-used time.
 	used := lastUsed(tdir)
 	defer os.Chtimes(filepath.Join(tdir, metaFile), used, used)
-	t, err := openDB(tdir, slog.New(slog.DiscardHandler), 4<<20)
+	t, err := openDB(tdir, slog.New(slog.DiscardHandler), 4<<20, newSpace(tdir))
 	if err != nil {
 		return err
 	}
 	defer t.close()
-	t.space = newSpace()
 	var raw []byte
 	err = t.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte{infoKey})

@@ -41,14 +41,15 @@ func pieceKey(prefix byte, piece int) []byte {
 // torrent is one torrent's database.
 type torrent struct {
 	// Immutable after acquireLocked.
-	ih      metainfo.Hash
-	dir     string
-	db      *badger.DB
-	w       *writer
-	lock    *os.File
-	log     *slog.Logger
-	space   *space
-	onClose func()
+	ih       metainfo.Hash
+	dir      string
+	db       *badger.DB
+	w        *writer
+	lock     *os.File
+	log      *slog.Logger
+	space    *space
+	vlogSize int64
+	onClose  func()
 
 	// Immutable after setInfo, which comes before any piece is used.
 	pieceLen int64
@@ -73,7 +74,7 @@ type torrent struct {
 	evicted   sync.Cond
 }
 
-func openDB(dir string, log *slog.Logger, vlogSize int64) (*torrent, error) {
+func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
@@ -86,14 +87,17 @@ func openDB(dir string, log *slog.Logger, vlogSize int64) (*torrent, error) {
 		lock.Close()
 		return nil, fmt.Errorf("open badger: %w", err)
 	}
-	t := &torrent{dir: dir, db: db, lock: lock, log: log}
-	t.w = newWriter(db, &t.dropMu, func(n int64) { t.space.add(n) })
+	t := &torrent{dir: dir, db: db, lock: lock, log: log, space: sp, vlogSize: vlogSize}
+	t.w = newWriter(db, &t.dropMu, sp)
 	t.evicted.L = &t.mu
 	return t, nil
 }
 
 // update runs fn in a read-write transaction, never during a DropPrefix.
 func (t *torrent) update(fn func(*badger.Txn) error) error {
+	if err := t.space.writable(); err != nil {
+		return err
+	}
 	t.dropMu.RLock()
 	defer t.dropMu.RUnlock()
 	return t.db.Update(fn)

@@ -3,9 +3,14 @@ package cache
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoSpace is returned for chunk writes when the cache's file system is too full to take
@@ -15,12 +20,15 @@ var ErrNoSpace = errors.New("cache: no space left on the cache's file system")
 // space is what the cache may still write. Chunk writes wait here while an eviction makes
 // room, so the cache stays under its cap while a stream runs faster than eviction.
 type space struct {
+	dir  string
 	kick chan struct{} // wakes the evictor; buffered, never blocks
+
+	checked atomic.Int64 // when free space was last found sufficient, Unix nanoseconds
 
 	mu   sync.Mutex
 	cond sync.Cond
 	// used estimates the cache's bytes on disk: measured by the evictor, plus what was
-	// committed since.
+	// reserved for writes since.
 	used int64
 	// limit is the cap, lowered to leave reserve free on the file system; high is where
 	// eviction starts.
@@ -33,39 +41,64 @@ type space struct {
 	closed bool
 }
 
-func newSpace() *space {
-	s := &space{kick: make(chan struct{}, 1), limit: 1 << 62, high: 1 << 62, diskLimit: 1 << 62}
+func newSpace(dir string) *space {
+	s := &space{dir: dir, kick: make(chan struct{}, 1), limit: 1 << 62, high: 1 << 62, diskLimit: 1 << 62}
 	s.cond.L = &s.mu
 	return s
 }
 
-// reserve waits until n more bytes fit, or fails with ErrNoSpace when they never will.
+// minFree is the free space below which the cache writes nothing. Badger writes through
+// mmapped, sparse files: a write the file system has no block for is a SIGBUS, which kills
+// the process. Our own limits keep far more free; this is for a disk filled by others.
+const minFree = 2 * maxBatch
+
+// writable fails with ErrNoSpace when the file system has less than minFree left. It looks at
+// most once per checkEvery while there is room.
+func (s *space) writable() error {
+	now := time.Now().UnixNano()
+	if now-s.checked.Load() < int64(checkEvery) {
+		return nil
+	}
+	free, err := freeSpace(s.dir)
+	if err != nil || free >= minFree {
+		s.checked.Store(now)
+		return nil
+	}
+	s.checked.Store(0)
+	s.poke()
+	return ErrNoSpace
+}
+
+const checkEvery = 5 * time.Millisecond
+
+// reserve waits until n more bytes fit and counts them as used, or fails with ErrNoSpace
+// when they never will.
 func (s *space) reserve(n int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.writable() != nil {
+		// Give the evictor one pass to make room, rather than have the chunk requested
+		// again at once.
+		s.cond.Wait()
+		if err := s.writable(); err != nil {
+			return err
+		}
+	}
 	for !s.closed {
-		switch {
-		case s.used+n <= s.limit:
+		if s.used+n <= s.limit || s.stuck && s.used+n <= s.diskLimit {
+			s.used += n
+			if s.used >= s.high {
+				s.poke()
+			}
 			return nil
-		case s.stuck && s.used+n <= s.diskLimit:
-			return nil
-		case s.stuck:
+		}
+		if s.stuck {
 			return ErrNoSpace
 		}
 		s.poke()
 		s.cond.Wait()
 	}
 	return nil // the writer reports errClosed
-}
-
-// add counts n bytes committed and wakes the evictor when they cross the high mark.
-func (s *space) add(n int64) {
-	s.mu.Lock()
-	s.used += n
-	if s.used >= s.high {
-		s.poke()
-	}
-	s.mu.Unlock()
 }
 
 func (s *space) poke() {
@@ -121,4 +154,34 @@ func freeSpace(dir string) (int64, error) {
 		return 0, err
 	}
 	return int64(st.Bavail) * st.Bsize, nil
+}
+
+// ballast is a file of preallocated blocks kept in the cache directory. When the file system
+// fills up from outside, deleting it gives Badger room for the writes that eviction itself
+// needs (new tables), instead of a SIGBUS.
+const ballastName = ".ballast"
+
+// BallastSize is the largest ballast file the cache keeps in its directory: two value-log
+// files, at most this.
+const BallastSize = 16 << 20
+
+// keepBallast creates the ballast when there is ample room, and deletes it when the file
+// system is nearly full. It reports whether it deleted it.
+func keepBallast(dir string, size, free, reserve int64) bool {
+	path := filepath.Join(dir, ballastName)
+	if free < 2*minFree {
+		return os.Remove(path) == nil
+	}
+	if free < size+reserve+2*minFree {
+		return false
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return false // there already, or cannot be: either way nothing to do
+	}
+	defer f.Close()
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+		os.Remove(path)
+	}
+	return false
 }

@@ -14,10 +14,10 @@ import (
 // A piece's writes are only waited for where they are needed: before it is hashed (WriteTo)
 // and before it is marked complete, so a complete piece always has its verified bytes.
 type writer struct {
-	db       *badger.DB
-	dropMu   *sync.RWMutex // held for reading while committing; see torrent.dropMu
-	onCommit func(bytes int64)
-	ch       chan blockWrite
+	db     *badger.DB
+	dropMu *sync.RWMutex // held for reading while committing; see torrent.dropMu
+	space  *space
+	ch     chan blockWrite
 
 	done chan struct{} // closed when the goroutine has exited
 
@@ -42,8 +42,8 @@ type pieceWrites struct {
 // maxBatch bounds the bytes of one batch, so a piece's waiters are not held up long.
 const maxBatch = 4 << 20
 
-func newWriter(db *badger.DB, dropMu *sync.RWMutex, onCommit func(int64)) *writer {
-	w := &writer{db: db, dropMu: dropMu, onCommit: onCommit, ch: make(chan blockWrite, 256), pending: make(map[int]*pieceWrites), done: make(chan struct{})}
+func newWriter(db *badger.DB, dropMu *sync.RWMutex, space *space) *writer {
+	w := &writer{db: db, dropMu: dropMu, space: space, ch: make(chan blockWrite, 256), pending: make(map[int]*pieceWrites), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -101,9 +101,6 @@ func (w *writer) run() {
 			}
 		}
 		err := w.commit(batch)
-		if err == nil {
-			w.onCommit(int64(size))
-		}
 		for _, bw := range batch {
 			if err != nil && bw.pw.err == nil {
 				bw.pw.err = err
@@ -114,6 +111,9 @@ func (w *writer) run() {
 }
 
 func (w *writer) commit(batch []blockWrite) error {
+	if err := w.space.writable(); err != nil {
+		return err
+	}
 	w.dropMu.RLock()
 	defer w.dropMu.RUnlock()
 	wb := w.db.NewWriteBatch()

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -267,6 +268,9 @@ func (f quietHandler) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	if r.Level >= slog.LevelError {
+		if strings.HasPrefix(r.Message, "writing received chunk") || strings.Contains(r.Message, ": writing received chunk") {
+			return nil // Client.writeFailed reports these, without one line per chunk
+		}
 		cancelled := false
 		r.Attrs(func(a slog.Attr) bool {
 			if err, ok := a.Value.Any().(error); ok &&

@@ -59,6 +59,7 @@ type File struct {
 // Swarm is a test torrent and its data.
 type Swarm struct {
 	TorrentPath string
+	InfoHash    string // hex
 	Info        *metainfo.Info
 	Files       []File
 	dataDir     string
@@ -98,6 +99,7 @@ func NewSwarm(t testing.TB, name string, files []File, pieceLen int64) *Swarm {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.InfoHash = metainfo.HashBytes(ib).HexString()
 	mi := metainfo.MetaInfo{InfoBytes: ib, CreationDate: 1700000000}
 	s.TorrentPath = filepath.Join(dir, "test.torrent")
 	f, err := os.Create(s.TorrentPath)

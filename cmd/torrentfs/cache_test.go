@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/torrentfs/torrentfs/cache"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+)
+
+// du is what `du -s --block-size=1 dir` reports. du complains, and still counts, when a
+// file goes away under it, as the value-log GC's do.
+func du(t testing.TB, dir string) int64 {
+	out, err := exec.Command("du", "-s", "--block-size=1", dir).Output()
+	var n int64
+	if _, serr := fmt.Sscan(string(out), &n); serr != nil {
+		t.Errorf("du %s: %v %v", dir, err, serr)
+	}
+	return n
+}
+
+// watchDu samples du of dir every 20 ms until stop is called, which returns the largest.
+func watchDu(t testing.TB, dir string) (stop func() int64) {
+	var peak atomic.Int64
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if n := du(t, dir); n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() int64 { close(done); <-exited; return peak.Load() }
+}
+
+// readEqual reads n bytes of file at off and compares them with want.
+func readEqual(t *testing.T, file string, off int64, want []byte) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got := make([]byte, len(want))
+	if _, err := f.ReadAt(got, off); err != nil && err != io.EOF {
+		t.Fatalf("read %d bytes at %d: %v", len(want), off, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes at %d: differ from the source", len(want), off)
+	}
+}
+
+// streamEqual reads the whole file in 1 MiB reads and compares it with want.
+func streamEqual(t *testing.T, file string, want []byte) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for off := 0; off < len(want); {
+		n, err := f.Read(buf)
+		if !bytes.Equal(buf[:n], want[off:off+n]) {
+			t.Fatalf("stream: bytes at %d differ from the source", off)
+		}
+		off += n
+		if err != nil {
+			t.Fatalf("stream: at %d of %d: %v", off, len(want), err)
+		}
+	}
+}
+
+// capBound is how far du of the cache directory may go over --cache-max-size; README.md
+// documents it.
+const capBound = 8 << 20
+
+// A file four times the cache's cap streams through it from start to end: du of the cache
+// stays under the cap, a seek back into evicted pieces fetches them again from the peers
+// still connected, and the cache commands see and manage what is left.
+func TestCacheCap(t *testing.T) {
+	const maxSize = 64 << 20
+	data := fetchtest.Payload(4*maxSize+4321, 44)
+	s := fetchtest.NewSwarm(t, "movie.bin", []fetchtest.File{{Data: data}}, 256<<10)
+	_, addr := s.StartSeeder(t)
+	mnt, cacheDir := t.TempDir(), t.TempDir()
+	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--cache-max-size", "64M",
+		"--peer", addr, s.TorrentPath, mnt}, loopback...)...)
+	p.waitFor(t, "msg=mounted")
+	file := filepath.Join(mnt, "movie.bin")
+
+	stop := watchDu(t, cacheDir)
+	streamEqual(t, file, data)
+	peak := stop()
+	t.Logf("streamed %d MiB through a %d MiB cache: peak du %.1f MiB (%.3f of the cap)",
+		len(data)>>20, maxSize>>20, float64(peak)/(1<<20), float64(peak)/maxSize)
+	if peak > maxSize+capBound {
+		t.Fatalf("du of the cache peaked at %d, over the cap %d by more than %d", peak, maxSize, capBound)
+	}
+	_, status, _ := torrentfs(t, nil, "status", "--cache-dir", cacheDir, mnt)
+	if !strings.Contains(status, "evicted:") {
+		t.Fatalf("status does not report evictions:\n%s", status)
+	}
+
+	// The start of the file was evicted long ago; it comes back from the seeder.
+	readEqual(t, file, 0, data[:4<<20])
+	readEqual(t, file, int64(len(data))/2, data[len(data)/2:len(data)/2+1<<20])
+
+	// While mounted, the cache commands say it is in use.
+	code, out, errOut := torrentfs(t, nil, "cache", "ls", "--cache-dir", cacheDir)
+	if code != 0 || !strings.Contains(out, s.InfoHash) || !strings.Contains(out, "in use") {
+		t.Fatalf("cache ls while mounted: exit %d, %q, %q", code, out, errOut)
+	}
+	code, _, errOut = torrentfs(t, nil, "cache", "rm", "--cache-dir", cacheDir, s.InfoHash)
+	if code != 1 || !strings.Contains(errOut, "in use by a running torrentfs mount") {
+		t.Fatalf("cache rm while mounted: exit %d, %q", code, errOut)
+	}
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+
+	code, out, errOut = torrentfs(t, nil, "cache", "ls", "--cache-dir", cacheDir)
+	if code != 0 || !strings.Contains(out, s.InfoHash) || !strings.Contains(out, `"movie.bin"`) || strings.Contains(out, "in use") {
+		t.Fatalf("cache ls: exit %d, %q, %q", code, out, errOut)
+	}
+	t.Logf("cache ls:\n%s", out)
+	code, out, errOut = torrentfs(t, nil, "cache", "verify", "--cache-dir", cacheDir, "movie.bin")
+	if code != 0 || !strings.Contains(out, ", 0 bad") || strings.Contains(out, " 0 pieces checked") {
+		t.Fatalf("cache verify: exit %d, %q, %q", code, out, errOut)
+	}
+	before := du(t, cacheDir)
+	code, out, errOut = torrentfs(t, nil, "cache", "rm", "--cache-dir", cacheDir, s.InfoHash)
+	if code != 0 || !strings.Contains(out, "removed "+s.InfoHash) {
+		t.Fatalf("cache rm: exit %d, %q, %q", code, out, errOut)
+	}
+	// What stays is the ballast, and the directory itself.
+	if after := du(t, cacheDir); after > cache.BallastSize+64<<10 {
+		t.Fatalf("cache rm: du went from %d to %d bytes", before, after)
+	}
+	code, _, errOut = torrentfs(t, nil, "cache", "rm", "--cache-dir", cacheDir, s.InfoHash)
+	if code != 1 || !strings.Contains(errOut, "no such torrent in the cache") {
+		t.Fatalf("cache rm of a removed torrent: exit %d, %q", code, errOut)
+	}
+}
+
+// tmpfs mounts a small tmpfs for the test and returns its path.
+func tmpfs(t *testing.T, size string) string {
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
+// With the cache on a file system smaller than its cap, the cache keeps space free there
+// and says so; when something else fills the file system, it evicts harder and keeps
+// serving; when the space comes back, so does the cache.
+func TestDiskFull(t *testing.T) {
+	data := fetchtest.Payload(192<<20+999, 45)
+	s := fetchtest.NewSwarm(t, "big.bin", []fetchtest.File{{Data: data}}, 256<<10)
+	_, addr := s.StartSeeder(t)
+	fsDir := tmpfs(t, "128m")
+	cacheDir := filepath.Join(fsDir, "cache")
+	mnt := t.TempDir()
+	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--cache-max-size", "10G",
+		"--peer", addr, s.TorrentPath, mnt}, loopback...)...)
+	p.waitFor(t, "msg=mounted")
+	file := filepath.Join(mnt, "big.bin")
+	stop := watchDu(t, cacheDir)
+	streamEqual(t, file, data)
+	p.waitFor(t, "has less room than the cache's cap")
+	t.Logf("streamed %d MiB with the cache on a 128 MiB tmpfs: peak du %.1f MiB",
+		len(data)>>20, float64(stop())/(1<<20))
+
+	// Something else takes all that is left.
+	filler, err := os.Create(filepath.Join(fsDir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for buf := make([]byte, 1<<20); ; {
+		if _, err := filler.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	filler.Close()
+	p.waitFor(t, "filling up")
+	// What is cached is served; what is not is fetched once eviction made room.
+	readEqual(t, file, int64(len(data))-8<<20, data[len(data)-8<<20:])
+	readEqual(t, file, 0, data[:16<<20])
+	readEqual(t, file, 100<<20, data[100<<20:116<<20])
+	os.Remove(filler.Name())
+	p.waitFor(t, "space returned")
+	readEqual(t, file, 40<<20, data[40<<20:72<<20])
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
