@@ -33,6 +33,9 @@ type Entry struct {
 // each database that no process has open, so it must not run inside a process serving dir.
 func List(dir string) ([]Entry, error) {
 	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // nothing cached yet
+	}
 	if err != nil {
 		return nil, err
 	}

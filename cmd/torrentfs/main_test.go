@@ -627,6 +627,12 @@ func TestKill9Loop(t *testing.T) {
 		go io.Copy(io.Discard, io.NewSectionReader(f, off, 8<<20))
 		p.stop(t, syscall.SIGKILL)
 		f.Close()
+		// The dead process leaves its lock files behind; the next one must not mind.
+		for _, lock := range []string{"LOCK", "torrentfs.lock"} {
+			if _, err := os.Stat(filepath.Join(cacheDir, s.InfoHash, lock)); err != nil {
+				t.Fatalf("round %d: %v", i, err)
+			}
+		}
 	}
 	// Nobody online: everything the cache says it has is served, and equals the source.
 	p := start(t, nil, args...)
@@ -650,9 +656,46 @@ func TestKill9Loop(t *testing.T) {
 	}
 	f.Close()
 	p.stop(t, syscall.SIGINT)
-	// With the seeder back, the whole file.
+	// With the seeder back, the whole file; what was complete is not downloaded again
+	// (pieces being written when the process died are, whole).
 	p = start(t, nil, append(args, "--peer", addr)...)
 	p.waitFor(t, "msg=mounted")
+	cached := statusMiB(t, cacheDir, mnt, "cached:")
 	checkTree(t, mnt, map[string][]byte{"big.bin": data})
+	down := statusMiB(t, cacheDir, mnt, "transfer:")
+	t.Logf("%.1f MiB cached after the crashes; %.1f MiB downloaded for the other %.1f MiB",
+		cached, down, float64(len(data))/(1<<20)-cached)
+	if down > float64(len(data))/(1<<20)-cached+2 {
+		t.Fatalf("downloaded %.1f MiB with %.1f of %.1f MiB cached", down, cached, float64(len(data))/(1<<20))
+	}
 	p.stop(t, syscall.SIGINT)
+}
+
+// statusMiB returns the first size on the line of `torrentfs status` that starts with
+// label, in MiB.
+func statusMiB(t *testing.T, cacheDir, mnt, label string) float64 {
+	t.Helper()
+	code, out, errOut := torrentfs(t, nil, "status", "--cache-dir", cacheDir, mnt)
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errOut)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || f[0] != label {
+			continue
+		}
+		var n float64
+		fmt.Sscan(f[1], &n)
+		switch f[2] {
+		case "GiB":
+			return n * 1024
+		case "MiB":
+			return n
+		case "KiB":
+			return n / 1024
+		}
+		return n / (1 << 20)
+	}
+	t.Fatalf("no %q in status:\n%s", label, out)
+	return 0
 }
