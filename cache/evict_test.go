@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha1"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 
@@ -148,3 +150,77 @@ func TestEvictionHoldsTheCap(t *testing.T) {
 
 // bound is how far over its cap the cache may go: see README.md.
 const bound = 8 << 20
+
+// The cap covers every torrent in the cache directory: pieces of two open torrents are
+// evicted least recently used first whichever torrent they belong to, and a torrent no
+// process has open goes whole, before pieces used since.
+func TestCapAcrossTorrents(t *testing.T) {
+	const maxSize = MinSize
+	const pieceLen = 256 << 10
+	dir := t.TempDir()
+	infoA, dataA := bigInfo(t, 24<<20, pieceLen)
+	infoA.Name = "a"
+	ihA := metainfo.HashBytes([]byte("a"))
+
+	// A torrent cached earlier, now closed.
+	c, err := Open(dir, Options{MaxSize: maxSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, err := storage.NewClient(c).OpenTorrent(context.Background(), infoA, ihA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range infoA.NumPieces() {
+		if err := writePiece(t, ti, infoA, dataA, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two torrents open in one process, written in turn.
+	c, err = Open(dir, Options{MaxSize: maxSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	w := &watcher{evicted: make(map[int]bool)}
+	c.Watch(w)
+	var tis []*storage.Torrent
+	var infos []*metainfo.Info
+	var datas [][]byte
+	for _, name := range []string{"b", "c"} {
+		info, data := bigInfo(t, 40<<20, pieceLen)
+		info.Name = name
+		ti, err := storage.NewClient(c).OpenTorrent(context.Background(), info, metainfo.HashBytes([]byte(name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tis, infos, datas = append(tis, ti), append(infos, info), append(datas, data)
+	}
+	for i := range infos[0].NumPieces() {
+		for k := range tis {
+			if err := writePiece(t, tis[k], infos[k], datas[k], i).MarkComplete(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if du, _ := diskUsage(dir); du > maxSize+bound {
+			t.Fatalf("du %d over the cap %d", du, maxSize)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, ihA.HexString())); !os.IsNotExist(err) {
+		t.Fatalf("the closed torrent was not evicted: %v", err)
+	}
+	// Both open torrents lost their oldest pieces and kept their newest.
+	for k := range tis {
+		n := infos[k].NumPieces()
+		if tis[k].Piece(infos[k].Piece(0)).Completion().Complete {
+			t.Errorf("torrent %d: oldest piece kept", k)
+		}
+		if !tis[k].Piece(infos[k].Piece(n - 1)).Completion().Complete {
+			t.Errorf("torrent %d: newest piece evicted", k)
+		}
+	}
+}

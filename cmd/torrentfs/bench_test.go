@@ -237,6 +237,17 @@ func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
 		direct := timeRead(r.b, filepath.Join(mnt, filepath.Base(path)), 0, size)
 		unmount(r.b, p)
 		r.add(benchRow{label, "cold sequential read, --direct-io", mibps(size, direct), mibps(size, cold) + " (page cache mode)", ratio(cold, direct), "", true})
+
+		// The same stream through a cache a quarter of its size: eviction's cost, and the cap.
+		const capSize = benchSize / 4
+		mnt, p, _ = r.mount(tor, "", []string{"--cache-max-size", strconv.Itoa(capSize)}, peer)
+		stopDu := watchDu(r.b, p.cmd.Args[3])
+		capped := timeRead(r.b, filepath.Join(mnt, filepath.Base(path)), 0, size)
+		peak := stopDu()
+		unmount(r.b, p)
+		r.add(benchRow{label, "cold sequential read through a 128 MiB cache (--cache-max-size 128M)", mibps(size, capped), mibps(size, cold) + " (10 GiB cap)", ratio(cold, capped), "", true})
+		r.add(benchRow{label, "peak du of that 128 MiB cache while 512 MiB streamed through", fmt.Sprintf("%.1f MiB", float64(peak)/(1<<20)), "128 MiB (the cap)",
+			fmt.Sprintf("%.0f%%", float64(peak)*100/capSize), "≤ cap + 8 MiB", peak <= capSize+capBound})
 	}
 
 	if !realistic {
