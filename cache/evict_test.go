@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 )
@@ -80,12 +82,12 @@ func TestEvictionHoldsTheCap(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A reader sits on the first 8 MiB, the least recently used pieces of all, for the
+	// whole stream: they must never go.
+	const window = 8 << 20
+	w.window = [2]int64{0, window}
 	var maxDu int64
-	window := int64(8 << 20)
 	for i := range info.NumPieces() {
-		w.mu.Lock()
-		w.window = [2]int64{int64(i) * pieceLen, int64(i)*pieceLen + window}
-		w.mu.Unlock()
 		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
 			t.Fatal(err)
 		}
@@ -94,12 +96,23 @@ func TestEvictionHoldsTheCap(t *testing.T) {
 			t.Fatal(err)
 		}
 		maxDu = max(maxDu, du)
-		// The pieces just before the window were read moments ago; they must still be there.
-		for j := max(0, i-2); j <= i; j++ {
-			if w.wasEvicted(j) && !ti.Piece(info.Piece(j)).Completion().Complete {
-				t.Fatalf("piece %d, in the reader's window, was evicted", j)
-			}
+	}
+	for j := range window / pieceLen {
+		if w.wasEvicted(j) || !ti.Piece(info.Piece(j)).Completion().Complete {
+			t.Fatalf("piece %d, in the reader's window, was evicted", j)
 		}
+	}
+	// The reader moves on; its old window is evicted like anything else.
+	w.mu.Lock()
+	w.window = [2]int64{}
+	w.mu.Unlock()
+	for i := info.NumPieces() - 1; i >= 0 && !w.wasEvicted(0); i-- {
+		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !w.wasEvicted(0) {
+		t.Fatal("piece 0 was never evicted after the reader left it")
 	}
 	w.mu.Lock()
 	nEvicted := len(w.evicted)
@@ -223,4 +236,59 @@ func TestCapAcrossTorrents(t *testing.T) {
 			t.Errorf("torrent %d: newest piece evicted", k)
 		}
 	}
+}
+
+// Verify rehashes what the cache holds: a piece whose bytes went bad on disk is dropped, the
+// others stay, and the torrent's last use is not changed by looking.
+func TestVerifyDropsBadPieces(t *testing.T) {
+	info, data := testInfo(t)
+	dir := t.TempDir()
+	c, ti := openTest(t, dir, info)
+	ih := metainfo.HashBytes([]byte("test"))
+	if err := c.SaveInfo(ih, mustBencode(t, info)); err != nil {
+		t.Fatal(err)
+	}
+	bad := append([]byte(nil), data...)
+	bad[testPieceLen+5] ^= 1 // piece 1 rots
+	for i := range info.NumPieces() {
+		if err := writePiece(t, ti, info, bad, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	used := lastUsed(filepath.Join(dir, ih.HexString()))
+
+	r, err := Verify(dir, ih)
+	if err != nil || r.Checked != 4 || r.Bad != 1 {
+		t.Fatalf("verify: %+v, %v; want 4 checked, 1 bad", r, err)
+	}
+	list, err := List(dir)
+	if err != nil || len(list) != 1 || list[0].Cached != info.TotalLength()-testPieceLen || list[0].Name != "x" {
+		t.Fatalf("list after verify: %+v, %v", list, err)
+	}
+	if !list[0].LastUsed.Equal(used) {
+		t.Errorf("verify and list changed the last use from %v to %v", used, list[0].LastUsed)
+	}
+	c, ti = openTest(t, dir, info)
+	defer c.Close()
+	for i, want := range []bool{true, false, true, true} {
+		if got := ti.Piece(info.Piece(i)).Completion().Complete; got != want {
+			t.Errorf("piece %d complete=%v after verify, want %v", i, got, want)
+		}
+	}
+	// In use: verify and rm refuse.
+	if _, err := Verify(dir, ih); !errors.Is(err, ErrInUse) {
+		t.Errorf("verify while open: %v, want ErrInUse", err)
+	}
+	if err := Remove(dir, ih); !errors.Is(err, ErrInUse) {
+		t.Errorf("remove while open: %v, want ErrInUse", err)
+	}
+}
+
+func mustBencode(t *testing.T, v any) []byte {
+	b, err := bencode.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
