@@ -204,6 +204,7 @@ func (t *torrent) candidates(active [][2]int64, cands []candidate) []candidate {
 // them incomplete, then their blocks. Chunk writes to the pieces wait until the client has
 // been told, so that no new, unverified block of theirs can be read as if still verified.
 func (t *torrent) evict(pieces []int, w Watcher) error {
+	start := time.Now()
 	t.mu.Lock()
 	for _, i := range pieces {
 		t.complete[i] = false
@@ -230,6 +231,7 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 		}
 		return nil
 	})
+	marked := time.Since(start)
 	if err == nil {
 		// Badger frees nothing on delete: dropping the keys counts their values as garbage
 		// in the value log, and the GC below rewrites or removes the files that hold them.
@@ -237,6 +239,7 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 		err = t.db.DropPrefix(prefixes...)
 		t.dropMu.Unlock()
 	}
+	dropped := time.Since(start)
 	if w != nil {
 		w.Evicted(t.ih, pieces)
 	}
@@ -247,8 +250,12 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 	// without the lock its writers hold (the race detector reports it).
 	t.dropMu.Lock()
 	defer t.dropMu.Unlock()
+	files := 0
 	for t.db.RunValueLogGC(t.gcRatio()) == nil {
+		files++
 	}
+	t.log.Debug("evicted", "pieces", len(pieces), "marked", marked, "dropped", dropped-marked,
+		"gc", time.Since(start)-dropped, "files", files)
 	return nil
 }
 
