@@ -522,6 +522,12 @@ func TestBadInput(t *testing.T) {
 		{"seed wrong data", append([]string{"seed", tor, wrongData}, loopback...), 1, "none of the data"},
 		{"seed dir for a file", append([]string{"seed", tor, empty}, loopback...), 1, "is a single file but"},
 		{"seed missing data", append([]string{"seed", tor, filepath.Join(dir, "nope")}, loopback...), 1, "no such file"},
+		{"cache too small", mount("--cache-max-size", "1M", tor, mnt()), 2, "the minimum is 64M"},
+		{"cache without subcommand", []string{"cache"}, 2, "want ls, rm or verify"},
+		{"cache bad subcommand", []string{"cache", "clean"}, 2, "want ls"},
+		{"cache rm without torrent", []string{"cache", "rm", "--cache-dir", dir}, 2, "want ls"},
+		{"cache rm unknown", []string{"cache", "rm", "--cache-dir", dir, "nope"}, 1, "no such torrent in the cache"},
+		{"cache ls of a file", []string{"cache", "ls", "--cache-dir", file}, 1, "not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, errOut := torrentfs(t, nil, tc.args...)
