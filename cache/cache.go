@@ -59,12 +59,11 @@ type Cache struct {
 	maxSize  int64
 	vlogSize int64 // Badger's value-log file size: the unit in which space is reclaimed
 	reserve  int64 // bytes always left free on the file system
-	capacity func() (int64, bool)
 
 	space       *space
 	stop        chan struct{}
 	evictorDone chan struct{}
-	stuck       atomic.Bool  // nothing could be evicted; logged once
+	stuckLogged atomic.Int64 // when going over the cap was last logged, Unix nanoseconds
 	loggedLimit atomic.Int64 // the file system's limit last logged; 0 while the cap applies
 
 	// Guarded by mu.
@@ -108,11 +107,6 @@ func Open(dir string, opts Options) (*Cache, error) {
 	}
 	c.vlogSize = min(max(room/16>>20<<20, 4<<20), 64<<20)
 	c.reserve = 2*c.vlogSize + 16<<20
-	if opts.MaxSize > 0 {
-		// Tell anacrolix to request only as much as fits: the pieces readers want come first
-		// in its order, so a background prefetch stops at the cap instead of thrashing it.
-		c.capacity = func() (int64, bool) { return opts.MaxSize, true }
-	}
 	c.evictOnce()
 	go c.runEvictor()
 	return c, nil
@@ -242,9 +236,6 @@ func (c *Cache) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainf
 		Piece:     t.piece,
 		Close:     t.close,
 		NewReader: t.newReader,
-	}
-	if c.capacity != nil {
-		ti.Capacity = &c.capacity
 	}
 	return ti, nil
 }

@@ -86,11 +86,10 @@ func (c *Cache) evictOnce() bool {
 		after = used
 	}
 	stuck := freed == 0 && after >= limit
-	if stuck && !c.stuck.Swap(true) {
-		c.log.Warn("cache is full and nothing in it can be evicted (readers are using it all)",
+	if now := time.Now().UnixNano(); stuck && now-c.stuckLogged.Load() > int64(time.Minute) {
+		c.stuckLogged.Store(now)
+		c.log.Warn("cache is full and nothing in it can be evicted (readers are using it all, or pieces are half downloaded): going over the cap",
 			"dir", c.dir, "cache", after, "limit", limit)
-	} else if !stuck {
-		c.stuck.Store(false)
 	}
 	c.space.set(after, limit, high, diskLimit, stuck)
 	return freed > 0 && after >= high

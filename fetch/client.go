@@ -217,6 +217,15 @@ func (c *Client) Evicted(ih metainfo.Hash, pieces []int) {
 	if t == nil {
 		return
 	}
+	if c.cfg.Prefetch != PrefetchNone && !t.prefetchStopped.Swap(true) {
+		// What the background prefetch fetched would be evicted and fetched again for
+		// ever: it stops once the cache is full, and reads go on fetching what they need.
+		c.log.Info("cache full: background prefetch stops", "torrent", t.Name())
+		for _, f := range t.files {
+			f.f.SetPriority(torrent.PiecePriorityNone)
+		}
+		t.t.CancelPieces(0, t.t.NumPieces()) // --prefetch all, and heads and tails
+	}
 	for _, p := range pieces {
 		t.verified[p].Store(false)
 		t.evicted.Add(t.t.Piece(p).Info().Length())
@@ -273,8 +282,11 @@ func (f quietHandler) Handle(ctx context.Context, r slog.Record) error {
 		}
 		cancelled := false
 		r.Attrs(func(a slog.Attr) bool {
-			if err, ok := a.Value.Any().(error); ok &&
-				(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			err, ok := a.Value.Any().(error)
+			// A read of a piece the storage evicted before the client heard of it: the
+			// reader starts again and fetches the piece.
+			if ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+				strings.HasSuffix(err.Error(), "piece was evicted")) {
 				cancelled = true
 				return false
 			}

@@ -45,6 +45,8 @@ type Torrent struct {
 	heads sync.Map
 	// evicted counts the bytes the storage evicted.
 	evicted atomic.Int64
+	// prefetchStopped is set at the first eviction: the cache is full.
+	prefetchStopped atomic.Bool
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -330,7 +332,7 @@ func (t *Torrent) prefetch(i int) {
 	}
 	high(begin, min(end, begin+headTail))
 	high(max(begin, end-headTail), end)
-	if t.c.cfg.Prefetch == PrefetchFile {
+	if t.c.cfg.Prefetch == PrefetchFile && !t.prefetchStopped.Load() {
 		f.SetPriority(torrent.PiecePriorityNormal)
 	}
 }

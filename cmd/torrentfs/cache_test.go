@@ -161,6 +161,32 @@ func TestCacheCap(t *testing.T) {
 	}
 }
 
+// With --prefetch all and a cache smaller than the torrent, the background download fills
+// the cache and stops, rather than evict what it fetched and fetch it again for ever; reads
+// still get every byte, and the cap holds throughout.
+func TestCacheCapPrefetchAll(t *testing.T) {
+	const maxSize = 64 << 20
+	data := fetchtest.Payload(3*maxSize+1234, 46)
+	s := fetchtest.NewSwarm(t, "all.bin", []fetchtest.File{{Data: data}}, 256<<10)
+	_, addr := s.StartSeeder(t)
+	mnt, cacheDir := t.TempDir(), t.TempDir()
+	stop := watchDu(t, cacheDir)
+	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--cache-max-size", "64M", "--prefetch", "all",
+		"--peer", addr, s.TorrentPath, mnt}, loopback...)...)
+	p.waitFor(t, "msg=mounted")
+	p.waitFor(t, "background prefetch stops")
+	streamEqual(t, filepath.Join(mnt, "all.bin"), data)
+	peak := stop()
+	t.Logf("--prefetch all, then a stream of %d MiB, through a %d MiB cache: peak du %.1f MiB",
+		len(data)>>20, maxSize>>20, float64(peak)/(1<<20))
+	if peak > maxSize+capBound {
+		t.Fatalf("du of the cache peaked at %d, over the cap %d by more than %d", peak, maxSize, capBound)
+	}
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
 // tmpfs mounts a small tmpfs for the test and returns its path.
 func tmpfs(t *testing.T, size string) string {
 	dir := t.TempDir()
