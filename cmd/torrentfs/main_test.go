@@ -616,12 +616,13 @@ func TestKill9Loop(t *testing.T) {
 	mnt, cacheDir := t.TempDir(), t.TempDir()
 	args := append([]string{"mount", "--cache-dir", cacheDir, s.TorrentPath, mnt}, loopback...)
 	file := filepath.Join(mnt, "big.bin")
-	for i := range 5 {
+	const rounds, step = 10, 4 << 20
+	for i := range rounds {
 		p := start(t, nil, append(args, "--peer", addr)...)
 		p.waitFor(t, "msg=mounted")
 		// A first read makes sure pieces complete; a second one keeps chunks arriving while
 		// the process dies.
-		off := int64(i) * 8 << 20
+		off := int64(i) * step
 		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)
@@ -630,7 +631,7 @@ func TestKill9Loop(t *testing.T) {
 		if _, err := f.ReadAt(b, off); err != nil || !bytes.Equal(b, data[off:off+1<<20]) {
 			t.Fatalf("round %d: read at %d: %v", i, off, err)
 		}
-		go io.Copy(io.Discard, io.NewSectionReader(f, off, 8<<20))
+		go io.Copy(io.Discard, io.NewSectionReader(f, off, 2*step))
 		p.stop(t, syscall.SIGKILL)
 		f.Close()
 		// The dead process leaves its lock files behind; the next one must not mind.
@@ -648,13 +649,13 @@ func TestKill9Loop(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.Blocks == 0 {
-		t.Fatal("nothing cached after five rounds")
+		t.Fatalf("nothing cached after %d rounds", rounds)
 	}
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for off := int64(0); off < 5*8<<20; off += 8 << 20 {
+	for off := int64(0); off < rounds*step; off += step {
 		b := make([]byte, 1<<20)
 		if _, err := f.ReadAt(b, off); err != nil || !bytes.Equal(b, data[off:off+1<<20]) {
 			t.Fatalf("from the cache alone, read at %d: %v, equal %v", off, err, bytes.Equal(b, data[off:off+1<<20]))
