@@ -107,7 +107,9 @@ func Open(dir string, opts Options) (*Cache, error) {
 	}
 	c.vlogSize = min(max(room/16>>20<<20, 4<<20), 64<<20)
 	c.reserve = 2*c.vlogSize + 16<<20
-	c.evictOnce()
+	// Limits now; eviction from the evictor's first tick, after the caller has acquired the
+	// torrent it opened the cache for, which would otherwise count as closed and evictable.
+	c.evictOnce(false)
 	go c.runEvictor()
 	return c, nil
 }

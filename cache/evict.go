@@ -47,14 +47,15 @@ func (c *Cache) runEvictor() {
 		case <-c.space.kick:
 		case <-t.C:
 		}
-		for c.evictOnce() {
+		for c.evictOnce(true) {
 		}
 	}
 }
 
-// evictOnce measures the cache and, if it is over its high mark, evicts least recently used
-// pieces down to its low mark. It reports whether it should run again at once.
-func (c *Cache) evictOnce() bool {
+// evictOnce measures the cache and, if it is over its high mark and evict is set, evicts
+// least recently used pieces down to its low mark. It reports whether it should run again
+// at once.
+func (c *Cache) evictOnce(evict bool) bool {
 	used, err := diskUsage(c.dir)
 	if err != nil {
 		c.log.Warn("cannot measure the cache", "dir", c.dir, "err", err)
@@ -75,7 +76,7 @@ func (c *Cache) evictOnce() bool {
 	}
 	c.logDiskLimit(diskLimit, free, used)
 	high := limit - c.vlogSize
-	if used < high {
+	if used < high || !evict {
 		c.space.set(used, limit, high, diskLimit, false)
 		return false
 	}
