@@ -139,6 +139,14 @@ func removeTrash(dir string) {
 	}
 }
 
+// Usage returns the cache directory's size on disk, as last measured plus what was written
+// since, and the most it may take now: the cap, or less when its file system is short.
+func (c *Cache) Usage() (used, limit int64) {
+	c.space.mu.Lock()
+	defer c.space.mu.Unlock()
+	return c.space.used, c.space.limit
+}
+
 // Dir returns the directory the cache lives in.
 func (c *Cache) Dir() string { return c.dir }
 

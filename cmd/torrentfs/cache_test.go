@@ -116,7 +116,7 @@ func TestCacheCap(t *testing.T) {
 		t.Fatalf("du of the cache peaked at %d, over the cap %d by more than %d", peak, maxSize, capBound)
 	}
 	_, status, _ := torrentfs(t, nil, "status", "--cache-dir", cacheDir, mnt)
-	if !strings.Contains(status, "evicted:") {
+	if !strings.Contains(status, "evicted:") || !strings.Contains(status, "of at most 64.0M, in "+cacheDir) {
 		t.Fatalf("status does not report evictions:\n%s", status)
 	}
 

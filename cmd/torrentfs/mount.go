@@ -124,7 +124,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	defer stopStatus()
-	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, log)
+	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, c, log)
 	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port(),
 		"cache", c.Dir(), "cache_max_size", int64(maxSize))
 

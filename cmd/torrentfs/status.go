@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 )
@@ -23,8 +24,9 @@ import (
 
 func statusSocket(cacheDir, ih string) string { return filepath.Join(cacheDir, ih, "status.sock") }
 
-// serveStatus answers each connection to the status socket with t's report, until ctx ends.
-func serveStatus(ctx context.Context, path string, t *fetch.Torrent, log *slog.Logger) {
+// serveStatus answers each connection to the status socket with t's report and the cache's
+// size, until ctx ends.
+func serveStatus(ctx context.Context, path string, t *fetch.Torrent, c *cache.Cache, log *slog.Logger) {
 	os.Remove(path) // left by a crashed mount; the cache lock says it is ours now
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -34,14 +36,16 @@ func serveStatus(ctx context.Context, path string, t *fetch.Torrent, log *slog.L
 	go func() { <-ctx.Done(); l.Close() }()
 	go func() {
 		for {
-			c, err := l.Accept()
+			conn, err := l.Accept()
 			if err != nil {
 				return
 			}
 			var b bytes.Buffer
 			t.WriteStatus(&b)
-			c.Write(b.Bytes())
-			c.Close()
+			used, limit := c.Usage()
+			fmt.Fprintf(&b, "cache:    %s on disk of at most %s, in %s\n", humanSize(used), humanSize(limit), c.Dir())
+			conn.Write(b.Bytes())
+			conn.Close()
 		}
 	}()
 }
