@@ -199,8 +199,14 @@ func (c *Cache) LoadInfo(ih metainfo.Hash) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return t.loadInfo(ih)
+}
+
+// loadInfo returns the info dictionary stored in the torrent's database, checked against
+// its info-hash, or ErrNoInfo.
+func (t *torrent) loadInfo(ih metainfo.Hash) ([]byte, error) {
 	var info []byte
-	err = t.db.View(func(txn *badger.Txn) error {
+	err := t.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte{infoKey})
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNoInfo

@@ -243,9 +243,21 @@ func TestCapAcrossTorrents(t *testing.T) {
 func TestVerifyDropsBadPieces(t *testing.T) {
 	info, data := testInfo(t)
 	dir := t.TempDir()
-	c, ti := openTest(t, dir, info)
-	ih := metainfo.HashBytes([]byte("test"))
-	if err := c.SaveInfo(ih, mustBencode(t, info)); err != nil {
+	infoBytes := mustBencode(t, info)
+	ih := metainfo.HashBytes(infoBytes)
+	open := func() (*Cache, *storage.Torrent) {
+		c, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ti, err := storage.NewClient(c).OpenTorrent(context.Background(), info, ih)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, ti
+	}
+	c, ti := open()
+	if err := c.SaveInfo(ih, infoBytes); err != nil {
 		t.Fatal(err)
 	}
 	bad := append([]byte(nil), data...)
@@ -269,7 +281,7 @@ func TestVerifyDropsBadPieces(t *testing.T) {
 	if !list[0].LastUsed.Equal(used) {
 		t.Errorf("verify and list changed the last use from %v to %v", used, list[0].LastUsed)
 	}
-	c, ti = openTest(t, dir, info)
+	c, ti = open()
 	defer c.Close()
 	for i, want := range []bool{true, false, true, true} {
 		if got := ti.Piece(info.Piece(i)).Completion().Complete; got != want {

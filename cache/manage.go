@@ -15,7 +15,6 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/dgraph-io/badger/v4"
 )
 
 // Entry is a torrent in a cache directory, as `torrentfs cache ls` shows it.
@@ -26,7 +25,8 @@ type Entry struct {
 	Cached   int64 // bytes in verified pieces; unknown (-1) while InUse
 	DiskSize int64 // bytes on disk, as du counts them
 	LastUsed time.Time
-	InUse    bool // a running process has the torrent open
+	InUse    bool  // a running process has the torrent open
+	Err      error // the database could not be read
 }
 
 // List returns the torrents in the cache directory dir, most recently used first. It opens
@@ -51,7 +51,7 @@ func List(dir string) ([]Entry, error) {
 		if m, err := readMeta(tdir); err == nil {
 			e.Name, e.Length = m.Name, m.Length
 		}
-		err = withClosed(tdir, func(t *torrent, info *metainfo.Info) error {
+		err = withClosed(dir, e.InfoHash, func(t *torrent, info *metainfo.Info) error {
 			e.Name, e.Length = info.BestName(), info.TotalLength()
 			e.Cached = 0
 			for i, ok := range t.complete {
@@ -67,7 +67,7 @@ func List(dir string) ([]Entry, error) {
 		case errors.Is(err, ErrNoInfo):
 			e.Cached = 0 // metadata never arrived: nothing can be complete
 		case err != nil:
-			return nil, fmt.Errorf("%s: %w", e.InfoHash.HexString(), err)
+			e.Err = err // one bad database does not hide the others
 		}
 		list = append(list, e)
 	}
@@ -114,7 +114,7 @@ type VerifyResult struct {
 // with ErrNoInfo when the cache never kept the torrent's metadata.
 func Verify(dir string, ih metainfo.Hash) (VerifyResult, error) {
 	var r VerifyResult
-	err := withClosed(filepath.Join(dir, ih.HexString()), func(t *torrent, info *metainfo.Info) error {
+	err := withClosed(dir, ih, func(t *torrent, info *metainfo.Info) error {
 		for i, ok := range t.complete {
 			if !ok {
 				continue
@@ -135,9 +135,10 @@ func Verify(dir string, ih metainfo.Hash) (VerifyResult, error) {
 	return r, err
 }
 
-// withClosed opens the database in tdir, which no process may have open, with its info
-// dictionary, and calls fn.
-func withClosed(tdir string, fn func(*torrent, *metainfo.Info) error) error {
+// withClosed opens the torrent's database in dir, which no process may have open, with its
+// info dictionary, and calls fn.
+func withClosed(dir string, ih metainfo.Hash, fn func(*torrent, *metainfo.Info) error) error {
+	tdir := filepath.Join(dir, ih.HexString())
 	if _, err := os.Stat(tdir); err != nil {
 		return err
 	}
@@ -154,18 +155,7 @@ func withClosed(tdir string, fn func(*torrent, *metainfo.Info) error) error {
 		return err
 	}
 	defer t.close()
-	var raw []byte
-	err = t.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get([]byte{infoKey})
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return ErrNoInfo
-		}
-		if err != nil {
-			return err
-		}
-		raw, err = item.ValueCopy(nil)
-		return err
-	})
+	raw, err := t.loadInfo(ih)
 	if err != nil {
 		return err
 	}

@@ -99,9 +99,12 @@ func cacheList(dir string, stdout io.Writer) error {
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "INFOHASH\tCACHED\tON DISK\tLAST USED\tNAME")
 	for _, e := range list {
-		cached := "in use"
-		if !e.InUse {
-			cached = fmt.Sprintf("%s of %s", humanSize(e.Cached), humanSize(e.Length))
+		cached := fmt.Sprintf("%s of %s", humanSize(e.Cached), humanSize(e.Length))
+		switch {
+		case e.InUse:
+			cached = "in use"
+		case e.Err != nil:
+			cached = "unreadable: " + e.Err.Error()
 		}
 		name := e.Name
 		if name == "" {
