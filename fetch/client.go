@@ -277,22 +277,22 @@ func (f quietHandler) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	if r.Level >= slog.LevelError {
-		if strings.HasPrefix(r.Message, "writing received chunk") || strings.Contains(r.Message, ": writing received chunk") {
+		if strings.Contains(r.Message, "writing received chunk") {
 			return nil // Client.writeFailed reports these, without one line per chunk
 		}
-		cancelled := false
+		expected := false
 		r.Attrs(func(a slog.Attr) bool {
 			err, ok := a.Value.Any().(error)
-			// A read of a piece the storage evicted before the client heard of it: the
-			// reader starts again and fetches the piece.
+			// Besides cancelled reads: a read of a piece the storage evicted before the
+			// client heard of it. The reader starts again and fetches the piece.
 			if ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 				strings.HasSuffix(err.Error(), "piece was evicted")) {
-				cancelled = true
+				expected = true
 				return false
 			}
 			return true
 		})
-		if cancelled {
+		if expected {
 			return nil
 		}
 	}
