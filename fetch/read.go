@@ -57,13 +57,13 @@ type head struct {
 }
 
 // readahead is how far ahead of pos the head asks for pieces: a little at first, growing by
-// what was read in sequence, up to the configured cap.
-func (hd *head) readahead(max int64) int64 { return min(max, minReadahead+hd.pos-hd.start) }
+// what was read in sequence, up to max.
+func (hd *head) readahead(pos, max int64) int64 { return min(max, minReadahead+pos-hd.start) }
 
 // publish records the head's window after it moved.
 func (h *Handle) publish(hd *head) {
 	hd.begin.Store(hd.base + hd.pos)
-	hd.end.Store(hd.base + hd.pos + hd.readahead(h.t.c.cfg.Readahead))
+	hd.end.Store(hd.base + hd.pos + hd.readahead(hd.pos, h.t.c.cfg.Readahead))
 }
 
 // Open returns a handle for file i. The first open of a file starts its prefetch.
@@ -200,7 +200,7 @@ func (h *Handle) newHead(off int64) (*head, error) {
 	hd := &head{r: h.file.NewReader(), pos: off, start: off, base: h.file.Offset()}
 	max := h.t.c.cfg.Readahead
 	hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
-		return min(max, minReadahead+rc.CurrentPos-hd.start)
+		return hd.readahead(rc.CurrentPos, max)
 	})
 	h.publish(hd)
 	h.t.heads.Store(hd, struct{}{})
