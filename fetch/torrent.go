@@ -26,6 +26,9 @@ type AddOptions struct {
 	// InfoBytes is the torrent's info dictionary, if known (say, cached): a magnet link then
 	// needs no peer to send it.
 	InfoBytes []byte
+	// MetaInfo is the .torrent source as LoadTorrentFile returned it, if the caller has
+	// loaded it already: a big torrent then is not read and parsed again.
+	MetaInfo *metainfo.MetaInfo
 }
 
 // Torrent is a torrent in a Client whose metadata (info dictionary) is known.
@@ -73,9 +76,12 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 			return nil, fmt.Errorf("magnet link: %w", err)
 		}
 	} else {
-		mi, _, err := LoadTorrentFile(source)
-		if err != nil {
-			return nil, err
+		mi := opts.MetaInfo
+		var err error
+		if mi == nil {
+			if mi, _, err = LoadTorrentFile(source); err != nil {
+				return nil, err
+			}
 		}
 		if mi.CreationDate > 0 {
 			modTime = time.Unix(mi.CreationDate, 0)

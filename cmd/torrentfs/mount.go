@@ -59,7 +59,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if isInfoHash(source) {
 		source = "magnet:?xt=urn:btih:" + source
 	}
-	ih, err := sourceInfoHash(source)
+	ih, mi, err := loadSource(source)
 	if err != nil {
 		return err
 	}
@@ -100,6 +100,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cl.Close()
 	c.Watch(cl)
 	addOpts := sw.addOptions()
+	addOpts.MetaInfo = mi
 	if fetch.IsMagnet(source) {
 		if info, err := c.LoadInfo(ih); err == nil {
 			addOpts.InfoBytes = info
@@ -161,18 +162,19 @@ func isInfoHash(s string) bool {
 	return len(s) == 40 && err == nil
 }
 
-// sourceInfoHash checks a source and returns its info-hash.
-func sourceInfoHash(source string) (metainfo.Hash, error) {
+// loadSource checks a source and returns its info-hash, and for a .torrent file its
+// contents.
+func loadSource(source string) (metainfo.Hash, *metainfo.MetaInfo, error) {
 	if fetch.IsMagnet(source) {
 		m, err := metainfo.ParseMagnetUri(source)
 		if err != nil {
-			return metainfo.Hash{}, fmt.Errorf("bad magnet link: %w", err)
+			return metainfo.Hash{}, nil, fmt.Errorf("bad magnet link: %w", err)
 		}
-		return m.InfoHash, nil
+		return m.InfoHash, nil, nil
 	}
 	mi, _, err := fetch.LoadTorrentFile(source)
 	if err != nil {
-		return metainfo.Hash{}, err
+		return metainfo.Hash{}, nil, err
 	}
-	return mi.HashInfoBytes(), nil
+	return mi.HashInfoBytes(), mi, nil
 }
