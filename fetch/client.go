@@ -177,20 +177,11 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
 	// piece they have, so keep seeders connected.
 	tc.DropMutuallyCompletePeers = false
-	// anacrolix's connection writer can miss the wake-up that asks it to send new requests
-	// (a broadcast between its last check and its wait); it then sleeps until this timer,
-	// and the download stalls for that long (a minute by default). A short timer bounds the
-	// stall; the cost is a 4-byte keep-alive four times a second on an idle connection.
-	tc.KeepAliveTimeout = keepAlive
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	return tc
 }
-
-// keepAlive bounds anacrolix's lost writer wake-up; see torrentConfig. At 1 s, one random
-// read in sixteen still waited the full second.
-const keepAlive = 250 * time.Millisecond
 
 // Active returns the byte ranges of torrent ih that open read heads are at or reading ahead
 // into. With Evicted, it makes the client a cache.Watcher: a size-capped storage must not

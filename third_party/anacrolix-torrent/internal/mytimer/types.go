@@ -1,0 +1,9 @@
+package mytimer
+
+import (
+	"time"
+)
+
+type TimeValue = time.Time
+
+type Func = func() TimeValue
