@@ -5,6 +5,8 @@
 // Reads go through a Handle, which keeps a few anacrolix Readers (read heads) per open file
 // and reuses the one already positioned at a read's offset, so sequential reading grows a
 // readahead window while a seek starts a small one. Only hash-verified bytes are returned.
+// Where the pieces under a read and its readahead are all verified, there is nothing to
+// fetch, and the read goes straight to the storage.
 //
 // The package receives its storage as a storage.ClientImpl; it knows nothing of FUSE or of
 // the cache's implementation.
@@ -110,6 +112,10 @@ type Client struct {
 	// lastWriteErr is when a failed chunk write was last logged, in Unix nanoseconds.
 	lastWriteErr atomic.Int64
 
+	// storages holds how to read each torrent's storage (metainfo.Hash → func() storage.
+	// TorrentReader), recorded as anacrolix opens it, for reads that skip anacrolix.
+	storages sync.Map
+
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu
 }
@@ -160,7 +166,7 @@ func New(cfg Config) (*Client, error) {
 func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	cfg := c.cfg
 	tc := torrent.NewDefaultClientConfig()
-	tc.DefaultStorage = cfg.Storage
+	tc.DefaultStorage = storageTap{cfg.Storage, &c.storages}
 	tc.ListenHost = func(network string) string { return host }
 	tc.ListenPort = port
 	if ip := net.ParseIP(host); ip != nil {
@@ -181,6 +187,20 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	return tc
+}
+
+// storageTap records how to read each torrent's storage as anacrolix opens it.
+type storageTap struct {
+	storage.ClientImpl
+	readers *sync.Map
+}
+
+func (s storageTap) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+	ti, err := s.ClientImpl.OpenTorrent(ctx, info, ih)
+	if err == nil && ti.NewReader != nil {
+		s.readers.Store(ih, ti.NewReader)
+	}
+	return ti, err
 }
 
 // Active returns the byte ranges of torrent ih that open read heads are at or reading ahead

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/storage"
 )
 
 var (
@@ -46,10 +47,12 @@ type Handle struct {
 // head is one anacrolix Reader and the position of its stream. A head is used by one read at
 // a time.
 type head struct {
-	r     torrent.Reader
-	pos   int64 // where the next Read will start
-	start int64 // where sequential reading started; immutable
-	base  int64 // the file's offset in the torrent; immutable
+	r     torrent.Reader        // opened, and moved to pos, only when a read goes through anacrolix
+	rpos  int64                 // where r is
+	pos   int64                 // where the next read will start
+	start int64                 // where sequential reading started; immutable
+	base  int64                 // the file's offset in the torrent; immutable
+	store storage.TorrentReader // the torrent's storage, for readCached; opened on first use
 
 	// window is the torrent's bytes [begin, end) this head reads and reads ahead into, for
 	// Client.Active, which runs on other goroutines.
@@ -99,8 +102,12 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 // fill reads into p from the head's position until p is full or the file ends.
 func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 	n := 0
-	for n < len(p) {
-		m, err := h.readOnce(ctx, hd, p[n:])
+	for n < len(p) && hd.pos < h.Size() {
+		var err error
+		m := h.readCached(hd, p[n:])
+		if m == 0 {
+			m, err = h.readOnce(ctx, hd, p[n:])
+		}
 		h.t.sawVerified(h.file.Offset()+hd.pos, int64(m))
 		n += m
 		hd.pos += int64(m)
@@ -115,6 +122,35 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 	return n, nil
 }
 
+// readCached reads from the storage without anacrolix when every piece from the head's
+// position to the end of its readahead window is verified: then there is nothing to fetch,
+// and an anacrolix reader (its client lock, its priority updates) has nothing to do. It
+// returns 0 when that is not the case or the storage refused (the piece was just evicted);
+// the read then goes through anacrolix.
+func (h *Handle) readCached(hd *head, p []byte) int {
+	t := h.t
+	off, end := hd.base+hd.pos, hd.base+h.Size()
+	need := min(off+int64(len(p)), end)
+	window := min(off+hd.readahead(hd.pos, t.c.cfg.Readahead), end)
+	if !t.allVerified(off, max(need, window)) {
+		return 0
+	}
+	if hd.store == nil {
+		open, ok := t.c.storages.Load(t.t.InfoHash())
+		if !ok {
+			return 0
+		}
+		hd.store = open.(func() storage.TorrentReader)()
+	}
+	n, _ := hd.store.ReadAt(p[:need-off], off)
+	if n > 0 && hd.r != nil {
+		// Its priorities would hold pieces behind the stream; it opens again when needed.
+		hd.r.Close()
+		hd.r = nil
+	}
+	return n
+}
+
 // readOnce is one Read on the head. It waits in slices of progressCheck and fails with
 // ErrTimeout once nothing arrived from any peer for ReadTimeout: a slow swarm is not a dead
 // one.
@@ -124,12 +160,26 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 	if timeout > 0 {
 		slice = min(slice, timeout)
 	}
+	if hd.r == nil {
+		hd.r = h.file.NewReader()
+		max := h.t.c.cfg.Readahead
+		hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
+			return hd.readahead(rc.CurrentPos, max)
+		})
+	}
+	if hd.rpos != hd.pos {
+		if _, err := hd.r.Seek(hd.pos, io.SeekStart); err != nil {
+			return 0, err
+		}
+		hd.rpos = hd.pos
+	}
 	last, lastChange := h.t.c.received.Load(), time.Now()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, slice)
 		hd.r.SetContext(rctx)
 		n, err := hd.r.Read(p)
 		cancel()
+		hd.rpos += int64(n)
 		switch {
 		case ctx.Err() != nil && n == 0:
 			return 0, ctx.Err()
@@ -178,10 +228,6 @@ func (h *Handle) take(off int64) (*head, error) {
 		h.mu.Unlock()
 		if hd.pos != off {
 			// A small gap: keep the stream's start so readahead keeps its size.
-			if _, err := hd.r.Seek(off, io.SeekStart); err != nil {
-				h.t.closeHead(hd)
-				return nil, err
-			}
 			hd.pos = off
 			h.publish(hd)
 		}
@@ -193,24 +239,14 @@ func (h *Handle) take(off int64) (*head, error) {
 	for _, hd := range stale {
 		h.t.closeHead(hd)
 	}
-	return h.newHead(off)
+	return h.newHead(off), nil
 }
 
-func (h *Handle) newHead(off int64) (*head, error) {
-	hd := &head{r: h.file.NewReader(), pos: off, start: off, base: h.file.Offset()}
-	max := h.t.c.cfg.Readahead
-	hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
-		return hd.readahead(rc.CurrentPos, max)
-	})
+func (h *Handle) newHead(off int64) *head {
+	hd := &head{pos: off, start: off, base: h.file.Offset()}
 	h.publish(hd)
 	h.t.heads.Store(hd, struct{}{})
-	if off != 0 {
-		if _, err := hd.r.Seek(off, io.SeekStart); err != nil {
-			h.t.closeHead(hd)
-			return nil, err
-		}
-	}
-	return hd, nil
+	return hd
 }
 
 // put returns a head to the idle list, closing the oldest beyond maxIdleHeads.
@@ -249,7 +285,12 @@ func (h *Handle) Close() error {
 // closeHead closes a head's reader; its window no longer counts as active.
 func (t *Torrent) closeHead(hd *head) {
 	t.heads.Delete(hd)
-	hd.r.Close()
+	if hd.r != nil {
+		hd.r.Close()
+	}
+	if hd.store != nil {
+		hd.store.Close()
+	}
 }
 
 func abs(x int64) int64 {

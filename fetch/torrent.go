@@ -165,6 +165,17 @@ func (t *Torrent) sawVerified(off, n int64) {
 	}
 }
 
+// allVerified reports whether every piece holding torrent bytes [off, end) is verified.
+func (t *Torrent) allVerified(off, end int64) bool {
+	pl := t.info.PieceLength
+	for p := off / pl; p*pl < end; p++ {
+		if !t.verified[p].Load() {
+			return false
+		}
+	}
+	return true
+}
+
 // LoadTorrentFile reads and checks a .torrent file, so that a bad one gets a clear error
 // before anything is started.
 func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
