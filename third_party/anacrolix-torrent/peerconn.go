@@ -1574,12 +1574,15 @@ func (me *PeerConn) peerPtr() *Peer {
 	return &me.Peer
 }
 
+// minNominalMaxRequests is 1 MiB of chunks: a piece or more under a read, at once.
+const minNominalMaxRequests = 64
+
 // The actual value to use as the maximum outbound requests.
 func (cn *PeerConn) nominalMaxRequests() maxRequests {
-	// torrentfs: the whole window the peer allows. It was twice the requests the previous
-	// update added, so an update that added none (an idle connection) left a window of 1: the
-	// next read after a pause asked for one chunk per round trip, then two, then four.
-	return max(1, min(cn.PeerMaxRequests, maxLocalToRemoteRequests))
+	// torrentfs: at least minNominalMaxRequests. The window follows the last update's new
+	// requests, so after an idle spell it fell to 1 and a read after a pause (a seek, a
+	// random read) ramped up one round trip per doubling.
+	return max(1, min(cn.PeerMaxRequests, max(minNominalMaxRequests, cn.peakRequests*2), maxLocalToRemoteRequests))
 }
 
 // Set the Peer loggers. This is given Client loggers, and later Torrent loggers when the Torrent is
@@ -1899,13 +1902,6 @@ func (p *PeerConn) isLowOnRequests() bool {
 	return p.requestState.Requests.IsEmpty() && p.requestState.Cancelled.IsEmpty()
 }
 
-// isHalfOnRequests reports whether half the request window is free. torrentfs: refilling
-// only once it is empty idles the link for a round trip per window, which on an 80 ms round
-// trip held a stream to about 80% of the link.
-func (p *PeerConn) isHalfOnRequests() bool {
-	return maxRequests(p.requestState.Requests.GetCardinality()+p.requestState.Cancelled.GetCardinality()) <= p.nominalMaxRequests()/2
-}
-
 func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq Request) (intended bool, err error) {
 	if c.validReceiveChunks[req] <= 0 {
 		ChunksReceived.Add("unexpected", 1)
@@ -1929,7 +1925,7 @@ func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq R
 		// Request has been satisfied.
 		if c.deleteRequest(req) || c.requestState.Cancelled.CheckedRemove(req) {
 			intended = true
-			if c.isHalfOnRequests() {
+			if c.isLowOnRequests() {
 				c.onNeedUpdateRequests("Peer.receiveChunk deleted request")
 			}
 		} else {
