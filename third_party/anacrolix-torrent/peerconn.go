@@ -113,6 +113,9 @@ type PeerConn struct {
 
 	// Requests from the peer that haven't yet been read from storage for upload.
 	unreadPeerRequests map[Request]struct{}
+	// torrentfs: unreadOrder holds unreadPeerRequests in the order they came, and some that
+	// went since; they are served in that order, not the map's.
+	unreadOrder []Request
 	// Peer request data that's ready to be uploaded.
 	readyPeerRequests map[Request][]byte
 	// Total peer request data buffered has decreased, so the server can read more.
@@ -339,6 +342,7 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 
 func (cn *PeerConn) deleteAllPeerRequests() {
 	clear(cn.unreadPeerRequests)
+	cn.unreadOrder = nil
 	clear(cn.readyPeerRequests)
 }
 
@@ -687,6 +691,7 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	}
 	MakeMapIfNilWithCap(&c.unreadPeerRequests, localClientReqq)
 	c.unreadPeerRequests[r] = struct{}{}
+	c.unreadOrder = append(c.unreadOrder, r)
 	if startFetch {
 		c.startPeerRequestServer()
 	}
@@ -704,9 +709,13 @@ func (c *PeerConn) peerRequestServer() {
 	c.locker().Lock()
 again:
 	if !c.closed.IsSet() {
-		for r := range c.unreadPeerRequests {
-			c.servePeerRequest(r)
-			goto again
+		for len(c.unreadOrder) > 0 {
+			r := c.unreadOrder[0]
+			c.unreadOrder = c.unreadOrder[1:]
+			if MapContains(c.unreadPeerRequests, r) {
+				c.servePeerRequest(r)
+				goto again
+			}
 		}
 	}
 	panicif.False(c.peerRequestServerRunning)

@@ -2818,13 +2818,18 @@ func (t *Torrent) startHash(pi pieceIndex) {
 	t.cl.activePieceHashers++
 }
 
-func (t *Torrent) getPieceToHash() (_ g.Option[pieceIndex]) {
+// torrentfs: the queued piece a reader wants most, then the lowest index. In index order, a
+// piece that a read waited for could wait behind every lower piece a prefetch had queued.
+func (t *Torrent) getPieceToHash() (ret g.Option[pieceIndex]) {
+	var best PiecePriority
 	for i := range t.piecesQueuedForHash.Iterate {
 		p := t.piece(i)
 		if p.hashing || p.marking {
 			continue
 		}
-		return g.Some(i)
+		if prio := p.purePriority(); !ret.Ok || prio > best {
+			ret, best = g.Some(i), prio
+		}
 	}
 	return
 }
