@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand"
 	"net"
 	"net/netip"
@@ -113,6 +114,9 @@ type PeerConn struct {
 
 	// Requests from the peer that haven't yet been read from storage for upload.
 	unreadPeerRequests map[Request]struct{}
+	// torrentfs: window is nominalMaxRequests as of the last request update, so that it does
+	// not move while an update adds requests; 0 until the first.
+	window maxRequests
 	// torrentfs: unreadOrder holds unreadPeerRequests in the order they came, and some that
 	// went since; they are served in that order, not the map's.
 	unreadOrder []Request
@@ -1583,15 +1587,33 @@ func (me *PeerConn) peerPtr() *Peer {
 	return &me.Peer
 }
 
-// minNominalMaxRequests is 1 MiB of chunks: a piece or more under a read, at once.
-const minNominalMaxRequests = 64
+// torrentfs: the request window holds what the peer sends in requestQueueTime, at least
+// minNominalMaxRequests (2 MiB of chunks: a piece or more under a read, at once, and a full
+// link at 10 MiB/s with a 100 ms round trip).
+const (
+	requestQueueTime      = 250 * time.Millisecond
+	minNominalMaxRequests = 128
+)
 
 // The actual value to use as the maximum outbound requests.
 func (cn *PeerConn) nominalMaxRequests() maxRequests {
-	// torrentfs: at least minNominalMaxRequests. The window follows the last update's new
-	// requests, so after an idle spell it fell to 1 and a read after a pause (a seek, a
-	// random read) ramped up one round trip per doubling.
-	return max(1, min(cn.PeerMaxRequests, max(minNominalMaxRequests, cn.peakRequests*2), maxLocalToRemoteRequests))
+	if cn.window == 0 {
+		cn.updateWindow()
+	}
+	return cn.window
+}
+
+func (cn *PeerConn) updateWindow() {
+	// torrentfs: it was twice the requests the previous update added. An update that added
+	// none (an idle connection) left a window of 1, so a read after a pause asked for one
+	// chunk per round trip, then two, then four; and a busy window grew to the peer's whole
+	// reqq, so a read waited behind up to 963 queued requests. Now the window is the time
+	// the queue takes to drain: deep enough to fill the link, short enough for a read.
+	var byRate maxRequests
+	if rate := cn.downloadRate(); rate > 0 && !math.IsInf(rate, 0) {
+		byRate = maxRequests(min(rate*requestQueueTime.Seconds()/float64(cn.t.chunkSize), float64(maxLocalToRemoteRequests)))
+	}
+	cn.window = max(1, min(cn.PeerMaxRequests, max(minNominalMaxRequests, byRate), maxLocalToRemoteRequests))
 }
 
 // Set the Peer loggers. This is given Client loggers, and later Torrent loggers when the Torrent is
@@ -1911,6 +1933,17 @@ func (p *PeerConn) isLowOnRequests() bool {
 	return p.requestState.Requests.IsEmpty() && p.requestState.Cancelled.IsEmpty()
 }
 
+// torrentfs: requests are refilled when half the window is free, not once it is empty, which
+// idled the link for a round trip per window.
+func (p *PeerConn) isHalfOnRequests() bool {
+	return p.numPending() <= p.nominalMaxRequests()/2
+}
+
+// torrentfs: numPending is the requests that take room in the window.
+func (p *PeerConn) numPending() maxRequests {
+	return maxRequests(p.requestState.Requests.GetCardinality() + p.requestState.Cancelled.GetCardinality())
+}
+
 func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq Request) (intended bool, err error) {
 	if c.validReceiveChunks[req] <= 0 {
 		ChunksReceived.Add("unexpected", 1)
@@ -1934,7 +1967,7 @@ func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq R
 		// Request has been satisfied.
 		if c.deleteRequest(req) || c.requestState.Cancelled.CheckedRemove(req) {
 			intended = true
-			if c.isLowOnRequests() {
+			if c.isHalfOnRequests() {
 				c.onNeedUpdateRequests("Peer.receiveChunk deleted request")
 			}
 		} else {

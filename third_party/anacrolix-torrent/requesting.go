@@ -353,6 +353,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	heap.Init(requestHeap)
 
 	t := p.t
+	p.updateWindow() // torrentfs
 	originalRequestCount := current.Requests.GetCardinality()
 	for {
 		if requestHeap.Len() == 0 {

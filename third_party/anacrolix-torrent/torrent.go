@@ -1542,7 +1542,9 @@ func (t *Torrent) updatePeerRequestsForPiece(piece pieceIndex, reason updateRequ
 	for c := range t.conns {
 		// This is a lot of effort to avoid using continue...
 		func() {
-			if !c.isLowOnRequests() {
+			// torrentfs: any peer with room in its window, not only one with no requests
+			// left: a piece a read now waits for is requested at once.
+			if c.numPending() >= c.nominalMaxRequests() {
 				return
 			}
 			if !c.peerHasPiece(piece) {
