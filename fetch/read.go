@@ -44,8 +44,8 @@ type Handle struct {
 	closed bool
 }
 
-// head is one anacrolix Reader and the position of its stream. A head is used by one read at
-// a time.
+// head is the position of one stream of reads, with the anacrolix Reader that fetches for it
+// while it reads what is not yet verified. A head is used by one read at a time.
 type head struct {
 	r     torrent.Reader        // opened, and moved to pos, only when a read goes through anacrolix
 	rpos  int64                 // where r is
