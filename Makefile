@@ -20,7 +20,7 @@ deps:
 	@test -e /dev/fuse || { echo "no /dev/fuse: FUSE is needed (modprobe fuse, or run the container with --device /dev/fuse)"; exit 1; }
 
 test: deps
-	@unformatted=$$(find . -name "*.go" -not -path "./third_party/*" | xargs gofmt -l); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
