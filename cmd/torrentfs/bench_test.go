@@ -195,13 +195,16 @@ func (r *benchRun) listing() {
 
 	// What ls -lR and file managers do: list and stat every file, on a fresh mount.
 	t0 = time.Now()
-	n0 = countFiles(r.b, src, true)
+	countFiles(r.b, src, true)
 	disk = time.Since(t0)
 	mnt, p, _ = r.mount(tor, "", nil)
 	t0 = time.Now()
-	countFiles(r.b, mnt, true)
+	n = countFiles(r.b, mnt, true)
 	statted := time.Since(t0)
 	unmount(r.b, p)
+	if n != n0 {
+		r.b.Fatalf("mount stats %d files, source %d", n, n0)
+	}
 	loop = loopbackWalk(r.b, src, r.temp(), true)
 	r.add(benchRow{"unlimited", "10,000 files: mount → every file listed and stat'ed", ms(statted),
 		ms(disk) + " (the source); " + ms(loop) + " (through go-fuse's loopback)", "", "", true})
