@@ -117,6 +117,9 @@ type PeerConn struct {
 	// torrentfs: window is nominalMaxRequests as of the last request update, so that it does
 	// not move while an update adds requests; 0 until the first.
 	window maxRequests
+	// torrentfs: minLatency is the shortest time a request of ours took to be answered: about
+	// the round trip. 0 until the first.
+	minLatency time.Duration
 	// torrentfs: unreadOrder holds unreadPeerRequests in the order they came, and some that
 	// went since; they are served in that order, not the map's.
 	unreadOrder []Request
@@ -1587,8 +1590,8 @@ func (me *PeerConn) peerPtr() *Peer {
 	return &me.Peer
 }
 
-// torrentfs: the request window holds what the peer sends in requestQueueTime, at least
-// minNominalMaxRequests (2 MiB of chunks: a piece or more under a read, at once, and a full
+// torrentfs: the request window holds what the peer sends in a round trip plus
+// requestQueueTime, at least minNominalMaxRequests (2 MiB of chunks: a piece or more under a read, at once, and a full
 // link at 10 MiB/s with a 100 ms round trip).
 const (
 	requestQueueTime      = 250 * time.Millisecond
@@ -1607,11 +1610,13 @@ func (cn *PeerConn) updateWindow() {
 	// torrentfs: it was twice the requests the previous update added. An update that added
 	// none (an idle connection) left a window of 1, so a read after a pause asked for one
 	// chunk per round trip, then two, then four; and a busy window grew to the peer's whole
-	// reqq, so a read waited behind up to 963 queued requests. Now the window is the time
-	// the queue takes to drain: deep enough to fill the link, short enough for a read.
+	// reqq, so a read waited behind up to 963 queued requests. Now the window is what the
+	// peer delivers in a round trip and 250 ms more: deep enough to fill the link, short
+	// enough for a read.
 	var byRate maxRequests
 	if rate := cn.downloadRate(); rate > 0 && !math.IsInf(rate, 0) {
-		byRate = maxRequests(min(rate*requestQueueTime.Seconds()/float64(cn.t.chunkSize), float64(maxLocalToRemoteRequests)))
+		queue := (cn.minLatency + requestQueueTime).Seconds()
+		byRate = maxRequests(min(rate*queue/float64(cn.t.chunkSize), float64(maxLocalToRemoteRequests)))
 	}
 	cn.window = max(1, min(cn.PeerMaxRequests, max(minNominalMaxRequests, byRate), maxLocalToRemoteRequests))
 }
@@ -1962,6 +1967,12 @@ func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq R
 		if c.requestState.Requests.Contains(req) {
 			for _, f := range c.callbacks.ReceivedRequested {
 				f(PeerMessageEvent{c.peerPtr(), msg})
+			}
+		}
+		// torrentfs: the round trip, for the request window.
+		if rs, ok := c.t.requestState[req]; ok && rs.peer.Value() == c {
+			if d := time.Since(rs.when); c.minLatency == 0 || d < c.minLatency {
+				c.minLatency = d
 			}
 		}
 		// Request has been satisfied.
