@@ -109,12 +109,7 @@ func TestCacheCap(t *testing.T) {
 
 	stop := watchDu(t, cacheDir)
 	streamEqual(t, file, data)
-	peak := stop()
-	t.Logf("streamed %d MiB through a %d MiB cache: peak du %.1f MiB (%.3f of the cap)",
-		len(data)>>20, maxSize>>20, float64(peak)/(1<<20), float64(peak)/maxSize)
-	if peak > maxSize+capBound {
-		t.Fatalf("du of the cache peaked at %d, over the cap %d by more than %d", peak, maxSize, capBound)
-	}
+	checkPeak(t, fmt.Sprintf("a stream of %d MiB", len(data)>>20), stop(), maxSize)
 	_, status, _ := torrentfs(t, nil, "status", "--cache-dir", cacheDir, mnt)
 	if !strings.Contains(status, "evicted:") || !strings.Contains(status, "of at most 64.0M, in "+cacheDir) {
 		t.Fatalf("status does not report evictions:\n%s", status)
@@ -176,14 +171,19 @@ func TestCacheCapPrefetchAll(t *testing.T) {
 	p.waitFor(t, "msg=mounted")
 	p.waitFor(t, "background prefetch stops")
 	streamEqual(t, filepath.Join(mnt, "all.bin"), data)
-	peak := stop()
-	t.Logf("--prefetch all, then a stream of %d MiB, through a %d MiB cache: peak du %.1f MiB",
-		len(data)>>20, maxSize>>20, float64(peak)/(1<<20))
-	if peak > maxSize+capBound {
-		t.Fatalf("du of the cache peaked at %d, over the cap %d by more than %d", peak, maxSize, capBound)
-	}
+	checkPeak(t, fmt.Sprintf("--prefetch all, then a stream of %d MiB,", len(data)>>20), stop(), maxSize)
 	if code := p.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+// checkPeak logs the peak du of a cache capped at maxSize while what happened, and fails the
+// test if it went over the cap by more than capBound.
+func checkPeak(t *testing.T, what string, peak, maxSize int64) {
+	t.Logf("%s through a %d MiB cache: peak du %.1f MiB (%.3f of the cap)",
+		what, maxSize>>20, float64(peak)/(1<<20), float64(peak)/float64(maxSize))
+	if peak > maxSize+capBound {
+		t.Fatalf("du of the cache peaked at %d, over the cap %d by more than %d", peak, maxSize, capBound)
 	}
 }
 
