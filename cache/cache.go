@@ -206,7 +206,7 @@ func (c *Cache) LoadInfo(ih metainfo.Hash) ([]byte, error) {
 // its info-hash, or ErrNoInfo.
 func (t *torrent) loadInfo(ih metainfo.Hash) ([]byte, error) {
 	var info []byte
-	err := t.db.View(func(txn *badger.Txn) error {
+	err := t.view(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte{infoKey})
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return ErrNoInfo

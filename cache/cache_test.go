@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -362,6 +363,63 @@ func TestWriteAfterClose(t *testing.T) {
 	}
 	if _, err := p.WriteAt(data[:BlockSize], 0); err == nil {
 		t.Fatal("write after close succeeded")
+	}
+}
+
+// anacrolix hashes, marks and reads pieces from goroutines its Client.Close does not wait
+// for, so the cache can close under them. Each use must either finish or fail with an
+// error; Badger alone panics ("DB Closed") when a transaction starts during its Close, and
+// reading its mmapped value log after Close faults. Each round closes after a few more
+// uses, so that Close lands at a different point of them.
+func TestUseDuringClose(t *testing.T) {
+	info, data := testInfo(t)
+	for round := range 20 {
+		c, ti := openTest(t, t.TempDir(), info)
+		var pieces []storage.Piece
+		for i := range info.NumPieces() {
+			p := writePiece(t, ti, info, data, i)
+			if err := p.MarkComplete(); err != nil {
+				t.Fatal(err)
+			}
+			pieces = append(pieces, p)
+		}
+		done := make(chan error)
+		var started sync.WaitGroup
+		started.Add(len(pieces))
+		for _, p := range pieces {
+			go func() {
+				for n := 0; ; n++ {
+					if n == round {
+						started.Done()
+					}
+					var err error
+					switch rand.IntN(3) {
+					case 0:
+						err = p.MarkComplete()
+					case 1:
+						_, err = p.WriteTo(io.Discard)
+					default:
+						_, err = p.ReadAt(make([]byte, 1000), 0)
+					}
+					if err != nil {
+						if n < round {
+							started.Done()
+						}
+						done <- err
+						return
+					}
+				}
+			}()
+		}
+		started.Wait()
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for range pieces {
+			if err := <-done; !errors.Is(err, errClosed) {
+				t.Fatalf("round %d: a use during close failed with %v, want %v", round, err, errClosed)
+			}
+		}
 	}
 }
 

@@ -236,7 +236,7 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 		// Badger frees nothing on delete: dropping the keys counts their values as garbage
 		// in the value log, and the GC below rewrites or removes the files that hold them.
 		t.dropMu.Lock()
-		err = t.db.DropPrefix(prefixes...)
+		err = t.use(func() error { return t.db.DropPrefix(prefixes...) })
 		t.dropMu.Unlock()
 	}
 	dropped := time.Since(start)
@@ -251,9 +251,12 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 	t.dropMu.Lock()
 	defer t.dropMu.Unlock()
 	files := 0
-	for t.db.RunValueLogGC(t.gcRatio()) == nil {
-		files++
-	}
+	t.use(func() error {
+		for t.db.RunValueLogGC(t.gcRatio()) == nil {
+			files++
+		}
+		return nil
+	})
 	t.log.Debug("evicted", "pieces", len(pieces), "marked", marked, "dropped", dropped-marked,
 		"gc", time.Since(start)-dropped, "files", files)
 	return nil

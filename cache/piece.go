@@ -62,6 +62,12 @@ type torrent struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// closeMu is held for reading by every use of db and for writing by close. Badger does
+	// not guard its own Close: a transaction begun during it panics ("DB Closed"), and a
+	// value read from its mmapped log after it faults. anacrolix still hashes, reads and
+	// marks pieces from goroutines its Client.Close does not wait for.
+	closeMu sync.RWMutex
+	closed  bool
 
 	// Guarded by mu.
 	mu       sync.RWMutex
@@ -93,6 +99,22 @@ func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, 
 	return t, nil
 }
 
+// use runs fn while the database is open; after close it returns errClosed. Lock order:
+// dropMu before closeMu.
+func (t *torrent) use(fn func() error) error {
+	t.closeMu.RLock()
+	defer t.closeMu.RUnlock()
+	if t.closed {
+		return errClosed
+	}
+	return fn()
+}
+
+// view runs fn in a read-only transaction.
+func (t *torrent) view(fn func(*badger.Txn) error) error {
+	return t.use(func() error { return t.db.View(fn) })
+}
+
 // update runs fn in a read-write transaction, never during a DropPrefix.
 func (t *torrent) update(fn func(*badger.Txn) error) error {
 	if err := t.space.writable(); err != nil {
@@ -100,7 +122,7 @@ func (t *torrent) update(fn func(*badger.Txn) error) error {
 	}
 	t.dropMu.RLock()
 	defer t.dropMu.RUnlock()
-	return t.db.Update(fn)
+	return t.use(func() error { return t.db.Update(fn) })
 }
 
 // setInfo sizes the torrent and loads which pieces are complete. A torrent is opened by one
@@ -116,7 +138,7 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 	n := info.NumPieces()
 	complete := make([]bool, n)
 	t.lastUse = make([]atomic.Int64, n)
-	err := t.db.View(func(txn *badger.Txn) error {
+	err := t.view(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{completePrefix}, PrefetchValues: false})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -154,7 +176,10 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 func (t *torrent) close() error {
 	t.closeOnce.Do(func() {
 		t.w.close()
+		t.closeMu.Lock()
+		t.closed = true
 		t.closeErr = t.db.Close()
+		t.closeMu.Unlock()
 		touchMeta(t.dir)
 		t.lock.Close()
 		if t.onClose != nil {
@@ -297,7 +322,7 @@ func (p *piece) WriteTo(w io.Writer) (int64, error) {
 		return 0, fmt.Errorf("write piece %d: %w", p.index, err)
 	}
 	var n int64
-	err := p.t.db.View(func(txn *badger.Txn) error {
+	err := p.t.view(func(txn *badger.Txn) error {
 		for blk := range p.blocks() {
 			item, err := txn.Get(blockKey(p.index, blk))
 			if err != nil {
@@ -325,7 +350,7 @@ func (p *piece) MarkComplete() error {
 		return fmt.Errorf("mark piece %d complete: %w", p.index, err)
 	}
 	var have int
-	err := p.t.db.View(func(txn *badger.Txn) error {
+	err := p.t.view(func(txn *badger.Txn) error {
 		prefix := pieceKey(blockPrefix, p.index)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
@@ -361,17 +386,19 @@ func (p *piece) MarkNotComplete() error {
 	p.t.w.wait(p.index) // queued writes must not land after the deletes
 	p.t.dropMu.RLock()
 	defer p.t.dropMu.RUnlock()
-	wb := p.t.db.NewWriteBatch()
-	defer wb.Cancel()
-	if err := wb.Delete(pieceKey(completePrefix, p.index)); err != nil {
-		return err
-	}
-	for blk := range p.blocks() {
-		if err := wb.Delete(blockKey(p.index, blk)); err != nil {
+	return p.t.use(func() error {
+		wb := p.t.db.NewWriteBatch()
+		defer wb.Cancel()
+		if err := wb.Delete(pieceKey(completePrefix, p.index)); err != nil {
 			return err
 		}
-	}
-	return wb.Flush()
+		for blk := range p.blocks() {
+			if err := wb.Delete(blockKey(p.index, blk)); err != nil {
+				return err
+			}
+		}
+		return wb.Flush()
+	})
 }
 
 // Completion is always known (Ok): pieces without a marker are simply not complete. anacrolix
@@ -390,7 +417,7 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 	b = b[:min(int64(len(b)), t.length-off)]
 	n := 0
 	last := -1
-	err := t.db.View(func(txn *badger.Txn) error {
+	err := t.view(func(txn *badger.Txn) error {
 		for n < len(b) {
 			pos := off + int64(n)
 			pc := int(pos / t.pieceLen)
