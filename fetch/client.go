@@ -104,8 +104,9 @@ type Client struct {
 	cfg Config
 	log *slog.Logger
 
-	// received counts chunks that arrived from peers and were useful; reads use it to tell
-	// a slow swarm from a dead one.
+	// received counts chunks that arrived from peers and were useful; reads use it, with
+	// anacrolix's counts of pieces that passed and failed their hash, to tell a slow swarm
+	// from a dead one.
 	received atomic.Int64
 	// closing is set by Close: errors logged while peers are cut off are expected.
 	closing atomic.Bool
@@ -187,6 +188,21 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	return tc
+}
+
+// progress is a snapshot of what the swarm has sent: useful chunks, and pieces that passed
+// and failed their hash check.
+type progress struct{ chunks, good, bad int64 }
+
+func (c *Client) progress() progress {
+	s := c.cl.ConnStats()
+	return progress{c.received.Load(), s.PiecesDirtiedGood.Int64(), s.PiecesDirtiedBad.Int64()}
+}
+
+// since reports whether the swarm moved on from q: a piece passed its hash check, or chunks
+// arrived and none failed it. Chunks that only ever fail are no progress.
+func (p progress) since(q progress) bool {
+	return p.good != q.good || (p.chunks != q.chunks && p.bad == q.bad)
 }
 
 // storageTap records how to read each torrent's storage as anacrolix opens it.

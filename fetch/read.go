@@ -152,8 +152,8 @@ func (h *Handle) readCached(hd *head, p []byte) int {
 }
 
 // readOnce is one Read on the head. It waits in slices of progressCheck and fails with
-// ErrTimeout once nothing arrived from any peer for ReadTimeout: a slow swarm is not a dead
-// one.
+// ErrTimeout once the swarm made no progress for ReadTimeout: a slow swarm is not a dead
+// one, but a peer that sends only bad data is.
 func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) {
 	timeout := h.t.c.cfg.ReadTimeout
 	slice := progressCheck
@@ -173,7 +173,8 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		}
 		hd.rpos = hd.pos
 	}
-	last, lastChange := h.t.c.received.Load(), time.Now()
+	start := h.t.c.progress()
+	last, lastChange := start, time.Now()
 	for {
 		rctx, cancel := context.WithTimeout(ctx, slice)
 		hd.r.SetContext(rctx)
@@ -188,13 +189,20 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		case !errors.Is(err, context.DeadlineExceeded):
 			return n, err
 		}
-		if now := h.t.c.received.Load(); now != last {
+		if now := h.t.c.progress(); now.since(last) {
 			last, lastChange = now, time.Now()
 			continue
 		}
 		if timeout > 0 && time.Since(lastChange) >= timeout {
-			h.t.c.log.Warn("read timed out: no data from any peer",
-				"torrent", h.t.Name(), "file", h.file.DisplayPath(), "offset", hd.pos, "timeout", timeout)
+			msg := "read timed out: no data from any peer"
+			if last.bad != start.bad {
+				msg = "read timed out: peers sent only data that failed its hash check"
+			}
+			args := []any{"torrent", h.t.Name(), "file", h.file.DisplayPath(), "offset", hd.pos, "timeout", timeout}
+			if n := len(h.t.c.cl.BadPeerIPs()); n > 0 {
+				args = append(args, "banned_for_bad_data", n)
+			}
+			h.t.c.log.Warn(msg, args...)
 			return 0, ErrTimeout
 		}
 	}

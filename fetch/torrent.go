@@ -94,7 +94,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	if len(spec.InfoBytes) == 0 {
 		spec.InfoBytes = opts.InfoBytes
 	}
-	spec.PeerAddrs = append(spec.PeerAddrs, opts.Peers...)
+	// anacrolix trusts a spec's peers, and never bans a trusted peer.
+	peers := append(spec.PeerAddrs, opts.Peers...)
+	spec.PeerAddrs = nil
 	if len(opts.Trackers) > 0 {
 		spec.Trackers = append(spec.Trackers, opts.Trackers)
 	}
@@ -102,6 +104,7 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	if err != nil {
 		return nil, fmt.Errorf("add torrent: %w", err)
 	}
+	t.AddPeers(directPeers(peers))
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
 	// The storage fails writes while it is full; the chunks are requested again later.
 	t.SetOnWriteChunkError(c.writeFailed)
@@ -290,12 +293,16 @@ func (t *Torrent) Verify(ctx context.Context) error { return t.t.VerifyDataConte
 func (t *Torrent) Stats() torrent.TorrentStats { return t.t.Stats() }
 
 // AddPeers connects to more peers by host:port.
-func (t *Torrent) AddPeers(addrs ...string) {
+func (t *Torrent) AddPeers(addrs ...string) { t.t.AddPeers(directPeers(addrs)) }
+
+// directPeers are peers the user named. They are not Trusted: anacrolix never bans a
+// trusted peer, so one that sends bad data would be asked for the same piece forever.
+func directPeers(addrs []string) []torrent.PeerInfo {
 	var ps []torrent.PeerInfo
 	for _, a := range addrs {
-		ps = append(ps, torrent.PeerInfo{Addr: stringAddr(a), Trusted: true})
+		ps = append(ps, torrent.PeerInfo{Addr: stringAddr(a), Source: torrent.PeerSourceDirect})
 	}
-	t.t.AddPeers(ps)
+	return ps
 }
 
 type stringAddr string

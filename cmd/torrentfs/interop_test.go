@@ -1,20 +1,26 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
 // aria2Proc is a running aria2c; exited is closed when it has exited.
 type aria2Proc struct {
 	cmd    *exec.Cmd
+	port   int
 	exited chan struct{}
 }
 
@@ -39,7 +45,7 @@ func aria2(t *testing.T, torrent, dir string, args ...string) *aria2Proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	a := &aria2Proc{cmd, make(chan struct{})}
+	a := &aria2Proc{cmd, p, make(chan struct{})}
 	go func() { cmd.Wait(); close(a.exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
@@ -101,6 +107,84 @@ func TestInterop(t *testing.T) {
 		t.Fatal("mount exited while aria2 downloaded")
 	}
 	checkTree(t, got, files)
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestBadPeer mounts a torrent whose only peer sends a corrupted piece: aria2 seeding a
+// damaged copy without checking it. The peer is banned, reads of the piece fail with EIO
+// once --read-timeout passes, no byte of it is ever served, and the cache keeps none of it:
+// a remount with an honest seeder reads the file whole.
+func TestBadPeer(t *testing.T) {
+	dir := t.TempDir()
+	data := fetchtest.Payload(4<<20, 7)
+	const badAt = 9<<18 + 1000 // in piece 9 of 16
+	for _, d := range []string{"good", "bad"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		b := bytes.Clone(data)
+		if d == "bad" {
+			b[badAt] ^= 0xff
+		}
+		if err := os.WriteFile(filepath.Join(dir, d, "f.bin"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tor := filepath.Join(dir, "f.torrent")
+	if code, _, errOut := torrentfs(t, nil, "create", "--piece-length", "256K", "-o", tor, filepath.Join(dir, "good", "f.bin")); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	cache, mnt := t.TempDir(), t.TempDir()
+	mount := func(peer *aria2Proc) *proc {
+		m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--read-timeout", "3s",
+			"--peer", fmt.Sprintf("127.0.0.1:%d", peer.port), tor, mnt}, loopback...)...)
+		m.waitFor(t, "msg=mounted")
+		return m
+	}
+
+	bad := aria2(t, tor, filepath.Join(dir, "bad"), "--bt-seed-unverified=true", "--check-integrity=false", "--seed-ratio=0.0")
+	waitAccepting(t, "aria2c", bad.port, bad.exited)
+	m := mount(bad)
+	type result struct {
+		got []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		f, err := os.Open(filepath.Join(mnt, "f.bin"))
+		if err != nil {
+			done <- result{nil, err}
+			return
+		}
+		defer f.Close()
+		got, err := io.ReadAll(f)
+		done <- result{got, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("a read from a peer sending bad data still blocks after 2 minutes, with --read-timeout 3s")
+	}
+	if !errors.Is(r.err, syscall.EIO) {
+		t.Fatalf("reading past the bad piece: err %v after %d bytes, want EIO", r.err, len(r.got))
+	}
+	if len(r.got) > badAt || !bytes.Equal(r.got, data[:len(r.got)]) {
+		t.Fatalf("read %d bytes before EIO; they must be the source's, and stop before byte %d", len(r.got), badAt)
+	}
+	m.waitFor(t, "banned_for_bad_data=1")
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+	bad.cmd.Process.Kill()
+	<-bad.exited
+
+	good := aria2(t, tor, filepath.Join(dir, "good"), "--check-integrity=true", "--seed-ratio=0.0")
+	waitAccepting(t, "aria2c", good.port, good.exited)
+	m = mount(good)
+	checkTree(t, mnt, map[string][]byte{"f.bin": data})
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}

@@ -279,21 +279,30 @@ func opentracker(t *testing.T, infohashes ...string) int {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	// opentracker says nothing when it is ready: dial until it accepts, with a bound.
+	// opentracker says nothing when it is ready.
+	waitAccepting(t, "opentracker", p, exited)
+	return p
+}
+
+// waitAccepting dials a third-party program's port until it accepts, with a bound, for
+// programs that say nothing when they are ready; exited is closed if the program exits.
+func waitAccepting(t *testing.T, name string, port int, exited <-chan struct{}) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+ps)
+		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return p
+			return
 		}
 		select {
 		case <-exited:
-			t.Fatal("opentracker exited at start")
+			t.Fatalf("%s exited at start", name)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("opentracker not accepting on %s: %v", ps, err)
+			t.Fatalf("%s not accepting on %s: %v", name, addr, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
