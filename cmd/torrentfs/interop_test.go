@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -185,6 +186,74 @@ func TestBadPeer(t *testing.T) {
 	waitAccepting(t, "aria2c", good.port, good.exited)
 	m = mount(good)
 	checkTree(t, mnt, map[string][]byte{"f.bin": data})
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// transmission runs Debian's transmission-cli on torrent with its files under dir, on
+// 127.0.0.1 with DHT, local discovery, PEX, µTP, port mapping and RPC off, and returns it
+// and its peer port. It is stopped when the test ends.
+func transmission(t *testing.T, torrent, dir string) (*proc, int) {
+	t.Helper()
+	if _, err := exec.LookPath("transmission-cli"); err != nil {
+		t.Fatal("transmission-cli not installed: run make deps")
+	}
+	cfg := t.TempDir()
+	settings, err := json.Marshal(map[string]any{
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"port-forwarding-enabled": false, "rpc-enabled": false, "blocklist-enabled": false,
+		"bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1", "rpc-bind-address": "127.0.0.1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), settings, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	p := startProc(t, "transmission-cli", exec.Command("transmission-cli",
+		"-g", cfg, "--no-portmap", "-p", fmt.Sprint(port), "-w", dir, torrent), nil)
+	waitAccepting(t, "transmission-cli", port, p.done)
+	return p, port
+}
+
+// TestTransmission runs torrentfs with Transmission: a torrent made by transmission-create,
+// seeded by transmission-cli, is read through a mount; then a new transmission-cli
+// downloads it from the mount alone, which serves it from its cache.
+func TestTransmission(t *testing.T) {
+	if _, err := exec.LookPath("transmission-create"); err != nil {
+		t.Fatal("transmission-create not installed: run make deps")
+	}
+	dir := t.TempDir()
+	files := sampleTree(t, dir)
+	tor := filepath.Join(dir, "sample.torrent")
+	if out, err := exec.Command("transmission-create", "-s", "256", "-o", tor, filepath.Join(dir, "sample")).CombinedOutput(); err != nil {
+		t.Fatalf("transmission-create: %v\n%s", err, out)
+	}
+	cache, mnt := t.TempDir(), t.TempDir()
+	mount := func(peer int) *proc {
+		m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", peer), tor, mnt}, loopback...)...)
+		m.waitFor(t, "msg=mounted")
+		return m
+	}
+
+	seeder, port := transmission(t, tor, dir)
+	seeder.waitFor(t, "Seeding") // it has checked the files against the torrent
+	m := mount(port)
+	checkTree(t, mnt, files) // Transmission unchokes a new peer within its 10 s rechoke period
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+	seeder.cmd.Process.Kill()
+	<-seeder.done
+
+	got := t.TempDir()
+	leecher, port := transmission(t, tor, got)
+	leecher.waitFor(t, "Progress:") // it refuses peers while it checks the (missing) files
+	m = mount(port)
+	leecher.waitFor(t, "Seeding")
+	checkTree(t, got, files)
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}

@@ -45,10 +45,12 @@ func TestMain(m *testing.M) {
 // loopback are the flags that keep a torrentfs process on 127.0.0.1.
 var loopback = []string{"--listen", "127.0.0.1:0", "--no-dht", "--no-upnp", "--no-pex"}
 
-// proc is a running torrentfs process whose stderr is collected line by line.
+// proc is a running program, torrentfs or a third-party client, whose output is collected
+// line by line.
 type proc struct {
+	name string
 	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited and stderr is read
+	done chan struct{} // closed when the process has exited and its output is read
 
 	mu      sync.Mutex
 	lines   []string
@@ -59,17 +61,36 @@ type proc struct {
 // and its mount point, if any, detached.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(bin, args...), done: make(chan struct{}), changed: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), env...)
-	stderr, err := p.cmd.StderrPipe()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startProc(t, "torrentfs", cmd, func() {
+		if args[0] == "mount" {
+			detachIfMounted(args)
+		}
+	})
+}
+
+// startProc starts cmd with its stdout and stderr collected in lines, which end at a newline
+// or a carriage return (progress lines). When the test ends, a process still running is
+// killed, then after runs.
+func startProc(t testing.TB, name string, cmd *exec.Cmd, after func()) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
+	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		sc.Split(scanLines)
 		for sc.Scan() {
 			p.mu.Lock()
 			p.lines = append(p.lines, sc.Text())
@@ -87,14 +108,25 @@ func start(t testing.TB, env []string, args ...string) *proc {
 			p.cmd.Process.Kill()
 			<-p.done
 		}
-		if args[0] == "mount" {
-			detachIfMounted(args)
+		if after != nil {
+			after()
 		}
 		if t.Failed() {
-			t.Logf("torrentfs %s stderr:\n%s", strings.Join(args, " "), p.stderr())
+			t.Logf("%s %s output:\n%s", name, strings.Join(cmd.Args[1:], " "), p.stderr())
 		}
 	})
 	return p
+}
+
+// scanLines splits at a newline or a carriage return.
+func scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		return i + 1, data[:i], nil
+	}
+	if atEOF && len(data) > 0 {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }
 
 func (p *proc) stderr() string {
@@ -120,10 +152,10 @@ func (p *proc) waitFor(t testing.TB, s string) string {
 		case <-changed:
 		case <-p.done:
 			if seen == len(p.lines) {
-				t.Fatalf("torrentfs exited (%v) before logging %q:\n%s", p.cmd.ProcessState, s, p.stderr())
+				t.Fatalf("%s exited (%v) before logging %q:\n%s", p.name, p.cmd.ProcessState, s, p.stderr())
 			}
 		case <-timeout:
-			t.Fatalf("no %q from torrentfs in a minute:\n%s", s, p.stderr())
+			t.Fatalf("no %q from %s in a minute:\n%s", s, p.name, p.stderr())
 		}
 	}
 }
@@ -141,7 +173,7 @@ func (p *proc) stop(t testing.TB, sig syscall.Signal) int {
 	select {
 	case <-p.done:
 	case <-time.After(time.Minute):
-		t.Fatalf("torrentfs did not exit a minute after %v:\n%s", sig, p.stderr())
+		t.Fatalf("%s did not exit a minute after %v:\n%s", p.name, sig, p.stderr())
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
@@ -152,7 +184,7 @@ func (p *proc) wait(t testing.TB) int {
 	select {
 	case <-p.done:
 	case <-time.After(time.Minute):
-		t.Fatalf("torrentfs did not exit:\n%s", p.stderr())
+		t.Fatalf("%s did not exit:\n%s", p.name, p.stderr())
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
