@@ -219,8 +219,9 @@ func transmission(t *testing.T, torrent, dir string) (*proc, int) {
 }
 
 // TestTransmission runs torrentfs with Transmission: a torrent made by transmission-create,
-// seeded by transmission-cli, is read through a mount; then a new transmission-cli
-// downloads it from the mount alone, which serves it from its cache.
+// seeded by transmission-cli, is mounted from its magnet link (the metadata comes from
+// Transmission) and read; then a new transmission-cli downloads it from a mount of the
+// .torrent file alone, which serves it from its cache.
 func TestTransmission(t *testing.T) {
 	if _, err := exec.LookPath("transmission-create"); err != nil {
 		t.Fatal("transmission-create not installed: run make deps")
@@ -232,15 +233,19 @@ func TestTransmission(t *testing.T) {
 		t.Fatalf("transmission-create: %v\n%s", err, out)
 	}
 	cache, mnt := t.TempDir(), t.TempDir()
-	mount := func(peer int) *proc {
-		m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", peer), tor, mnt}, loopback...)...)
+	mount := func(source string, peer int) *proc {
+		m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", peer), source, mnt}, loopback...)...)
 		m.waitFor(t, "msg=mounted")
 		return m
+	}
+	mi, _, err := fetch.LoadTorrentFile(tor)
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	seeder, port := transmission(t, tor, dir)
 	seeder.waitFor(t, "Seeding") // it has checked the files against the torrent
-	m := mount(port)
+	m := mount("magnet:?xt=urn:btih:"+mi.HashInfoBytes().HexString(), port)
 	checkTree(t, mnt, files) // Transmission unchokes a new peer within its 10 s rechoke period
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
@@ -251,7 +256,7 @@ func TestTransmission(t *testing.T) {
 	got := t.TempDir()
 	leecher, port := transmission(t, tor, got)
 	leecher.waitFor(t, "Progress:") // it refuses peers while it checks the (missing) files
-	m = mount(port)
+	m = mount(tor, port)
 	leecher.waitFor(t, "Seeding")
 	checkTree(t, got, files)
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
