@@ -286,8 +286,15 @@ func (t *Torrent) BytesCompleted() int64 {
 // Complete returns a channel closed once every piece is verified.
 func (t *Torrent) Complete() <-chan struct{} { return t.t.Complete().On() }
 
-// Verify hashes every piece the storage holds, and forgets those that fail.
-func (t *Torrent) Verify(ctx context.Context) error { return t.t.VerifyDataContext(ctx) }
+// Verify hashes every piece the storage holds, and forgets those that fail. The mirror of
+// verified pieces is brought up to date before it returns: its events may still be queued.
+func (t *Torrent) Verify(ctx context.Context) error {
+	err := t.t.VerifyDataContext(ctx)
+	for p := range t.verified {
+		t.verified[p].Store(t.t.PieceState(p).Complete)
+	}
+	return err
+}
 
 // Stats are the torrent's transfer counters.
 func (t *Torrent) Stats() torrent.TorrentStats { return t.t.Stats() }
