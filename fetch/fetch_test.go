@@ -45,10 +45,19 @@ func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
 	return b[:m]
 }
 
+// Random reads return the source's bytes, also while PrefetchFile downloads the rest of the
+// file in the background: a read of a piece nothing was asked for yet then cancels the
+// background requests queued ahead of it (third_party/anacrolix-torrent/TORRENTFS.md, 5).
 func TestRandomReads(t *testing.T) {
-	s, data := singleFile(t, 3<<20+12345)
+	for _, pf := range []fetch.Prefetch{fetch.PrefetchNone, fetch.PrefetchFile} {
+		t.Run(pf.String(), func(t *testing.T) { testRandomReads(t, pf) })
+	}
+}
+
+func testRandomReads(t *testing.T, pf fetch.Prefetch) {
+	s, data := singleFile(t, 24<<20+12345)
 	_, addr := s.StartSeeder(t)
-	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
+	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: pf}, addr)
 	h := tt.Open(0)
 	defer h.Close()
 	r := rand.New(rand.NewPCG(3, 4))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/pprof"
+	"slices"
 	"time"
 	"unsafe"
 
@@ -355,17 +356,33 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	t := p.t
 	p.updateWindow() // torrentfs
 	originalRequestCount := current.Requests.GetCardinality()
+	preempted, triedPreempt := 0, false // torrentfs
 	for {
 		if requestHeap.Len() == 0 {
 			break
 		}
-		numPending := maxRequests(current.Requests.GetCardinality() + current.Cancelled.GetCardinality())
-		if numPending >= p.nominalMaxRequests() {
+		// torrentfs: a piece a reader waits on that nothing was asked for yet (a seek) would be
+		// served after every request already queued at the peer, which serves in order.
+		// Background requests (below readahead) are cancelled to make way; they are asked again
+		// behind it. They do not count against the window: the peer drops them before it sees
+		// the new requests. A sequential reader's pieces were asked for as readahead, and do
+		// not preempt: that only churned the queue of a stream.
+		top := next.Requests.requestIndexes[0]
+		topNow := t.piece(t.pieceIndexOfRequestIndex(top)).purePriority() >= PiecePriorityNow
+		if topNow && !triedPreempt && t.pieceUntouched(t.pieceIndexOfRequestIndex(top)) {
+			triedPreempt = true
+			preempted = p.cancelBackgroundRequests()
+		}
+		numPending := maxRequests(current.Requests.GetCardinality()+current.Cancelled.GetCardinality()) - preempted
+		if numPending >= p.nominalMaxRequests() && !(topNow && current.Requests.Contains(top)) {
 			break
 		}
 		req := heap.Pop(requestHeap)
 		if cap(next.Requests.requestIndexes) != cap(orig) {
 			panic("changed")
+		}
+		if preempted != 0 && current.Cancelled.Contains(req) {
+			continue // torrentfs: cancelled above, awaiting the peer's reject
 		}
 
 		// don't add requests on receipt of a reject - because this causes request back
@@ -412,6 +429,43 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	// 	"requests %v->%v (peak %v->%v) reason %q (peer %v)",
 	// 	originalRequestCount, current.Requests.GetCardinality(), p.peakRequests, newPeakRequests, p.needRequestUpdate, p)
 	p.peakRequests = newPeakRequests
+}
+
+// torrentfs: pieceUntouched reports whether nothing of piece has arrived or been asked for.
+func (t *Torrent) pieceUntouched(piece pieceIndex) bool {
+	if t.pieces[piece].hasDirtyChunks() {
+		return false
+	}
+	begin := t.pieceRequestIndexBegin(piece)
+	for r := begin; r < begin+t.pieceNumChunks(piece); r++ {
+		if t.requestingPeer(r) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// torrentfs: cancelBackgroundRequests cancels the requests outstanding for pieces wanted below
+// readahead, the most recently made first, and returns how many. It cancels at most half of
+// what is pending, so that the cancels and the requests that replace them fit the write
+// buffer together with the window.
+func (p *PeerConn) cancelBackgroundRequests() int {
+	t := p.t
+	var bg []RequestIndex
+	p.requestState.Requests.Iterate(func(r RequestIndex) bool {
+		if t.piece(t.pieceIndexOfRequestIndex(r)).purePriority() < PiecePriorityReadahead {
+			bg = append(bg, r)
+		}
+		return true
+	})
+	slices.SortFunc(bg, func(a, b RequestIndex) int {
+		return t.requestState[b].when.Compare(t.requestState[a].when)
+	})
+	bg = bg[:min(len(bg), p.numPending()/2)]
+	for _, r := range bg {
+		p.cancel(r)
+	}
+	return len(bg)
 }
 
 // This could be set to 10s to match the unchoke/request update interval recommended by some

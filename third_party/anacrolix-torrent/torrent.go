@@ -1543,8 +1543,10 @@ func (t *Torrent) updatePeerRequestsForPiece(piece pieceIndex, reason updateRequ
 		// This is a lot of effort to avoid using continue...
 		func() {
 			// torrentfs: any peer with room in its window, not only one with no requests
-			// left: a piece a read now waits for is requested at once.
-			if c.numPending() >= c.nominalMaxRequests() {
+			// left, and for a piece a read now waits for and nothing was asked for, any peer:
+			// its update cancels background requests to ask for it at once.
+			if c.numPending() >= c.nominalMaxRequests() &&
+				(t.piece(piece).purePriority() < PiecePriorityNow || !t.pieceUntouched(piece)) {
 				return
 			}
 			if !c.peerHasPiece(piece) {
