@@ -189,13 +189,14 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		case !errors.Is(err, context.DeadlineExceeded):
 			return n, err
 		}
-		if now := h.t.c.progress(); now.since(last) {
+		now := h.t.c.progress()
+		if now.since(last) {
 			last, lastChange = now, time.Now()
 			continue
 		}
 		if timeout > 0 && time.Since(lastChange) >= timeout {
 			msg := "read timed out: no data from any peer"
-			if last.bad != start.bad {
+			if now.bad != start.bad {
 				msg = "read timed out: peers sent only data that failed its hash check"
 			}
 			args := []any{"torrent", h.t.Name(), "file", h.file.DisplayPath(), "offset", hd.pos, "timeout", timeout}
