@@ -112,7 +112,7 @@ func startProc(t testing.TB, name string, cmd *exec.Cmd, after func()) *proc {
 			after()
 		}
 		if t.Failed() {
-			t.Logf("%s %s output:\n%s", name, strings.Join(cmd.Args[1:], " "), p.stderr())
+			t.Logf("%s %s output:\n%s", name, strings.Join(cmd.Args[1:], " "), p.output())
 		}
 	})
 	return p
@@ -129,7 +129,7 @@ func scanLines(data []byte, atEOF bool) (int, []byte, error) {
 	return 0, nil, nil
 }
 
-func (p *proc) stderr() string {
+func (p *proc) output() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return strings.Join(p.lines, "\n")
@@ -152,10 +152,10 @@ func (p *proc) waitFor(t testing.TB, s string) string {
 		case <-changed:
 		case <-p.done:
 			if seen == len(p.lines) {
-				t.Fatalf("%s exited (%v) before logging %q:\n%s", p.name, p.cmd.ProcessState, s, p.stderr())
+				t.Fatalf("%s exited (%v) before logging %q:\n%s", p.name, p.cmd.ProcessState, s, p.output())
 			}
 		case <-timeout:
-			t.Fatalf("no %q from %s in a minute:\n%s", s, p.name, p.stderr())
+			t.Fatalf("no %q from %s in a minute:\n%s", s, p.name, p.output())
 		}
 	}
 }
@@ -173,7 +173,7 @@ func (p *proc) stop(t testing.TB, sig syscall.Signal) int {
 	select {
 	case <-p.done:
 	case <-time.After(time.Minute):
-		t.Fatalf("%s did not exit a minute after %v:\n%s", p.name, sig, p.stderr())
+		t.Fatalf("%s did not exit a minute after %v:\n%s", p.name, sig, p.output())
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
@@ -184,7 +184,7 @@ func (p *proc) wait(t testing.TB) int {
 	select {
 	case <-p.done:
 	case <-time.After(time.Minute):
-		t.Fatalf("%s did not exit:\n%s", p.name, p.stderr())
+		t.Fatalf("%s did not exit:\n%s", p.name, p.output())
 	}
 	return p.cmd.ProcessState.ExitCode()
 }
