@@ -76,6 +76,27 @@ func (me *Cache[Peer, BlockKey, Hash]) HasPeerForBlocks(seq iter.Seq[BlockKey]) 
 	return false
 }
 
+// torrentfs: SeveralPeersForBlocks reports whether blocks in the sequence were recorded from
+// two peers or more.
+func (me *Cache[Peer, BlockKey, Hash]) SeveralPeersForBlocks(seq iter.Seq[BlockKey]) bool {
+	me.lock.RLock()
+	defer me.lock.RUnlock()
+	if len(me.blocks) == 0 {
+		return false
+	}
+	var first g.Option[Peer]
+	for key := range seq {
+		for _, item := range me.blocks[key] {
+			if !first.Ok {
+				first.Set(item.Peer)
+			} else if item.Peer != first.Value {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (me *Cache[Peer, BlockKey, Hash]) HasBlocks() bool {
 	me.lock.RLock()
 	defer me.lock.RUnlock()
