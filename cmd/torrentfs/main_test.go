@@ -247,6 +247,13 @@ func sampleTree(t *testing.T, dir string) map[string][]byte {
 		"sample/c.txt":    []byte("hello\n"),
 		"sample/d/e/f.gz": fetchtest.Payload(300<<10, 2),
 	}
+	writeTree(t, dir, files)
+	return files
+}
+
+// writeTree writes files, by path relative to dir, under dir.
+func writeTree(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
 	for p, b := range files {
 		p = filepath.Join(dir, p)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -256,7 +263,6 @@ func sampleTree(t *testing.T, dir string) map[string][]byte {
 			t.Fatal(err)
 		}
 	}
-	return files
 }
 
 // checkTree reads every file of files under mnt and compares it with the source.
@@ -447,15 +453,7 @@ func swarm(t *testing.T, name string, size int) (string, []byte, string) {
 func TestTinyTorrent(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string][]byte{"tiny/empty": {}, "tiny/d/e/zero": {}, "tiny/d/x.txt": []byte("hi\n")}
-	for p, b := range files {
-		p = filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeTree(t, dir, files)
 	tor := filepath.Join(dir, "tiny.torrent")
 	if out, err := exec.Command("mktorrent", "-l", "15", "-o", tor, filepath.Join(dir, "tiny")).CombinedOutput(); err != nil {
 		t.Fatalf("mktorrent: %v\n%s", err, out)
