@@ -161,7 +161,9 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		slice = min(slice, timeout)
 	}
 	if hd.r == nil {
-		hd.r = h.file.NewReader()
+		// A new reader is at the file's start, whatever the last one read: readCached
+		// closes the head's reader and moves the head on without it.
+		hd.r, hd.rpos = h.file.NewReader(), 0
 		max := h.t.c.cfg.Readahead
 		hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
 			return hd.readahead(rc.CurrentPos, max)
