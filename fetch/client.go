@@ -65,6 +65,9 @@ type Config struct {
 	Prefetch Prefetch
 	// Logger receives the client's log. Nil discards.
 	Logger *slog.Logger
+	// Tune, if set, adjusts the anacrolix configuration last. Tests use it to make peers
+	// that behave like other clients (no fast extension, say).
+	Tune func(*torrent.ClientConfig)
 }
 
 // Prefetch is what a client downloads beyond the pieces under reads and their readahead.
@@ -187,6 +190,9 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
+	if cfg.Tune != nil {
+		cfg.Tune(tc)
+	}
 	return tc
 }
 

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"golang.org/x/time/rate"
 
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
@@ -48,15 +53,28 @@ func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
 // Random reads return the source's bytes, also while PrefetchFile downloads the rest of the
 // file in the background: a read of a piece nothing was asked for yet then cancels the
 // background requests queued ahead of it (third_party/anacrolix-torrent/TORRENTFS.md, 5).
+// TestRandomReads reads at random offsets, with and without a background download of the
+// file. A read that seeks cancels the background requests queued at the seeder; the slow
+// seeders keep the download going while the reads run, one of them without the fast
+// extension (BEP 6), like Transmission 3: a cancelled request is then dropped at once
+// rather than awaiting a reject.
 func TestRandomReads(t *testing.T) {
 	for _, pf := range []fetch.Prefetch{fetch.PrefetchNone, fetch.PrefetchFile} {
-		t.Run(pf.String(), func(t *testing.T) { testRandomReads(t, pf) })
+		t.Run(pf.String(), func(t *testing.T) { testRandomReads(t, pf, fetch.Config{}) })
+	}
+	for _, fast := range []bool{true, false} {
+		t.Run(fmt.Sprintf("file,slow-seeder,fast=%v", fast), func(t *testing.T) {
+			testRandomReads(t, fetch.PrefetchFile, fetch.Config{Tune: func(c *torrent.ClientConfig) {
+				c.Extensions.SetBit(pp.ExtensionBitFast, fast)
+				c.UploadRateLimiter = rate.NewLimiter(16<<20, 256<<10)
+			}})
+		})
 	}
 }
 
-func testRandomReads(t *testing.T, pf fetch.Prefetch) {
+func testRandomReads(t *testing.T, pf fetch.Prefetch, seeder fetch.Config) {
 	s, data := singleFile(t, 24<<20+12345)
-	_, addr := s.StartSeeder(t)
+	_, addr := s.StartSeederConfig(t, seeder)
 	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: pf}, addr)
 	h := tt.Open(0)
 	defer h.Close()

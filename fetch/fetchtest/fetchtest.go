@@ -124,12 +124,18 @@ func dataName(fi *metainfo.FileInfo) string {
 // closed when the test ends.
 func (s *Swarm) StartSeeder(t testing.TB) (*fetch.Client, string) {
 	t.Helper()
-	st := storage.NewFileOpts(storage.NewFileClientOpts{
+	return s.StartSeederConfig(t, fetch.Config{})
+}
+
+// StartSeederConfig is StartSeeder with cfg (its storage and network set by the swarm).
+func (s *Swarm) StartSeederConfig(t testing.TB, cfg fetch.Config) (*fetch.Client, string) {
+	t.Helper()
+	cfg.Storage = storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   s.dataDir,
 		FilePathMaker:   func(o storage.FilePathMakerOpts) string { return dataName(o.File) },
 		PieceCompletion: storage.NewMapPieceCompletion(),
 	})
-	c, err := fetch.New(Loopback(fetch.Config{Storage: st}))
+	c, err := fetch.New(Loopback(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

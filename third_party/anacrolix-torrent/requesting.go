@@ -356,7 +356,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	t := p.t
 	p.updateWindow() // torrentfs
 	originalRequestCount := current.Requests.GetCardinality()
-	preempted, triedPreempt := 0, false // torrentfs
+	awaitingReject, triedPreempt := 0, false // torrentfs
 	for {
 		if requestHeap.Len() == 0 {
 			break
@@ -365,15 +365,16 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		// served after every request already queued at the peer, which serves in order.
 		// Background requests (below readahead) are cancelled to make way; they are asked again
 		// behind it. They do not count against the window: the peer drops them before it sees
-		// the new requests. A sequential reader's pieces were asked for as readahead, and do
-		// not preempt: that only churned the queue of a stream.
+		// the new requests, though with the fast extension they stay pending until it rejects
+		// them. A sequential reader's pieces were asked for as readahead, and do not preempt:
+		// that only churned the queue of a stream.
 		top := next.Requests.requestIndexes[0]
 		topNow := t.piece(t.pieceIndexOfRequestIndex(top)).purePriority() >= PiecePriorityNow
 		if topNow && !triedPreempt && t.pieceUntouched(t.pieceIndexOfRequestIndex(top)) {
 			triedPreempt = true
-			preempted = p.cancelBackgroundRequests()
+			awaitingReject = p.cancelBackgroundRequests()
 		}
-		numPending := maxRequests(current.Requests.GetCardinality()+current.Cancelled.GetCardinality()) - preempted
+		numPending := maxRequests(current.Requests.GetCardinality()+current.Cancelled.GetCardinality()) - awaitingReject
 		if numPending >= p.nominalMaxRequests() && !(topNow && current.Requests.Contains(top)) {
 			break
 		}
@@ -381,7 +382,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		if cap(next.Requests.requestIndexes) != cap(orig) {
 			panic("changed")
 		}
-		if preempted != 0 && current.Cancelled.Contains(req) {
+		if awaitingReject != 0 && current.Cancelled.Contains(req) {
 			continue // torrentfs: cancelled above, awaiting the peer's reject
 		}
 
@@ -446,11 +447,13 @@ func (t *Torrent) pieceUntouched(piece pieceIndex) bool {
 }
 
 // torrentfs: cancelBackgroundRequests cancels the requests outstanding for pieces wanted below
-// readahead, the most recently made first, and returns how many. It cancels at most half of
-// what is pending, so that the cancels and the requests that replace them fit the write
-// buffer together with the window.
+// readahead, the most recently made first, and returns how many of them await the peer's
+// reject (with the fast extension; without it they are dropped at once). It cancels at most
+// half of what is pending, so that the cancels and the requests that replace them fit the
+// write buffer together with the window.
 func (p *PeerConn) cancelBackgroundRequests() int {
 	t := p.t
+	before := p.requestState.Cancelled.GetCardinality()
 	var bg []RequestIndex
 	p.requestState.Requests.Iterate(func(r RequestIndex) bool {
 		if t.piece(t.pieceIndexOfRequestIndex(r)).purePriority() < PiecePriorityReadahead {
@@ -465,7 +468,7 @@ func (p *PeerConn) cancelBackgroundRequests() int {
 	for _, r := range bg {
 		p.cancel(r)
 	}
-	return len(bg)
+	return int(p.requestState.Cancelled.GetCardinality() - before)
 }
 
 // This could be set to 10s to match the unchoke/request update interval recommended by some
