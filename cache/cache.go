@@ -69,6 +69,9 @@ type Cache struct {
 	// Guarded by mu.
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*torrent
+	// released holds the torrents this process opened and closed: it is exiting, or dropped
+	// them. Eviction leaves them to the next process, rather than drop the torrent just read.
+	released map[metainfo.Hash]bool
 	watcher  Watcher
 	closed   bool
 }
@@ -95,8 +98,11 @@ func Open(dir string, opts Options) (*Cache, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	removeTrash(dir)
-	c := &Cache{dir: dir, log: log, maxSize: opts.MaxSize, torrents: make(map[metainfo.Hash]*torrent),
-		space: newSpace(dir), stop: make(chan struct{}), evictorDone: make(chan struct{})}
+	c := &Cache{
+		dir: dir, log: log, maxSize: opts.MaxSize,
+		torrents: make(map[metainfo.Hash]*torrent), released: make(map[metainfo.Hash]bool),
+		space: newSpace(dir), stop: make(chan struct{}), evictorDone: make(chan struct{}),
+	}
 	// Space is reclaimed a value-log file at a time, so the files are small against the cap
 	// (or the file system, if smaller): at most 1/16 of it.
 	room := opts.MaxSize
@@ -175,6 +181,7 @@ func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 	t.onClose = func() {
 		c.mu.Lock()
 		delete(c.torrents, ih)
+		c.released[ih] = true
 		c.mu.Unlock()
 	}
 	c.torrents[ih] = t

@@ -136,8 +136,12 @@ func (c *Cache) evict(need int64) int64 {
 	c.mu.Lock()
 	w := c.watcher
 	open := make(map[metainfo.Hash]*torrent, len(c.torrents))
+	ours := make(map[metainfo.Hash]bool, len(c.torrents)+len(c.released))
 	for ih, t := range c.torrents {
-		open[ih] = t
+		open[ih], ours[ih] = t, true
+	}
+	for ih := range c.released {
+		ours[ih] = true
 	}
 	c.mu.Unlock()
 
@@ -149,7 +153,7 @@ func (c *Cache) evict(need int64) int64 {
 		}
 		cands = t.candidates(active, cands)
 	}
-	cands = append(cands, c.closedTorrents(open)...)
+	cands = append(cands, c.closedTorrents(ours)...)
 	slices.SortFunc(cands, func(a, b candidate) int { return cmp.Compare(a.used, b.used) })
 
 	var freed int64
@@ -272,9 +276,9 @@ func (t *torrent) gcRatio() float64 {
 	return 0.5
 }
 
-// closedTorrents lists the torrents in the cache directory that this process does not have
-// open, each as one candidate last used when its directory was.
-func (c *Cache) closedTorrents(open map[metainfo.Hash]*torrent) []candidate {
+// closedTorrents lists the torrents in the cache directory other than ours (those this
+// process opened), each as one candidate last used when its directory was.
+func (c *Cache) closedTorrents(ours map[metainfo.Hash]bool) []candidate {
 	entries, err := os.ReadDir(c.dir)
 	if err != nil {
 		return nil
@@ -285,7 +289,7 @@ func (c *Cache) closedTorrents(open map[metainfo.Hash]*torrent) []candidate {
 		if err != nil || len(b) != len(metainfo.Hash{}) || !e.IsDir() {
 			continue
 		}
-		if open[metainfo.Hash(b)] != nil {
+		if ours[metainfo.Hash(b)] {
 			continue
 		}
 		dir := filepath.Join(c.dir, e.Name())

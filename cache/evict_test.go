@@ -238,6 +238,41 @@ func TestCapAcrossTorrents(t *testing.T) {
 	}
 }
 
+// A torrent this process closed is not evicted whole by this process: anacrolix closes its
+// torrents before the cache on exit, and the evictor, still running, found the torrent just
+// read to be the only thing it could drop (CI: cache ls empty after a mount's exit). A
+// later process evicts it like any torrent no one has open.
+func TestClosingKeepsTheTorrent(t *testing.T) {
+	dir := t.TempDir()
+	info, data := bigInfo(t, 32<<20, 256<<10)
+	ih := metainfo.HashBytes([]byte("closing"))
+	c, err := Open(dir, Options{MaxSize: MinSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ti, err := storage.NewClient(c).OpenTorrent(context.Background(), info, ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range info.NumPieces() {
+		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ti.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Something else in the directory takes the cache over its cap.
+	if err := os.WriteFile(filepath.Join(dir, "other"), make([]byte, MinSize/2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.evictOnce(true)
+	if _, err := os.Stat(filepath.Join(dir, ih.HexString())); err != nil {
+		t.Fatalf("the torrent just closed was evicted: %v", err)
+	}
+}
+
 // Verify rehashes what the cache holds: a piece whose bytes went bad on disk is dropped, the
 // others stay, and the torrent's last use is not changed by looking.
 func TestVerifyDropsBadPieces(t *testing.T) {
