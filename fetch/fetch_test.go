@@ -157,6 +157,33 @@ func TestCancelledReadKeepsDownloading(t *testing.T) {
 	}
 }
 
+// A head that read from the cache, past its anacrolix reader's position, and then went back
+// to that position through anacrolix again read what the new reader was at: the file's
+// first bytes, not the ones asked for (found streaming: cmp differed at byte 3145729).
+func TestReadBackAfterCachedRead(t *testing.T) {
+	s, data := singleFile(t, 8<<20)
+	_, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
+	h := tt.Open(0)
+	defer h.Close()
+	const a = 3 << 20
+	check := func(off int64, n int) {
+		t.Helper()
+		if got := readAt(t, h, off, n); !bytes.Equal(got, data[off:off+int64(n)]) {
+			t.Fatalf("ReadAt(%d, %d) differs from the source", off, n)
+		}
+	}
+	check(a, 64<<10) // through anacrolix, whose reader is left at a+64K
+	// The read ahead of it arrives: the next read comes from the cache, and the head
+	// moves on without its reader.
+	if err := tt.WaitCached(t.Context(), 0, a+64<<10, 1<<20+64<<10); err != nil {
+		t.Fatal(err)
+	}
+	check(a+64<<10, 64<<10)
+	// Back to where the reader was, for more than is cached: through anacrolix.
+	check(a+64<<10, 2<<20)
+}
+
 // With no peer, a read fails with ErrTimeout; once a peer comes, the same handle reads.
 func TestReadTimeoutThenRecovery(t *testing.T) {
 	s, data := singleFile(t, 1<<20)

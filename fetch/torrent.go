@@ -317,7 +317,8 @@ type stringAddr string
 func (s stringAddr) String() string { return string(s) }
 
 // WaitCached waits until every piece holding bytes [off, off+n) of file i is verified. It
-// does not ask for those pieces; it only watches.
+// does not ask for those pieces; it only watches. The mirror of verified pieces is brought
+// up to date for them before it returns, so reads of them that follow skip anacrolix.
 func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
 	sub := t.t.SubscribePieceStateChanges()
 	defer sub.Close()
@@ -334,6 +335,9 @@ func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
 			}
 		}
 		if done {
+			for p := begin; p < end; p++ {
+				t.verified[p].Store(true)
+			}
 			return nil
 		}
 		select {
