@@ -122,7 +122,9 @@ func Verify(dir string, ih metainfo.Hash) (VerifyResult, error) {
 			r.Checked++
 			h := sha1.New()
 			p := &piece{t: t, index: i, length: t.pieceLength(i)}
-			if _, err := p.WriteTo(h); err == nil && bytes.Equal(h.Sum(nil), info.Pieces[20*i:20*i+20]) {
+			_, err := p.WriteTo(h)
+			h.Write(make([]byte, info.Piece(i).V1Length()-p.length)) // a hybrid's padding
+			if err == nil && bytes.Equal(h.Sum(nil), info.Pieces[20*i:20*i+20]) {
 				continue
 			}
 			r.Bad++

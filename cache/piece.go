@@ -53,7 +53,8 @@ type torrent struct {
 
 	// Immutable after setInfo, which comes before any piece is used.
 	pieceLen int64
-	length   int64
+	length   int64          // where the last file ends, in the torrent's byte space
+	short    map[int]int64  // the pieces shorter than pieceLen, by index: see layout
 	lastUse  []atomic.Int64 // per piece, Unix nanoseconds of its last write, completion or read
 
 	// dropMu is held for writing around DropPrefix, which fails every other write to the
@@ -134,7 +135,7 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 		return ErrInUse
 	}
 	t.pieceLen = info.PieceLength
-	t.length = info.TotalLength()
+	t.length, t.short = layout(info)
 	n := info.NumPieces()
 	complete := make([]bool, n)
 	t.lastUse = make([]atomic.Int64, n)
@@ -223,7 +224,36 @@ func (t *torrent) setComplete(i int, c bool) {
 
 // pieceLength returns the length of piece i.
 func (t *torrent) pieceLength(i int) int64 {
-	return min(t.pieceLen, t.length-int64(i)*t.pieceLen)
+	if n, ok := t.short[i]; ok {
+		return n
+	}
+	return t.pieceLen
+}
+
+// layout returns where the torrent's last file ends and its short pieces. In a v1 torrent
+// only the last piece can be short. A hybrid (v1 and v2) torrent is laid out as v2 has it,
+// and as anacrolix stores it: every file starts on a piece boundary, and the last piece of
+// each file ends with the file. Its v1 piece hashes cover the padding files in between,
+// which hold zeros and are not stored.
+func layout(info *metainfo.Info) (length int64, short map[int]int64) {
+	pl := info.PieceLength
+	short = make(map[int]int64)
+	fileEnd := func(end int64) {
+		length = max(length, end)
+		if last := (end - 1) / pl; end > 0 && end-last*pl < pl {
+			short[int(last)] = end - last*pl
+		}
+	}
+	if !info.HasV2() {
+		fileEnd(info.TotalLength())
+		return length, short
+	}
+	for f := range info.UpvertedFilesIter() {
+		if f.Length > 0 {
+			fileEnd(f.TorrentOffset + f.Length)
+		}
+	}
+	return length, short
 }
 
 func (t *torrent) piece(p metainfo.Piece) storage.PieceImpl {

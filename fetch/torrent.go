@@ -209,26 +209,26 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
 	return mi, &info, nil
 }
 
+// checkInfo rejects what anacrolix would choke on. Pieces are counted over the v1 file list,
+// padding files included: a hybrid torrent's v2 file tree leaves them out.
 func checkInfo(info *metainfo.Info) error {
 	switch {
 	case !info.HasV1():
-		return errors.New("only v1 and hybrid torrents are supported")
+		return errors.New("a v2-only torrent (BitTorrent v2 without v1 piece hashes): torrentfs reads v1 and hybrid torrents only")
 	case info.PieceLength <= 0:
 		return errors.New("missing or bad piece length")
 	case len(info.Pieces)%20 != 0:
 		return fmt.Errorf("piece hashes are %d bytes, not a multiple of 20", len(info.Pieces))
-	case info.TotalLength() < 0:
-		return errors.New("negative file length")
 	}
-	want := (info.TotalLength() + info.PieceLength - 1) / info.PieceLength
-	if int64(info.NumPieces()) != want {
-		return fmt.Errorf("%d piece hashes for %d bytes in pieces of %d (want %d)",
-			info.NumPieces(), info.TotalLength(), info.PieceLength, want)
-	}
-	for _, f := range info.UpvertedFiles() {
+	var length int64
+	for f := range info.UpvertedV1Files() {
 		if f.Length < 0 {
 			return errors.New("negative file length")
 		}
+		length += f.Length
+	}
+	if n, want := int64(len(info.Pieces)/20), (length+info.PieceLength-1)/info.PieceLength; n != want {
+		return fmt.Errorf("%d piece hashes for %d bytes in pieces of %d (want %d)", n, length, info.PieceLength, want)
 	}
 	return nil
 }
@@ -248,8 +248,14 @@ func (t *Torrent) InfoHash() string { return t.t.InfoHash().HexString() }
 // ModTime is the torrent's creation date, or the time it was added if it has none.
 func (t *Torrent) ModTime() time.Time { return t.modTime }
 
-// Length is the size of all of the torrent's data.
-func (t *Torrent) Length() int64 { return t.info.TotalLength() }
+// Length is the size of the torrent's files, padding files (BEP 47) left out.
+func (t *Torrent) Length() int64 {
+	var n int64
+	for _, f := range t.files {
+		n += f.Length
+	}
+	return n
+}
 
 // Files lists the torrent's files in torrent order, without padding files.
 func (t *Torrent) Files() []File { return t.files }
@@ -271,14 +277,11 @@ func (t *Torrent) BytesCached(i int) int64 {
 	return n
 }
 
-// BytesCompleted returns how many bytes of the torrent are in verified pieces.
+// BytesCompleted returns how many bytes of the torrent's files are in verified pieces.
 func (t *Torrent) BytesCompleted() int64 {
 	var n int64
-	pl := t.info.PieceLength
-	for p := range t.verified {
-		if t.verified[p].Load() {
-			n += min(pl, t.Length()-int64(p)*pl)
-		}
+	for i := range t.files {
+		n += t.BytesCached(i)
 	}
 	return n
 }

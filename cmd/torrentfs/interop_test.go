@@ -263,3 +263,71 @@ func TestTransmission(t *testing.T) {
 		t.Fatalf("mount: exit %d", code)
 	}
 }
+
+// libtorrent runs testdata/ltpeer.py, Debian's python3-libtorrent (the engine of qBittorrent
+// and Deluge) on 127.0.0.1, on torrent with its files under dir, connecting to peers; it
+// returns once libtorrent listens, with its port. It is stopped when the test ends.
+func libtorrent(t *testing.T, torrent, dir string, peers ...string) (*proc, int) {
+	t.Helper()
+	port := freePort(t)
+	args := append([]string{"testdata/ltpeer.py", "run", torrent, dir, fmt.Sprint(port)}, peers...)
+	p := startProc(t, "libtorrent", exec.Command("/usr/bin/python3", args...), nil)
+	p.waitFor(t, "listening: successfully listening on [TCP]")
+	return p, port
+}
+
+// ltCreate makes a torrent of dir/sample with libtorrent: hybrid (v1 and v2), or v2-only
+// with the flag --v2-only.
+func ltCreate(t *testing.T, dir, name string, flags ...string) string {
+	t.Helper()
+	tor := filepath.Join(dir, name)
+	args := append(append([]string{"testdata/ltpeer.py", "create"}, flags...), filepath.Join(dir, "sample"), tor)
+	if out, err := exec.Command("/usr/bin/python3", args...).CombinedOutput(); err != nil {
+		t.Fatalf("libtorrent create: %v\n%s", err, out)
+	}
+	return tor
+}
+
+// TestLibtorrent runs torrentfs with libtorrent on a hybrid (v1 and v2) torrent, as
+// qBittorrent makes them: files aligned to pieces by padding files (BEP 47), which the mount
+// does not show. A libtorrent seeder's data is read through a mount; then a new libtorrent
+// downloads it from the mount alone, asking for blocks that run into the padding; and cache
+// verify checks the cached pieces against their v1 hashes. A v2-only torrent is refused with
+// a message that says so.
+func TestLibtorrent(t *testing.T) {
+	dir := t.TempDir()
+	files := sampleTree(t, dir)
+	files["sample/g/tiny"] = []byte("x")
+	writeTree(t, dir, files)
+	tor := ltCreate(t, dir, "hybrid.torrent")
+
+	seeder, lport := libtorrent(t, tor, dir)
+	seeder.waitFor(t, "seeding")
+	cache, mnt := t.TempDir(), t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", lport), tor, mnt}, loopback...)...)
+	mport := port(m.waitFor(t, "msg=mounted"))
+	checkTree(t, mnt, files)
+	if entries, err := os.ReadDir(filepath.Join(mnt, "sample")); err != nil || len(entries) != 4 {
+		t.Fatalf("the mount's sample/ has %d entries (%v), want a, c.txt, d and g: no padding files", len(entries), err)
+	}
+	seeder.cmd.Process.Kill()
+	<-seeder.done
+
+	got := t.TempDir()
+	leecher, _ := libtorrent(t, tor, got, "127.0.0.1:"+mport)
+	leecher.waitFor(t, "seeding")
+	checkTree(t, got, files)
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+	code, out, errOut := torrentfs(t, nil, "cache", "verify", "--cache-dir", cache)
+	if code != 0 || !strings.Contains(out, ", 0 bad") || strings.Contains(out, " 0 pieces checked") {
+		t.Fatalf("cache verify: exit %d, %q, %q", code, out, errOut)
+	}
+
+	v2 := ltCreate(t, dir, "v2.torrent", "--v2-only")
+	code, _, errOut = torrentfs(t, nil, append([]string{"mount", "--cache-dir", cache, v2, mnt}, loopback...)...)
+	if code != 1 || !strings.Contains(errOut, "v2-only torrent") {
+		t.Fatalf("mount of a v2-only torrent: exit %d, %q", code, errOut)
+	}
+}

@@ -690,7 +690,7 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 		requestsReceivedForMissingPieces.Add(1)
 		return fmt.Errorf("peer requested piece we don't have: %v", r.Index.Int())
 	}
-	pieceLength := c.t.pieceLength(pieceIndex(r.Index))
+	pieceLength := c.t.wirePieceLength(pieceIndex(r.Index)) // torrentfs
 	// Check this after we know we have the piece, so that the piece length will be known.
 	if chunkOverflowsPiece(r.ChunkSpec, pieceLength) {
 		torrent.Add("bad requests received", 1)
@@ -856,7 +856,13 @@ func (c *PeerConn) useBestReject(r Request) {
 func (c *PeerConn) readPeerRequestData(r Request) ([]byte, error) {
 	b := make([]byte, r.Length)
 	p := c.t.info.Piece(int(r.Index))
-	n, err := c.t.readAt(b, p.Offset()+int64(r.Begin))
+	// torrentfs: what runs past the piece's data into a hybrid torrent's padding (see
+	// wirePieceLength) stays zero.
+	data := b[:max(0, min(int64(len(b)), int64(c.t.pieceLength(int(r.Index)))-int64(r.Begin)))]
+	n, err := c.t.readAt(data, p.Offset()+int64(r.Begin))
+	if n == len(data) {
+		n = len(b)
+	}
 	if n == len(b) {
 		if errors.Is(err, io.EOF) {
 			err = nil

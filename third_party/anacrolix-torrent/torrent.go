@@ -1212,6 +1212,18 @@ func (t *Torrent) pendAllChunkSpecs(pieceIndex pieceIndex) {
 		uint64(t.pieceRequestIndexBegin(pieceIndex+1)))
 }
 
+// torrentfs: wirePieceLength is the length of a piece as v1 peers see it. anacrolix lays a
+// hybrid (v1 and v2) torrent out as v2 does, each file's last piece ending with the file, but
+// a v1 peer (libtorrent 2, so qBittorrent and Deluge) counts the padding file after it as
+// part of the piece, and asks for blocks that run into it: they are zeros. Such requests
+// were "chunk overflows piece", and the connection was dropped.
+func (t *Torrent) wirePieceLength(piece pieceIndex) pp.Integer {
+	if t.info.HasV1() && t.info.HasV2() {
+		return pp.Integer(t.info.Piece(piece).V1Length())
+	}
+	return t.pieceLength(piece)
+}
+
 func (t *Torrent) pieceLength(piece pieceIndex) pp.Integer {
 	if t.info.PieceLength == 0 {
 		// There will be no variance amongst pieces. Only pain.

@@ -1,0 +1,62 @@
+#!/usr/bin/python3
+"""libtorrent (Debian's python3-libtorrent, the engine of qBittorrent and Deluge) for the
+interop tests, on 127.0.0.1 only: DHT, local discovery, UPnP, NAT-PMP and uTP off.
+
+  ltpeer.py create [--v2-only] PATH OUT   make a hybrid (v1 and v2) torrent of PATH,
+                                          with padding files, or a v2-only one
+  ltpeer.py run TORRENT DIR PORT [PEER]   seed TORRENT from DIR, or download it there
+                                          from PEER (host:port); prints "listening"
+                                          once it accepts peers and "seeding" once it
+                                          has every piece, and runs until killed
+"""
+import os
+import sys
+import time
+
+import libtorrent as lt
+
+
+def create(args):
+    flags = 0
+    if args[0] == "--v2-only":
+        flags, args = lt.create_torrent.v2_only, args[1:]
+    path, out = os.path.abspath(args[0]), args[1]
+    fs = lt.file_storage()
+    lt.add_files(fs, path)
+    t = lt.create_torrent(fs, 64 << 10, flags=flags)
+    t.set_creator("torrentfs interop test")
+    lt.set_piece_hashes(t, os.path.dirname(path))
+    with open(out, "wb") as f:
+        f.write(lt.bencode(t.generate()))
+
+
+def run(args):
+    torrent, save, port = args[0], args[1], int(args[2])
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:%d" % port,
+        "outgoing_interfaces": "127.0.0.1",
+        "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+        "enable_incoming_utp": False, "enable_outgoing_utp": False,
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": lt.alert_category.error | lt.alert_category.status,
+    })
+    h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})
+    if len(args) > 3:
+        host, peer = args[3].rsplit(":", 1)
+        h.connect_peer((host, int(peer)))
+    said = False
+    while True:
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.listen_succeeded_alert):
+                print("listening:", a.message(), flush=True)
+            elif a.category() & lt.alert_category.error:
+                print("error:", a.message(), flush=True)
+        s = h.status()
+        if s.is_seeding and not said:
+            print("seeding", flush=True)
+            said = True
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    {"create": create, "run": run}[sys.argv[1]](sys.argv[2:])
