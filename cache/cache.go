@@ -60,11 +60,12 @@ type Cache struct {
 	vlogSize int64 // Badger's value-log file size: the unit in which space is reclaimed
 	reserve  int64 // bytes always left free on the file system
 
-	space       *space
-	stop        chan struct{}
-	evictorDone chan struct{}
-	stuckLogged atomic.Int64 // when going over the cap was last logged, Unix nanoseconds
-	loggedLimit atomic.Int64 // the file system's limit last logged; 0 while the cap applies
+	space         *space
+	stop          chan struct{}
+	evictorDone   chan struct{}
+	stuckLogged   atomic.Int64 // when going over the cap was last logged, Unix nanoseconds
+	measureLogged atomic.Int64 // when failing to measure the cache was last logged
+	loggedLimit   atomic.Int64 // the file system's limit last logged; 0 while the cap applies
 
 	// Guarded by mu.
 	mu       sync.Mutex

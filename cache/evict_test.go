@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha1"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -338,4 +340,43 @@ func mustBencode(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The evictor measures the cache every second; when it cannot (the directory was deleted
+// under a running mount), it says so once a minute, not every second.
+func TestMeasureFailureLoggedOnce(t *testing.T) {
+	dir := t.TempDir()
+	var log syncBuffer
+	c, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.evictOnce(true)
+	}
+	if n := strings.Count(log.String(), "cannot measure"); n != 1 {
+		t.Fatalf("%d warnings about measuring the cache, want 1:\n%s", n, log.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
