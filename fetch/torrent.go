@@ -115,6 +115,10 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		return nil, fmt.Errorf("waiting for metadata from peers: %w", ctx.Err())
 	}
 	info := t.Info()
+	if err := checkInfo(info); err != nil { // a magnet link's, or cached
+		t.Drop()
+		return nil, err
+	}
 	tt := &Torrent{c: c, t: t, info: info, modTime: modTime}
 	for _, f := range t.Files() {
 		fi := f.FileInfo()

@@ -277,34 +277,38 @@ func libtorrent(t *testing.T, torrent, dir string, peers ...string) (*proc, int)
 }
 
 // ltCreate makes a torrent of dir/sample with libtorrent: hybrid (v1 and v2), or v2-only
-// with the flag --v2-only.
-func ltCreate(t *testing.T, dir, name string, flags ...string) string {
+// with the flag --v2-only. It returns the torrent file and its magnet link.
+func ltCreate(t *testing.T, dir, name string, flags ...string) (string, string) {
 	t.Helper()
 	tor := filepath.Join(dir, name)
 	args := append(append([]string{"testdata/ltpeer.py", "create"}, flags...), filepath.Join(dir, "sample"), tor)
-	if out, err := exec.Command("/usr/bin/python3", args...).CombinedOutput(); err != nil {
-		t.Fatalf("libtorrent create: %v\n%s", err, out)
+	out, err := exec.Command("/usr/bin/python3", args...).Output()
+	if err != nil {
+		t.Fatalf("libtorrent create: %v", err)
 	}
-	return tor
+	return tor, strings.TrimSpace(string(out))
 }
 
 // TestLibtorrent runs torrentfs with libtorrent on a hybrid (v1 and v2) torrent, as
 // qBittorrent makes them: files aligned to pieces by padding files (BEP 47), which the mount
-// does not show. A libtorrent seeder's data is read through a mount; then a new libtorrent
-// downloads it from the mount alone, asking for blocks that run into the padding; and cache
-// verify checks the cached pieces against their v1 hashes. A v2-only torrent is refused with
-// a message that says so.
+// does not show. It is mounted from its magnet link (the metadata comes from a libtorrent
+// seeder) and read; then a new libtorrent downloads it from the mount alone, asking for
+// blocks that run into the padding; and cache verify checks the cached pieces against their
+// v1 hashes. A v2-only torrent, file or magnet link, is refused with a message that says so.
 func TestLibtorrent(t *testing.T) {
 	dir := t.TempDir()
 	files := sampleTree(t, dir)
 	files["sample/g/tiny"] = []byte("x")
 	writeTree(t, dir, files)
-	tor := ltCreate(t, dir, "hybrid.torrent")
+	tor, magnet := ltCreate(t, dir, "hybrid.torrent")
+	if !strings.Contains(magnet, "xt=urn:btih:") || !strings.Contains(magnet, "xt=urn:btmh:") {
+		t.Fatalf("libtorrent's magnet link of a hybrid torrent: %s", magnet)
+	}
 
 	seeder, lport := libtorrent(t, tor, dir)
 	seeder.waitFor(t, "seeding")
 	cache, mnt := t.TempDir(), t.TempDir()
-	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", lport), tor, mnt}, loopback...)...)
+	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", lport), magnet, mnt}, loopback...)...)
 	mport := port(m.waitFor(t, "msg=mounted"))
 	checkTree(t, mnt, files)
 	if entries, err := os.ReadDir(filepath.Join(mnt, "sample")); err != nil || len(entries) != 4 {
@@ -325,9 +329,11 @@ func TestLibtorrent(t *testing.T) {
 		t.Fatalf("cache verify: exit %d, %q, %q", code, out, errOut)
 	}
 
-	v2 := ltCreate(t, dir, "v2.torrent", "--v2-only")
-	code, _, errOut = torrentfs(t, nil, append([]string{"mount", "--cache-dir", cache, v2, mnt}, loopback...)...)
-	if code != 1 || !strings.Contains(errOut, "v2-only torrent") {
-		t.Fatalf("mount of a v2-only torrent: exit %d, %q", code, errOut)
+	v2, magnet := ltCreate(t, dir, "v2.torrent", "--v2-only")
+	for _, source := range []string{v2, magnet} {
+		code, _, errOut = torrentfs(t, nil, append([]string{"mount", "--cache-dir", cache, source, mnt}, loopback...)...)
+		if code != 1 || !strings.Contains(errOut, "v2-only") || !strings.Contains(errOut, "v1 and hybrid torrents only") {
+			t.Fatalf("mount of a v2-only torrent %s: exit %d, %q", source, code, errOut)
+		}
 	}
 }

@@ -578,6 +578,7 @@ func TestBadInput(t *testing.T) {
 		{"missing piece length", mount("../../testdata/missing-piece-length.torrent", mnt()), 1, "piece length"},
 		{"missing info", mount("../../testdata/missing-info.torrent", mnt()), 1, "no info dictionary"},
 		{"bad magnet", mount("magnet:?xt=urn:btih:zzz", mnt()), 1, "bad magnet link"},
+		{"magnet without info-hash", mount("magnet:?dn=x", mnt()), 1, "no info-hash"},
 		{"missing mount point", mount(tor, filepath.Join(dir, "nope")), 1, "does not exist"},
 		{"mount point is a file", mount(tor, file), 1, "not a directory"},
 		{"mount point not empty", mount(tor, full), 1, "not empty"},

@@ -166,11 +166,16 @@ func isInfoHash(s string) bool {
 // contents.
 func loadSource(source string) (metainfo.Hash, *metainfo.MetaInfo, error) {
 	if fetch.IsMagnet(source) {
-		m, err := metainfo.ParseMagnetUri(source)
-		if err != nil {
+		m, err := metainfo.ParseMagnetV2Uri(source)
+		switch {
+		case err != nil:
 			return metainfo.Hash{}, nil, fmt.Errorf("bad magnet link: %w", err)
+		case !m.InfoHash.Ok && m.V2InfoHash.Ok:
+			return metainfo.Hash{}, nil, errors.New("a v2-only magnet link (urn:btmh, no urn:btih): torrentfs reads v1 and hybrid torrents only")
+		case !m.InfoHash.Ok:
+			return metainfo.Hash{}, nil, errors.New("bad magnet link: no info-hash (xt=urn:btih:…)")
 		}
-		return m.InfoHash, nil, nil
+		return m.InfoHash.Value, nil, nil
 	}
 	mi, _, err := fetch.LoadTorrentFile(source)
 	if err != nil {

@@ -3,7 +3,8 @@
 interop tests, on 127.0.0.1 only: DHT, local discovery, UPnP, NAT-PMP and uTP off.
 
   ltpeer.py create [--v2-only] PATH OUT   make a hybrid (v1 and v2) torrent of PATH,
-                                          with padding files, or a v2-only one
+                                          with padding files, or a v2-only one, and
+                                          print its magnet link
   ltpeer.py run TORRENT DIR PORT [PEER]   seed TORRENT from DIR, or download it there
                                           from PEER (host:port); prints "listening"
                                           once it accepts peers and "seeding" once it
@@ -28,6 +29,7 @@ def create(args):
     lt.set_piece_hashes(t, os.path.dirname(path))
     with open(out, "wb") as f:
         f.write(lt.bencode(t.generate()))
+    print(lt.make_magnet_uri(lt.torrent_info(out)))
 
 
 def run(args):
