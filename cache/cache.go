@@ -15,6 +15,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -191,10 +192,15 @@ func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 
 // SaveInfo keeps the torrent's info dictionary (bencoded, as its info-hash hashes it), so it
 // can be mounted again from a magnet link or info-hash with no peer online. Acquire first.
+// Info already kept is not written again: Badger starts a value-log file at every open, and
+// a write would keep it.
 func (c *Cache) SaveInfo(ih metainfo.Hash, info []byte) error {
 	t, err := c.acquired(ih)
 	if err != nil {
 		return err
+	}
+	if old, err := t.loadInfo(ih); err == nil && bytes.Equal(old, info) {
+		return nil
 	}
 	return t.update(func(txn *badger.Txn) error {
 		return txn.Set([]byte{infoKey}, append([]byte(nil), info...))

@@ -470,3 +470,40 @@ func TestInfoKept(t *testing.T) {
 		t.Fatal("LoadInfo returned info that does not match the info-hash")
 	}
 }
+
+// Mounting again saves the same info dictionary again; Badger starts a value-log file per
+// open, and a rewritten info dictionary (above 4 KiB, so in the value log) kept each one:
+// a cache remounted a thousand times had a thousand files open.
+func TestRemountWritesNothing(t *testing.T) {
+	info, _ := bigInfo(t, 32<<20, 16<<10) // 2048 piece hashes: a 40 KiB info dictionary
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih := metainfo.HashBytes(ib)
+	dir := t.TempDir()
+	vlogs := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, ih.HexString(), "*.vlog"))
+		return len(m)
+	}
+	for i := range 6 {
+		c, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Acquire(ih); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SaveInfo(ih, ib); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Badger deletes an empty value-log file at open, unless it is the last one: the
+		// files settle at the one with data and two empty ones.
+		if n := vlogs(); i >= 2 && n != 3 {
+			t.Fatalf("open %d: %d value-log files, want 3", i+1, n)
+		}
+	}
+}
