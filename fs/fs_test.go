@@ -294,3 +294,39 @@ func TestCheckMountPoint(t *testing.T) {
 		}
 	}
 }
+
+// A mapped file reads like read(2) does: page faults become FUSE reads, served from the
+// swarm, back to front here so that no readahead helps. A writable shared mapping is
+// refused. Also with --direct-io, which keeps mmap working for reads (go-fuse's mounts
+// allow it).
+func TestMmap(t *testing.T) {
+	for _, direct := range []bool{false, true} {
+		t.Run(fmt.Sprintf("direct-io=%v", direct), func(t *testing.T) {
+			data := fetchtest.Payload(20*pieceLen+123, 8)
+			s := fetchtest.NewSwarm(t, "video.mp4", []fetchtest.File{{Data: data}}, pieceLen)
+			_, addr := s.StartSeeder(t)
+			mnt, _ := mount(t, s, tfs.Options{DirectIO: direct}, addr)
+			f, err := os.Open(filepath.Join(mnt, "video.mp4"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err == nil {
+				t.Error("a writable shared mapping of a read-only file was allowed")
+			}
+			m, err := unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Munmap(m)
+			for off := len(data) - 1; off >= 0; off -= 3 * pieceLen / 2 {
+				if m[off] != data[off] {
+					t.Fatalf("byte %d of the mapping differs from the source", off)
+				}
+			}
+			if !bytes.Equal(m, data) {
+				t.Fatal("the mapping differs from the source")
+			}
+		})
+	}
+}

@@ -76,8 +76,11 @@ func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
 			// No extended attributes: the kernel then stops asking, instead of two round
 			// trips per file for every ls -l (measured: 10,000 files, 2.2 s).
 			DisableXAttrs: true,
-			Debug:         opts.Debug,
-			Logger:        slog.NewLogLogger(log.Handler(), level),
+			// mmap works with --direct-io too, through the page cache (kernel 6.6 and
+			// later; older kernels refuse such maps with ENODEV).
+			ExtraCapabilities: fuse.CAP_DIRECT_IO_ALLOW_MMAP,
+			Debug:             opts.Debug,
+			Logger:            slog.NewLogLogger(log.Handler(), level),
 		},
 	}
 	openFlags := uint32(fuse.FOPEN_KEEP_CACHE)
