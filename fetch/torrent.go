@@ -15,6 +15,8 @@ import (
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/torrentfs/torrentfs/internal/human"
 )
 
 // AddOptions say where to find peers for a torrent beyond what the source names.
@@ -385,12 +387,12 @@ func (t *Torrent) WriteStatus(w io.Writer) {
 	st := t.Stats()
 	have, total := t.BytesCompleted(), t.Length()
 	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name(), t.InfoHash())
-	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", size(have), size(total), percent(have, total))
+	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(have), human.Bytes(total), percent(have, total))
 	if ev := t.evicted.Load(); ev > 0 {
-		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", size(ev))
+		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", human.Bytes(ev))
 	}
 	fmt.Fprintf(w, "peers:    %d connected, %d seeders\n", st.ActivePeers, st.ConnectedSeeders)
-	fmt.Fprintf(w, "transfer: %s down, %s up\n", size(st.BytesReadUsefulData.Int64()), size(st.BytesWrittenData.Int64()))
+	fmt.Fprintf(w, "transfer: %s down, %s up\n", human.Bytes(st.BytesReadUsefulData.Int64()), human.Bytes(st.BytesWrittenData.Int64()))
 	fmt.Fprintf(w, "files:\n")
 	for i, f := range t.files {
 		if i == maxStatusFiles {
@@ -401,11 +403,11 @@ func (t *Torrent) WriteStatus(w io.Writer) {
 		if name == "" {
 			name = t.Name()
 		}
-		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(t.BytesCached(i), f.Length), name, size(f.Length))
+		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(t.BytesCached(i), f.Length), name, human.Bytes(f.Length))
 	}
 }
 
-// maxStatusFiles keeps a status report well under the 64 KiB an extended attribute holds.
+// maxStatusFiles keeps a status report of a torrent with many files short.
 const maxStatusFiles = 200
 
 func percent(n, total int64) string {
@@ -413,16 +415,4 @@ func percent(n, total int64) string {
 		return "100%"
 	}
 	return strconv.FormatInt(n*100/total, 10) + "%"
-}
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/cache"
+	"github.com/torrentfs/torrentfs/internal/human"
 )
 
 const cacheUsage = "ls | rm TORRENT... | verify [TORRENT...]"
@@ -99,7 +100,7 @@ func cacheList(dir string, stdout io.Writer) error {
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "INFOHASH\tCACHED\tON DISK\tLAST USED\tNAME")
 	for _, e := range list {
-		cached := fmt.Sprintf("%s of %s", humanSize(e.Cached), humanSize(e.Length))
+		cached := fmt.Sprintf("%s of %s", human.Bytes(e.Cached), human.Bytes(e.Length))
 		switch {
 		case e.InUse:
 			cached = "in use"
@@ -110,20 +111,8 @@ func cacheList(dir string, stdout io.Writer) error {
 		if name == "" {
 			name = "(no metadata)"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%q\n", e.InfoHash.HexString(), cached, humanSize(e.DiskSize),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%q\n", e.InfoHash.HexString(), cached, human.Bytes(e.DiskSize),
 			e.LastUsed.Local().Format(time.DateTime), name)
 	}
 	return w.Flush()
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1fG", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
 }

@@ -111,7 +111,7 @@ func TestCacheCap(t *testing.T) {
 	streamEqual(t, file, data)
 	checkPeak(t, fmt.Sprintf("a stream of %d MiB", len(data)>>20), stop(), maxSize)
 	_, status, _ := torrentfs(t, nil, "status", "--cache-dir", cacheDir, mnt)
-	if !strings.Contains(status, "evicted:") || !strings.Contains(status, "of at most 64.0M, in "+cacheDir) {
+	if !strings.Contains(status, "evicted:") || !strings.Contains(status, "of at most 64.0 MiB, in "+cacheDir) {
 		t.Fatalf("status does not report evictions:\n%s", status)
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
+	"github.com/torrentfs/torrentfs/internal/human"
 )
 
 // The status of a mount is served on a unix socket in the torrent's cache directory, which
@@ -43,7 +44,7 @@ func serveStatus(ctx context.Context, path string, t *fetch.Torrent, c *cache.Ca
 			var b bytes.Buffer
 			t.WriteStatus(&b)
 			used, limit := c.Usage()
-			fmt.Fprintf(&b, "cache:    %s on disk of at most %s, in %s\n", humanSize(used), humanSize(limit), c.Dir())
+			fmt.Fprintf(&b, "cache:    %s on disk of at most %s, in %s\n", human.Bytes(used), human.Bytes(limit), c.Dir())
 			conn.Write(b.Bytes())
 			conn.Close()
 		}
