@@ -226,15 +226,23 @@ func checkInfo(info *metainfo.Info) error {
 	case len(info.Pieces)%20 != 0:
 		return fmt.Errorf("piece hashes are %d bytes, not a multiple of 20", len(info.Pieces))
 	}
-	var length int64
+	var length, data int64
 	for f := range info.UpvertedV1Files() {
 		if f.Length < 0 {
 			return errors.New("negative file length")
 		}
 		length += f.Length
+		if !strings.Contains(f.Attr, "p") {
+			data += f.Length
+		}
 	}
-	if n, want := int64(len(info.Pieces)/20), (length+info.PieceLength-1)/info.PieceLength; n != want {
+	n := int64(len(info.Pieces) / 20)
+	if want := (length + info.PieceLength - 1) / info.PieceLength; n != want {
 		return fmt.Errorf("%d piece hashes for %d bytes in pieces of %d (want %d)", n, length, info.PieceLength, want)
+	}
+	if info.HasV2() && (int64(info.NumPieces()) != n || info.TotalLength() != data) {
+		return fmt.Errorf("a hybrid torrent whose v1 and v2 parts disagree: %d pieces and %d bytes against %d and %d",
+			n, data, info.NumPieces(), info.TotalLength())
 	}
 	return nil
 }
