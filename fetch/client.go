@@ -250,14 +250,11 @@ func (c *Client) Evicted(ih metainfo.Hash, pieces []int) {
 	if t == nil {
 		return
 	}
-	if c.cfg.Prefetch != PrefetchNone && !t.prefetchStopped.Swap(true) {
+	if c.cfg.Prefetch != PrefetchNone && t.stopPrefetch() {
 		// What the background prefetch fetched would be evicted and fetched again for
 		// ever: it stops once the cache is full, and reads go on fetching what they need.
 		c.log.Info("cache full: background prefetch stops", "torrent", t.Name())
-		for _, f := range t.files {
-			f.f.SetPriority(torrent.PiecePriorityNone)
-		}
-		t.t.CancelPieces(0, t.t.NumPieces()) // --prefetch all, and heads and tails
+		t.t.CancelPieces(0, t.t.NumPieces()) // heads and tails
 	}
 	for _, p := range pieces {
 		t.verified[p].Store(false)

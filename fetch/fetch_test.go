@@ -231,6 +231,35 @@ func TestPrefetch(t *testing.T) {
 	}
 }
 
+// Reads that seek pause the background prefetch (it would queue ahead of them at the
+// seeder), and it resumes once they stop: after random reads, with no read going on, the
+// whole file, or torrent, still arrives.
+func TestPrefetchResumesAfterSeeks(t *testing.T) {
+	for _, pf := range []fetch.Prefetch{fetch.PrefetchFile, fetch.PrefetchAll} {
+		t.Run(pf.String(), func(t *testing.T) {
+			s, data := singleFile(t, 24<<20+77)
+			_, addr := s.StartSeederConfig(t, fetch.Config{Tune: func(c *torrent.ClientConfig) {
+				c.UploadRateLimiter = rate.NewLimiter(16<<20, 256<<10)
+			}})
+			tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: pf}, addr)
+			h := tt.Open(0)
+			r := rand.New(rand.NewPCG(5, 6))
+			for range 8 {
+				off := r.Int64N(int64(len(data)))
+				if got := readAt(t, h, off, 64<<10); !bytes.Equal(got, data[off:min(off+64<<10, int64(len(data)))]) {
+					t.Fatalf("ReadAt(%d) differs from the source", off)
+				}
+			}
+			h.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			if err := tt.WaitCached(ctx, 0, 0, int64(len(data))); err != nil {
+				t.Fatalf("the prefetch did not resume after the reads: %v", err)
+			}
+		})
+	}
+}
+
 func TestBadTorrentFiles(t *testing.T) {
 	for name, want := range map[string]string{
 		"not-bencode":          "not a valid .torrent file",

@@ -91,6 +91,11 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if hd.r == nil && hd.start == off && !h.t.allVerified(hd.base+off, hd.base+min(off+int64(len(p)), h.Size())) {
+		// A new head (a seek, or a file's first read) that must wait for the swarm.
+		h.t.holdPrefetch()
+		defer h.t.releasePrefetch()
+	}
 	n, err := h.fill(ctx, hd, p)
 	h.put(hd)
 	if err == nil && n < len(p) {

@@ -50,8 +50,14 @@ type Torrent struct {
 	heads sync.Map
 	// evicted counts the bytes the storage evicted.
 	evicted atomic.Int64
-	// prefetchStopped is set at the first eviction: the cache is full.
-	prefetchStopped atomic.Bool
+	// The background prefetch pauses while reads seek (see holdPrefetch), and stops at the
+	// first eviction: the cache is full. Guarded by pmu.
+	pmu         sync.Mutex
+	prefetching []*torrent.File // the files Config.Prefetch downloads
+	seeking     int             // reads seeking now
+	paused      bool
+	stopped     bool
+	resume      *time.Timer
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -139,7 +145,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	c.torrents[t.InfoHash()] = tt
 	c.mu.Unlock()
 	if c.cfg.Prefetch == PrefetchAll {
-		t.DownloadAll()
+		for _, f := range tt.files {
+			tt.prefetchFile(f.f)
+		}
 	}
 	return tt, nil
 }
@@ -384,8 +392,80 @@ func (t *Torrent) prefetch(i int) {
 	}
 	high(begin, min(end, begin+headTail))
 	high(max(begin, end-headTail), end)
-	if t.c.cfg.Prefetch == PrefetchFile && !t.prefetchStopped.Load() {
+	if t.c.cfg.Prefetch == PrefetchFile {
+		t.prefetchFile(f)
+	}
+}
+
+// prefetchFile adds f to the background prefetch.
+func (t *Torrent) prefetchFile(f *torrent.File) {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	if t.stopped {
+		return
+	}
+	t.prefetching = append(t.prefetching, f)
+	if !t.paused {
 		f.SetPriority(torrent.PiecePriorityNormal)
+	}
+}
+
+// prefetchResume is how long the background prefetch stays paused after the last seeking
+// read: a player that seeks, or a program reading at random, seeks again soon.
+const prefetchResume = 500 * time.Millisecond
+
+// holdPrefetch pauses the background prefetch for a read that seeks to pieces not yet
+// verified, until releasePrefetch. A peer serves requests in order and a background
+// download keeps its queue full: measured, random reads with --prefetch file took 100 ms
+// at the median against 11 ms without; with the pause, 8 ms. What was already asked for
+// still arrives; TORRENTFS.md 5 cancels part of it.
+func (t *Torrent) holdPrefetch() {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	t.seeking++
+	if t.resume != nil {
+		t.resume.Stop()
+	}
+	if !t.paused && len(t.prefetching) > 0 {
+		t.paused = true
+		t.setPrefetchPriority(torrent.PiecePriorityNone)
+	}
+}
+
+// releasePrefetch ends a holdPrefetch; the prefetch resumes prefetchResume after the last.
+func (t *Torrent) releasePrefetch() {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	t.seeking--
+	if t.seeking > 0 || !t.paused {
+		return
+	}
+	t.resume = time.AfterFunc(prefetchResume, func() {
+		t.pmu.Lock()
+		defer t.pmu.Unlock()
+		if t.seeking == 0 && t.paused {
+			t.paused = false
+			t.setPrefetchPriority(torrent.PiecePriorityNormal)
+		}
+	})
+}
+
+// stopPrefetch ends the background prefetch for good, and reports whether it was running.
+func (t *Torrent) stopPrefetch() bool {
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	if t.stopped {
+		return false
+	}
+	t.stopped = true
+	t.setPrefetchPriority(torrent.PiecePriorityNone)
+	t.prefetching = nil
+	return true
+}
+
+func (t *Torrent) setPrefetchPriority(p torrent.PiecePriority) {
+	for _, f := range t.prefetching {
+		f.SetPriority(p)
 	}
 }
 
