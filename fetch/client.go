@@ -76,9 +76,8 @@ type Config struct {
 type Prefetch int
 
 const (
-	// PrefetchNone downloads only what is read, its readahead, and heads and tails. Measured
-	// (BENCHMARKS.md): background downloads of a whole file make random reads several times
-	// slower, as their requests queue ahead of the read's.
+	// PrefetchNone downloads only what is read, its readahead, and heads and tails. With
+	// the others, the background download pauses while reads seek (Torrent.holdPrefetch).
 	PrefetchNone Prefetch = iota
 	// PrefetchFile downloads the rest of a file, in the background, once it is opened.
 	PrefetchFile
