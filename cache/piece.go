@@ -296,7 +296,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			if err = p.t.space.reserve(bl); err != nil {
 				return n, fmt.Errorf("write piece %d: %w", p.index, err)
 			}
-			err = p.t.w.write(p.index, blockKey(p.index, blk), append([]byte(nil), b[n:n+m]...))
+			err = p.t.w.write(p.index, blockKey(p.index, blk), b[n:n+m])
 		} else {
 			// A part of a block (only seen with unusual chunk sizes): merge it with what is
 			// stored, after the piece's queued whole-block writes.
