@@ -107,3 +107,5 @@ require (
 )
 
 replace github.com/anacrolix/torrent => ./third_party/anacrolix-torrent
+
+replace github.com/dgraph-io/badger/v4 => ./third_party/badger
