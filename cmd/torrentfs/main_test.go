@@ -381,6 +381,7 @@ func TestUserDay(t *testing.T) {
 	a := start(t, nil, append([]string{"mount", "--cache-dir", cacheA, tor, mntA}, loopback...)...)
 	a.waitFor(t, "msg=mounted")
 	checkTree(t, mntA, files)
+	a.waitFor(t, "every piece is cached")
 	code, out, errOut = torrentfs(t, nil, "status", "--cache-dir", cacheA, mntA)
 	for _, want := range []string{"torrent:  sample", "infohash: " + ih, "(100%)", "1 connected, 1 seeders", "100%  a/b.bin (5.0 MiB)"} {
 		if code != 0 || !strings.Contains(out, want) {
@@ -411,10 +412,11 @@ func TestUserDay(t *testing.T) {
 		t.Fatal("mount left behind after SIGINT")
 	}
 
-	// Remount with nobody online: du shows everything cached before any read, and every
-	// byte comes from the cache.
+	// Remount with nobody online: the mount says everything is cached, du shows it before
+	// any read, and every byte comes from the cache.
 	a = start(t, nil, append([]string{"mount", "--cache-dir", cacheA, tor, mntA}, loopback...)...)
 	a.waitFor(t, "msg=mounted")
+	a.waitFor(t, "every piece is cached")
 	du, err := exec.Command("du", "-sb", "--apparent-size", mntA).Output()
 	if err != nil {
 		t.Fatal(err)

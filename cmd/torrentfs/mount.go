@@ -129,6 +129,14 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port(),
 		"cache", c.Dir(), "cache_max_size", int64(maxSize))
 
+	go func() {
+		select {
+		case <-t.Complete():
+			log.Info("every piece is cached: the torrent reads without peers", "torrent", t.Name())
+		case <-statusCtx.Done():
+		}
+	}()
+
 	unmounted := make(chan struct{})
 	go func() { m.Wait(); close(unmounted) }()
 	usr1 := make(chan os.Signal, 1)
