@@ -1,7 +1,7 @@
 # torrentfs: `make demo` shows it working, `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-DEBS := fuse3 opentracker mktorrent aria2 transmission-cli python3-libtorrent
+DEBS := fuse3 opentracker mktorrent aria2 transmission-cli python3-libtorrent ffmpeg
 
 .PHONY: build deps test bench demo clean
 

@@ -337,3 +337,82 @@ func TestLibtorrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMedia plays videos the way players do, through a mount that holds none of them yet:
+// ffprobe reads each container's header and its index (MP4 keeps it at the end, and so do
+// Matroska's cues), and ffmpeg seeks to the middle and decodes frames there. What both
+// tools report equals what they report on the source files, while most of the bytes are
+// still in the swarm.
+func TestMedia(t *testing.T) {
+	for _, tool := range []string{"ffmpeg", "ffprobe"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed: run make deps", tool)
+		}
+	}
+	src := filepath.Join(t.TempDir(), "media")
+	os.Mkdir(src, 0o755)
+	ffmpeg := func(args ...string) []byte {
+		t.Helper()
+		out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-nostdin"}, args...)...).Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				err = fmt.Errorf("%w: %s", err, ee.Stderr)
+			}
+			t.Fatalf("ffmpeg %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	// 20 s of noisy test pattern (so that it does not compress to nothing) and a tone.
+	ffmpeg("-f", "lavfi", "-i", "testsrc2=duration=20:size=480x270:rate=25", "-f", "lavfi", "-i", "sine=duration=20",
+		"-vf", "noise=alls=20:allf=t", "-c:v", "mpeg4", "-q:v", "6", "-g", "50", "-c:a", "aac", "-shortest",
+		filepath.Join(src, "movie.mp4"))
+	ffmpeg("-i", filepath.Join(src, "movie.mp4"), "-c", "copy", filepath.Join(src, "movie.mkv"))
+	var files []fetchtest.File
+	var total int64
+	for _, name := range []string{"movie.mp4", "movie.mkv"} {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, fetchtest.File{Path: []string{name}, Data: data})
+		total += int64(len(data))
+	}
+	s := fetchtest.NewSwarm(t, "media", files, 64<<10)
+	_, addr := s.StartSeeder(t)
+	mnt, cacheDir := t.TempDir(), t.TempDir()
+	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--readahead", "2M", "--peer", addr, s.TorrentPath, mnt}, loopback...)...)
+	p.waitFor(t, "msg=mounted")
+
+	probe := func(path string) string {
+		t.Helper()
+		out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v", path, err)
+		}
+		return strings.ReplaceAll(string(out), path, "FILE")
+	}
+	for _, f := range files {
+		name := f.Path[0]
+		mounted, source := filepath.Join(mnt, "media", name), filepath.Join(src, name)
+		if got, want := probe(mounted), probe(source); got != want {
+			t.Fatalf("ffprobe of %s through the mount:\n%s\nand of the source:\n%s", name, got, want)
+		}
+		// One second of video and audio from the middle, each frame's checksum.
+		seek := func(path string) []byte { return ffmpeg("-ss", "13", "-i", path, "-t", "1", "-f", "framemd5", "-") }
+		if got, want := seek(mounted), seek(source); !bytes.Equal(got, want) {
+			t.Fatalf("frames of %s at 13 s through the mount differ from the source's:\n%s\nwant:\n%s", name, got, want)
+		}
+	}
+	cached := statusMiB(t, cacheDir, mnt, "cached:")
+	t.Logf("ffprobe and a seek into both files fetched %.1f of %.1f MiB", cached, float64(total)/(1<<20))
+	if cached > 0.75*float64(total)/(1<<20) {
+		t.Fatalf("probing and seeking fetched %.1f of %.1f MiB: the mount read far more than players need", cached, float64(total)/(1<<20))
+	}
+	for _, f := range files {
+		streamEqual(t, filepath.Join(mnt, "media", f.Path[0]), f.Data)
+	}
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
