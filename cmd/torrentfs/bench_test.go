@@ -621,7 +621,8 @@ func ratioRate(n int64, d time.Duration, cap float64) string {
 func (r *benchRun) report() string {
 	var sb strings.Builder
 	commit, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	dirty, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output()
+	// BENCHMARKS.md itself does not count: an earlier run rewrote it.
+	dirty, _ := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)BENCHMARKS.md").Output()
 	kernel, _ := exec.Command("uname", "-r").Output()
 	c := strings.TrimSpace(string(commit))
 	if len(dirty) > 0 {
