@@ -1,11 +1,16 @@
 package fetch
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/bits"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	g "github.com/anacrolix/generics"
@@ -24,26 +29,46 @@ type CreateOptions struct {
 	Comment     string
 }
 
-// Create hashes the file or directory at path and returns its torrent.
-func Create(path string, opts CreateOptions) (*metainfo.MetaInfo, error) {
-	total, err := dataSize(path)
+// Create hashes the file or directory at path and returns its torrent, and the paths under
+// path it left out, each with the reason (see sharedFiles). It stops when ctx is done.
+func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.MetaInfo, []string, error) {
+	files, skipped, err := sharedFiles(path)
 	if err != nil {
-		return nil, err
+		return nil, skipped, err
+	}
+	var total int64
+	for _, f := range files {
+		total += f.Length
 	}
 	pl := opts.PieceLength
 	if pl == 0 {
 		pl = autoPieceLength(total)
 	}
 	if pl < 16<<10 || bits.OnesCount64(uint64(pl)) != 1 {
-		return nil, fmt.Errorf("piece length %d: must be a power of two of at least 16 KiB", pl)
+		return nil, skipped, fmt.Errorf("piece length %d: must be a power of two of at least 16 KiB", pl)
 	}
-	info := metainfo.Info{PieceLength: pl}
+	info := metainfo.Info{PieceLength: pl, Name: metainfo.NoName}
+	if abs, err := filepath.Abs(path); err == nil && filepath.Base(abs) != string(filepath.Separator) {
+		info.Name = filepath.Base(abs) // "create ." is named after the directory
+	}
 	if opts.Private {
 		private := true
 		info.Private = &private
 	}
-	if err := info.BuildFromFilePath(path); err != nil {
-		return nil, fmt.Errorf("hash %s: %w", path, err)
+	if len(files) == 1 && files[0].Path == nil {
+		info.Length = files[0].Length
+	} else {
+		info.Files = files
+	}
+	err = info.GeneratePieces(func(f metainfo.FileInfo) (io.ReadCloser, error) {
+		file, err := os.Open(filepath.Join(append([]string{path}, f.Path...)...))
+		return ctxReader{ctx, file}, err
+	})
+	if ctx.Err() != nil {
+		return nil, skipped, errors.New("interrupted: no torrent written")
+	}
+	if err != nil {
+		return nil, skipped, fmt.Errorf("hash %s: %w", path, err)
 	}
 	mi := &metainfo.MetaInfo{
 		CreatedBy:    "torrentfs",
@@ -58,36 +83,88 @@ func Create(path string, opts CreateOptions) (*metainfo.MetaInfo, error) {
 	}
 	mi.InfoBytes, err = bencode.Marshal(info)
 	if err != nil {
-		return nil, fmt.Errorf("encode info: %w", err)
+		return nil, skipped, fmt.Errorf("encode info: %w", err)
 	}
-	return mi, nil
+	return mi, skipped, nil
 }
 
-// dataSize is the size of the regular files at path; it fails if there are none.
-func dataSize(path string) (int64, error) {
-	var total int64
-	files := 0
-	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+// sharedFiles returns what a torrent of path holds, in the order anacrolix gives files:
+// regular files, and symlinks to regular files as the files they point to (mktorrent and
+// transmission-create do the same). A single file has a nil Path. What cannot be shared is
+// returned in skipped, with the reason: FIFOs, sockets and devices (hashing a FIFO would
+// wait for a writer for ever), and symlinks that dangle or lead to directories (not followed,
+// so there are no loops). It fails if nothing is left.
+func sharedFiles(path string) (files []metainfo.FileInfo, skipped []string, err error) {
+	st, err := os.Stat(path) // a symlink given as path is followed
+	if err != nil {
+		return nil, nil, err
+	}
+	if !st.IsDir() {
+		if !st.Mode().IsRegular() {
+			return nil, nil, fmt.Errorf("%s: not a regular file or directory", path)
+		}
+		return []metainfo.FileInfo{{Length: st.Size()}}, nil, nil
+	}
+	err = filepath.WalkDir(path+string(filepath.Separator), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(path, p)
+		if err != nil {
+			return err
+		}
+		var size int64
+		switch t := d.Type(); {
+		case t.IsRegular():
 			fi, err := d.Info()
 			if err != nil {
 				return err
 			}
-			total += fi.Size()
-			files++
+			size = fi.Size()
+		case t&fs.ModeSymlink != 0:
+			fi, err := os.Stat(p)
+			switch {
+			case err != nil:
+				skipped = append(skipped, rel+" (a symlink to nothing)")
+				return nil
+			case !fi.Mode().IsRegular():
+				skipped = append(skipped, rel+" (a symlink to a directory or a special file)")
+				return nil
+			}
+			size = fi.Size()
+		default:
+			skipped = append(skipped, rel+" (not a regular file)")
+			return nil
 		}
+		files = append(files, metainfo.FileInfo{Path: strings.Split(rel, string(filepath.Separator)), Length: size})
 		return nil
 	})
 	if err != nil {
+		return nil, skipped, err
+	}
+	if len(files) == 0 {
+		return nil, skipped, fmt.Errorf("%s: no files to share", path)
+	}
+	slices.SortFunc(files, func(a, b metainfo.FileInfo) int {
+		return strings.Compare(strings.Join(a.Path, "/"), strings.Join(b.Path, "/"))
+	})
+	return files, skipped, nil
+}
+
+// ctxReader fails reads once ctx is done, so that hashing stops on Ctrl-C.
+type ctxReader struct {
+	ctx context.Context
+	io.ReadCloser
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
 		return 0, err
 	}
-	if files == 0 {
-		return 0, fmt.Errorf("%s: no files to share", path)
-	}
-	return total, nil
+	return r.ReadCloser.Read(p)
 }
 
 // autoPieceLength aims at about 1500 pieces, between 16 KiB and 16 MiB, as mktorrent and

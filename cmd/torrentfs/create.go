@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/torrentfs/torrentfs/fetch"
 )
@@ -25,17 +24,24 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	path := pos[0]
-	mi, err := fetch.Create(path, fetch.CreateOptions{
+	mi, skipped, err := fetch.Create(ctx, path, fetch.CreateOptions{
 		Trackers:    trackers,
 		PieceLength: int64(pieceLen),
 		Private:     *private,
 		Comment:     *comment,
 	})
+	for _, s := range skipped {
+		fmt.Fprintf(stderr, "torrentfs: left out %s\n", s)
+	}
 	if err != nil {
 		return err
 	}
 	if *out == "" {
-		*out = filepath.Base(filepath.Clean(path)) + ".torrent"
+		info, err := mi.UnmarshalInfo()
+		if err != nil {
+			return err
+		}
+		*out = info.Name + ".torrent"
 	}
 	mode := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 	if *force {

@@ -30,6 +30,9 @@ Run 'torrentfs <command> -h' for a command's flags.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C or SIGTERM asks the command to finish; a second one ends the process
+	// at once, should finishing hang (an unmount the kernel refuses, a stuck read).
+	go func() { <-ctx.Done(); stop() }()
 	if path := os.Getenv("TORRENTFS_CPUPROFILE"); path != "" {
 		// For developers: a CPU profile of the whole run, written on exit.
 		if f, err := os.Create(path); err == nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
@@ -440,6 +441,105 @@ func TestUserDay(t *testing.T) {
 	b.stop(t, syscall.SIGINT)
 }
 
+// TestCreateSpecialFiles makes a torrent of a directory holding more than regular files. A
+// symlink to a file is shared as that file, whole, as mktorrent does (anacrolix's builder took
+// the length of the link and the first bytes of its target); a FIFO, which hashing would
+// wait on for ever, a dangling symlink and a symlink to a directory are left out, and create
+// names them. The torrent seeds and mounts as the files it lists; Ctrl-C stops the hashing
+// of a large file.
+func TestCreateSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "target.bin")
+	targetData := fetchtest.Payload(100<<10+7, 9)
+	if err := os.WriteFile(target, targetData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"share/a.txt": []byte("plain\n"), "share/link.bin": targetData}
+	writeTree(t, dir, map[string][]byte{"share/a.txt": files["share/a.txt"]})
+	share := filepath.Join(dir, "share")
+	for link, to := range map[string]string{"link.bin": target, "dangling": "missing", "dirlink": dir} {
+		if err := os.Symlink(to, filepath.Join(share, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(share, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tor := filepath.Join(dir, "share.torrent")
+	code, _, errOut := torrentfs(t, nil, "create", "-o", tor, share)
+	if code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"left out dangling (a symlink to nothing)", "left out dirlink (a symlink to a directory",
+		"left out fifo (not a regular file)"} {
+		if !strings.Contains(errOut, want) {
+			t.Fatalf("create said %q; want %q in it", errOut, want)
+		}
+	}
+	_, info, err := fetch.LoadTorrentFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, f := range info.Files {
+		listed = append(listed, fmt.Sprintf("%s %d", strings.Join(f.Path, "/"), f.Length))
+	}
+	if got, want := strings.Join(listed, ", "), fmt.Sprintf("a.txt 6, link.bin %d", len(targetData)); got != want {
+		t.Fatalf("the torrent lists %s; want %s", got, want)
+	}
+
+	seeder := start(t, nil, append([]string{"seed", tor, share}, loopback...)...)
+	addr := "127.0.0.1:" + port(seeder.waitFor(t, "msg=seeding"))
+	if out := seeder.output(); strings.Contains(out, "only the data that matches") {
+		t.Fatalf("seed found data that does not match the torrent create made:\n%s", out)
+	}
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, files)
+	m.stop(t, syscall.SIGINT)
+	seeder.stop(t, syscall.SIGINT)
+
+	// A sparse 64 GiB file takes half a minute to hash; Ctrl-C ends it at once.
+	huge := filepath.Join(t.TempDir(), "huge")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(64 << 30)
+	f.Close()
+	out := filepath.Join(dir, "huge.torrent")
+	p := start(t, nil, "create", "-o", out, huge)
+	waitReading(t, p, 16<<20)
+	if code := p.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(p.output(), "interrupted: no torrent written") {
+		t.Fatalf("create after Ctrl-C: exit %d, %q", code, p.output())
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("an interrupted create left %s behind (%v)", out, err)
+	}
+}
+
+// waitReading waits until the process p has read n bytes, as /proc counts them.
+func waitReading(t *testing.T, p *proc, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.cmd.Process.Pid))
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", p.name, err, p.output())
+		}
+		var rchar int64
+		fmt.Sscanf(string(io), "rchar: %d", &rchar)
+		if rchar >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s read %d bytes in a minute", p.name, rchar)
+		}
+		time.Sleep(10 * time.Millisecond) // polling /proc: there is nothing to wait on
+	}
+}
+
 // swarm starts a seeder for a fresh single-file torrent and returns the torrent, the data
 // and the seeder's address.
 func swarm(t *testing.T, name string, size int) (string, []byte, string) {
@@ -524,6 +624,32 @@ func TestUnmountPaths(t *testing.T) {
 	}
 	if mounted(mnt) {
 		t.Fatal("still mounted after SIGINT with a file open")
+	}
+
+	// That exit waits up to 10 s for the open file; a second Ctrl-C ends it at once.
+	p = start(t, nil, args...)
+	p.waitFor(t, "msg=mounted")
+	g, err := os.Open(filepath.Join(mnt, "f.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	p.cmd.Process.Signal(syscall.SIGINT)
+	p.waitFor(t, "detaching lazily")
+	// The second signal may land before the first is fully handled; send it until the
+	// process ends. Caught and ignored, it would exit 0 after the 10 s instead.
+	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
+		p.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-p.done:
+		default:
+			continue
+		}
+		tick.Stop()
+		break
+	}
+	if ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+		t.Fatalf("a second SIGINT: exit %d, want killed by it", p.cmd.ProcessState.ExitCode())
 	}
 
 	p = start(t, nil, args...)
