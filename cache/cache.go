@@ -322,7 +322,11 @@ func badgerOptions(dir string, log *slog.Logger, vlogSize int64) badger.Options 
 		WithNumLevelZeroTables(2).
 		WithNumLevelZeroTablesStall(8).
 		WithValueLogFileSize(vlogSize).
-		WithNumCompactors(2)
+		WithNumCompactors(2).
+		// Each value read is checked against its CRC32C: a damaged block is found and its
+		// piece fetched again, rather than served. A warm read of 512 MiB went from 678 to
+		// 669 MB/s (3 alternating pairs), within the noise.
+		WithVerifyValueChecksum(true)
 }
 
 // badgerLogger bridges Badger's printf logger to slog. Badger's INFO lines are chatter for a

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -505,5 +506,91 @@ func TestRemountWritesNothing(t *testing.T) {
 		if n := vlogs(); i >= 2 && n != 3 {
 			t.Fatalf("open %d: %d value-log files, want 3", i+1, n)
 		}
+	}
+}
+
+// TestDamagedCache damages a closed cache's files, as a failing disk or a stray edit would.
+// A block whose bytes changed fails its checksum: the read fails, and the piece is no longer
+// complete, so anacrolix fetches it again; nothing of it is returned, and the other pieces
+// still are. A database that cannot be opened at all is started afresh.
+func TestDamagedCache(t *testing.T) {
+	info, data := testInfo(t)
+	dir := t.TempDir()
+	c, ti := openTest(t, dir, info)
+	for i := range info.NumPieces() {
+		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	// Rewrite piece 0 in a second session: its new values go to a new value-log file. Badger
+	// checks only the last file when it opens, and truncates it at a damaged entry; in the
+	// older one, a damaged value is found when read.
+	c, ti = openTest(t, dir, info)
+	if err := ti.Piece(info.Piece(0)).MarkNotComplete(); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePiece(t, ti, info, data, 0).MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	// Flip a byte of piece 2, block 1, where it lies in the value log.
+	db := filepath.Join(dir, hex.EncodeToString(metainfo.HashBytes([]byte("test")).Bytes()))
+	vlogs, _ := filepath.Glob(filepath.Join(db, "*.vlog"))
+	off := 2*testPieceLen + BlockSize + 100
+	flipped := false
+	for _, v := range vlogs {
+		b, err := os.ReadFile(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := bytes.Index(b, data[off:off+64]); i >= 0 {
+			b[i+10] ^= 0xff
+			if err := os.WriteFile(v, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			flipped = true
+		}
+	}
+	if !flipped {
+		t.Fatal("piece 2's bytes not found in the value log")
+	}
+
+	c, ti = openTest(t, dir, info)
+	r := ti.NewReader()
+	buf := make([]byte, testPieceLen)
+	n, err := r.ReadAt(buf, 2*testPieceLen)
+	if !errors.Is(err, errDamaged) || n != 0 {
+		t.Fatalf("read of the damaged piece: n=%d, err=%v; want nothing and errDamaged", n, err)
+	}
+	r.Close()
+	for i := range info.NumPieces() {
+		p := ti.Piece(info.Piece(i))
+		if got := p.Completion().Complete; got != (i != 2) {
+			t.Errorf("piece %d: complete=%v after the damage was found", i, got)
+		}
+		if i != 2 {
+			start := int64(i) * testPieceLen
+			if got := readPiece(t, p); !bytes.Equal(got, data[start:start+info.Piece(i).Length()]) {
+				t.Errorf("piece %d: bytes differ", i)
+			}
+		}
+	}
+	c.Close()
+
+	// A manifest of garbage: the database cannot open, and the torrent starts empty.
+	if err := os.WriteFile(filepath.Join(db, "MANIFEST"), []byte("not a manifest"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, ti = openTest(t, dir, info)
+	defer c.Close()
+	for i := range info.NumPieces() {
+		if ti.Piece(info.Piece(i)).Completion().Complete {
+			t.Errorf("piece %d complete in a database started afresh", i)
+		}
+	}
+	if err := writePiece(t, ti, info, data, 0).MarkComplete(); err != nil {
+		t.Fatal(err)
 	}
 }

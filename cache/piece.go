@@ -7,8 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -90,14 +93,49 @@ func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, 
 		return nil, err
 	}
 	db, err := badger.Open(badgerOptions(dir, log, vlogSize))
+	if err != nil && !systemError(err) {
+		// Not the system refusing (permissions, space, limits) but the files themselves: a
+		// disk error, or someone's editing. It is a cache: start the torrent afresh, and its
+		// pieces are fetched again.
+		log.Warn("the cache of this torrent is damaged; starting it afresh", "dir", dir, "err", err)
+		trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
+		if rerr := os.Rename(dir, trash); rerr == nil {
+			lock.Close()
+			os.RemoveAll(trash)
+			if err = os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("cache dir: %w", err)
+			}
+			if lock, err = lockDir(dir); err != nil {
+				return nil, err
+			}
+			db, err = badger.Open(badgerOptions(dir, log, vlogSize))
+		}
+	}
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("open badger: %w", err)
+		return nil, fmt.Errorf("open the cache's database in %s: %w", dir, err)
 	}
 	t := &torrent{dir: dir, db: db, lock: lock, log: log, space: sp, vlogSize: vlogSize}
 	t.w = newWriter(db, &t.dropMu, sp)
 	t.evicted.L = &t.mu
 	return t, nil
+}
+
+// systemError reports whether err is the system refusing an operation rather than a file's
+// contents being wrong. Badger flattens the errors it wraps into text, so the errno's
+// message is looked for too.
+func systemError(err error) bool {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return true
+	}
+	for _, e := range []syscall.Errno{syscall.EACCES, syscall.EPERM, syscall.ENOSPC, syscall.EDQUOT, syscall.EMFILE,
+		syscall.ENFILE, syscall.ENOMEM, syscall.EROFS, syscall.EIO} {
+		if strings.Contains(err.Error(), e.Error()) {
+			return true
+		}
+	}
+	return false
 }
 
 // use runs fn while the database is open; after close it returns errClosed. Lock order:
@@ -438,7 +476,8 @@ func (p *piece) Completion() storage.Completion {
 }
 
 // readAt copies torrent bytes at off into b, across pieces and blocks, in one read-only
-// transaction. It stops at the first block not stored.
+// transaction. It stops at the first block not stored. A complete piece that cannot be read
+// whole is damaged, and dropped (see dropDamaged).
 func (t *torrent) readAt(b []byte, off int64) (int, error) {
 	if off >= t.length {
 		return 0, io.EOF
@@ -447,6 +486,7 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 	b = b[:min(int64(len(b)), t.length-off)]
 	n := 0
 	last := -1
+	var cause error // why piece last could not be read
 	err := t.view(func(txn *badger.Txn) error {
 		for n < len(b) {
 			pos := off + int64(n)
@@ -461,31 +501,59 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 			inPiece := pos - int64(pc)*t.pieceLen
 			blk := int(inPiece / BlockSize)
 			item, err := txn.Get(blockKey(pc, blk))
-			if errors.Is(err, badger.ErrKeyNotFound) {
+			if err == nil {
+				err = item.Value(func(v []byte) error {
+					start := inPiece - int64(blk)*BlockSize
+					if int64(len(v)) != t.pieceAt(pc).blockLen(blk) {
+						return fmt.Errorf("block %d is %d bytes", blk, len(v))
+					}
+					n += copy(b[n:], v[start:])
+					return nil
+				})
+			}
+			if err != nil {
+				cause = fmt.Errorf("piece %d: %w", pc, err)
 				return io.ErrUnexpectedEOF
-			}
-			if err != nil {
-				return err
-			}
-			err = item.Value(func(v []byte) error {
-				start := inPiece - int64(blk)*BlockSize
-				if start >= int64(len(v)) {
-					return io.ErrUnexpectedEOF
-				}
-				n += copy(b[n:], v[start:])
-				return nil
-			})
-			if err != nil {
-				return err
 			}
 		}
 		return nil
 	})
+	if cause != nil && t.isComplete(last) {
+		t.dropDamaged(last, cause)
+		n = int(max(0, int64(last)*t.pieceLen-off)) // nothing of the damaged piece
+		err = fmt.Errorf("%w: %v", errDamaged, cause)
+	}
 	if err == nil && n < want {
 		err = io.EOF
 	}
 	return n, err
 }
+
+func (t *torrent) pieceAt(i int) *piece { return &piece{t: t, index: i, length: t.pieceLength(i)} }
+
+// dropDamaged forgets piece i, complete but unreadable: a block of it is missing, short or
+// fails Badger's checksum (a damaged disk or file, or someone's editing). The piece was
+// verified once; its bytes no longer are, and readAt returns none of them. anacrolix rereads a
+// piece's completion after a failed read, finds it incomplete, and fetches it again.
+func (t *torrent) dropDamaged(i int, cause error) {
+	t.mu.Lock()
+	was := t.complete[i]
+	if was {
+		t.complete[i] = false
+		t.refetched[i] = true // until complete again
+	}
+	t.mu.Unlock()
+	if !was {
+		return
+	}
+	t.log.Warn("a cached piece is damaged: dropped, it will be fetched again", "err", cause)
+	if err := t.pieceAt(i).MarkNotComplete(); err != nil {
+		t.log.Warn("cannot drop a damaged piece", "piece", i, "err", err)
+	}
+}
+
+// errDamaged fails a read of a piece found damaged.
+var errDamaged = errors.New("cache: piece damaged")
 
 func (t *torrent) newReader() storage.TorrentReader { return torrentReader{t} }
 
