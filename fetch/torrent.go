@@ -116,11 +116,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
 	// The storage fails writes while it is full; the chunks are requested again later.
 	t.SetOnWriteChunkError(c.writeFailed)
-	select {
-	case <-t.GotInfo():
-	case <-ctx.Done():
+	if err := c.waitInfo(ctx, t); err != nil {
 		t.Drop()
-		return nil, fmt.Errorf("waiting for metadata from peers: %w", ctx.Err())
+		return nil, err
 	}
 	info := t.Info()
 	if err := checkInfo(info); err != nil { // a magnet link's, or cached
@@ -150,6 +148,29 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		}
 	}
 	return tt, nil
+}
+
+// metadataNote is how often a wait for a magnet link's metadata says it is still waiting.
+var metadataNote = 30 * time.Second
+
+// waitInfo waits for t's info dictionary, saying every metadataNote how many peers it knows,
+// so that a magnet link nobody seeds does not look like a hang.
+func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent) error {
+	tick := time.NewTicker(metadataNote)
+	defer tick.Stop()
+	start := time.Now()
+	for {
+		select {
+		case <-t.GotInfo():
+			return nil
+		case <-tick.C:
+			st := t.Stats()
+			c.log.Info("still waiting for metadata from peers", "infohash", t.InfoHash().HexString(),
+				"waited", time.Since(start).Round(time.Second), "peers_known", st.TotalPeers, "connected", st.ActivePeers)
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for metadata from peers: %w", ctx.Err())
+		}
+	}
 }
 
 // mirrorVerified fills t.verified and keeps it current until the torrent closes. Each change
