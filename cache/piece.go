@@ -499,6 +499,10 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 				last = pc
 			}
 			inPiece := pos - int64(pc)*t.pieceLen
+			if inPiece >= t.pieceLength(pc) {
+				// A hybrid torrent's padding after a file's last piece: never stored.
+				return io.ErrUnexpectedEOF
+			}
 			blk := int(inPiece / BlockSize)
 			item, err := txn.Get(blockKey(pc, blk))
 			if err == nil {
