@@ -511,7 +511,11 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 					if int64(len(v)) != t.pieceAt(pc).blockLen(blk) {
 						return fmt.Errorf("block %d is %d bytes", blk, len(v))
 					}
-					n += copy(b[n:], v[start:])
+					m := copy(b[n:], v[start:])
+					n += m
+					if m == 0 { // cannot happen; if it did, the loop would never end
+						return io.ErrUnexpectedEOF
+					}
 					return nil
 				})
 			}
