@@ -27,14 +27,19 @@ type CreateOptions struct {
 	PieceLength int64
 	Private     bool
 	Comment     string
+	// LeftOut, if set, is told each path under the data that is not shared, and why (see
+	// sharedFiles), before hashing starts.
+	LeftOut func(path, why string)
+	// Hashing, if set, is told what is about to be hashed.
+	Hashing func(files int, bytes int64)
 }
 
-// Create hashes the file or directory at path and returns its torrent, and the paths under
-// path it left out, each with the reason (see sharedFiles). It stops when ctx is done.
-func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.MetaInfo, []string, error) {
-	files, skipped, err := sharedFiles(path)
+// Create hashes the file or directory at path and returns its torrent. It stops when ctx is
+// done.
+func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.MetaInfo, error) {
+	files, err := sharedFiles(path, opts.LeftOut)
 	if err != nil {
-		return nil, skipped, err
+		return nil, err
 	}
 	var total int64
 	for _, f := range files {
@@ -45,7 +50,7 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.Met
 		pl = autoPieceLength(total)
 	}
 	if pl < 16<<10 || bits.OnesCount64(uint64(pl)) != 1 {
-		return nil, skipped, fmt.Errorf("piece length %d: must be a power of two of at least 16 KiB", pl)
+		return nil, fmt.Errorf("piece length %d: must be a power of two of at least 16 KiB", pl)
 	}
 	info := metainfo.Info{PieceLength: pl, Name: metainfo.NoName}
 	if abs, err := filepath.Abs(path); err == nil && filepath.Base(abs) != string(filepath.Separator) {
@@ -60,15 +65,18 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.Met
 	} else {
 		info.Files = files
 	}
+	if opts.Hashing != nil {
+		opts.Hashing(len(files), total)
+	}
 	err = info.GeneratePieces(func(f metainfo.FileInfo) (io.ReadCloser, error) {
 		file, err := os.Open(filepath.Join(append([]string{path}, f.Path...)...))
 		return ctxReader{ctx, file}, err
 	})
 	if ctx.Err() != nil {
-		return nil, skipped, errors.New("interrupted: no torrent written")
+		return nil, errors.New("interrupted: no torrent written")
 	}
 	if err != nil {
-		return nil, skipped, fmt.Errorf("hash %s: %w", path, err)
+		return nil, fmt.Errorf("hash %s: %w", path, err)
 	}
 	mi := &metainfo.MetaInfo{
 		CreatedBy:    "torrentfs",
@@ -83,27 +91,30 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.Met
 	}
 	mi.InfoBytes, err = bencode.Marshal(info)
 	if err != nil {
-		return nil, skipped, fmt.Errorf("encode info: %w", err)
+		return nil, fmt.Errorf("encode info: %w", err)
 	}
-	return mi, skipped, nil
+	return mi, nil
 }
 
 // sharedFiles returns what a torrent of path holds, in the order anacrolix gives files:
 // regular files, and symlinks to regular files as the files they point to (mktorrent and
 // transmission-create do the same). A single file has a nil Path. What cannot be shared is
-// returned in skipped, with the reason: FIFOs, sockets and devices (hashing a FIFO would
+// told to leftOut, if set, with the reason: FIFOs, sockets and devices (hashing a FIFO would
 // wait for a writer for ever), and symlinks that dangle or lead to directories (not followed,
 // so there are no loops). It fails if nothing is left.
-func sharedFiles(path string) (files []metainfo.FileInfo, skipped []string, err error) {
+func sharedFiles(path string, leftOut func(path, why string)) (files []metainfo.FileInfo, err error) {
+	if leftOut == nil {
+		leftOut = func(string, string) {}
+	}
 	st, err := os.Stat(path) // a symlink given as path is followed
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if !st.IsDir() {
 		if !st.Mode().IsRegular() {
-			return nil, nil, fmt.Errorf("%s: not a regular file or directory", path)
+			return nil, fmt.Errorf("%s: not a regular file or directory", path)
 		}
-		return []metainfo.FileInfo{{Length: st.Size()}}, nil, nil
+		return []metainfo.FileInfo{{Length: st.Size()}}, nil
 	}
 	err = filepath.WalkDir(path+string(filepath.Separator), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -128,30 +139,30 @@ func sharedFiles(path string) (files []metainfo.FileInfo, skipped []string, err 
 			fi, err := os.Stat(p)
 			switch {
 			case err != nil:
-				skipped = append(skipped, rel+" (a symlink to nothing)")
+				leftOut(rel, "a symlink to nothing")
 				return nil
 			case !fi.Mode().IsRegular():
-				skipped = append(skipped, rel+" (a symlink to a directory or a special file)")
+				leftOut(rel, "a symlink to a directory or a special file")
 				return nil
 			}
 			size = fi.Size()
 		default:
-			skipped = append(skipped, rel+" (not a regular file)")
+			leftOut(rel, "not a regular file")
 			return nil
 		}
 		files = append(files, metainfo.FileInfo{Path: strings.Split(rel, string(filepath.Separator)), Length: size})
 		return nil
 	})
 	if err != nil {
-		return nil, skipped, err
+		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, skipped, fmt.Errorf("%s: no files to share", path)
+		return nil, fmt.Errorf("%s: no files to share", path)
 	}
 	slices.SortFunc(files, func(a, b metainfo.FileInfo) int {
 		return strings.Compare(strings.Join(a.Path, "/"), strings.Join(b.Path, "/"))
 	})
-	return files, skipped, nil
+	return files, nil
 }
 
 // ctxReader fails reads once ctx is done, so that hashing stops on Ctrl-C.

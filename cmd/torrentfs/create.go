@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/internal/human"
 )
 
 func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,15 +25,22 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	path := pos[0]
-	mi, skipped, err := fetch.Create(ctx, path, fetch.CreateOptions{
+	mi, err := fetch.Create(ctx, path, fetch.CreateOptions{
 		Trackers:    trackers,
 		PieceLength: int64(pieceLen),
 		Private:     *private,
 		Comment:     *comment,
+		LeftOut: func(path, why string) {
+			fmt.Fprintf(stderr, "torrentfs: left out %s (%s)\n", path, why)
+		},
+		Hashing: func(files int, bytes int64) {
+			noun := "files"
+			if files == 1 {
+				noun = "file"
+			}
+			fmt.Fprintf(stderr, "torrentfs: hashing %d %s, %s\n", files, noun, human.Bytes(bytes))
+		},
 	})
-	for _, s := range skipped {
-		fmt.Fprintf(stderr, "torrentfs: left out %s\n", s)
-	}
 	if err != nil {
 		return err
 	}

@@ -510,33 +510,12 @@ func TestCreateSpecialFiles(t *testing.T) {
 	f.Close()
 	out := filepath.Join(dir, "huge.torrent")
 	p := start(t, nil, "create", "-o", out, huge)
-	waitReading(t, p, 16<<20)
+	p.waitFor(t, "hashing 1 file, 64.0 GiB")
 	if code := p.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(p.output(), "interrupted: no torrent written") {
 		t.Fatalf("create after Ctrl-C: exit %d, %q", code, p.output())
 	}
 	if _, err := os.Stat(out); !os.IsNotExist(err) {
 		t.Fatalf("an interrupted create left %s behind (%v)", out, err)
-	}
-}
-
-// waitReading waits until the process p has read n bytes, as /proc counts them.
-func waitReading(t *testing.T, p *proc, n int64) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.cmd.Process.Pid))
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", p.name, err, p.output())
-		}
-		var rchar int64
-		fmt.Sscanf(string(io), "rchar: %d", &rchar)
-		if rchar >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s read %d bytes in a minute", p.name, rchar)
-		}
-		time.Sleep(10 * time.Millisecond) // polling /proc: there is nothing to wait on
 	}
 }
 
