@@ -486,6 +486,7 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 	b = b[:min(int64(len(b)), t.length-off)]
 	n := 0
 	last := -1
+	var plen int64  // piece last's length
 	var cause error // why piece last could not be read
 	err := t.view(func(txn *badger.Txn) error {
 		for n < len(b) {
@@ -496,26 +497,22 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 					return errEvicted
 				}
 				t.touch(pc)
-				last = pc
+				last, plen = pc, t.pieceLength(pc)
 			}
 			inPiece := pos - int64(pc)*t.pieceLen
-			if inPiece >= t.pieceLength(pc) {
+			if inPiece >= plen {
 				// A hybrid torrent's padding after a file's last piece: never stored.
 				return io.ErrUnexpectedEOF
 			}
 			blk := int(inPiece / BlockSize)
+			start := inPiece - int64(blk)*BlockSize
 			item, err := txn.Get(blockKey(pc, blk))
 			if err == nil {
 				err = item.Value(func(v []byte) error {
-					start := inPiece - int64(blk)*BlockSize
-					if int64(len(v)) != t.pieceAt(pc).blockLen(blk) {
-						return fmt.Errorf("block %d is %d bytes", blk, len(v))
+					if want := min(BlockSize, plen-int64(blk)*BlockSize); int64(len(v)) != want {
+						return fmt.Errorf("block %d is %d bytes, not %d", blk, len(v), want)
 					}
-					m := copy(b[n:], v[start:])
-					n += m
-					if m == 0 { // cannot happen; if it did, the loop would never end
-						return io.ErrUnexpectedEOF
-					}
+					n += copy(b[n:], v[start:]) // at least one byte: start < len(v)
 					return nil
 				})
 			}
