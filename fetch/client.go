@@ -121,6 +121,12 @@ type Client struct {
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu
+
+	// bg runs the client's own background work (announces for peers); Close cancels bgCtx
+	// and waits for it.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 // New starts a client listening for peers.
@@ -139,6 +145,7 @@ func New(cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent)}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 
 	addr := cfg.ListenAddr
 	fallback := addr == ""
@@ -160,6 +167,7 @@ func New(cfg Config) (*Client, error) {
 		cl, err = torrent.NewClient(c.torrentConfig(host, 0))
 	}
 	if err != nil {
+		c.bgCancel()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	c.cl = cl
@@ -189,6 +197,7 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
+	tc.Callbacks.PeerConnClosed = c.peerClosed
 	if cfg.Tune != nil {
 		cfg.Tune(tc)
 	}
@@ -255,6 +264,7 @@ func (c *Client) Evicted(ih metainfo.Hash, pieces []int) {
 		c.log.Info("cache full: background prefetch stops", "torrent", t.Name())
 		t.t.CancelPieces(0, t.t.NumPieces()) // heads and tails
 	}
+	t.sendDontHave(pieces)
 	for _, p := range pieces {
 		t.verified[p].Store(false)
 		t.evicted.Add(t.t.Piece(p).Info().Length())
@@ -290,6 +300,8 @@ func (c *Client) WriteStatus(w io.Writer) { c.cl.WriteStatus(w) }
 // Close drops every torrent and stops the client. It does not close the storage.
 func (c *Client) Close() error {
 	c.closing.Store(true)
+	c.bgCancel()
+	c.bg.Wait()
 	return errors.Join(c.cl.Close()...)
 }
 

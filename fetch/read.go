@@ -180,6 +180,10 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		}
 		hd.rpos = hd.pos
 	}
+	piece := int((hd.base + hd.pos) / h.t.info.PieceLength)
+	if !h.t.verified[piece].Load() {
+		h.t.lookForPeers(piece)
+	}
 	start := h.t.c.progress()
 	last, lastChange := start, time.Now()
 	for {
@@ -201,6 +205,7 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 			last, lastChange = now, time.Now()
 			continue
 		}
+		h.t.lookForPeers(piece)
 		if timeout > 0 && time.Since(lastChange) >= timeout {
 			msg := "read timed out: no data from any peer"
 			if now.bad != start.bad {

@@ -50,6 +50,8 @@ type Torrent struct {
 	heads sync.Map
 	// evicted counts the bytes the storage evicted.
 	evicted atomic.Int64
+	// swarm remembers the peers the torrent has known, to find them again (peers.go).
+	swarm swarm
 	// The background prefetch pauses while reads seek (see holdPrefetch), and stops at the
 	// first eviction: the cache is full. Guarded by pmu.
 	pmu         sync.Mutex
@@ -126,6 +128,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		return nil, err
 	}
 	tt := &Torrent{c: c, t: t, info: info, modTime: modTime}
+	tt.swarm.rememberStrings(torrent.PeerSourceDirect, peers)
+	// anacrolix dials these and announces to the trackers itself as the torrent starts.
+	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
 	for _, f := range t.Files() {
 		fi := f.FileInfo()
 		if strings.Contains(fi.Attr, "p") { // BEP 47 padding

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+)
+
+// thirdPartySwarm writes data as dir/name, makes a torrent of it with mktorrent announcing to
+// a fresh opentracker, and seeds it with Transmission, aria2 and libtorrent, which find each
+// other and any mount only through the tracker. It returns the torrent's path.
+func thirdPartySwarm(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tor := filepath.Join(dir, name+".torrent")
+	mk := func(announce string) {
+		os.Remove(tor)
+		out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, name)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("mktorrent: %v\n%s", err, out)
+		}
+	}
+	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
+	mi, _, err := fetch.LoadTorrentFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tport := opentracker(t, mi.HashInfoBytes().HexString())
+	mk(fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
+
+	tr, _ := transmission(t, tor, dir)
+	a := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
+	waitAccepting(t, "aria2c", a.port, a.exited)
+	lt, _ := libtorrent(t, tor, dir)
+	tr.waitFor(t, "Seeding")
+	lt.waitFor(t, "seeding")
+	return tor
+}
+
+// dropPageCache drops the kernel's cached pages of a file, as memory pressure would: the
+// next read of it reaches the mount.
+func dropPageCache(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRefetchFromThirdParty streams a file four times the cache's cap from Transmission,
+// aria2 and libtorrent seeders found through a tracker, then reads it again, with the
+// kernel's page cache dropped: every piece of the first part was evicted, and the seeders,
+// told by HAVE messages that the mount holds every piece, took it for a seeder and closed
+// their connections. The second read and a seek back into the evicted head must fetch them
+// again from the swarm.
+func TestRefetchFromThirdParty(t *testing.T) {
+	const maxSize = 64 << 20
+	data := fetchtest.Payload(4*maxSize, 45)
+	dir := t.TempDir()
+	tor := thirdPartySwarm(t, dir, "movie.bin", data)
+
+	mnt, cache := t.TempDir(), t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--cache-max-size", "64M",
+		"--read-timeout", "30s", tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	file := filepath.Join(mnt, "movie.bin")
+	streamEqual(t, file, data)
+	dropPageCache(t, file)
+	streamEqual(t, file, data)
+
+	// A player that seeks back to the start, evicted again by the second read.
+	dropPageCache(t, file)
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4<<20)
+	for _, off := range []int64{int64(len(data)) - int64(len(buf)), 0, int64(len(data)) / 3} {
+		if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
+			t.Fatalf("read at %d after a seek: %v", off, err)
+		}
+		if !bytes.Equal(buf, data[off:off+int64(len(buf))]) {
+			t.Fatalf("read at %d after a seek: bytes differ from the source", off)
+		}
+	}
+	f.Close()
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestNeedPeersAnnounce mounts a torrent whose only seeder the tracker learns of after the
+// mount's first announce, and which never dials the mount: a read waiting for a piece nobody
+// connected has announces again, finds the seeder and returns the source's bytes, long
+// before the tracker's regular interval.
+func TestNeedPeersAnnounce(t *testing.T) {
+	dir := t.TempDir()
+	data := fetchtest.Payload(4<<20, 46)
+	if err := os.WriteFile(filepath.Join(dir, "f.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The seeder's copy names no tracker, so it never announces and never learns of the mount.
+	bare := filepath.Join(dir, "bare.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "18", "-o", bare, filepath.Join(dir, "f.bin")).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	mi, _, err := fetch.LoadTorrentFile(bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih := mi.HashInfoBytes()
+	tport := opentracker(t, ih.HexString())
+	tor := filepath.Join(dir, "f.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, filepath.Join(dir, "f.bin")).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "40s", "--log-level", "debug", tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=announced")
+	seeder := aria2(t, bare, dir, "--check-integrity=true", "--seed-ratio=0.0")
+	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
+	// Announce the seeder by hand, as it would itself.
+	q := url.Values{"info_hash": {string(ih[:])}, "peer_id": {"-AR0000-000000000000"}, "port": {fmt.Sprint(seeder.port)},
+		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"0"}, "event": {"started"}, "compact": {"1"}}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/announce?%s", tport, q.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
+	m.waitFor(t, "msg=\"need-peers announce\"")
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}

@@ -1,0 +1,251 @@
+package fetch
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/anacrolix/torrent/tracker"
+)
+
+// Finding peers again. A read of a piece that no connected peer has must not wait for the
+// tracker's next regular announce, half an hour away. The common case is an evicted piece:
+// every peer was told by HAVE messages that we hold it, BitTorrent has no message to take
+// that back (but libtorrent's lt_donthave), and seeders close their connections to a peer
+// they take for a seeder (Transmission, aria2 and libtorrent all do). After a reconnect, the
+// bitfield we send shows what we hold now, and they serve us again. So a waiting read
+//   - dials again every peer address the torrent has known (from trackers, the user, the
+//     magnet link, PEX, incoming peers that told us their port), at most every redialEvery;
+//   - announces to the torrent's trackers, at most every announceEvery;
+//   - and asks the DHT, when it is on, as often as it announces.
+
+const (
+	redialEvery   = 2 * time.Second
+	announceEvery = time.Minute
+	// firstAnnounce is how soon after the torrent starts, and its first regular announce, a
+	// read may announce again.
+	firstAnnounce = 5 * time.Second
+	// maxKnownPeers bounds the addresses a torrent remembers.
+	maxKnownPeers = 1000
+	// announceTimeout bounds one "need peers" announce.
+	announceTimeout = 15 * time.Second
+)
+
+// swarm is what a torrent remembers of the peers it has known, and when it last looked for
+// more.
+type swarm struct {
+	mu           sync.Mutex
+	known        map[netip.AddrPort]torrent.PeerSource // guarded by mu
+	lastRedial   time.Time                             // guarded by mu
+	lastAnnounce time.Time                             // guarded by mu
+}
+
+// remember records peer addresses that can be dialed.
+func (s *swarm) remember(src torrent.PeerSource, addrs ...netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.known == nil {
+		s.known = make(map[netip.AddrPort]torrent.PeerSource)
+	}
+	for _, a := range addrs {
+		if !a.IsValid() || a.Port() == 0 {
+			continue
+		}
+		if _, ok := s.known[a]; !ok && len(s.known) >= maxKnownPeers {
+			continue
+		}
+		s.known[a] = src
+	}
+}
+
+// rememberStrings records host:port addresses given as text; names that are not IP addresses
+// are left to anacrolix, which resolves them when it dials.
+func (s *swarm) rememberStrings(src torrent.PeerSource, addrs []string) {
+	for _, a := range addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			s.remember(src, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		}
+	}
+}
+
+// peerClosed records where a closed connection's peer can be dialed again: the address we
+// dialed, or for a peer that dialed us, its address with the listen port it announced. It
+// runs under anacrolix's client lock and takes no other.
+func (c *Client) peerClosed(pc *torrent.PeerConn) {
+	t := c.torrent(pc.Torrent().InfoHash())
+	if t == nil {
+		return
+	}
+	ap, err := netip.ParseAddrPort(pc.RemoteAddr.String())
+	if err != nil {
+		return
+	}
+	if pc.Discovery == torrent.PeerSourceIncoming {
+		if pc.PeerListenPort <= 0 || pc.PeerListenPort > 65535 {
+			return
+		}
+		ap = netip.AddrPortFrom(ap.Addr(), uint16(pc.PeerListenPort))
+	}
+	src := pc.Discovery
+	if src == torrent.PeerSourceIncoming {
+		src = torrent.PeerSourcePex // what anacrolix calls an address learned from the peer itself
+	}
+	t.swarm.remember(src, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+}
+
+// peerHas reports whether a connected peer says it has piece p.
+func (t *Torrent) peerHas(p int) bool {
+	for _, pc := range t.t.PeerConns() {
+		if pc.PeerPieces().Contains(uint32(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookForPeers is called by a read waiting for piece p. If no connected peer has it, the
+// torrent dials again the peers it has known, announces to its trackers and asks the DHT,
+// each no more often than its rate allows.
+func (t *Torrent) lookForPeers(p int) {
+	if t.peerHas(p) {
+		return
+	}
+	now := time.Now()
+	t.swarm.mu.Lock()
+	redial := now.Sub(t.swarm.lastRedial) >= redialEvery
+	if redial {
+		t.swarm.lastRedial = now
+	}
+	announce := now.Sub(t.swarm.lastAnnounce) >= announceEvery
+	if announce {
+		t.swarm.lastAnnounce = now
+	}
+	var peers []torrent.PeerInfo
+	if redial {
+		connected := make(map[netip.AddrPort]bool)
+		for _, pc := range t.t.PeerConns() {
+			if ap, err := netip.ParseAddrPort(pc.RemoteAddr.String()); err == nil {
+				connected[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
+			}
+		}
+		for a, src := range t.swarm.known {
+			if !connected[a] {
+				peers = append(peers, torrent.PeerInfo{Addr: stringAddr(a.String()), Source: src})
+			}
+		}
+	}
+	t.swarm.mu.Unlock()
+	if len(peers) > 0 {
+		t.c.log.Debug("no connected peer has a piece a read waits for: dialing known peers again",
+			"torrent", t.Name(), "piece", p, "peers", len(peers))
+		t.t.AddPeers(peers)
+	}
+	if announce {
+		t.c.needPeers(t)
+	}
+}
+
+// needPeers announces t to its trackers and the DHT in the background, adding the peers
+// they name. The client owns these goroutines: Close stops them and waits.
+func (c *Client) needPeers(t *Torrent) {
+	var urls []string
+	if !c.cfg.NoTrackers {
+		mi := t.t.Metainfo()
+		for _, tier := range mi.UpvertedAnnounceList() {
+			urls = append(urls, tier...)
+		}
+	}
+	var dhts []torrent.DhtServer
+	if !c.cfg.NoDHT {
+		dhts = c.cl.DhtServers()
+	}
+	if len(urls) == 0 && len(dhts) == 0 {
+		return
+	}
+	c.log.Debug("looking for peers", "torrent", t.Name(), "trackers", len(urls), "dht", len(dhts) > 0)
+	for _, u := range urls {
+		c.bg.Go(func() { t.announce(c.bgCtx, u) })
+	}
+	for _, s := range dhts {
+		done, stop, err := t.t.AnnounceToDht(s)
+		if err != nil {
+			continue
+		}
+		c.bg.Go(func() {
+			defer stop()
+			select {
+			case <-done:
+			case <-c.bgCtx.Done():
+			}
+		})
+	}
+}
+
+// announce makes one announce to a tracker saying the torrent needs peers, and dials those
+// it names.
+func (t *Torrent) announce(ctx context.Context, url string) {
+	ctx, cancel := context.WithTimeout(ctx, announceTimeout)
+	defer cancel()
+	cl, err := tracker.NewClient(url, tracker.NewClientOpts{})
+	if err != nil {
+		t.c.log.Debug("need-peers announce", "tracker", url, "err", err)
+		return
+	}
+	defer cl.Close()
+	st := t.t.Stats()
+	left := t.Length() - t.BytesCompleted()
+	req := tracker.AnnounceRequest{
+		InfoHash:   t.t.InfoHash(),
+		PeerId:     t.c.cl.PeerID(),
+		Downloaded: st.BytesReadUsefulData.Int64(),
+		Uploaded:   st.BytesWrittenData.Int64(),
+		Left:       left,
+		Event:      tracker.None,
+		NumWant:    -1,
+		Port:       uint16(t.c.Port()),
+	}
+	res, err := cl.Announce(ctx, req, tracker.AnnounceOpt{})
+	if err != nil {
+		t.c.log.Debug("need-peers announce", "tracker", url, "err", err)
+		return
+	}
+	var peers []torrent.PeerInfo
+	var addrs []netip.AddrPort
+	for _, p := range res.Peers {
+		ip, ok := netip.AddrFromSlice(p.IP)
+		if !ok || p.Port <= 0 || p.Port > 65535 {
+			continue
+		}
+		ap := netip.AddrPortFrom(ip.Unmap(), uint16(p.Port))
+		if int(ap.Port()) == t.c.Port() && ip.IsLoopback() {
+			continue // ourselves, as the tracker saw us
+		}
+		addrs = append(addrs, ap)
+		peers = append(peers, torrent.PeerInfo{Addr: stringAddr(net.JoinHostPort(ap.Addr().String(), strconv.Itoa(int(ap.Port())))), Source: torrent.PeerSourceTracker})
+	}
+	t.swarm.remember(torrent.PeerSourceTracker, addrs...)
+	t.c.log.Debug("need-peers announce", "tracker", url, "peers", len(peers))
+	t.t.AddPeers(peers)
+}
+
+// extDontHave is libtorrent's extension message for a piece a peer no longer has (BEP 54).
+const extDontHave pp.ExtensionName = "lt_donthave"
+
+// sendDontHave tells the peers that understand it (libtorrent's lt_donthave extension, BEP 54)
+// that we no longer have pieces, so they do not take us for a seeder and stay connected.
+func (t *Torrent) sendDontHave(pieces []int) {
+	for _, pc := range t.t.PeerConns() {
+		for _, p := range pieces {
+			payload := binary.BigEndian.AppendUint32(nil, uint32(p))
+			if pc.WriteExtendedMessage(extDontHave, payload) != nil {
+				break // the peer does not support it
+			}
+		}
+	}
+}
