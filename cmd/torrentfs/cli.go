@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -12,9 +13,9 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// newRootCmd returns the command tree. Errors are returned, not printed: main prints them
-// in one line and exits 2 for a usageError, 1 for any other.
-func newRootCmd() *cobra.Command {
+// newRootCmd returns the command tree, writing to stdout and stderr. Errors are returned,
+// not printed: main prints them in one line and exits 2 for a usageError, 1 for any other.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "torrentfs",
 		Short: "Mount torrents as a read-only file system",
@@ -38,6 +39,16 @@ Ctrl-C (or SIGTERM) asks any command to finish; a second Ctrl-C ends it at once.
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newMountCmd(), newCreateCmd(), newSeedCmd(), newStatusCmd(), newCacheCmd(),
 		newVersionCmd(), newGenManCmd())
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	// cobra's completion command, made now (after SetOut, which it keeps) rather than on
+	// Execute, so that its shell commands check their arguments as ours do.
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil {
+		for _, sh := range c.Commands() {
+			sh.Args = nArgs(0, 0)
+		}
+	}
 	return root
 }
 
@@ -60,6 +71,9 @@ func flagError(c *cobra.Command, err error) error {
 	switch {
 	case errors.As(err, &notExist) && notExist.GetSpecifiedShortnames() != "":
 		msg = "flag provided but not defined: -" + notExist.GetSpecifiedName()
+		if len(notExist.GetSpecifiedShortnames()) > 1 { // -help, -cache-dir
+			msg += " (long flags take two dashes)"
+		}
 	case errors.As(err, &notExist):
 		msg = "flag provided but not defined: --" + notExist.GetSpecifiedName()
 	case errors.As(err, &invalid):

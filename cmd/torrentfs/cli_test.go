@@ -40,6 +40,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"cache", "ls", "x"}, "cache ls takes no arguments, got 1"},
 		{[]string{"mount", "--nope", "a", "b"}, "flag provided but not defined: --nope"},
 		{[]string{"create", "-x", "a"}, "flag provided but not defined: -x"},
+		{[]string{"mount", "-cache-dir", "c", "a", "b"}, "flag provided but not defined: -c (long flags take two dashes)"},
 		{[]string{"mount", "--readahead", "lots", "a", "b"}, `invalid argument "lots" for "--readahead": bad size`},
 		{[]string{"mount", "--read-timeout", "5", "a", "b"}, `invalid argument "5" for "--read-timeout": a duration needs a unit, e.g. 5s or 2m`},
 		{[]string{"mount", "--read-timeout", "soon", "a", "b"}, `invalid argument "soon" for "--read-timeout"`},
@@ -47,6 +48,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"seed", "--log-format", "xml", "a", "b"}, "bad --log-format"},
 		{[]string{"mount", "--prefetch", "some", "a", "b"}, "some"},
 		{[]string{"create", "--output"}, "flag needs an argument: --output"},
+		{[]string{"completion", "bash", "extra"}, "completion bash takes no arguments, got 1"},
 	} {
 		stdout, stderr, err := runCLI(tc.args...)
 		var ue usageError

@@ -49,12 +49,10 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 
 // run runs the command line args; it returns when the command is done or ctx is cancelled.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRootCmd()
+	root := newRootCmd(stdout, stderr)
 	if args == nil {
 		args = []string{} // not cobra's default, os.Args
 	}
 	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	return root.ExecuteContext(ctx)
 }
