@@ -2,8 +2,10 @@
 SHELL := /bin/bash
 GO ?= go
 DEBS := fuse3 opentracker mktorrent aria2 transmission-cli python3-libtorrent ffmpeg
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: build deps test bench demo clean
+.PHONY: build deps test bench demo man completions install clean
 
 build:
 	$(GO) build -o bin/torrentfs ./cmd/torrentfs
@@ -33,6 +35,27 @@ bench: deps
 # demo seeds a generated sample on 127.0.0.1, mounts it, lists and checks it, and unmounts.
 demo: deps build
 	@bash cmd/torrentfs/demo.sh
+
+# man writes the man pages, generated from the command tree, to bin/man.
+man: build
+	rm -rf bin/man
+	bin/torrentfs gen-man bin/man
+
+# completions writes the bash, zsh and fish completions to bin/completions.
+completions: build
+	mkdir -p bin/completions
+	bin/torrentfs completion bash > bin/completions/torrentfs.bash
+	bin/torrentfs completion zsh > bin/completions/_torrentfs
+	bin/torrentfs completion fish > bin/completions/torrentfs.fish
+
+# install copies the binary, man pages and completions under $(DESTDIR)$(PREFIX).
+install: build man completions
+	install -D -m 755 bin/torrentfs $(DESTDIR)$(PREFIX)/bin/torrentfs
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 bin/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -D -m 644 bin/completions/torrentfs.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/torrentfs
+	install -D -m 644 bin/completions/_torrentfs $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_torrentfs
+	install -D -m 644 bin/completions/torrentfs.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/torrentfs.fish
 
 clean:
 	rm -rf bin demo

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,59 +8,81 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/spf13/cobra"
 
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/internal/human"
 )
 
-const cacheUsage = "ls | rm TORRENT... | verify [TORRENT...]"
-
-// runCache manages the cache directory: list, remove and verify torrents. TORRENT is an
+// newCacheCmd manages the cache directory: list, remove and verify torrents. TORRENT is an
 // info-hash or a torrent's name.
-func runCache(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("cache", cacheUsage, stderr)
-	cacheDir := flags.String("cache-dir", defaultCacheDir(), "`dir`ectory of the piece cache")
-	pos, err := parse(flags, args, -1)
-	if err != nil {
-		return err
+func newCacheCmd() *cobra.Command {
+	var cacheDir cacheDirFlag
+	c := &cobra.Command{
+		Use:   "cache [flags] ls | rm TORRENT... | verify [TORRENT...]",
+		Short: "List, remove or verify the torrents in the cache",
+		Long: `List, remove or verify the torrents in the cache. TORRENT is an info-hash or a
+torrent's name. rm and verify refuse a torrent that a running mount has open.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("cache: want ls, rm or verify; see 'torrentfs cache --help'")
+			}
+			return usagef("cache: unknown subcommand %q: want ls, rm or verify", args[0])
+		},
 	}
-	if len(pos) == 0 {
-		flags.Usage()
-		return usagef("cache: want ls, rm or verify")
-	}
-	sub, keys := pos[0], pos[1:]
-	switch {
-	case sub == "ls" && len(keys) == 0:
-		return cacheList(*cacheDir, stdout)
-	case sub == "rm" && len(keys) > 0:
-		return eachTorrent(*cacheDir, keys, func(ih metainfo.Hash) error {
-			if err := cache.Remove(*cacheDir, ih); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "removed %s\n", ih.HexString())
-			return nil
-		})
-	case sub == "verify":
-		if len(keys) == 0 {
-			list, err := cache.List(*cacheDir)
-			if err != nil {
-				return err
-			}
-			for _, e := range list {
-				keys = append(keys, e.InfoHash.HexString())
-			}
+	cacheDir.register(c.PersistentFlags())
+	c.AddCommand(&cobra.Command{
+		Use:   "ls [flags]",
+		Short: "List the torrents in the cache",
+		Args:  nArgs(0, 0),
+		RunE: func(c *cobra.Command, args []string) error {
+			return cacheList(cacheDir.path(), c.OutOrStdout())
+		},
+	}, &cobra.Command{
+		Use:   "rm [flags] TORRENT...",
+		Short: "Remove torrents (info-hash or name) from the cache",
+		Args:  nArgs(1, -1),
+		RunE: func(c *cobra.Command, args []string) error {
+			dir := cacheDir.path()
+			return eachTorrent(dir, args, func(ih metainfo.Hash) error {
+				if err := cache.Remove(dir, ih); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.OutOrStdout(), "removed %s\n", ih.HexString())
+				return nil
+			})
+		},
+	}, &cobra.Command{
+		Use:   "verify [flags] [TORRENT...]",
+		Short: "Rehash cached pieces and drop those that fail (every torrent by default)",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			return cacheVerify(cacheDir.path(), args, c.OutOrStdout())
+		},
+	})
+	return c
+}
+
+// cacheVerify verifies the torrents keys name, or all of them.
+func cacheVerify(dir string, keys []string, stdout io.Writer) error {
+	if len(keys) == 0 {
+		list, err := cache.List(dir)
+		if err != nil {
+			return err
 		}
-		return eachTorrent(*cacheDir, keys, func(ih metainfo.Hash) error {
-			r, err := cache.Verify(*cacheDir, ih)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "%s: %d pieces checked, %d bad and dropped\n", ih.HexString(), r.Checked, r.Bad)
-			return nil
-		})
+		for _, e := range list {
+			keys = append(keys, e.InfoHash.HexString())
+		}
 	}
-	flags.Usage()
-	return usagef("cache: want %s", cacheUsage)
+	return eachTorrent(dir, keys, func(ih metainfo.Hash) error {
+		r, err := cache.Verify(dir, ih)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d pieces checked, %d bad and dropped\n", ih.HexString(), r.Checked, r.Bad)
+		return nil
+	})
 }
 
 // eachTorrent calls fn for every torrent the keys name, going on after errors and

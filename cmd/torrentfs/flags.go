@@ -2,66 +2,35 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/torrentfs/torrentfs/fetch"
 )
 
-// newFlagSet returns a flag set for a subcommand whose errors go to stderr.
-func newFlagSet(name, args string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: torrentfs %s [flags] %s\n\nflags:\n", name, args)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses args with flags allowed before, between and after the arguments, and checks
-// that there are exactly n arguments (any number if n is negative).
-func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		if k := len(args) - len(rest); k > 0 && args[k-1] == "--" {
-			pos = append(pos, rest...)
-			break
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-	if n >= 0 && len(pos) != n {
-		fs.Usage()
-		return nil, usagef("%s takes %d arguments, got %d", fs.Name(), n, len(pos))
-	}
-	return pos, nil
-}
-
-// listFlag is a flag that may be given several times.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
 // sizeFlag is a byte count written as 512, 64K, 32M, 2G or 1T (powers of 1024).
 type sizeFlag int64
 
-func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+func (s *sizeFlag) Type() string { return "size" }
+
+// String writes the size as people write it: 32M rather than 33554432.
+func (s *sizeFlag) String() string {
+	n := int64(*s)
+	for i := 4; i > 0; i-- {
+		if unit := int64(1) << (10 * i); n != 0 && n%unit == 0 {
+			return strconv.FormatInt(n/unit, 10) + "KMGT"[i-1:i]
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
 
 func (s *sizeFlag) Set(v string) error {
 	n, err := parseSize(v)
@@ -78,48 +47,101 @@ func parseSize(v string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad size %q: want a number with an optional K, M, G or T", v)
+		return 0, errors.New("bad size: want a number with an optional K, M, G or T, e.g. 32M")
 	}
 	return n * mult, nil
+}
+
+// durationFlag is a time.Duration that says what is wrong with a number without a unit.
+type durationFlag time.Duration
+
+func (d *durationFlag) Type() string { return "duration" }
+
+// String writes 1m rather than 1m0s.
+func (d *durationFlag) String() string {
+	s := time.Duration(*d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (d *durationFlag) Set(v string) error {
+	t, err := time.ParseDuration(v)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(v, 64); nerr == nil {
+			return fmt.Errorf("a duration needs a unit, e.g. %ss or 2m", v)
+		}
+		return errors.New("want a duration such as 30s, 2m or 1h30m")
+	}
+	*d = durationFlag(t)
+	return nil
+}
+
+// cacheDirFlag is --cache-dir; empty means the default, which depends on the user.
+type cacheDirFlag string
+
+func (d *cacheDirFlag) register(fs *pflag.FlagSet) {
+	fs.StringVar((*string)(d), "cache-dir", "", "`dir`ectory of the piece cache (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
+	cobra.MarkFlagDirname(fs, "cache-dir")
+}
+
+func (d cacheDirFlag) path() string {
+	if d != "" {
+		return string(d)
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "torrentfs-cache")
+	}
+	return filepath.Join(dir, "torrentfs")
 }
 
 // swarmFlags are the flags of every command that joins a swarm.
 type swarmFlags struct {
 	listen   string
-	peers    listFlag
-	trackers listFlag
+	peers    []string
+	trackers []string
 	noDHT    bool
 	noUPnP   bool
 	noPEX    bool
 	utp      bool
-	logLevel string
+	logFlags
 }
 
-func (s *swarmFlags) register(fs *flag.FlagSet) {
+func (s *swarmFlags) register(c *cobra.Command) {
+	fs := c.Flags()
 	fs.StringVar(&s.listen, "listen", "", "`host:port` for incoming peer connections (default "+fetch.DefaultListenAddr+", a random port if taken)")
-	fs.Var(&s.peers, "peer", "connect to this `host:port` peer (repeatable)")
-	fs.Var(&s.trackers, "tracker", "also announce to this tracker `URL` (repeatable)")
+	fs.StringArrayVar(&s.peers, "peer", nil, "connect to this `host:port` peer (repeatable)")
+	trackerFlag(fs, &s.trackers, "also announce to this tracker `URL` (repeatable)")
 	fs.BoolVar(&s.noDHT, "no-dht", false, "do not use the DHT")
 	fs.BoolVar(&s.noUPnP, "no-upnp", false, "do not ask the router to forward the port (UPnP/NAT-PMP)")
 	fs.BoolVar(&s.noPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
 	fs.BoolVar(&s.utp, "utp", false, "also use uTP (slow in this client: see BENCHMARKS.md)")
-	fs.StringVar(&s.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	s.logFlags.register(c)
 }
 
-// config returns the client config and logger the flags ask for.
-func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
-		return fetch.Config{}, nil, usagef("bad --log-level %q: want debug, info, warn or error", s.logLevel)
+// trackerFlag registers --tracker (-t), the same in every command that takes trackers.
+func trackerFlag(fs *pflag.FlagSet, p *[]string, usage string) {
+	fs.StringArrayVarP(p, "tracker", "t", nil, usage)
+}
+
+// config returns the client config and the log the flags ask for; the caller closes the log.
+func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
+	log, err := s.logFlags.open(stderr)
+	if err != nil {
+		return fetch.Config{}, nil, err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	return fetch.Config{
 		ListenAddr:       s.listen,
 		NoDHT:            s.noDHT,
 		NoPortForwarding: s.noUPnP,
 		NoPEX:            s.noPEX,
 		UTP:              s.utp,
-		Logger:           log,
+		Logger:           log.Logger,
 	}, log, nil
 }
 

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,20 +12,6 @@ import (
 	"runtime/pprof"
 	"syscall"
 )
-
-const usage = `usage: torrentfs <command> [flags] [arguments]
-
-commands:
-  mount SOURCE MOUNTPOINT   mount a .torrent file or magnet link; Ctrl-C unmounts
-  create PATH               make a .torrent of a file or directory
-  seed TORRENT PATH         share local files until Ctrl-C
-  status MOUNTPOINT         show a mount's peers, transfer and per-file progress
-  cache ls                  list the torrents in the cache
-  cache rm TORRENT...       remove torrents (info-hash or name) from the cache
-  cache verify [TORRENT...] rehash cached pieces and drop those that fail
-
-Run 'torrentfs <command> -h' for a command's flags.
-`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -64,31 +49,10 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 
 // run runs the command line args; it returns when the command is done or ctx is cancelled.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return usagef("no command")
+	root := newRootCmd(stdout, stderr)
+	if args == nil {
+		args = []string{} // not cobra's default, os.Args
 	}
-	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"mount":  runMount,
-		"create": runCreate,
-		"seed":   runSeed,
-		"status": runStatus,
-		"cache":  runCache,
-	}
-	switch cmd := args[0]; cmd {
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
-	default:
-		f, ok := cmds[cmd]
-		if !ok {
-			fmt.Fprint(stderr, usage)
-			return usagef("unknown command %q", cmd)
-		}
-		err := f(ctx, args[1:], stdout, stderr)
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
 }

@@ -702,7 +702,7 @@ func TestBadInput(t *testing.T) {
 		{"cache too small", mount("--cache-max-size", "1M", tor, mnt()), 2, "the minimum is 64M"},
 		{"cache without subcommand", []string{"cache"}, 2, "want ls, rm or verify"},
 		{"cache bad subcommand", []string{"cache", "clean"}, 2, "want ls"},
-		{"cache rm without torrent", []string{"cache", "rm", "--cache-dir", dir}, 2, "want ls"},
+		{"cache rm without torrent", []string{"cache", "rm", "--cache-dir", dir}, 2, "takes at least 1 argument"},
 		{"cache rm unknown", []string{"cache", "rm", "--cache-dir", dir, "nope"}, 1, "no such torrent in the cache"},
 		{"cache ls of a file", []string{"cache", "ls", "--cache-dir", file}, 1, "not a directory"},
 	} {

@@ -8,52 +8,72 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/spf13/cobra"
 
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 )
 
-func defaultCacheDir() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "torrentfs-cache")
-	}
-	return filepath.Join(dir, "torrentfs")
+// mountFlags are the flags of mount.
+type mountFlags struct {
+	swarmFlags
+	cacheDir    cacheDirFlag
+	maxSize     sizeFlag
+	readahead   sizeFlag
+	readTimeout durationFlag
+	prefetch    string
+	noUpload    bool
+	allowOther  bool
+	directIO    bool
+	debugFUSE   bool
 }
 
-func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("mount", "SOURCE MOUNTPOINT", stderr) // SOURCE: .torrent, magnet link or info-hash
-	var sw swarmFlags
-	sw.register(flags)
-	cacheDir := flags.String("cache-dir", defaultCacheDir(), "`dir`ectory of the piece cache")
-	var maxSize sizeFlag
-	flags.Var(&maxSize, "cache-max-size", "most `bytes` the cache directory may take on disk; least recently read pieces are evicted (default 10G, at most half the cache's file system)")
-	readahead := sizeFlag(fetch.DefaultReadahead)
-	flags.Var(&readahead, "readahead", "most `bytes` fetched ahead of a sequential reader")
-	readTimeout := flags.Duration("read-timeout", fetch.DefaultReadTimeout, "fail a read with EIO after this long with no data from any peer (0: wait forever)")
-	prefetch := flags.String("prefetch", fetch.PrefetchNone.String(), "what to download beyond what is read: none, file (the rest of an opened file) or all (the whole torrent)")
-	noUpload := flags.Bool("no-upload", false, "do not seed cached pieces to other peers")
-	allowOther := flags.Bool("allow-other", false, "let other users read the mount")
-	directIO := flags.Bool("direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
-	debugFUSE := flags.Bool("debug-fuse", false, "log every FUSE request")
-	pos, err := parse(flags, args, 2)
+func newMountCmd() *cobra.Command {
+	f := mountFlags{readahead: sizeFlag(fetch.DefaultReadahead), readTimeout: durationFlag(fetch.DefaultReadTimeout)}
+	c := &cobra.Command{
+		Use:   "mount [flags] SOURCE MOUNTPOINT",
+		Short: "Mount a .torrent file or magnet link; Ctrl-C unmounts",
+		Long: `Mount SOURCE, a .torrent file, a magnet link or the info-hash of a torrent whose
+metadata is in the cache, read-only at MOUNTPOINT. Reads fetch the pieces under them
+first, then a readahead window; verified pieces are kept in the cache and seeded.
+The mount runs in the foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPOINT.`,
+		Example: `  torrentfs mount file.torrent /mnt/x
+  torrentfs mount --cache-max-size 20G 'magnet:?xt=urn:btih:...' /mnt/x`,
+		Args: nArgs(2, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runMount(c.Context(), &f, args[0], args[1], c.ErrOrStderr())
+		},
+	}
+	f.swarmFlags.register(c)
+	fl := c.Flags()
+	f.cacheDir.register(fl)
+	fl.Var(&f.maxSize, "cache-max-size", "most `bytes` the cache directory may take on disk; least recently read pieces are evicted (default 10G, at most half the cache's file system)")
+	fl.Var(&f.readahead, "readahead", "most `bytes` fetched ahead of a sequential reader")
+	fl.Var(&f.readTimeout, "read-timeout", "fail a read with EIO after this long with no data from any peer (0: wait forever)")
+	fl.StringVar(&f.prefetch, "prefetch", fetch.PrefetchNone.String(), "what to download beyond what is read, a `mode`: none, file (the rest of an opened file) or all (the whole torrent)")
+	fl.BoolVar(&f.noUpload, "no-upload", false, "do not seed cached pieces to other peers")
+	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users read the mount")
+	fl.BoolVar(&f.directIO, "direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
+	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
+	c.RegisterFlagCompletionFunc("prefetch", cobra.FixedCompletions([]string{"none", "file", "all"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
+}
+
+func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.Writer) error {
+	cfg, log, err := f.config(stderr)
 	if err != nil {
 		return err
 	}
-	source, mnt := pos[0], pos[1]
-	cfg, log, err := sw.config(stderr)
-	if err != nil {
-		return err
-	}
-	if cfg.Prefetch, err = fetch.ParsePrefetch(*prefetch); err != nil {
+	defer log.Close()
+	if cfg.Prefetch, err = fetch.ParsePrefetch(f.prefetch); err != nil {
 		return usageError{err.Error()}
 	}
+	cacheDir, maxSize := f.cacheDir.path(), f.maxSize
 
 	// Check everything local before touching the network.
 	if isInfoHash(source) {
@@ -63,16 +83,16 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if err := fs.CheckMountPoint(mnt, log); err != nil {
+	if err := fs.CheckMountPoint(mnt, log.Logger); err != nil {
 		return err
 	}
 	if maxSize == 0 {
-		maxSize = sizeFlag(cache.DefaultMaxSize(*cacheDir))
+		maxSize = sizeFlag(cache.DefaultMaxSize(cacheDir))
 	}
 	if maxSize < cache.MinSize {
-		return usagef("--cache-max-size %d: the minimum is %dM", maxSize, cache.MinSize>>20)
+		return usagef("--cache-max-size %s: the minimum is %dM", maxSize.String(), cache.MinSize>>20)
 	}
-	c, err := cache.Open(*cacheDir, cache.Options{Logger: log, MaxSize: int64(maxSize)})
+	c, err := cache.Open(cacheDir, cache.Options{Logger: log.Logger, MaxSize: int64(maxSize)})
 	if err != nil {
 		return err
 	}
@@ -87,19 +107,19 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg.Storage = c
 	// A quarter of the cache at most, so that eviction always has pieces outside the
 	// readers' windows to drop.
-	cfg.Readahead = min(int64(readahead), int64(maxSize)/4)
-	cfg.ReadTimeout = *readTimeout
-	if *readTimeout == 0 {
+	cfg.Readahead = min(int64(f.readahead), int64(maxSize)/4)
+	cfg.ReadTimeout = time.Duration(f.readTimeout)
+	if f.readTimeout == 0 {
 		cfg.ReadTimeout = -1
 	}
-	cfg.NoUpload = *noUpload
+	cfg.NoUpload = f.noUpload
 	cl, err := fetch.New(cfg)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	c.Watch(cl)
-	addOpts := sw.addOptions()
+	addOpts := f.addOptions()
 	addOpts.MetaInfo = mi
 	if fetch.IsMagnet(source) {
 		if info, err := c.LoadInfo(ih); err == nil {
@@ -119,13 +139,13 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.SaveInfo(ih, t.InfoBytes()); err != nil {
 		log.Warn("cannot keep the metadata in the cache", "err", err)
 	}
-	m, err := fs.New(mnt, t, fs.Options{AllowOther: *allowOther, DirectIO: *directIO, Debug: *debugFUSE, Logger: log})
+	m, err := fs.New(mnt, t, fs.Options{AllowOther: f.allowOther, DirectIO: f.directIO, Debug: f.debugFUSE, Logger: log.Logger})
 	if err != nil {
 		return err
 	}
 	statusCtx, stopStatus := context.WithCancel(ctx)
 	defer stopStatus()
-	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, c, log)
+	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, c, log.Logger)
 	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port(),
 		"cache", c.Dir(), "cache_max_size", int64(maxSize))
 
@@ -144,7 +164,7 @@ func runMount(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer signal.Stop(usr1)
 	go func() {
 		for range usr1 {
-			cl.WriteStatus(stderr)
+			cl.WriteStatus(log.w)
 		}
 	}()
 	select {

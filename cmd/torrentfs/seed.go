@@ -6,22 +6,33 @@ import (
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/torrentfs/torrentfs/fetch"
 )
 
-func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("seed", "TORRENT PATH", stderr)
-	var sw swarmFlags
-	sw.register(flags)
-	pos, err := parse(flags, args, 2)
+func newSeedCmd() *cobra.Command {
+	var f swarmFlags
+	c := &cobra.Command{
+		Use:   "seed [flags] TORRENT PATH",
+		Short: "Share local files until Ctrl-C",
+		Long: `Share the data of TORRENT found at PATH, a file or a directory, until Ctrl-C. The
+local data is verified first; only what matches is shared.`,
+		Args: nArgs(2, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runSeed(c.Context(), &f, args[0], args[1], c.ErrOrStderr())
+		},
+	}
+	f.register(c)
+	return c
+}
+
+func runSeed(ctx context.Context, f *swarmFlags, torrentPath, path string, stderr io.Writer) error {
+	cfg, log, err := f.config(stderr)
 	if err != nil {
 		return err
 	}
-	torrentPath, path := pos[0], pos[1]
-	cfg, log, err := sw.config(stderr)
-	if err != nil {
-		return err
-	}
+	defer log.Close()
 	_, info, err := fetch.LoadTorrentFile(torrentPath)
 	if err != nil {
 		return err
@@ -43,7 +54,7 @@ func runSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer cl.Close()
-	t, err := cl.Add(ctx, torrentPath, sw.addOptions())
+	t, err := cl.Add(ctx, torrentPath, f.addOptions())
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
@@ -51,21 +53,32 @@ func serveStatus(ctx context.Context, path string, t *fetch.Torrent, c *cache.Ca
 	}()
 }
 
-// runStatus prints the report of the mount at MOUNTPOINT.
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlagSet("status", "MOUNTPOINT", stderr)
-	cacheDir := flags.String("cache-dir", defaultCacheDir(), "the `dir`ectory of the mount's piece cache")
-	pos, err := parse(flags, args, 1)
+func newStatusCmd() *cobra.Command {
+	var cacheDir cacheDirFlag
+	c := &cobra.Command{
+		Use:   "status [flags] MOUNTPOINT",
+		Short: "Show a mount's peers, transfer and per-file progress",
+		Long: `Show the torrent mounted at MOUNTPOINT: how much is cached and evicted, the cache's
+size against its limit, peers, transfer totals and per-file progress. Give the same
+--cache-dir as the mount if it is not the default.`,
+		Args: nArgs(1, 1),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runStatus(cacheDir.path(), args[0], c.OutOrStdout())
+		},
+	}
+	cacheDir.register(c.Flags())
+	return c
+}
+
+// runStatus prints the report of the mount at mnt.
+func runStatus(cacheDir, mnt string, stdout io.Writer) error {
+	ih, err := mountedInfoHash(mnt)
 	if err != nil {
 		return err
 	}
-	ih, err := mountedInfoHash(pos[0])
+	c, err := net.Dial("unix", statusSocket(cacheDir, ih))
 	if err != nil {
-		return err
-	}
-	c, err := net.Dial("unix", statusSocket(*cacheDir, ih))
-	if err != nil {
-		return fmt.Errorf("%s is served by a torrentfs that does not answer in cache %s (mounted with another --cache-dir?): %w", pos[0], *cacheDir, err)
+		return fmt.Errorf("%s is served by a torrentfs that does not answer in cache %s (mounted with another --cache-dir?): %w", mnt, cacheDir, err)
 	}
 	defer c.Close()
 	_, err = io.Copy(stdout, c)
