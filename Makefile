@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 DEBS := fuse3 opentracker mktorrent aria2 transmission-cli python3-libtorrent ffmpeg
 
-.PHONY: build deps test vet third-party-check bench demo clean
+.PHONY: build deps test vet third-party third-party-check bench demo clean
 
 build:
 	$(GO) build -o bin/torrentfs ./cmd/torrentfs
@@ -19,7 +19,7 @@ deps:
 	fi
 	@test -e /dev/fuse || { echo "no /dev/fuse: FUSE is needed (modprobe fuse, or run the container with --device /dev/fuse)"; exit 1; }
 
-test: deps vet
+test: deps third-party-check vet
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 -timeout 15m ./...
 
@@ -35,8 +35,12 @@ vet:
 
 # third-party-check fails if third_party/anacrolix-torrent or third_party/badger is not what
 # third_party/regen.sh makes of the pristine upstream versions and third_party/patches/.
+# third-party regenerates them (after a change to third_party/patches/ or to the versions).
 third-party-check:
 	third_party/regen.sh --check
+
+third-party:
+	third_party/regen.sh
 
 # bench runs the cache micro-benchmarks and the end-to-end benchmark, which rewrites
 # BENCHMARKS.md; it takes about three minutes and needs root (FUSE, dropping the page cache).
