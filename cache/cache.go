@@ -29,7 +29,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
-	"github.com/dgraph-io/badger/v4"
+	"github.com/torrentfs/torrentfs/third_party/badger"
 )
 
 // BlockSize is the size of the values piece data is stored in. It matches the chunk size

@@ -18,7 +18,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
-	storagetest "github.com/anacrolix/torrent/test"
+	storagetest "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/test"
 )
 
 func TestLeecherStorage(t *testing.T) {

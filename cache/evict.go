@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/dgraph-io/badger/v4"
+	"github.com/torrentfs/torrentfs/third_party/badger"
 )
 
 // Watcher is the client side of eviction. The cache asks it which bytes readers are using,

@@ -16,7 +16,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
-	"github.com/dgraph-io/badger/v4"
+	"github.com/torrentfs/torrentfs/third_party/badger"
 )
 
 // Keys. Piece and block numbers are big-endian so that a piece's blocks sort together.

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/dgraph-io/badger/v4"
+	"github.com/torrentfs/torrentfs/third_party/badger"
 )
 
 // writer commits whole-block writes in batches on its own goroutine. A Badger transaction

@@ -26,9 +26,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
 
 // Defaults for Config fields left zero.

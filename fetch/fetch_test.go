@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 	"golang.org/x/time/rate"
 
 	"github.com/torrentfs/torrentfs/cache"

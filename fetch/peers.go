@@ -9,9 +9,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anacrolix/torrent"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/tracker"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
 
 // Finding peers again. A read of a piece that no connected peer has must not wait for the

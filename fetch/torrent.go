@@ -13,8 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 
 	"github.com/torrentfs/torrentfs/internal/human"
 )

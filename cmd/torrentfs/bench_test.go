@@ -22,11 +22,11 @@ import (
 	"time"
 
 	g "github.com/anacrolix/generics"
-	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 	"golang.org/x/time/rate"
 )
 

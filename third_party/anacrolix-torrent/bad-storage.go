@@ -6,9 +6,9 @@ import (
 	"math/rand"
 	"strings"
 
-	"github.com/anacrolix/torrent/internal/testutil"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/testutil"
 )
 
 type badStorage struct{}

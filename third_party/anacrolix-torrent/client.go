@@ -34,18 +34,16 @@ import (
 	"github.com/anacrolix/missinggo/v2/panicif"
 	"github.com/anacrolix/missinggo/v2/pproffd"
 	"github.com/anacrolix/sync"
-	"github.com/anacrolix/torrent/internal/amortize"
-	"github.com/anacrolix/torrent/internal/extracmp"
 	"github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/webtorrent"
 	"github.com/cespare/xxhash"
 	"github.com/dustin/go-humanize"
 	gbtree "github.com/google/btree"
 	"github.com/pion/webrtc/v4"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/amortize"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/extracmp"
 
 	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/internal/check"
-	"github.com/anacrolix/torrent/internal/limiter"
 	"github.com/anacrolix/torrent/iplist"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/mse"
@@ -53,6 +51,8 @@ import (
 	"github.com/anacrolix/torrent/storage"
 	"github.com/anacrolix/torrent/types/infohash"
 	infohash_v2 "github.com/anacrolix/torrent/types/infohash-v2"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/check"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/limiter"
 )
 
 const webseedRequestUpdateTimerInterval = 5 * time.Second

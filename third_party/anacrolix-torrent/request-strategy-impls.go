@@ -3,9 +3,9 @@ package torrent
 import (
 	g "github.com/anacrolix/generics"
 
-	requestStrategy "github.com/anacrolix/torrent/internal/request-strategy"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	requestStrategy "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/request-strategy"
 )
 
 type requestStrategyInputCommon struct {

@@ -17,9 +17,9 @@ import (
 	"github.com/anacrolix/log"
 	"github.com/anacrolix/multiless"
 
-	requestStrategy "github.com/anacrolix/torrent/internal/request-strategy"
 	"github.com/anacrolix/torrent/metainfo"
 	typedRoaring "github.com/anacrolix/torrent/typed-roaring"
+	requestStrategy "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/request-strategy"
 )
 
 type (

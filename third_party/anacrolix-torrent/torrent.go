@@ -43,9 +43,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/anacrolix/torrent/bencode"
-	"github.com/anacrolix/torrent/internal/check"
-	"github.com/anacrolix/torrent/internal/nestedmaps"
-	request_strategy "github.com/anacrolix/torrent/internal/request-strategy"
 	"github.com/anacrolix/torrent/merkle"
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
@@ -58,6 +55,9 @@ import (
 	infohash_v2 "github.com/anacrolix/torrent/types/infohash-v2"
 	"github.com/anacrolix/torrent/webseed"
 	"github.com/anacrolix/torrent/webtorrent"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/check"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/nestedmaps"
+	request_strategy "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/request-strategy"
 )
 
 var errTorrentClosed = errors.New("torrent closed")

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
-	"github.com/anacrolix/torrent"
-	"github.com/anacrolix/torrent/internal/testutil"
 	"github.com/anacrolix/torrent/storage"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/testutil"
 )
 
 type LeecherStorageTestCase struct {

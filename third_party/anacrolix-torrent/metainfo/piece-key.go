@@ -1,7 +1,0 @@
-package metainfo
-
-// Uniquely identifies a piece.
-type PieceKey struct {
-	InfoHash Hash
-	Index    PieceIndex
-}

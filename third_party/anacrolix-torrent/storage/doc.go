@@ -1,2 +1,0 @@
-// Package storage implements storage backends for package torrent.
-package storage

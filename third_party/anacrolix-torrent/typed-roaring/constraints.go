@@ -1,5 +1,0 @@
-package typedRoaring
-
-type BitConstraint interface {
-	~int | ~uint32
-}
