@@ -27,7 +27,7 @@ type aria2Proc struct {
 
 // aria2 runs Debian's aria2c on 127.0.0.1 with DHT, local discovery and PEX off, on torrent,
 // with its files under dir. It is stopped when the test ends.
-func aria2(t *testing.T, torrent, dir string, args ...string) *aria2Proc {
+func aria2(t testing.TB, torrent, dir string, args ...string) *aria2Proc {
 	t.Helper()
 	if _, err := exec.LookPath("aria2c"); err != nil {
 		t.Fatal("aria2c not installed: run make deps")
@@ -194,7 +194,7 @@ func TestBadPeer(t *testing.T) {
 // transmission runs Debian's transmission-cli on torrent with its files under dir, on
 // 127.0.0.1 with DHT, local discovery, PEX, µTP, port mapping and RPC off, and returns it
 // and its peer port. It is stopped when the test ends.
-func transmission(t *testing.T, torrent, dir string) (*proc, int) {
+func transmission(t testing.TB, torrent, dir string) (*proc, int) {
 	t.Helper()
 	if _, err := exec.LookPath("transmission-cli"); err != nil {
 		t.Fatal("transmission-cli not installed: run make deps")
@@ -267,7 +267,7 @@ func TestTransmission(t *testing.T) {
 // libtorrent runs testdata/ltpeer.py, Debian's python3-libtorrent (the engine of qBittorrent
 // and Deluge) on 127.0.0.1, on torrent with its files under dir, connecting to peers; it
 // returns once libtorrent listens, with its port. It is stopped when the test ends.
-func libtorrent(t *testing.T, torrent, dir string, peers ...string) (*proc, int) {
+func libtorrent(t testing.TB, torrent, dir string, peers ...string) (*proc, int) {
 	t.Helper()
 	port := freePort(t)
 	args := append([]string{"testdata/ltpeer.py", "run", torrent, dir, fmt.Sprint(port)}, peers...)

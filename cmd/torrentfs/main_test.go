@@ -281,7 +281,7 @@ func checkTree(t *testing.T, mnt string, files map[string][]byte) {
 }
 
 // freePort returns a TCP and UDP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	for {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -299,7 +299,7 @@ func freePort(t *testing.T) int {
 
 // opentracker starts Debian's opentracker on 127.0.0.1 for the given info-hashes (it runs
 // in whitelist mode) and returns its port.
-func opentracker(t *testing.T, infohashes ...string) int {
+func opentracker(t testing.TB, infohashes ...string) int {
 	t.Helper()
 	if _, err := exec.LookPath("opentracker"); err != nil {
 		t.Fatal("opentracker not installed: run make deps")
@@ -325,7 +325,7 @@ func opentracker(t *testing.T, infohashes ...string) int {
 
 // waitAccepting dials a third-party program's port until it accepts, with a bound, for
 // programs that say nothing when they are ready; exited is closed if the program exits.
-func waitAccepting(t *testing.T, name string, port int, exited <-chan struct{}) {
+func waitAccepting(t testing.TB, name string, port int, exited <-chan struct{}) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(30 * time.Second)

@@ -18,14 +18,11 @@ import (
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
-// thirdPartySwarm writes data as dir/name, makes a torrent of it with mktorrent announcing to
-// a fresh opentracker, and seeds it with Transmission, aria2 and libtorrent, which find each
-// other and any mount only through the tracker. It returns the torrent's path.
-func thirdPartySwarm(t *testing.T, dir, name string, data []byte) string {
+// thirdPartySwarm makes a torrent of the file dir/name with mktorrent, announcing to a fresh
+// opentracker, and seeds it with Transmission, aria2 and libtorrent, which find each other
+// and any mount only through the tracker. It returns the torrent's path.
+func thirdPartySwarm(t testing.TB, dir, name string) string {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	tor := filepath.Join(dir, name+".torrent")
 	mk := func(announce string) {
 		os.Remove(tor)
@@ -53,7 +50,7 @@ func thirdPartySwarm(t *testing.T, dir, name string, data []byte) string {
 
 // dropPageCache drops the kernel's cached pages of a file, as memory pressure would: the
 // next read of it reaches the mount.
-func dropPageCache(t *testing.T, path string) {
+func dropPageCache(t testing.TB, path string) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -75,7 +72,10 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	const maxSize = 64 << 20
 	data := fetchtest.Payload(4*maxSize, 45)
 	dir := t.TempDir()
-	tor := thirdPartySwarm(t, dir, "movie.bin", data)
+	if err := os.WriteFile(filepath.Join(dir, "movie.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tor := thirdPartySwarm(t, dir, "movie.bin")
 
 	mnt, cache := t.TempDir(), t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--cache-max-size", "64M",
