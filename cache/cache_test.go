@@ -8,17 +8,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	storagetest "github.com/anacrolix/torrent/test"
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/y"
 )
 
 func TestLeecherStorage(t *testing.T) {
@@ -362,8 +366,28 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.WriteAt(data[:BlockSize], 0); err == nil {
-		t.Fatal("write after close succeeded")
+	_, err := p.WriteAt(data[:BlockSize], 0)
+	var we *WriteError
+	if !errors.As(err, &we) || we.Piece != 0 || !errors.Is(err, errClosed) {
+		t.Fatalf("write after close: %v, want a *WriteError for piece 0 wrapping errClosed", err)
+	}
+}
+
+// Badger's errors keep the errno under them, so the system refusing is told from damaged
+// files by its value: a cache the user may not write is an error, not a torrent to start
+// afresh.
+func TestSystemError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "MANIFEST"), []byte("not a manifest"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := badger.Open(badgerOptions(dir, slog.New(slog.DiscardHandler), 4<<20))
+	if err == nil || systemError(err) {
+		t.Fatalf("a damaged manifest: %v; want an error that is not the system's", err)
+	}
+	err = y.Wrapf(&os.PathError{Op: "open", Path: dir, Err: syscall.EACCES}, "cannot open directory %q", dir)
+	if !systemError(err) {
+		t.Fatalf("%v: not a system error", err)
 	}
 }
 

@@ -148,12 +148,12 @@ func TestEvictionHoldsTheCap(t *testing.T) {
 	r := ti.NewReader()
 	defer r.Close()
 	buf := make([]byte, 1000)
-	if n, err := r.ReadAt(buf, 0); n != 0 || err == nil {
-		t.Fatalf("read of evicted piece 0: n=%d err=%v, want an error", n, err)
+	if n, err := r.ReadAt(buf, 0); n != 0 || !errors.Is(err, ErrEvicted) {
+		t.Fatalf("read of evicted piece 0: n=%d err=%v, want ErrEvicted", n, err)
 	}
 	p := writePiece(t, ti, info, data, 0)
-	if n, err := r.ReadAt(buf, 0); n != 0 || err == nil {
-		t.Fatalf("read of refetched, unverified piece 0: n=%d err=%v, want an error", n, err)
+	if n, err := r.ReadAt(buf, 0); n != 0 || !errors.Is(err, ErrEvicted) {
+		t.Fatalf("read of refetched, unverified piece 0: n=%d err=%v, want ErrEvicted", n, err)
 	}
 	if err := p.MarkComplete(); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -121,17 +120,16 @@ func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, 
 	return t, nil
 }
 
+// systemErrnos are the system refusing an operation (permissions, space, limits, the
+// device), as against a file's contents being wrong.
+var systemErrnos = []syscall.Errno{syscall.EACCES, syscall.EPERM, syscall.ENOSPC, syscall.EDQUOT, syscall.EMFILE,
+	syscall.ENFILE, syscall.ENOMEM, syscall.EROFS, syscall.EIO}
+
 // systemError reports whether err is the system refusing an operation rather than a file's
-// contents being wrong. Badger flattens the errors it wraps into text, so the errno's
-// message is looked for too.
+// contents being wrong. (Badger's y.Wrap keeps the cause: third_party/badger/TORRENTFS.md, 2.)
 func systemError(err error) bool {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return true
-	}
-	for _, e := range []syscall.Errno{syscall.EACCES, syscall.EPERM, syscall.ENOSPC, syscall.EDQUOT, syscall.EMFILE,
-		syscall.ENFILE, syscall.ENOMEM, syscall.EROFS, syscall.EIO} {
-		if strings.Contains(err.Error(), e.Error()) {
+	for _, e := range systemErrnos {
+		if errors.Is(err, e) {
 			return true
 		}
 	}
@@ -314,6 +312,17 @@ func (p *piece) blocks() int { return int((p.length + BlockSize - 1) / BlockSize
 
 func (p *piece) blockLen(b int) int64 { return min(BlockSize, p.length-int64(b)*BlockSize) }
 
+// WriteError is the error of a chunk write the cache could not store: it is full, closing, or
+// the write failed. The chunk is lost; the client fetches it again. Every error WriteAt
+// returns is one.
+type WriteError struct {
+	Piece int
+	Err   error
+}
+
+func (e *WriteError) Error() string { return fmt.Sprintf("write piece %d: %v", e.Piece, e.Err) }
+func (e *WriteError) Unwrap() error { return e.Err }
+
 // WriteAt stores chunk data. anacrolix reuses its buffer, so the data is copied. A whole block
 // is a blind write; a part of a block (only seen with unusual chunk sizes) is merged with what
 // is stored. Writes to a complete piece are dropped: its bytes are verified and final.
@@ -332,7 +341,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 		var err error
 		if inBlk == 0 && int64(m) == bl {
 			if err = p.t.space.reserve(bl); err != nil {
-				return n, fmt.Errorf("write piece %d: %w", p.index, err)
+				return n, &WriteError{p.index, err}
 			}
 			err = p.t.w.write(p.index, blockKey(p.index, blk), b[n:n+m])
 		} else {
@@ -343,7 +352,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			}
 		}
 		if err != nil {
-			return n, fmt.Errorf("write piece %d: %w", p.index, err)
+			return n, &WriteError{p.index, err}
 		}
 		n += m
 	}
@@ -494,7 +503,7 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 			pc := int(pos / t.pieceLen)
 			if pc != last {
 				if !t.readable(pc) {
-					return errEvicted
+					return ErrEvicted
 				}
 				t.touch(pc)
 				last, plen = pc, t.pieceLength(pc)
@@ -582,8 +591,9 @@ func (r torrentReader) ReadAt(b []byte, off int64) (int, error) {
 	return n, err
 }
 
-// errEvicted fails a read of an evicted piece that is not complete again.
-var errEvicted = errors.New("cache: piece was evicted")
+// ErrEvicted fails a read of a piece evicted since the client last heard it was complete.
+// The client is told (Watcher.Evicted) and fetches the piece again.
+var ErrEvicted = errors.New("cache: piece was evicted")
 
 // errPieceEnd ends a short read at a piece boundary.
 var errPieceEnd = errors.New("cache: read stops at the end of a piece")

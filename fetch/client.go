@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -29,6 +28,8 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/torrentfs/torrentfs/cache"
 )
 
 // Defaults for Config fields left zero.
@@ -306,26 +307,27 @@ func (f quietHandler) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	if r.Level >= slog.LevelError {
-		if strings.Contains(r.Message, "writing received chunk") {
-			return nil // Client.writeFailed reports these, without one line per chunk
-		}
 		expected := false
 		r.Attrs(func(a slog.Attr) bool {
 			err, ok := a.Value.Any().(error)
-			// Besides cancelled reads: a read of a piece the storage evicted before the
-			// client heard of it. The reader starts again and fetches the piece.
-			if ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-				strings.HasSuffix(err.Error(), "piece was evicted")) {
-				expected = true
-				return false
-			}
-			return true
+			expected = ok && expectedError(err)
+			return !expected
 		})
 		if expected {
 			return nil
 		}
 	}
 	return f.Handler.Handle(ctx, r)
+}
+
+// expectedError reports whether an error anacrolix logs is none for us: a read cancelled by
+// its caller; a read of a piece the storage evicted before the client heard of it (the
+// reader starts again and fetches the piece); a chunk the storage could not write
+// (Client.writeFailed reports those, without one line per chunk).
+func expectedError(err error) bool {
+	var we *cache.WriteError
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, cache.ErrEvicted) || errors.As(err, &we)
 }
 
 func (f quietHandler) WithAttrs(as []slog.Attr) slog.Handler {

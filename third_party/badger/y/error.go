@@ -57,7 +57,8 @@ func Wrap(err error, msg string) error {
 		if err == nil {
 			return nil
 		}
-		return fmt.Errorf("%s err: %+v", msg, err)
+		// torrentfs: %w, not %+v, so that errors.Is and errors.As see the cause.
+		return fmt.Errorf("%s err: %w", msg, err)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }
