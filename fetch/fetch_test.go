@@ -277,3 +277,28 @@ func TestBadTorrentFiles(t *testing.T) {
 		}
 	}
 }
+
+// A read a little behind a head (the kernel reorders its readahead reads) reuses the head.
+// Its window, which eviction leaves alone (Client.Active), still starts at the head and
+// reaches ahead of it, also when the read starts before where the head's stream started.
+func TestReuseBehindKeepsWindow(t *testing.T) {
+	s, data := singleFile(t, 8<<20)
+	_, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
+	h := tt.Open(0)
+	defer h.Close()
+	const a, back, n = 4 << 20, 3 << 19, 4 << 10 // back: 1.5 MiB, within a head's reach
+	readAt(t, h, a, n)
+	off := int64(a - back)
+	if got := readAt(t, h, off, n); !bytes.Equal(got, data[off:off+n]) {
+		t.Fatalf("ReadAt(%d) differs from the source", off)
+	}
+	active := tt.Active()
+	if len(active) != 1 {
+		t.Fatalf("%d read heads after two nearby reads, want 1 reused: %v", len(active), active)
+	}
+	pos := off + n // where the head is now
+	if w := active[0]; w[0] != pos || w[1] <= pos {
+		t.Fatalf("the head at %d publishes the window [%d, %d): it protects nothing ahead of the head", pos, w[0], w[1])
+	}
+}

@@ -1,0 +1,4 @@
+package fetch
+
+// Active is Client.Active for the torrent: the windows its read heads publish to eviction.
+func (t *Torrent) Active() [][2]int64 { return t.c.Active(t.t.InfoHash()) }
