@@ -121,7 +121,7 @@ type Client struct {
 	storages sync.Map
 
 	mu       sync.Mutex
-	torrents map[metainfo.Hash]*Torrent // guarded by mu
+	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
 }
 
 // New starts a client listening for peers.
@@ -288,9 +288,20 @@ func (c *Client) Port() int { return c.cl.LocalPort() }
 // WriteStatus writes the client's state (peers, pieces, requests) for debugging.
 func (c *Client) WriteStatus(w io.Writer) { c.cl.WriteStatus(w) }
 
-// Close drops every torrent and stops the client. It does not close the storage.
+// ErrClientClosed is returned by Add once Close has begun.
+var ErrClientClosed = errors.New("fetch: client closed")
+
+// Close stops every torrent's goroutines and waits for them, then drops the torrents and
+// stops the client. It does not close the storage.
 func (c *Client) Close() error {
 	c.closing.Store(true)
+	c.mu.Lock()
+	ts := c.torrents
+	c.torrents = nil
+	c.mu.Unlock()
+	for _, t := range ts {
+		t.close()
+	}
 	return errors.Join(c.cl.Close()...)
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -300,5 +301,31 @@ func TestReuseBehindKeepsWindow(t *testing.T) {
 	pos := off + n // where the head is now
 	if w := active[0]; w[0] != pos || w[1] <= pos {
 		t.Fatalf("the head at %d publishes the window [%d, %d): it protects nothing ahead of the head", pos, w[0], w[1])
+	}
+}
+
+// Close stops the goroutines each torrent runs, the mirror of verified pieces and the timer
+// that resumes a paused prefetch, and waits for them: none is left once it returns.
+func TestCloseStopsGoroutines(t *testing.T) {
+	s, data := singleFile(t, 4<<20)
+	seeder, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchFile}, addr)
+	h := tt.Open(0)
+	off := int64(3 << 20) // a seek to a piece not fetched yet: the prefetch pauses, then a timer resumes it
+	if got := readAt(t, h, off, 1000); !bytes.Equal(got, data[off:off+1000]) {
+		t.Fatal("bytes differ from the source")
+	}
+	h.Close()
+	for _, c := range []*fetch.Client{tt.Client(), seeder} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, fn := range []string{"fetch.(*Torrent).mirrorVerified", "fetch.(*Torrent).releasePrefetch"} {
+		if strings.Contains(stacks, fn) {
+			t.Errorf("a goroutine of %s runs after Close", fn)
+		}
 	}
 }

@@ -50,6 +50,12 @@ type Torrent struct {
 	heads sync.Map
 	// evicted counts the bytes the storage evicted.
 	evicted atomic.Int64
+
+	// goroutines counts the goroutines the torrent owns: the mirror of verified pieces and,
+	// while armed, the resume timer's function. close stops them and waits.
+	goroutines sync.WaitGroup
+	stopMirror func() // immutable after Add
+
 	// The background prefetch pauses while reads seek (see holdPrefetch), and stops at the
 	// first eviction: the cache is full. Guarded by pmu.
 	pmu         sync.Mutex
@@ -57,7 +63,8 @@ type Torrent struct {
 	seeking     int             // reads seeking now
 	paused      bool
 	stopped     bool
-	resume      *time.Timer
+	resume      *time.Timer // counted in goroutines from armed until run or stopped
+	closed      bool        // no timer is armed once set
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -140,8 +147,15 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	tt.opened = make([]sync.Once, len(tt.files))
 	tt.mirrorVerified()
 	c.mu.Lock()
-	c.torrents[t.InfoHash()] = tt
+	closed := c.torrents == nil
+	if !closed {
+		c.torrents[t.InfoHash()] = tt
+	}
 	c.mu.Unlock()
+	if closed {
+		tt.close()
+		return nil, ErrClientClosed
+	}
 	if c.cfg.Prefetch == PrefetchAll {
 		for _, f := range tt.files {
 			tt.prefetchFile(f.f)
@@ -173,21 +187,36 @@ func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent) error {
 	}
 }
 
-// mirrorVerified fills t.verified and keeps it current until the torrent closes. Each change
-// is read back from anacrolix rather than taken from the event, so an old event applied late
-// cannot undo a newer state.
+// mirrorVerified fills t.verified and keeps it current until close. Each change is read back
+// from anacrolix rather than taken from the event, so an old event applied late cannot undo
+// a newer state.
 func (t *Torrent) mirrorVerified() {
 	sub := t.t.SubscribePieceStateChanges()
+	t.stopMirror = sub.Close // its Values close once the subscription has stopped
 	t.verified = make([]atomic.Bool, t.t.NumPieces())
 	for p := range t.verified {
 		t.verified[p].Store(t.t.PieceState(p).Complete)
 	}
+	t.goroutines.Add(1)
 	go func() {
-		defer sub.Close()
+		defer t.goroutines.Done()
 		for ch := range sub.Values {
 			t.verified[ch.Index].Store(t.t.PieceState(ch.Index).Complete)
 		}
 	}()
+}
+
+// close stops the torrent's goroutines and waits for them. The anacrolix torrent itself
+// closes with the client.
+func (t *Torrent) close() {
+	t.stopMirror()
+	t.pmu.Lock()
+	t.closed = true
+	if t.resume != nil && t.resume.Stop() {
+		t.goroutines.Done() // its function will not run
+	}
+	t.pmu.Unlock()
+	t.goroutines.Wait()
 }
 
 // sawVerified records that n bytes at torrent offset off were read: anacrolix returns only
@@ -444,8 +473,8 @@ func (t *Torrent) holdPrefetch() {
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
 	t.seeking++
-	if t.resume != nil {
-		t.resume.Stop()
+	if t.resume != nil && t.resume.Stop() {
+		t.goroutines.Done()
 	}
 	if !t.paused && len(t.prefetching) > 0 {
 		t.paused = true
@@ -458,10 +487,12 @@ func (t *Torrent) releasePrefetch() {
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
 	t.seeking--
-	if t.seeking > 0 || !t.paused {
+	if t.seeking > 0 || !t.paused || t.closed {
 		return
 	}
+	t.goroutines.Add(1)
 	t.resume = time.AfterFunc(prefetchResume, func() {
+		defer t.goroutines.Done()
 		t.pmu.Lock()
 		defer t.pmu.Unlock()
 		if t.seeking == 0 && t.paused {
