@@ -26,10 +26,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/dgraph-io/badger/v4"
+	"golang.org/x/time/rate"
 )
 
 // BlockSize is the size of the values piece data is stored in. It matches the chunk size
@@ -61,12 +63,13 @@ type Cache struct {
 	vlogSize int64 // Badger's value-log file size: the unit in which space is reclaimed
 	reserve  int64 // bytes always left free on the file system
 
-	space         *space
-	stop          chan struct{}
-	evictorDone   chan struct{}
-	stuckLogged   atomic.Int64 // when going over the cap was last logged, Unix nanoseconds
-	measureLogged atomic.Int64 // when failing to measure the cache was last logged
-	loggedLimit   atomic.Int64 // the file system's limit last logged; 0 while the cap applies
+	space       *space
+	stop        chan struct{}
+	evictorDone chan struct{}
+	// stuckWarn and measureWarn log going over the cap and failing to measure the cache at
+	// most once a minute: the evictor runs every second.
+	stuckWarn, measureWarn rate.Sometimes
+	loggedLimit            atomic.Int64 // the file system's limit last logged; 0 while the cap applies
 
 	// Guarded by mu.
 	mu       sync.Mutex
@@ -104,6 +107,7 @@ func Open(dir string, opts Options) (*Cache, error) {
 		dir: dir, log: log, maxSize: opts.MaxSize,
 		torrents: make(map[metainfo.Hash]*torrent), released: make(map[metainfo.Hash]bool),
 		space: newSpace(dir), stop: make(chan struct{}), evictorDone: make(chan struct{}),
+		stuckWarn: rate.Sometimes{Interval: time.Minute}, measureWarn: rate.Sometimes{Interval: time.Minute},
 	}
 	// Space is reclaimed a value-log file at a time, so the files are small against the cap
 	// (or the file system, if smaller): at most 1/16 of it.

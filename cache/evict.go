@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -59,12 +58,12 @@ func (c *Cache) runEvictor() {
 func (c *Cache) evictOnce(evict bool) bool {
 	used, err := diskUsage(c.dir)
 	if err != nil {
-		c.warnEveryMinute(&c.measureLogged, "cannot measure the cache", "dir", c.dir, "err", err)
+		c.measureWarn.Do(func() { c.log.Warn("cannot measure the cache", "dir", c.dir, "err", err) })
 		return false
 	}
 	free, err := freeSpace(c.dir)
 	if err != nil {
-		c.warnEveryMinute(&c.measureLogged, "cannot measure free space", "dir", c.dir, "err", err)
+		c.measureWarn.Do(func() { c.log.Warn("cannot measure free space", "dir", c.dir, "err", err) })
 		return false
 	}
 	if keepBallast(c.dir, min(BallastSize, 2*c.vlogSize), free, c.reserve) {
@@ -89,20 +88,13 @@ func (c *Cache) evictOnce(evict bool) bool {
 	}
 	stuck := freed == 0 && after >= limit
 	if stuck {
-		c.warnEveryMinute(&c.stuckLogged, "cache is full and nothing in it can be evicted (readers are using it all, or pieces are half downloaded): going over the cap",
-			"dir", c.dir, "cache", after, "limit", limit)
+		c.stuckWarn.Do(func() {
+			c.log.Warn("cache is full and nothing in it can be evicted (readers are using it all, or pieces are half downloaded): going over the cap",
+				"dir", c.dir, "cache", after, "limit", limit)
+		})
 	}
 	c.space.set(after, limit, high, diskLimit, stuck)
 	return freed > 0 && after >= high
-}
-
-// warnEveryMinute logs a warning unless it was logged less than a minute ago, by when last
-// (Unix nanoseconds): the evictor runs every second.
-func (c *Cache) warnEveryMinute(last *atomic.Int64, msg string, args ...any) {
-	if now := time.Now().UnixNano(); now-last.Load() > int64(time.Minute) {
-		last.Store(now)
-		c.log.Warn(msg, args...)
-	}
 }
 
 // logDiskLimit says when the file system rather than the cap starts limiting the cache, and

@@ -28,6 +28,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
 
 	"github.com/torrentfs/torrentfs/cache"
 )
@@ -113,8 +114,8 @@ type Client struct {
 	received atomic.Int64
 	// closing is set by Close: errors logged while peers are cut off are expected.
 	closing atomic.Bool
-	// lastWriteErr is when a failed chunk write was last logged, in Unix nanoseconds.
-	lastWriteErr atomic.Int64
+	// writeWarn logs failed chunk writes at most once per writeErrorEvery.
+	writeWarn rate.Sometimes
 
 	// storages holds how to read each torrent's storage (metainfo.Hash → func() storage.
 	// TorrentReader), recorded as anacrolix opens it, for reads that skip anacrolix.
@@ -140,6 +141,7 @@ func New(cfg Config) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent)}
+	c.writeWarn.Interval = writeErrorEvery
 
 	addr := cfg.ListenAddr
 	fallback := addr == ""
@@ -266,12 +268,7 @@ func (c *Client) Evicted(ih metainfo.Hash, pieces []int) {
 
 // writeFailed logs failed chunk writes, at most once per writeErrorEvery.
 func (c *Client) writeFailed(err error) {
-	now := time.Now().UnixNano()
-	last := c.lastWriteErr.Load()
-	if now-last < int64(writeErrorEvery) || !c.lastWriteErr.CompareAndSwap(last, now) {
-		return
-	}
-	c.log.Warn("cannot store downloaded data; will fetch it again", "err", err)
+	c.writeWarn.Do(func() { c.log.Warn("cannot store downloaded data; will fetch it again", "err", err) })
 }
 
 const writeErrorEvery = 10 * time.Second
