@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path"
 	"strconv"
@@ -219,23 +220,30 @@ func (t *Torrent) close() {
 	t.goroutines.Wait()
 }
 
+// pieces yields, in order, the index of every piece holding torrent bytes [off, end).
+func (t *Torrent) pieces(off, end int64) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		pl := t.info.PieceLength
+		for p := off / pl; off < end && p*pl < end; p++ {
+			if !yield(int(p)) {
+				return
+			}
+		}
+	}
+}
+
 // sawVerified records that n bytes at torrent offset off were read: anacrolix returns only
 // verified pieces, so the mirror can be ahead of its (asynchronous) events, and du agrees
 // with what was read at once.
 func (t *Torrent) sawVerified(off, n int64) {
-	if n <= 0 {
-		return
-	}
-	pl := t.info.PieceLength
-	for p := off / pl; p*pl < off+n; p++ {
+	for p := range t.pieces(off, off+n) {
 		t.verified[p].Store(true)
 	}
 }
 
 // allVerified reports whether every piece holding torrent bytes [off, end) is verified.
 func (t *Torrent) allVerified(off, end int64) bool {
-	pl := t.info.PieceLength
-	for p := off / pl; p*pl < end; p++ {
+	for p := range t.pieces(off, end) {
 		if !t.verified[p].Load() {
 			return false
 		}
@@ -341,7 +349,7 @@ func (t *Torrent) BytesCached(i int) int64 {
 	pl := t.info.PieceLength
 	begin, end := f.Offset(), f.Offset()+f.Length()
 	var n int64
-	for p := int(begin / pl); int64(p)*pl < end; p++ {
+	for p := range t.pieces(begin, end) {
 		if t.verified[p].Load() {
 			n += min(end, int64(p+1)*pl) - max(begin, int64(p)*pl)
 		}
@@ -397,20 +405,18 @@ func (s stringAddr) String() string { return string(s) }
 func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
 	sub := t.t.SubscribePieceStateChanges()
 	defer sub.Close()
-	f := t.files[i].f
-	pl := t.info.PieceLength
-	begin := (f.Offset() + off) / pl
-	end := (f.Offset() + off + n + pl - 1) / pl
+	begin := t.files[i].f.Offset() + off
+	pieces := t.pieces(begin, begin+n)
 	for {
 		done := true
-		for p := begin; p < end; p++ {
-			if !t.t.PieceState(int(p)).Complete {
+		for p := range pieces {
+			if !t.t.PieceState(p).Complete {
 				done = false
 				break
 			}
 		}
 		if done {
-			for p := begin; p < end; p++ {
+			for p := range pieces {
 				t.verified[p].Store(true)
 			}
 			return nil
@@ -433,11 +439,10 @@ func (t *Torrent) prefetch(i int) {
 	if f.Length() == 0 {
 		return
 	}
-	pl := t.info.PieceLength
 	begin, end := f.Offset(), f.Offset()+f.Length()
 	high := func(from, to int64) {
-		for p := from / pl; p*pl < to; p++ {
-			t.t.Piece(int(p)).SetPriority(torrent.PiecePriorityHigh)
+		for p := range t.pieces(from, to) {
+			t.t.Piece(p).SetPriority(torrent.PiecePriorityHigh)
 		}
 	}
 	high(begin, min(end, begin+headTail))
