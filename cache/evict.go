@@ -280,20 +280,15 @@ func (t *torrent) gcRatio() float64 {
 // closedTorrents lists the torrents in the cache directory other than ours (those this
 // process opened), each as one candidate last used when its directory was.
 func (c *Cache) closedTorrents(ours map[metainfo.Hash]bool) []candidate {
-	entries, err := os.ReadDir(c.dir)
+	dirs, err := torrentDirs(c.dir)
 	if err != nil {
 		return nil
 	}
 	var cands []candidate
-	for _, e := range entries {
-		b, err := hex.DecodeString(e.Name())
-		if err != nil || len(b) != len(metainfo.Hash{}) || !e.IsDir() {
+	for ih, dir := range dirs {
+		if ours[ih] {
 			continue
 		}
-		if ours[metainfo.Hash(b)] {
-			continue
-		}
-		dir := filepath.Join(c.dir, e.Name())
 		size, err := diskUsage(dir)
 		if err != nil || size == 0 {
 			continue
@@ -311,9 +306,32 @@ func removeClosed(dir string) error {
 		return err
 	}
 	defer lock.Close()
+	return removeDir(dir)
+}
+
+// removeDir deletes a torrent's directory. It is renamed away first, in one step, so that
+// no process finds it half deleted; removeTrash finishes a removal a crash interrupted.
+func removeDir(dir string) error {
 	trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
 	if err := os.Rename(dir, trash); err != nil {
 		return err
 	}
 	return os.RemoveAll(trash)
+}
+
+// torrentDirs returns the torrents' directories in the cache directory dir, by info-hash:
+// the subdirectories named by one in hex.
+func torrentDirs(dir string) (map[metainfo.Hash]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	dirs := make(map[metainfo.Hash]string)
+	for _, e := range entries {
+		var ih metainfo.Hash
+		if b, err := hex.DecodeString(e.Name()); err == nil && len(b) == len(ih) && e.IsDir() {
+			dirs[metainfo.Hash(b)] = filepath.Join(dir, e.Name())
+		}
+	}
+	return dirs, nil
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -97,10 +96,8 @@ func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, 
 		// disk error, or someone's editing. It is a cache: start the torrent afresh, and its
 		// pieces are fetched again.
 		log.Warn("the cache of this torrent is damaged; starting it afresh", "dir", dir, "err", err)
-		trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
-		if rerr := os.Rename(dir, trash); rerr == nil {
+		if rerr := removeDir(dir); rerr == nil {
 			lock.Close()
-			os.RemoveAll(trash)
 			if err = os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("cache dir: %w", err)
 			}
