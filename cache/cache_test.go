@@ -84,6 +84,16 @@ func writePiece(t *testing.T, ti *storage.Torrent, info *metainfo.Info, data []b
 	return p
 }
 
+// writeAll writes every piece of data and marks it complete.
+func writeAll(t *testing.T, ti *storage.Torrent, info *metainfo.Info, data []byte) {
+	t.Helper()
+	for i := range info.NumPieces() {
+		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func readPiece(t *testing.T, p storage.Piece) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -541,11 +551,7 @@ func TestDamagedCache(t *testing.T) {
 	info, data := testInfo(t)
 	dir := t.TempDir()
 	c, ti := openTest(t, dir, info)
-	for i := range info.NumPieces() {
-		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeAll(t, ti, info, data)
 	c.Close()
 	// Rewrite piece 0 in a second session: its new values go to a new value-log file. Badger
 	// checks only the last file when it opens, and truncates it at a damaged entry; in the

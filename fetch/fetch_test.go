@@ -41,6 +41,17 @@ func singleFile(t *testing.T, size int) (*fetchtest.Swarm, []byte) {
 	return s, data
 }
 
+// seededFile starts a one-file swarm of size bytes with a seeder, and a leecher with cfg
+// that has the file open until the test ends.
+func seededFile(t *testing.T, size int, cfg fetch.Config) (*fetch.Torrent, *fetch.Handle, []byte) {
+	s, data := singleFile(t, size)
+	_, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), cfg, addr)
+	h := tt.Open(0)
+	t.Cleanup(func() { h.Close() })
+	return tt, h, data
+}
+
 func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -162,11 +173,7 @@ func TestCancelledReadKeepsDownloading(t *testing.T) {
 // to that position through anacrolix again read what the new reader was at: the file's
 // first bytes, not the ones asked for (found streaming: cmp differed at byte 3145729).
 func TestReadBackAfterCachedRead(t *testing.T) {
-	s, data := singleFile(t, 8<<20)
-	_, addr := s.StartSeeder(t)
-	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
-	h := tt.Open(0)
-	defer h.Close()
+	tt, h, data := seededFile(t, 8<<20, fetch.Config{})
 	const a = 3 << 20
 	check := func(off int64, n int) {
 		t.Helper()
@@ -283,11 +290,7 @@ func TestBadTorrentFiles(t *testing.T) {
 // Its window, which eviction leaves alone (Client.Active), still starts at the head and
 // reaches ahead of it, also when the read starts before where the head's stream started.
 func TestReuseBehindKeepsWindow(t *testing.T) {
-	s, data := singleFile(t, 8<<20)
-	_, addr := s.StartSeeder(t)
-	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
-	h := tt.Open(0)
-	defer h.Close()
+	tt, h, data := seededFile(t, 8<<20, fetch.Config{})
 	const a, back, n = 4 << 20, 3 << 19, 4 << 10 // back: 1.5 MiB, within a head's reach
 	readAt(t, h, a, n)
 	off := int64(a - back)
