@@ -51,8 +51,8 @@ type Config struct {
 	// NoDHT, NoPortForwarding, NoPEX and NoTrackers switch those off.
 	NoDHT, NoPortForwarding, NoPEX, NoTrackers bool
 	// UTP lets peers connect over uTP as well as TCP. It is off by default: anacrolix's
-	// pure-Go uTP moved 5–7 MiB/s on loopback against over 200 MiB/s for TCP (BENCHMARKS.md),
-	// and a peer whose uTP connection wins the dial race is held to that.
+	// pure-Go uTP is a small fraction of TCP's speed (docs/measurements.md), and a peer whose
+	// uTP connection wins the dial race is held to it.
 	UTP bool
 	// NoUpload stops seeding to other peers.
 	NoUpload bool

@@ -471,9 +471,9 @@ const prefetchResume = 500 * time.Millisecond
 
 // holdPrefetch pauses the background prefetch for a read that seeks to pieces not yet
 // verified, until releasePrefetch. A peer serves requests in order and a background
-// download keeps its queue full: measured, random reads with --prefetch file took 100 ms
-// at the median against 11 ms without; with the pause, 8 ms. What was already asked for
-// still arrives; TORRENTFS.md 5 cancels part of it.
+// download keeps its queue full, so a seeking read would wait behind it
+// (docs/measurements.md). What was already asked for still arrives; TORRENTFS.md 5 cancels
+// part of it.
 func (t *Torrent) holdPrefetch() {
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
