@@ -6,7 +6,7 @@
 // directory. A database is locked by the process that opened it: opening the same torrent
 // from a second process fails with ErrInUse.
 //
-// Piece data is stored in blocks of BlockSize bytes as they arrive from peers. A piece becomes
+// Piece data is stored in blocks of blockSize bytes as they arrive from peers. A piece becomes
 // complete only when anacrolix has checked its hash and called MarkComplete: a marker key is
 // written after every block of the piece is known to be present, and pieces without the marker
 // are never reported complete, so nothing unverified is ever served, also after a crash.
@@ -34,9 +34,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// BlockSize is the size of the values piece data is stored in. It matches the chunk size
+// blockSize is the size of the values piece data is stored in. It matches the chunk size
 // that BitTorrent peers send, so a chunk from the wire is written as one value.
-const BlockSize = 16 << 10
+const blockSize = 16 << 10
 
 // ErrInUse is returned by OpenTorrent when another process holds the torrent's database.
 var ErrInUse = errors.New("cache: torrent is in use by another torrentfs process")

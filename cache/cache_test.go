@@ -75,8 +75,8 @@ func writePiece(t *testing.T, ti *storage.Torrent, info *metainfo.Info, data []b
 	p := ti.Piece(info.Piece(i))
 	start := int64(i) * info.PieceLength
 	plen := info.Piece(i).Length()
-	for off := (plen - 1) / BlockSize * BlockSize; off >= 0; off -= BlockSize {
-		end := min(off+BlockSize, plen)
+	for off := (plen - 1) / blockSize * blockSize; off >= 0; off -= blockSize {
+		end := min(off+blockSize, plen)
 		if _, err := p.WriteAt(data[start+off:start+end], off); err != nil {
 			t.Fatal(err)
 		}
@@ -156,7 +156,7 @@ func TestMarkCompleteNeedsEveryBlock(t *testing.T) {
 	c, ti := openTest(t, t.TempDir(), info)
 	defer c.Close()
 	p := ti.Piece(info.Piece(0))
-	if _, err := p.WriteAt(data[:BlockSize], 0); err != nil {
+	if _, err := p.WriteAt(data[:blockSize], 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.MarkComplete(); err == nil {
@@ -321,11 +321,11 @@ func benchTorrent(b *testing.B) (*Cache, *storage.Torrent, *metainfo.Info, []byt
 func BenchmarkWriteChunk(b *testing.B) {
 	_, ti, info, data := benchTorrent(b)
 	p := ti.Piece(info.Piece(0))
-	b.SetBytes(BlockSize)
+	b.SetBytes(blockSize)
 	i := 0
 	for b.Loop() {
-		off := int64(i%256) * BlockSize
-		if _, err := p.WriteAt(data[off:off+BlockSize], off); err != nil {
+		off := int64(i%256) * blockSize
+		if _, err := p.WriteAt(data[off:off+blockSize], off); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -376,7 +376,7 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := p.WriteAt(data[:BlockSize], 0)
+	_, err := p.WriteAt(data[:blockSize], 0)
 	var we *WriteError
 	if !errors.As(err, &we) || we.Piece != 0 || !errors.Is(err, errClosed) {
 		t.Fatalf("write after close: %v, want a *WriteError for piece 0 wrapping errClosed", err)
@@ -568,7 +568,7 @@ func TestDamagedCache(t *testing.T) {
 	// Flip a byte of piece 2, block 1, where it lies in the value log.
 	db := filepath.Join(dir, hex.EncodeToString(metainfo.HashBytes([]byte("test")).Bytes()))
 	vlogs, _ := filepath.Glob(filepath.Join(db, "*.vlog"))
-	off := 2*testPieceLen + BlockSize + 100
+	off := 2*testPieceLen + blockSize + 100
 	flipped := false
 	for _, v := range vlogs {
 		b, err := os.ReadFile(v)

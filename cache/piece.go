@@ -305,9 +305,9 @@ var (
 	_ io.WriterTo       = (*piece)(nil)
 )
 
-func (p *piece) blocks() int { return int((p.length + BlockSize - 1) / BlockSize) }
+func (p *piece) blocks() int { return int((p.length + blockSize - 1) / blockSize) }
 
-func (p *piece) blockLen(b int) int64 { return min(BlockSize, p.length-int64(b)*BlockSize) }
+func (p *piece) blockLen(b int) int64 { return min(blockSize, p.length-int64(b)*blockSize) }
 
 // WriteError is the error of a chunk write the cache could not store: it is full, closing, or
 // the write failed. The chunk is lost; the client fetches it again. Every error WriteAt
@@ -331,8 +331,8 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 	n := 0
 	for n < len(b) {
 		pos := off + int64(n)
-		blk := int(pos / BlockSize)
-		inBlk := pos - int64(blk)*BlockSize
+		blk := int(pos / blockSize)
+		inBlk := pos - int64(blk)*blockSize
 		bl := p.blockLen(blk)
 		m := int(min(int64(len(b)-n), bl-inBlk))
 		var err error
@@ -510,12 +510,12 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 				// A hybrid torrent's padding after a file's last piece: never stored.
 				return io.ErrUnexpectedEOF
 			}
-			blk := int(inPiece / BlockSize)
-			start := inPiece - int64(blk)*BlockSize
+			blk := int(inPiece / blockSize)
+			start := inPiece - int64(blk)*blockSize
 			item, err := txn.Get(blockKey(pc, blk))
 			if err == nil {
 				err = item.Value(func(v []byte) error {
-					if want := min(BlockSize, plen-int64(blk)*BlockSize); int64(len(v)) != want {
+					if want := min(blockSize, plen-int64(blk)*blockSize); int64(len(v)) != want {
 						return fmt.Errorf("block %d is %d bytes, not %d", blk, len(v), want)
 					}
 					n += copy(b[n:], v[start:]) // at least one byte: start < len(v)

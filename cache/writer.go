@@ -36,9 +36,9 @@ type blockWrite struct {
 // blockPool holds block buffers. Badger keeps no reference to a value once its batch is
 // committed, so a buffer is reused then, rather than a chunk's worth of garbage per chunk
 // (docs/measurements.md).
-var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, BlockSize); return &b }}
+var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockSize); return &b }}
 
-// newBlock returns a pooled copy of b, which is at most BlockSize long.
+// newBlock returns a pooled copy of b, which is at most blockSize long.
 func newBlock(b []byte) *[]byte {
 	v := blockPool.Get().(*[]byte)
 	*v = append((*v)[:0], b...)

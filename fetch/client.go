@@ -67,9 +67,10 @@ type Config struct {
 	Prefetch Prefetch
 	// Logger receives the client's log. Nil discards.
 	Logger *slog.Logger
-	// Tune, if set, adjusts the anacrolix configuration last. Tests use it to make peers
-	// that behave like other clients (no fast extension, say).
-	Tune func(*torrent.ClientConfig)
+
+	// tune, if set, adjusts the anacrolix configuration last. Tests set it (Tune, in
+	// export_test.go) to make peers that behave like other clients (no fast extension, say).
+	tune func(*torrent.ClientConfig)
 }
 
 // Prefetch is what a client downloads beyond the pieces under reads and their readahead.
@@ -192,8 +193,8 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
-	if cfg.Tune != nil {
-		cfg.Tune(tc)
+	if cfg.tune != nil {
+		cfg.tune(tc)
 	}
 	return tc
 }

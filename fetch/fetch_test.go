@@ -76,10 +76,10 @@ func TestRandomReads(t *testing.T) {
 	}
 	for _, fast := range []bool{true, false} {
 		t.Run(fmt.Sprintf("file,slow-seeder,fast=%v", fast), func(t *testing.T) {
-			testRandomReads(t, fetch.PrefetchFile, fetch.Config{Tune: func(c *torrent.ClientConfig) {
+			testRandomReads(t, fetch.PrefetchFile, fetch.Tune(fetch.Config{}, func(c *torrent.ClientConfig) {
 				c.Extensions.SetBit(pp.ExtensionBitFast, fast)
 				c.UploadRateLimiter = rate.NewLimiter(16<<20, 256<<10)
-			}})
+			}))
 		})
 	}
 }
@@ -246,9 +246,9 @@ func TestPrefetchResumesAfterSeeks(t *testing.T) {
 	for _, pf := range []fetch.Prefetch{fetch.PrefetchFile, fetch.PrefetchAll} {
 		t.Run(pf.String(), func(t *testing.T) {
 			s, data := singleFile(t, 24<<20+77)
-			_, addr := s.StartSeederConfig(t, fetch.Config{Tune: func(c *torrent.ClientConfig) {
+			_, addr := s.StartSeederConfig(t, fetch.Tune(fetch.Config{}, func(c *torrent.ClientConfig) {
 				c.UploadRateLimiter = rate.NewLimiter(16<<20, 256<<10)
-			}})
+			}))
 			tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: pf}, addr)
 			h := tt.Open(0)
 			r := rand.New(rand.NewPCG(5, 6))

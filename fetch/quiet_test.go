@@ -30,13 +30,14 @@ func TestQuietHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := &metainfo.Info{Name: "x", PieceLength: cache.BlockSize, Length: cache.BlockSize, Pieces: make([]byte, 20)}
+	const pieceLen = 16 << 10
+	info := &metainfo.Info{Name: "x", PieceLength: pieceLen, Length: pieceLen, Pieces: make([]byte, 20)}
 	ti, err := c.OpenTorrent(context.Background(), info, metainfo.HashBytes([]byte("quiet")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
-	_, writeErr := ti.Piece(info.Piece(0)).WriteAt(make([]byte, cache.BlockSize), 0)
+	_, writeErr := ti.Piece(info.Piece(0)).WriteAt(make([]byte, pieceLen), 0)
 	if writeErr == nil {
 		t.Fatal("a write to a closed cache succeeded")
 	}

@@ -379,9 +379,6 @@ func (t *Torrent) Verify(ctx context.Context) error {
 	return err
 }
 
-// Stats are the torrent's transfer counters.
-func (t *Torrent) Stats() torrent.TorrentStats { return t.t.Stats() }
-
 // AddPeers connects to more peers by host:port.
 func (t *Torrent) AddPeers(addrs ...string) { t.t.AddPeers(directPeers(addrs)) }
 
@@ -398,36 +395,6 @@ func directPeers(addrs []string) []torrent.PeerInfo {
 type stringAddr string
 
 func (s stringAddr) String() string { return string(s) }
-
-// WaitCached waits until every piece holding bytes [off, off+n) of file i is verified. It
-// does not ask for those pieces; it only watches. The mirror of verified pieces is brought
-// up to date for them before it returns, so reads of them that follow skip anacrolix.
-func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
-	sub := t.t.SubscribePieceStateChanges()
-	defer sub.Close()
-	begin := t.files[i].f.Offset() + off
-	pieces := t.pieces(begin, begin+n)
-	for {
-		done := true
-		for p := range pieces {
-			if !t.t.PieceState(p).Complete {
-				done = false
-				break
-			}
-		}
-		if done {
-			for p := range pieces {
-				t.verified[p].Store(true)
-			}
-			return nil
-		}
-		select {
-		case <-sub.Values:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
 
 // headTail is how much of each end of a file is fetched when it is first opened.
 const headTail = 1 << 20
@@ -529,7 +496,7 @@ func (t *Torrent) setPrefetchPriority(p torrent.PiecePriority) {
 // WriteStatus writes a report for people: the torrent, how much is cached, peers, transfer
 // totals and per-file progress (the first maxStatusFiles files).
 func (t *Torrent) WriteStatus(w io.Writer) {
-	st := t.Stats()
+	st := t.t.Stats()
 	have, total := t.BytesCompleted(), t.Length()
 	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name(), t.InfoHash())
 	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(have), human.Bytes(total), percent(have, total))
