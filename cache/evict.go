@@ -14,9 +14,12 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Watcher is the client side of eviction. The cache asks it which bytes readers are using,
-// so that it never evicts them, and tells it which pieces it evicted, so that the client
-// fetches them again when they are read.
+// Watcher is the client side of eviction; *fetch.Client implements it. The cache asks it
+// which bytes readers are using, so that it never evicts them, and tells it which pieces it
+// evicted, so that the client fetches them again when they are read. With the reader the
+// client takes from OpenTorrent's TorrentImpl.NewReader (reads that skip anacrolix, which
+// fail with ErrEvicted for a piece evicted since), it is all the client and the cache know
+// of each other: docs/read-path.md.
 type Watcher interface {
 	// Active returns the byte ranges [begin, end) of the torrent that readers are at or
 	// reading ahead into.

@@ -568,7 +568,8 @@ var errDamaged = errors.New("cache: piece damaged")
 
 func (t *torrent) newReader() storage.TorrentReader { return torrentReader{t} }
 
-// torrentReader reads across the whole torrent; anacrolix uses it for reads and for uploads.
+// torrentReader reads across the whole torrent; anacrolix uses it for reads and for uploads,
+// and fetch for reads of verified pieces that skip anacrolix (docs/read-path.md).
 type torrentReader struct{ t *torrent }
 
 // ReadAt reads within one piece at a time. anacrolix waits for pending chunk writes only on

@@ -8,8 +8,11 @@
 // Where the pieces under a read and its readahead are all verified, there is nothing to
 // fetch, and the read goes straight to the storage.
 //
-// The package receives its storage as a storage.ClientImpl; it knows nothing of FUSE or of
-// the cache's implementation.
+// The package receives its storage as a storage.ClientImpl and knows nothing of FUSE. Two
+// channels connect it to the cache past anacrolix: the storage tap (storageTap), through
+// which reads of verified pieces skip anacrolix, and cache.Watcher, which Client implements
+// so that eviction spares what readers use. It knows the cache only by that interface and
+// its errors. docs/read-path.md describes the read path and both channels.
 package fetch
 
 import (
@@ -214,7 +217,8 @@ func (p progress) since(q progress) bool {
 	return p.good != q.good || (p.chunks != q.chunks && p.bad == q.bad)
 }
 
-// storageTap records how to read each torrent's storage as anacrolix opens it.
+// storageTap records how to read each torrent's storage as anacrolix opens it: the first
+// channel to the cache (docs/read-path.md). Handle.readCached reads through it.
 type storageTap struct {
 	storage.ClientImpl
 	readers *sync.Map
@@ -228,9 +232,12 @@ func (s storageTap) OpenTorrent(ctx context.Context, info *metainfo.Info, ih met
 	return ti, err
 }
 
+// Client is the cache's Watcher: the second channel to the cache (docs/read-path.md).
+var _ cache.Watcher = (*Client)(nil)
+
 // Active returns the byte ranges of torrent ih that open read heads are at or reading ahead
-// into. With Evicted, it makes the client a cache.Watcher: a size-capped storage must not
-// evict these.
+// into: each head's window, from its position to the end of its readahead. A size-capped
+// storage must not evict these.
 func (c *Client) Active(ih metainfo.Hash) [][2]int64 {
 	t := c.torrent(ih)
 	if t == nil {
