@@ -255,7 +255,9 @@ func (h *Handle) take(off int64) (*head, error) {
 	stale := h.idle
 	h.idle = nil
 	h.mu.Unlock()
-	h.t.closeHeads(stale)
+	for _, hd := range stale {
+		h.t.closeHead(hd)
+	}
 	return h.newHead(off), nil
 }
 
@@ -271,7 +273,7 @@ func (h *Handle) put(hd *head) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		h.t.closeHeads([]*head{hd})
+		h.t.closeHead(hd)
 		return
 	}
 	h.idle = append(h.idle, hd)
@@ -281,7 +283,9 @@ func (h *Handle) put(hd *head) {
 		h.idle = append([]*head(nil), h.idle[len(h.idle)-maxIdleHeads:]...)
 	}
 	h.mu.Unlock()
-	h.t.closeHeads(drop)
+	for _, d := range drop {
+		h.t.closeHead(d)
+	}
 }
 
 // Close closes the handle's read heads; reads in progress end with their own context.
@@ -291,21 +295,20 @@ func (h *Handle) Close() error {
 	idle := h.idle
 	h.idle = nil
 	h.mu.Unlock()
-	h.t.closeHeads(idle)
+	for _, hd := range idle {
+		h.t.closeHead(hd)
+	}
 	return nil
 }
 
-// closeHeads closes heads' readers; their windows no longer count as active. Callers hold
-// no lock: closing an anacrolix reader takes the client's.
-func (t *Torrent) closeHeads(hds []*head) {
-	for _, hd := range hds {
-		t.heads.Delete(hd)
-		if hd.r != nil {
-			hd.r.Close()
-		}
-		if hd.store != nil {
-			hd.store.Close()
-		}
+// closeHead closes a head's reader; its window no longer counts as active.
+func (t *Torrent) closeHead(hd *head) {
+	t.heads.Delete(hd)
+	if hd.r != nil {
+		hd.r.Close()
+	}
+	if hd.store != nil {
+		hd.store.Close()
 	}
 }
 
