@@ -6,7 +6,7 @@
 // directory. A database is locked by the process that opened it: opening the same torrent
 // from a second process fails with ErrInUse.
 //
-// Piece data is stored in blocks of BlockSize bytes as they arrive from peers. A piece becomes
+// Piece data is stored in blocks of blockSize bytes as they arrive from peers. A piece becomes
 // complete only when anacrolix has checked its hash and called MarkComplete: a marker key is
 // written after every block of the piece is known to be present, and pieces without the marker
 // are never reported complete, so nothing unverified is ever served, also after a crash.
@@ -26,15 +26,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	"github.com/torrentfs/torrentfs/third_party/badger"
+	"golang.org/x/time/rate"
 )
 
-// BlockSize is the size of the values piece data is stored in. It matches the chunk size
+// blockSize is the size of the values piece data is stored in. It matches the chunk size
 // that BitTorrent peers send, so a chunk from the wire is written as one value.
-const BlockSize = 16 << 10
+const blockSize = 16 << 10
 
 // ErrInUse is returned by OpenTorrent when another process holds the torrent's database.
 var ErrInUse = errors.New("cache: torrent is in use by another torrentfs process")
@@ -61,12 +63,13 @@ type Cache struct {
 	vlogSize int64 // Badger's value-log file size: the unit in which space is reclaimed
 	reserve  int64 // bytes always left free on the file system
 
-	space         *space
-	stop          chan struct{}
-	evictorDone   chan struct{}
-	stuckLogged   atomic.Int64 // when going over the cap was last logged, Unix nanoseconds
-	measureLogged atomic.Int64 // when failing to measure the cache was last logged
-	loggedLimit   atomic.Int64 // the file system's limit last logged; 0 while the cap applies
+	space       *space
+	stop        chan struct{}
+	evictorDone chan struct{}
+	// stuckWarn and measureWarn log going over the cap and failing to measure the cache at
+	// most once a minute: the evictor runs every second.
+	stuckWarn, measureWarn rate.Sometimes
+	loggedLimit            atomic.Int64 // the file system's limit last logged; 0 while the cap applies
 
 	// Guarded by mu.
 	mu       sync.Mutex
@@ -104,6 +107,7 @@ func Open(dir string, opts Options) (*Cache, error) {
 		dir: dir, log: log, maxSize: opts.MaxSize,
 		torrents: make(map[metainfo.Hash]*torrent), released: make(map[metainfo.Hash]bool),
 		space: newSpace(dir), stop: make(chan struct{}), evictorDone: make(chan struct{}),
+		stuckWarn: rate.Sometimes{Interval: time.Minute}, measureWarn: rate.Sometimes{Interval: time.Minute},
 	}
 	// Space is reclaimed a value-log file at a time, so the files are small against the cap
 	// (or the file system, if smaller): at most 1/16 of it.
@@ -311,7 +315,7 @@ func lockDir(dir string) (*os.File, error) {
 
 func badgerOptions(dir string, log *slog.Logger, vlogSize int64) badger.Options {
 	// Values above 4 KiB go to the value log, so the LSM stays small and reads are copies
-	// out of mmapped files; see DESIGN.md for the measurements behind these numbers.
+	// out of mmapped files; see docs/measurements.md.
 	return badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{log}).
 		WithValueThreshold(4 << 10).
@@ -324,8 +328,7 @@ func badgerOptions(dir string, log *slog.Logger, vlogSize int64) badger.Options 
 		WithValueLogFileSize(vlogSize).
 		WithNumCompactors(2).
 		// Each value read is checked against its CRC32C: a damaged block is found and its
-		// piece fetched again, rather than served. A warm read of 512 MiB went from 678 to
-		// 669 MB/s (3 alternating pairs), within the noise.
+		// piece fetched again, rather than served. It costs reads little.
 		WithVerifyValueChecksum(true)
 }
 

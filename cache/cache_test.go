@@ -8,17 +8,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	storagetest "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/test"
+	"github.com/torrentfs/torrentfs/third_party/badger"
+	"golang.org/x/sys/unix"
 )
 
 func TestLeecherStorage(t *testing.T) {
@@ -71,13 +75,23 @@ func writePiece(t *testing.T, ti *storage.Torrent, info *metainfo.Info, data []b
 	p := ti.Piece(info.Piece(i))
 	start := int64(i) * info.PieceLength
 	plen := info.Piece(i).Length()
-	for off := (plen - 1) / BlockSize * BlockSize; off >= 0; off -= BlockSize {
-		end := min(off+BlockSize, plen)
+	for off := (plen - 1) / blockSize * blockSize; off >= 0; off -= blockSize {
+		end := min(off+blockSize, plen)
 		if _, err := p.WriteAt(data[start+off:start+end], off); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return p
+}
+
+// writeAll writes every piece of data and marks it complete.
+func writeAll(t *testing.T, ti *storage.Torrent, info *metainfo.Info, data []byte) {
+	t.Helper()
+	for i := range info.NumPieces() {
+		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func readPiece(t *testing.T, p storage.Piece) []byte {
@@ -142,7 +156,7 @@ func TestMarkCompleteNeedsEveryBlock(t *testing.T) {
 	c, ti := openTest(t, t.TempDir(), info)
 	defer c.Close()
 	p := ti.Piece(info.Piece(0))
-	if _, err := p.WriteAt(data[:BlockSize], 0); err != nil {
+	if _, err := p.WriteAt(data[:blockSize], 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.MarkComplete(); err == nil {
@@ -307,11 +321,11 @@ func benchTorrent(b *testing.B) (*Cache, *storage.Torrent, *metainfo.Info, []byt
 func BenchmarkWriteChunk(b *testing.B) {
 	_, ti, info, data := benchTorrent(b)
 	p := ti.Piece(info.Piece(0))
-	b.SetBytes(BlockSize)
+	b.SetBytes(blockSize)
 	i := 0
 	for b.Loop() {
-		off := int64(i%256) * BlockSize
-		if _, err := p.WriteAt(data[off:off+BlockSize], off); err != nil {
+		off := int64(i%256) * blockSize
+		if _, err := p.WriteAt(data[off:off+blockSize], off); err != nil {
 			b.Fatal(err)
 		}
 		i++
@@ -362,8 +376,36 @@ func TestWriteAfterClose(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.WriteAt(data[:BlockSize], 0); err == nil {
-		t.Fatal("write after close succeeded")
+	_, err := p.WriteAt(data[:blockSize], 0)
+	var we *WriteError
+	if !errors.As(err, &we) || we.Piece != 0 || !errors.Is(err, errClosed) {
+		t.Fatalf("write after close: %v, want a *WriteError for piece 0 wrapping errClosed", err)
+	}
+}
+
+// A database Badger cannot open is started afresh only if the directory can be written:
+// a damaged manifest is damage, a read-only file system is the system refusing, an error
+// the user must see.
+func TestRefused(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "MANIFEST"), []byte("not a manifest"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := badger.Open(badgerOptions(dir, slog.New(slog.DiscardHandler), 4<<20)); err == nil {
+		t.Fatal("badger opened a damaged manifest")
+	}
+	if err := refused(dir); err != nil {
+		t.Fatalf("a writable directory with a damaged manifest: %v; want damage, not a refusal", err)
+	}
+
+	ro := t.TempDir()
+	if err := unix.Mount("tmpfs", ro, "tmpfs", unix.MS_RDONLY, ""); err != nil {
+		t.Fatalf("mount a read-only tmpfs (the tests run as root): %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(ro, unix.MNT_DETACH) })
+	err := refused(ro)
+	if !errors.As(err, new(*refusal)) || !errors.Is(err, syscall.EROFS) {
+		t.Fatalf("a read-only file system: %v; want a refusal wrapping EROFS", err)
 	}
 }
 
@@ -517,11 +559,7 @@ func TestDamagedCache(t *testing.T) {
 	info, data := testInfo(t)
 	dir := t.TempDir()
 	c, ti := openTest(t, dir, info)
-	for i := range info.NumPieces() {
-		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeAll(t, ti, info, data)
 	c.Close()
 	// Rewrite piece 0 in a second session: its new values go to a new value-log file. Badger
 	// checks only the last file when it opens, and truncates it at a damaged entry; in the
@@ -538,7 +576,7 @@ func TestDamagedCache(t *testing.T) {
 	// Flip a byte of piece 2, block 1, where it lies in the value log.
 	db := filepath.Join(dir, hex.EncodeToString(metainfo.HashBytes([]byte("test")).Bytes()))
 	vlogs, _ := filepath.Glob(filepath.Join(db, "*.vlog"))
-	off := 2*testPieceLen + BlockSize + 100
+	off := 2*testPieceLen + blockSize + 100
 	flipped := false
 	for _, v := range vlogs {
 		b, err := os.ReadFile(v)

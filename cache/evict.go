@@ -8,16 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/torrentfs/torrentfs/third_party/badger"
 )
 
-// Watcher is the client side of eviction. The cache asks it which bytes readers are using,
-// so that it never evicts them, and tells it which pieces it evicted, so that the client
-// fetches them again when they are read.
+// Watcher is the client side of eviction; *fetch.Client implements it. The cache asks it
+// which bytes readers are using, so that it never evicts them, and tells it which pieces it
+// evicted, so that the client fetches them again when they are read. With the reader the
+// client takes from OpenTorrent's TorrentImpl.NewReader (reads that skip anacrolix, which
+// fail with ErrEvicted for a piece evicted since), it is all the client and the cache know
+// of each other: docs/read-path.md.
 type Watcher interface {
 	// Active returns the byte ranges [begin, end) of the torrent that readers are at or
 	// reading ahead into.
@@ -59,12 +61,12 @@ func (c *Cache) runEvictor() {
 func (c *Cache) evictOnce(evict bool) bool {
 	used, err := diskUsage(c.dir)
 	if err != nil {
-		c.warnEveryMinute(&c.measureLogged, "cannot measure the cache", "dir", c.dir, "err", err)
+		c.measureWarn.Do(func() { c.log.Warn("cannot measure the cache", "dir", c.dir, "err", err) })
 		return false
 	}
 	free, err := freeSpace(c.dir)
 	if err != nil {
-		c.warnEveryMinute(&c.measureLogged, "cannot measure free space", "dir", c.dir, "err", err)
+		c.measureWarn.Do(func() { c.log.Warn("cannot measure free space", "dir", c.dir, "err", err) })
 		return false
 	}
 	if keepBallast(c.dir, min(BallastSize, 2*c.vlogSize), free, c.reserve) {
@@ -89,20 +91,13 @@ func (c *Cache) evictOnce(evict bool) bool {
 	}
 	stuck := freed == 0 && after >= limit
 	if stuck {
-		c.warnEveryMinute(&c.stuckLogged, "cache is full and nothing in it can be evicted (readers are using it all, or pieces are half downloaded): going over the cap",
-			"dir", c.dir, "cache", after, "limit", limit)
+		c.stuckWarn.Do(func() {
+			c.log.Warn("cache is full and nothing in it can be evicted (readers are using it all, or pieces are half downloaded): going over the cap",
+				"dir", c.dir, "cache", after, "limit", limit)
+		})
 	}
 	c.space.set(after, limit, high, diskLimit, stuck)
 	return freed > 0 && after >= high
-}
-
-// warnEveryMinute logs a warning unless it was logged less than a minute ago, by when last
-// (Unix nanoseconds): the evictor runs every second.
-func (c *Cache) warnEveryMinute(last *atomic.Int64, msg string, args ...any) {
-	if now := time.Now().UnixNano(); now-last.Load() > int64(time.Minute) {
-		last.Store(now)
-		c.log.Warn(msg, args...)
-	}
 }
 
 // logDiskLimit says when the file system rather than the cap starts limiting the cache, and
@@ -288,20 +283,15 @@ func (t *torrent) gcRatio() float64 {
 // closedTorrents lists the torrents in the cache directory other than ours (those this
 // process opened), each as one candidate last used when its directory was.
 func (c *Cache) closedTorrents(ours map[metainfo.Hash]bool) []candidate {
-	entries, err := os.ReadDir(c.dir)
+	dirs, err := torrentDirs(c.dir)
 	if err != nil {
 		return nil
 	}
 	var cands []candidate
-	for _, e := range entries {
-		b, err := hex.DecodeString(e.Name())
-		if err != nil || len(b) != len(metainfo.Hash{}) || !e.IsDir() {
+	for ih, dir := range dirs {
+		if ours[ih] {
 			continue
 		}
-		if ours[metainfo.Hash(b)] {
-			continue
-		}
-		dir := filepath.Join(c.dir, e.Name())
 		size, err := diskUsage(dir)
 		if err != nil || size == 0 {
 			continue
@@ -319,9 +309,32 @@ func removeClosed(dir string) error {
 		return err
 	}
 	defer lock.Close()
+	return removeDir(dir)
+}
+
+// removeDir deletes a torrent's directory. It is renamed away first, in one step, so that
+// no process finds it half deleted; removeTrash finishes a removal a crash interrupted.
+func removeDir(dir string) error {
 	trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
 	if err := os.Rename(dir, trash); err != nil {
 		return err
 	}
 	return os.RemoveAll(trash)
+}
+
+// torrentDirs returns the torrents' directories in the cache directory dir, by info-hash:
+// the subdirectories named by one in hex.
+func torrentDirs(dir string) (map[metainfo.Hash]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	dirs := make(map[metainfo.Hash]string)
+	for _, e := range entries {
+		var ih metainfo.Hash
+		if b, err := hex.DecodeString(e.Name()); err == nil && len(b) == len(ih) && e.IsDir() {
+			dirs[metainfo.Hash(b)] = filepath.Join(dir, e.Name())
+		}
+	}
+	return dirs, nil
 }

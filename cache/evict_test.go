@@ -148,12 +148,12 @@ func TestEvictionHoldsTheCap(t *testing.T) {
 	r := ti.NewReader()
 	defer r.Close()
 	buf := make([]byte, 1000)
-	if n, err := r.ReadAt(buf, 0); n != 0 || err == nil {
-		t.Fatalf("read of evicted piece 0: n=%d err=%v, want an error", n, err)
+	if n, err := r.ReadAt(buf, 0); n != 0 || !errors.Is(err, ErrEvicted) {
+		t.Fatalf("read of evicted piece 0: n=%d err=%v, want ErrEvicted", n, err)
 	}
 	p := writePiece(t, ti, info, data, 0)
-	if n, err := r.ReadAt(buf, 0); n != 0 || err == nil {
-		t.Fatalf("read of refetched, unverified piece 0: n=%d err=%v, want an error", n, err)
+	if n, err := r.ReadAt(buf, 0); n != 0 || !errors.Is(err, ErrEvicted) {
+		t.Fatalf("read of refetched, unverified piece 0: n=%d err=%v, want ErrEvicted", n, err)
 	}
 	if err := p.MarkComplete(); err != nil {
 		t.Fatal(err)
@@ -186,11 +186,7 @@ func TestCapAcrossTorrents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range infoA.NumPieces() {
-		if err := writePiece(t, ti, infoA, dataA, i).MarkComplete(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeAll(t, ti, infoA, dataA)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -257,11 +253,7 @@ func TestClosingKeepsTheTorrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range info.NumPieces() {
-		if err := writePiece(t, ti, info, data, i).MarkComplete(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeAll(t, ti, info, data)
 	if err := ti.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -299,11 +291,7 @@ func TestVerifyDropsBadPieces(t *testing.T) {
 	}
 	bad := append([]byte(nil), data...)
 	bad[testPieceLen+5] ^= 1 // piece 1 rots
-	for i := range info.NumPieces() {
-		if err := writePiece(t, ti, info, bad, i).MarkComplete(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeAll(t, ti, info, bad)
 	c.Close()
 	used := lastUsed(filepath.Join(dir, ih.HexString()))
 

@@ -3,7 +3,6 @@ package cache
 import (
 	"bytes"
 	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,7 +31,7 @@ type Entry struct {
 // List returns the torrents in the cache directory dir, most recently used first. It opens
 // each database that no process has open, so it must not run inside a process serving dir.
 func List(dir string) ([]Entry, error) {
-	entries, err := os.ReadDir(dir)
+	dirs, err := torrentDirs(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil // nothing cached yet
 	}
@@ -40,13 +39,8 @@ func List(dir string) ([]Entry, error) {
 		return nil, err
 	}
 	var list []Entry
-	for _, de := range entries {
-		b, err := hex.DecodeString(de.Name())
-		if err != nil || len(b) != len(metainfo.Hash{}) || !de.IsDir() {
-			continue
-		}
-		tdir := filepath.Join(dir, de.Name())
-		e := Entry{InfoHash: metainfo.Hash(b), LastUsed: lastUsed(tdir), Cached: -1}
+	for ih, tdir := range dirs {
+		e := Entry{InfoHash: ih, LastUsed: lastUsed(tdir), Cached: -1}
 		e.DiskSize, _ = diskUsage(tdir)
 		if m, err := readMeta(tdir); err == nil {
 			e.Name, e.Length = m.Name, m.Length

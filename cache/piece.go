@@ -7,11 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -93,15 +90,18 @@ func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, 
 		return nil, err
 	}
 	db, err := badger.Open(badgerOptions(dir, log, vlogSize))
-	if err != nil && !systemError(err) {
+	if err != nil {
+		if perr := refused(dir); perr != nil {
+			err = fmt.Errorf("%w (%w)", err, perr)
+		}
+	}
+	if err != nil && !errors.As(err, new(*refusal)) {
 		// Not the system refusing (permissions, space, limits) but the files themselves: a
 		// disk error, or someone's editing. It is a cache: start the torrent afresh, and its
 		// pieces are fetched again.
 		log.Warn("the cache of this torrent is damaged; starting it afresh", "dir", dir, "err", err)
-		trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
-		if rerr := os.Rename(dir, trash); rerr == nil {
+		if rerr := removeDir(dir); rerr == nil {
 			lock.Close()
-			os.RemoveAll(trash)
 			if err = os.MkdirAll(dir, 0o755); err != nil {
 				return nil, fmt.Errorf("cache dir: %w", err)
 			}
@@ -121,21 +121,30 @@ func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, 
 	return t, nil
 }
 
-// systemError reports whether err is the system refusing an operation rather than a file's
-// contents being wrong. Badger flattens the errors it wraps into text, so the errno's
-// message is looked for too.
-func systemError(err error) bool {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return true
+// refusal is the system refusing to let the cache write in its directory.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return "the directory cannot be written: " + r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// refused tries to write and sync a file in dir, and returns a *refusal if the system does
+// not let it (permissions, a read-only or full file system, a limit on open files): then a
+// database that Badger cannot open is not damaged, only out of reach. Badger's errors keep
+// their cause only as text, so the directory is asked directly.
+func refused(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return &refusal{err}
 	}
-	for _, e := range []syscall.Errno{syscall.EACCES, syscall.EPERM, syscall.ENOSPC, syscall.EDQUOT, syscall.EMFILE,
-		syscall.ENFILE, syscall.ENOMEM, syscall.EROFS, syscall.EIO} {
-		if strings.Contains(err.Error(), e.Error()) {
-			return true
-		}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(make([]byte, 64<<10)); err != nil {
+		return &refusal{err}
 	}
-	return false
+	if err := f.Sync(); err != nil {
+		return &refusal{err}
+	}
+	return nil
 }
 
 // use runs fn while the database is open; after close it returns errClosed. Lock order:
@@ -310,9 +319,20 @@ var (
 	_ io.WriterTo       = (*piece)(nil)
 )
 
-func (p *piece) blocks() int { return int((p.length + BlockSize - 1) / BlockSize) }
+func (p *piece) blocks() int { return int((p.length + blockSize - 1) / blockSize) }
 
-func (p *piece) blockLen(b int) int64 { return min(BlockSize, p.length-int64(b)*BlockSize) }
+func (p *piece) blockLen(b int) int64 { return min(blockSize, p.length-int64(b)*blockSize) }
+
+// WriteError is the error of a chunk write the cache could not store: it is full, closing, or
+// the write failed. The chunk is lost; the client fetches it again. Every error WriteAt
+// returns is one.
+type WriteError struct {
+	Piece int
+	Err   error
+}
+
+func (e *WriteError) Error() string { return fmt.Sprintf("write piece %d: %v", e.Piece, e.Err) }
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // WriteAt stores chunk data. anacrolix reuses its buffer, so the data is copied. A whole block
 // is a blind write; a part of a block (only seen with unusual chunk sizes) is merged with what
@@ -325,14 +345,14 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 	n := 0
 	for n < len(b) {
 		pos := off + int64(n)
-		blk := int(pos / BlockSize)
-		inBlk := pos - int64(blk)*BlockSize
+		blk := int(pos / blockSize)
+		inBlk := pos - int64(blk)*blockSize
 		bl := p.blockLen(blk)
 		m := int(min(int64(len(b)-n), bl-inBlk))
 		var err error
 		if inBlk == 0 && int64(m) == bl {
 			if err = p.t.space.reserve(bl); err != nil {
-				return n, fmt.Errorf("write piece %d: %w", p.index, err)
+				return n, &WriteError{p.index, err}
 			}
 			err = p.t.w.write(p.index, blockKey(p.index, blk), b[n:n+m])
 		} else {
@@ -343,7 +363,7 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			}
 		}
 		if err != nil {
-			return n, fmt.Errorf("write piece %d: %w", p.index, err)
+			return n, &WriteError{p.index, err}
 		}
 		n += m
 	}
@@ -494,7 +514,7 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 			pc := int(pos / t.pieceLen)
 			if pc != last {
 				if !t.readable(pc) {
-					return errEvicted
+					return ErrEvicted
 				}
 				t.touch(pc)
 				last, plen = pc, t.pieceLength(pc)
@@ -504,12 +524,12 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 				// A hybrid torrent's padding after a file's last piece: never stored.
 				return io.ErrUnexpectedEOF
 			}
-			blk := int(inPiece / BlockSize)
-			start := inPiece - int64(blk)*BlockSize
+			blk := int(inPiece / blockSize)
+			start := inPiece - int64(blk)*blockSize
 			item, err := txn.Get(blockKey(pc, blk))
 			if err == nil {
 				err = item.Value(func(v []byte) error {
-					if want := min(BlockSize, plen-int64(blk)*BlockSize); int64(len(v)) != want {
+					if want := min(blockSize, plen-int64(blk)*blockSize); int64(len(v)) != want {
 						return fmt.Errorf("block %d is %d bytes, not %d", blk, len(v), want)
 					}
 					n += copy(b[n:], v[start:]) // at least one byte: start < len(v)
@@ -562,7 +582,8 @@ var errDamaged = errors.New("cache: piece damaged")
 
 func (t *torrent) newReader() storage.TorrentReader { return torrentReader{t} }
 
-// torrentReader reads across the whole torrent; anacrolix uses it for reads and for uploads.
+// torrentReader reads across the whole torrent; anacrolix uses it for reads and for uploads,
+// and fetch for reads of verified pieces that skip anacrolix (docs/read-path.md).
 type torrentReader struct{ t *torrent }
 
 // ReadAt reads within one piece at a time. anacrolix waits for pending chunk writes only on
@@ -582,8 +603,9 @@ func (r torrentReader) ReadAt(b []byte, off int64) (int, error) {
 	return n, err
 }
 
-// errEvicted fails a read of an evicted piece that is not complete again.
-var errEvicted = errors.New("cache: piece was evicted")
+// ErrEvicted fails a read of a piece evicted since the client last heard it was complete.
+// The client is told (Watcher.Evicted) and fetches the piece again.
+var ErrEvicted = errors.New("cache: piece was evicted")
 
 // errPieceEnd ends a short read at a piece boundary.
 var errPieceEnd = errors.New("cache: read stops at the end of a piece")

@@ -8,8 +8,8 @@ import (
 )
 
 // writer commits whole-block writes in batches on its own goroutine. A Badger transaction
-// per 16 KiB chunk cost about 75 µs and held the peer's connection for that long, capping a
-// download at about 100 MiB/s; a batch of many chunks costs little more than one.
+// per chunk would hold the peer's connection while it commits, capping a download; a batch
+// of many chunks costs little more than one (docs/measurements.md).
 //
 // A piece's writes are only waited for where they are needed: before it is hashed (WriteTo)
 // and before it is marked complete, so a complete piece always has its verified bytes.
@@ -34,11 +34,11 @@ type blockWrite struct {
 }
 
 // blockPool holds block buffers. Badger keeps no reference to a value once its batch is
-// committed, so a buffer is reused then; allocating one per chunk cost a tenth of the
-// mount's CPU on a cold stream, in the allocator and the garbage collector.
-var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, BlockSize); return &b }}
+// committed, so a buffer is reused then, rather than a chunk's worth of garbage per chunk
+// (docs/measurements.md).
+var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockSize); return &b }}
 
-// newBlock returns a pooled copy of b, which is at most BlockSize long.
+// newBlock returns a pooled copy of b, which is at most blockSize long.
 func newBlock(b []byte) *[]byte {
 	v := blockPool.Get().(*[]byte)
 	*v = append((*v)[:0], b...)

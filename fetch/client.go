@@ -8,8 +8,11 @@
 // Where the pieces under a read and its readahead are all verified, there is nothing to
 // fetch, and the read goes straight to the storage.
 //
-// The package receives its storage as a storage.ClientImpl; it knows nothing of FUSE or of
-// the cache's implementation.
+// The package receives its storage as a storage.ClientImpl and knows nothing of FUSE. Two
+// channels connect it to the cache past anacrolix: the storage tap (storageTap), through
+// which reads of verified pieces skip anacrolix, and cache.Watcher, which Client implements
+// so that eviction spares what readers use. It knows the cache only by that interface and
+// its errors. docs/read-path.md describes the read path and both channels.
 package fetch
 
 import (
@@ -20,7 +23,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +30,9 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
+
+	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
 
@@ -49,8 +54,8 @@ type Config struct {
 	// NoDHT, NoPortForwarding, NoPEX and NoTrackers switch those off.
 	NoDHT, NoPortForwarding, NoPEX, NoTrackers bool
 	// UTP lets peers connect over uTP as well as TCP. It is off by default: anacrolix's
-	// pure-Go uTP moved 5–7 MiB/s on loopback against over 200 MiB/s for TCP (BENCHMARKS.md),
-	// and a peer whose uTP connection wins the dial race is held to that.
+	// pure-Go uTP is a small fraction of TCP's speed (docs/measurements.md), and a peer whose
+	// uTP connection wins the dial race is held to it.
 	UTP bool
 	// NoUpload stops seeding to other peers.
 	NoUpload bool
@@ -65,9 +70,10 @@ type Config struct {
 	Prefetch Prefetch
 	// Logger receives the client's log. Nil discards.
 	Logger *slog.Logger
-	// Tune, if set, adjusts the anacrolix configuration last. Tests use it to make peers
-	// that behave like other clients (no fast extension, say).
-	Tune func(*torrent.ClientConfig)
+
+	// tune, if set, adjusts the anacrolix configuration last. Tests set it (Tune, in
+	// export_test.go) to make peers that behave like other clients (no fast extension, say).
+	tune func(*torrent.ClientConfig)
 }
 
 // Prefetch is what a client downloads beyond the pieces under reads and their readahead.
@@ -112,15 +118,15 @@ type Client struct {
 	received atomic.Int64
 	// closing is set by Close: errors logged while peers are cut off are expected.
 	closing atomic.Bool
-	// lastWriteErr is when a failed chunk write was last logged, in Unix nanoseconds.
-	lastWriteErr atomic.Int64
+	// writeWarn logs failed chunk writes at most once per writeErrorEvery.
+	writeWarn rate.Sometimes
 
 	// storages holds how to read each torrent's storage (metainfo.Hash → func() storage.
 	// TorrentReader), recorded as anacrolix opens it, for reads that skip anacrolix.
 	storages sync.Map
 
 	mu       sync.Mutex
-	torrents map[metainfo.Hash]*Torrent // guarded by mu
+	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
 
 	// bg runs the client's own background work (announces for peers); Close cancels bgCtx
 	// and waits for it.
@@ -146,6 +152,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
+	c.writeWarn.Interval = writeErrorEvery
 
 	addr := cfg.ListenAddr
 	fallback := addr == ""
@@ -198,8 +205,8 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	tc.Callbacks.PeerConnClosed = c.peerClosed
-	if cfg.Tune != nil {
-		cfg.Tune(tc)
+	if cfg.tune != nil {
+		cfg.tune(tc)
 	}
 	return tc
 }
@@ -219,7 +226,8 @@ func (p progress) since(q progress) bool {
 	return p.good != q.good || (p.chunks != q.chunks && p.bad == q.bad)
 }
 
-// storageTap records how to read each torrent's storage as anacrolix opens it.
+// storageTap records how to read each torrent's storage as anacrolix opens it: the first
+// channel to the cache (docs/read-path.md). Handle.readCached reads through it.
 type storageTap struct {
 	storage.ClientImpl
 	readers *sync.Map
@@ -233,9 +241,12 @@ func (s storageTap) OpenTorrent(ctx context.Context, info *metainfo.Info, ih met
 	return ti, err
 }
 
+// Client is the cache's Watcher: the second channel to the cache (docs/read-path.md).
+var _ cache.Watcher = (*Client)(nil)
+
 // Active returns the byte ranges of torrent ih that open read heads are at or reading ahead
-// into. With Evicted, it makes the client a cache.Watcher: a size-capped storage must not
-// evict these.
+// into: each head's window, from its position to the end of its readahead. A size-capped
+// storage must not evict these.
 func (c *Client) Active(ih metainfo.Hash) [][2]int64 {
 	t := c.torrent(ih)
 	if t == nil {
@@ -275,12 +286,7 @@ func (c *Client) Evicted(ih metainfo.Hash, pieces []int) {
 
 // writeFailed logs failed chunk writes, at most once per writeErrorEvery.
 func (c *Client) writeFailed(err error) {
-	now := time.Now().UnixNano()
-	last := c.lastWriteErr.Load()
-	if now-last < int64(writeErrorEvery) || !c.lastWriteErr.CompareAndSwap(last, now) {
-		return
-	}
-	c.log.Warn("cannot store downloaded data; will fetch it again", "err", err)
+	c.writeWarn.Do(func() { c.log.Warn("cannot store downloaded data; will fetch it again", "err", err) })
 }
 
 const writeErrorEvery = 10 * time.Second
@@ -297,11 +303,22 @@ func (c *Client) Port() int { return c.cl.LocalPort() }
 // WriteStatus writes the client's state (peers, pieces, requests) for debugging.
 func (c *Client) WriteStatus(w io.Writer) { c.cl.WriteStatus(w) }
 
-// Close drops every torrent and stops the client. It does not close the storage.
+// ErrClientClosed is returned by Add once Close has begun.
+var ErrClientClosed = errors.New("fetch: client closed")
+
+// Close stops every torrent's goroutines and waits for them, then drops the torrents and
+// stops the client. It does not close the storage.
 func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.bgCancel()
 	c.bg.Wait()
+	c.mu.Lock()
+	ts := c.torrents
+	c.torrents = nil
+	c.mu.Unlock()
+	for _, t := range ts {
+		t.close()
+	}
 	return errors.Join(c.cl.Close()...)
 }
 
@@ -318,26 +335,27 @@ func (f quietHandler) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	if r.Level >= slog.LevelError {
-		if strings.Contains(r.Message, "writing received chunk") {
-			return nil // Client.writeFailed reports these, without one line per chunk
-		}
 		expected := false
 		r.Attrs(func(a slog.Attr) bool {
 			err, ok := a.Value.Any().(error)
-			// Besides cancelled reads: a read of a piece the storage evicted before the
-			// client heard of it. The reader starts again and fetches the piece.
-			if ok && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-				strings.HasSuffix(err.Error(), "piece was evicted")) {
-				expected = true
-				return false
-			}
-			return true
+			expected = ok && expectedError(err)
+			return !expected
 		})
 		if expected {
 			return nil
 		}
 	}
 	return f.Handler.Handle(ctx, r)
+}
+
+// expectedError reports whether an error anacrolix logs is none for us: a read cancelled by
+// its caller; a read of a piece the storage evicted before the client heard of it (the
+// reader starts again and fetches the piece); a chunk the storage could not write
+// (Client.writeFailed reports those, without one line per chunk).
+func expectedError(err error) bool {
+	var we *cache.WriteError
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, cache.ErrEvicted) || errors.As(err, &we)
 }
 
 func (f quietHandler) WithAttrs(as []slog.Attr) slog.Handler {

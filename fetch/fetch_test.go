@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -40,6 +41,17 @@ func singleFile(t *testing.T, size int) (*fetchtest.Swarm, []byte) {
 	return s, data
 }
 
+// seededFile starts a one-file swarm of size bytes with a seeder, and a leecher with cfg
+// that has the file open until the test ends.
+func seededFile(t *testing.T, size int, cfg fetch.Config) (*fetch.Torrent, *fetch.Handle, []byte) {
+	s, data := singleFile(t, size)
+	_, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), cfg, addr)
+	h := tt.Open(0)
+	t.Cleanup(func() { h.Close() })
+	return tt, h, data
+}
+
 func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
@@ -64,10 +76,10 @@ func TestRandomReads(t *testing.T) {
 	}
 	for _, fast := range []bool{true, false} {
 		t.Run(fmt.Sprintf("file,slow-seeder,fast=%v", fast), func(t *testing.T) {
-			testRandomReads(t, fetch.PrefetchFile, fetch.Config{Tune: func(c *torrent.ClientConfig) {
+			testRandomReads(t, fetch.PrefetchFile, fetch.Tune(fetch.Config{}, func(c *torrent.ClientConfig) {
 				c.Extensions.SetBit(pp.ExtensionBitFast, fast)
 				c.UploadRateLimiter = rate.NewLimiter(16<<20, 256<<10)
-			}})
+			}))
 		})
 	}
 }
@@ -161,11 +173,7 @@ func TestCancelledReadKeepsDownloading(t *testing.T) {
 // to that position through anacrolix again read what the new reader was at: the file's
 // first bytes, not the ones asked for (found streaming: cmp differed at byte 3145729).
 func TestReadBackAfterCachedRead(t *testing.T) {
-	s, data := singleFile(t, 8<<20)
-	_, addr := s.StartSeeder(t)
-	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
-	h := tt.Open(0)
-	defer h.Close()
+	tt, h, data := seededFile(t, 8<<20, fetch.Config{})
 	const a = 3 << 20
 	check := func(off int64, n int) {
 		t.Helper()
@@ -238,9 +246,9 @@ func TestPrefetchResumesAfterSeeks(t *testing.T) {
 	for _, pf := range []fetch.Prefetch{fetch.PrefetchFile, fetch.PrefetchAll} {
 		t.Run(pf.String(), func(t *testing.T) {
 			s, data := singleFile(t, 24<<20+77)
-			_, addr := s.StartSeederConfig(t, fetch.Config{Tune: func(c *torrent.ClientConfig) {
+			_, addr := s.StartSeederConfig(t, fetch.Tune(fetch.Config{}, func(c *torrent.ClientConfig) {
 				c.UploadRateLimiter = rate.NewLimiter(16<<20, 256<<10)
-			}})
+			}))
 			tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: pf}, addr)
 			h := tt.Open(0)
 			r := rand.New(rand.NewPCG(5, 6))
@@ -274,6 +282,53 @@ func TestBadTorrentFiles(t *testing.T) {
 		_, _, err := fetch.LoadTorrentFile("../testdata/" + name + ".torrent")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want one containing %q", name, err, want)
+		}
+	}
+}
+
+// A read a little behind a head (the kernel reorders its readahead reads) reuses the head.
+// Its window, which eviction leaves alone (Client.Active), still starts at the head and
+// reaches ahead of it, also when the read starts before where the head's stream started.
+func TestReuseBehindKeepsWindow(t *testing.T) {
+	tt, h, data := seededFile(t, 8<<20, fetch.Config{})
+	const a, back, n = 4 << 20, 3 << 19, 4 << 10 // back: 1.5 MiB, within a head's reach
+	readAt(t, h, a, n)
+	off := int64(a - back)
+	if got := readAt(t, h, off, n); !bytes.Equal(got, data[off:off+n]) {
+		t.Fatalf("ReadAt(%d) differs from the source", off)
+	}
+	active := tt.Active()
+	if len(active) != 1 {
+		t.Fatalf("%d read heads after two nearby reads, want 1 reused: %v", len(active), active)
+	}
+	pos := off + n // where the head is now
+	if w := active[0]; w[0] != pos || w[1] <= pos {
+		t.Fatalf("the head at %d publishes the window [%d, %d): it protects nothing ahead of the head", pos, w[0], w[1])
+	}
+}
+
+// Close stops the goroutines each torrent runs, the mirror of verified pieces and the timer
+// that resumes a paused prefetch, and waits for them: none is left once it returns.
+func TestCloseStopsGoroutines(t *testing.T) {
+	s, data := singleFile(t, 4<<20)
+	seeder, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchFile}, addr)
+	h := tt.Open(0)
+	off := int64(3 << 20) // a seek to a piece not fetched yet: the prefetch pauses, then a timer resumes it
+	if got := readAt(t, h, off, 1000); !bytes.Equal(got, data[off:off+1000]) {
+		t.Fatal("bytes differ from the source")
+	}
+	h.Close()
+	for _, c := range []*fetch.Client{tt.Client(), seeder} {
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, fn := range []string{"fetch.(*Torrent).mirrorVerified", "fetch.(*Torrent).releasePrefetch"} {
+		if strings.Contains(stacks, fn) {
+			t.Errorf("a goroutine of %s runs after Close", fn)
 		}
 	}
 }

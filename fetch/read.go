@@ -60,8 +60,11 @@ type head struct {
 }
 
 // readahead is how far ahead of pos the head asks for pieces: a little at first, growing by
-// what was read in sequence, up to max.
-func (hd *head) readahead(pos, max int64) int64 { return min(max, minReadahead+pos-hd.start) }
+// what was read in sequence, up to limit. A head reused for a read behind where its stream
+// started (take accepts up to seqGap behind) has read nothing in sequence from there.
+func (hd *head) readahead(pos, limit int64) int64 {
+	return min(limit, minReadahead+max(0, pos-hd.start))
+}
 
 // publish records the head's window after it moved.
 func (h *Handle) publish(hd *head) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path"
 	"strconv"
@@ -52,6 +53,12 @@ type Torrent struct {
 	evicted atomic.Int64
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
+
+	// goroutines counts the goroutines the torrent owns: the mirror of verified pieces and,
+	// while armed, the resume timer's function. close stops them and waits.
+	goroutines sync.WaitGroup
+	stopMirror func() // immutable after Add
+
 	// The background prefetch pauses while reads seek (see holdPrefetch), and stops at the
 	// first eviction: the cache is full. Guarded by pmu.
 	pmu         sync.Mutex
@@ -59,7 +66,8 @@ type Torrent struct {
 	seeking     int             // reads seeking now
 	paused      bool
 	stopped     bool
-	resume      *time.Timer
+	resume      *time.Timer // counted in goroutines from armed until run or stopped
+	closed      bool        // no timer is armed once set
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -145,8 +153,15 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	tt.opened = make([]sync.Once, len(tt.files))
 	tt.mirrorVerified()
 	c.mu.Lock()
-	c.torrents[t.InfoHash()] = tt
+	closed := c.torrents == nil
+	if !closed {
+		c.torrents[t.InfoHash()] = tt
+	}
 	c.mu.Unlock()
+	if closed {
+		tt.close()
+		return nil, ErrClientClosed
+	}
 	if c.cfg.Prefetch == PrefetchAll {
 		for _, f := range tt.files {
 			tt.prefetchFile(f.f)
@@ -178,40 +193,62 @@ func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent) error {
 	}
 }
 
-// mirrorVerified fills t.verified and keeps it current until the torrent closes. Each change
-// is read back from anacrolix rather than taken from the event, so an old event applied late
-// cannot undo a newer state.
+// mirrorVerified fills t.verified and keeps it current until close. Each change is read back
+// from anacrolix rather than taken from the event, so an old event applied late cannot undo
+// a newer state.
 func (t *Torrent) mirrorVerified() {
 	sub := t.t.SubscribePieceStateChanges()
+	t.stopMirror = sub.Close // its Values close once the subscription has stopped
 	t.verified = make([]atomic.Bool, t.t.NumPieces())
 	for p := range t.verified {
 		t.verified[p].Store(t.t.PieceState(p).Complete)
 	}
+	t.goroutines.Add(1)
 	go func() {
-		defer sub.Close()
+		defer t.goroutines.Done()
 		for ch := range sub.Values {
 			t.verified[ch.Index].Store(t.t.PieceState(ch.Index).Complete)
 		}
 	}()
 }
 
+// close stops the torrent's goroutines and waits for them. The anacrolix torrent itself
+// closes with the client.
+func (t *Torrent) close() {
+	t.stopMirror()
+	t.pmu.Lock()
+	t.closed = true
+	if t.resume != nil && t.resume.Stop() {
+		t.goroutines.Done() // its function will not run
+	}
+	t.pmu.Unlock()
+	t.goroutines.Wait()
+}
+
+// pieces yields, in order, the index of every piece holding torrent bytes [off, end).
+func (t *Torrent) pieces(off, end int64) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		pl := t.info.PieceLength
+		for p := off / pl; off < end && p*pl < end; p++ {
+			if !yield(int(p)) {
+				return
+			}
+		}
+	}
+}
+
 // sawVerified records that n bytes at torrent offset off were read: anacrolix returns only
 // verified pieces, so the mirror can be ahead of its (asynchronous) events, and du agrees
 // with what was read at once.
 func (t *Torrent) sawVerified(off, n int64) {
-	if n <= 0 {
-		return
-	}
-	pl := t.info.PieceLength
-	for p := off / pl; p*pl < off+n; p++ {
+	for p := range t.pieces(off, off+n) {
 		t.verified[p].Store(true)
 	}
 }
 
 // allVerified reports whether every piece holding torrent bytes [off, end) is verified.
 func (t *Torrent) allVerified(off, end int64) bool {
-	pl := t.info.PieceLength
-	for p := off / pl; p*pl < end; p++ {
+	for p := range t.pieces(off, end) {
 		if !t.verified[p].Load() {
 			return false
 		}
@@ -317,7 +354,7 @@ func (t *Torrent) BytesCached(i int) int64 {
 	pl := t.info.PieceLength
 	begin, end := f.Offset(), f.Offset()+f.Length()
 	var n int64
-	for p := int(begin / pl); int64(p)*pl < end; p++ {
+	for p := range t.pieces(begin, end) {
 		if t.verified[p].Load() {
 			n += min(end, int64(p+1)*pl) - max(begin, int64(p)*pl)
 		}
@@ -347,9 +384,6 @@ func (t *Torrent) Verify(ctx context.Context) error {
 	return err
 }
 
-// Stats are the torrent's transfer counters.
-func (t *Torrent) Stats() torrent.TorrentStats { return t.t.Stats() }
-
 // AddPeers connects to more peers by host:port.
 func (t *Torrent) AddPeers(addrs ...string) { t.t.AddPeers(directPeers(addrs)) }
 
@@ -367,38 +401,6 @@ type stringAddr string
 
 func (s stringAddr) String() string { return string(s) }
 
-// WaitCached waits until every piece holding bytes [off, off+n) of file i is verified. It
-// does not ask for those pieces; it only watches. The mirror of verified pieces is brought
-// up to date for them before it returns, so reads of them that follow skip anacrolix.
-func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
-	sub := t.t.SubscribePieceStateChanges()
-	defer sub.Close()
-	f := t.files[i].f
-	pl := t.info.PieceLength
-	begin := (f.Offset() + off) / pl
-	end := (f.Offset() + off + n + pl - 1) / pl
-	for {
-		done := true
-		for p := begin; p < end; p++ {
-			if !t.t.PieceState(int(p)).Complete {
-				done = false
-				break
-			}
-		}
-		if done {
-			for p := begin; p < end; p++ {
-				t.verified[p].Store(true)
-			}
-			return nil
-		}
-		select {
-		case <-sub.Values:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
 // headTail is how much of each end of a file is fetched when it is first opened.
 const headTail = 1 << 20
 
@@ -409,11 +411,10 @@ func (t *Torrent) prefetch(i int) {
 	if f.Length() == 0 {
 		return
 	}
-	pl := t.info.PieceLength
 	begin, end := f.Offset(), f.Offset()+f.Length()
 	high := func(from, to int64) {
-		for p := from / pl; p*pl < to; p++ {
-			t.t.Piece(int(p)).SetPriority(torrent.PiecePriorityHigh)
+		for p := range t.pieces(from, to) {
+			t.t.Piece(p).SetPriority(torrent.PiecePriorityHigh)
 		}
 	}
 	high(begin, min(end, begin+headTail))
@@ -442,15 +443,15 @@ const prefetchResume = 500 * time.Millisecond
 
 // holdPrefetch pauses the background prefetch for a read that seeks to pieces not yet
 // verified, until releasePrefetch. A peer serves requests in order and a background
-// download keeps its queue full: measured, random reads with --prefetch file took 100 ms
-// at the median against 11 ms without; with the pause, 8 ms. What was already asked for
-// still arrives; TORRENTFS.md 5 cancels part of it.
+// download keeps its queue full, so a seeking read would wait behind it
+// (docs/measurements.md). What was already asked for still arrives; TORRENTFS.md 5 cancels
+// part of it.
 func (t *Torrent) holdPrefetch() {
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
 	t.seeking++
-	if t.resume != nil {
-		t.resume.Stop()
+	if t.resume != nil && t.resume.Stop() {
+		t.goroutines.Done()
 	}
 	if !t.paused && len(t.prefetching) > 0 {
 		t.paused = true
@@ -463,10 +464,12 @@ func (t *Torrent) releasePrefetch() {
 	t.pmu.Lock()
 	defer t.pmu.Unlock()
 	t.seeking--
-	if t.seeking > 0 || !t.paused {
+	if t.seeking > 0 || !t.paused || t.closed {
 		return
 	}
+	t.goroutines.Add(1)
 	t.resume = time.AfterFunc(prefetchResume, func() {
+		defer t.goroutines.Done()
 		t.pmu.Lock()
 		defer t.pmu.Unlock()
 		if t.seeking == 0 && t.paused {
@@ -498,7 +501,7 @@ func (t *Torrent) setPrefetchPriority(p torrent.PiecePriority) {
 // WriteStatus writes a report for people: the torrent, how much is cached, peers, transfer
 // totals and per-file progress (the first maxStatusFiles files).
 func (t *Torrent) WriteStatus(w io.Writer) {
-	st := t.Stats()
+	st := t.t.Stats()
 	have, total := t.BytesCompleted(), t.Length()
 	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name(), t.InfoHash())
 	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(have), human.Bytes(total), percent(have, total))

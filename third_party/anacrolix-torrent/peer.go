@@ -423,7 +423,9 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 	piece.decrementPendingWrites()
 
 	if err != nil {
-		c.logger.WithDefaultLevel(log.Error).Printf("writing received chunk %v: %v", req, err)
+		// torrentfs: the error as an attribute, not text, so that a handler can tell a write
+		// failure by the storage's error type.
+		c.slogger.Error("writing received chunk", "req", req, "err", err)
 		t.pendRequest(req)
 		// Necessary to pass TestReceiveChunkStorageFailureSeederFastExtensionDisabled. I think a
 		// request update runs while we're writing the chunk that just failed. Then we never do a

@@ -1,0 +1,49 @@
+package fetch
+
+import (
+	"context"
+
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
+)
+
+// Tune returns cfg with f adjusting the anacrolix configuration last.
+func Tune(cfg Config, f func(*torrent.ClientConfig)) Config {
+	cfg.tune = f
+	return cfg
+}
+
+// Active is Client.Active for the torrent: the windows its read heads publish to eviction.
+func (t *Torrent) Active() [][2]int64 { return t.c.Active(t.t.InfoHash()) }
+
+// Client is the client the torrent was added to.
+func (t *Torrent) Client() *Client { return t.c }
+
+// WaitCached waits until every piece holding bytes [off, off+n) of file i is verified. It
+// does not ask for those pieces; it only watches. The mirror of verified pieces is brought
+// up to date for them before it returns, so reads of them that follow skip anacrolix.
+func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
+	sub := t.t.SubscribePieceStateChanges()
+	defer sub.Close()
+	begin := t.files[i].f.Offset() + off
+	pieces := t.pieces(begin, begin+n)
+	for {
+		done := true
+		for p := range pieces {
+			if !t.t.PieceState(p).Complete {
+				done = false
+				break
+			}
+		}
+		if done {
+			for p := range pieces {
+				t.verified[p].Store(true)
+			}
+			return nil
+		}
+		select {
+		case <-sub.Values:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
