@@ -3284,8 +3284,8 @@ func (t *Torrent) peerIsActive(p *Peer) (active bool) {
 func (t *Torrent) requestIndexToRequest(ri RequestIndex) Request {
 	index := t.pieceIndexOfRequestIndex(ri)
 	return Request{
-		pp.Integer(index),
-		t.chunkIndexSpec(index, ri%t.chunksPerRegularPiece()),
+		Index:     pp.Integer(index),
+		ChunkSpec: t.chunkIndexSpec(index, ri%t.chunksPerRegularPiece()),
 	}
 }
 
