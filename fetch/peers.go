@@ -78,6 +78,9 @@ func (s *swarm) rememberStrings(src torrent.PeerSource, addrs []string) {
 // dialed, or for a peer that dialed us, its address with the listen port it announced. It
 // runs under anacrolix's client lock and takes no other.
 func (c *Client) peerClosed(pc *torrent.PeerConn) {
+	if pc.Torrent() == nil {
+		return // an incoming connection closed before its handshake named a torrent
+	}
 	t := c.torrent(pc.Torrent().InfoHash())
 	if t == nil {
 		return
