@@ -172,6 +172,24 @@ func (c *Cache) Acquire(ih metainfo.Hash) error {
 	return err
 }
 
+// Release closes a torrent's database that Acquire opened for a torrent the client never
+// opened (a source that failed, or a magnet link dropped while waiting for metadata). A
+// database the client opened is closed with the client's torrent, and Release leaves it.
+func (c *Cache) Release(ih metainfo.Hash) {
+	c.mu.Lock()
+	t, ok := c.torrents[ih]
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	t.mu.RLock()
+	opened := t.complete != nil
+	t.mu.RUnlock()
+	if !opened {
+		t.close()
+	}
+}
+
 func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 	if c.closed {
 		return nil, errors.New("cache: closed")

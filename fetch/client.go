@@ -43,6 +43,13 @@ const (
 	DefaultReadTimeout = time.Minute
 )
 
+// WaitForever, as Config.ReadTimeout, makes reads wait for peers for ever.
+const WaitForever time.Duration = -1
+
+// ReadaheadFor caps a readahead at a quarter of a cache of cacheSize bytes, so that
+// eviction always has pieces outside the readers' windows to drop.
+func ReadaheadFor(readahead, cacheSize int64) int64 { return min(readahead, cacheSize/4) }
+
 // Config configures a Client. The zero value joins the public swarm with DHT, PEX, trackers
 // and port forwarding on, which is what a user wants; tests switch them off.
 type Config struct {

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -266,22 +267,32 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
 	if st.IsDir() {
 		return nil, nil, fmt.Errorf("%s: is a directory, not a .torrent file", path)
 	}
-	if st.Size() == 0 {
-		return nil, nil, fmt.Errorf("%s: empty file, not a .torrent file", path)
-	}
-	mi, err := metainfo.LoadFromFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: not a valid .torrent file: %w", path, err)
+		return nil, nil, err
+	}
+	return ParseTorrent(data, path)
+}
+
+// ParseTorrent checks the contents of a .torrent file; name says where it came from in
+// errors.
+func ParseTorrent(data []byte, name string) (*metainfo.MetaInfo, *metainfo.Info, error) {
+	if len(data) == 0 {
+		return nil, nil, fmt.Errorf("%s: empty file, not a .torrent file", name)
+	}
+	mi, err := metainfo.Load(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not a valid .torrent file: %w", name, err)
 	}
 	if len(mi.InfoBytes) == 0 {
-		return nil, nil, fmt.Errorf("%s: no info dictionary", path)
+		return nil, nil, fmt.Errorf("%s: no info dictionary", name)
 	}
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: bad info dictionary: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: bad info dictionary: %w", name, err)
 	}
 	if err := checkInfo(&info); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return mi, &info, nil
 }

@@ -236,6 +236,7 @@ func TestTransmission(t *testing.T) {
 	mount := func(source string, peer int) *proc {
 		m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", peer), source, mnt}, loopback...)...)
 		m.waitFor(t, "msg=mounted")
+		m.waitFor(t, "msg=added") // a magnet link's, once the metadata came
 		return m
 	}
 	mi, _, err := fetch.LoadTorrentFile(tor)
@@ -310,6 +311,7 @@ func TestLibtorrent(t *testing.T) {
 	cache, mnt := t.TempDir(), t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", lport), magnet, mnt}, loopback...)...)
 	mport := port(m.waitFor(t, "msg=mounted"))
+	m.waitFor(t, "msg=added") // once the metadata came
 	checkTree(t, mnt, files)
 	if entries, err := os.ReadDir(filepath.Join(mnt, "sample")); err != nil || len(entries) != 4 {
 		t.Fatalf("the mount's sample/ has %d entries (%v), want a, c.txt, d and g: no padding files", len(entries), err)

@@ -31,6 +31,8 @@ func main() {
 	var ue usageError
 	switch {
 	case err == nil:
+	case errors.Is(err, errReported):
+		os.Exit(1)
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "torrentfs: %v\n", err)
 		os.Exit(2)

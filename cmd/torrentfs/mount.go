@@ -17,6 +17,7 @@ import (
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
+	"github.com/torrentfs/torrentfs/library"
 )
 
 // mountFlags are the flags of mount.
@@ -31,22 +32,35 @@ type mountFlags struct {
 	allowOther  bool
 	directIO    bool
 	debugFUSE   bool
+	// metadataTimeout drops a magnet link whose metadata does not come in time.
+	metadataTimeout durationFlag
+}
+
+// fsOptions are the file system's options the flags ask for.
+func (f *mountFlags) fsOptions(fsName string, log *slog.Logger) fs.Options {
+	return fs.Options{AllowOther: f.allowOther, DirectIO: f.directIO, Debug: f.debugFUSE, Logger: log, FsName: fsName}
 }
 
 func newMountCmd() *cobra.Command {
 	f := mountFlags{readahead: sizeFlag(fetch.DefaultReadahead), readTimeout: durationFlag(fetch.DefaultReadTimeout)}
 	c := &cobra.Command{
-		Use:   "mount [flags] SOURCE MOUNTPOINT",
-		Short: "Mount a .torrent file or magnet link; Ctrl-C unmounts",
-		Long: `Mount SOURCE, a .torrent file, a magnet link or the info-hash of a torrent whose
-metadata is in the cache, read-only at MOUNTPOINT. Reads fetch the pieces under them
-first, then a readahead window; verified pieces are kept in the cache and seeded.
-The mount runs in the foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPOINT.`,
+		Use:   "mount [flags] SOURCE... MOUNTPOINT",
+		Short: "Mount torrents read-only; Ctrl-C unmounts",
+		Long: `Mount each SOURCE read-only at MOUNTPOINT, one entry per torrent at its root: a
+.torrent file, a .magnet file, a magnet link, an info-hash (hex or base32) whose metadata
+is in the cache, an http(s) URL of a .torrent, or a directory, watched while mounted:
+its .torrent and .magnet files come and go with the mount's entries.
+
+Reads fetch the pieces under them first, then a readahead window; verified pieces are
+kept in the cache and seeded. A magnet link's entry appears once its metadata arrives.
+'torrentfs add', 'remove' and 'ls' change and list a running mount. The mount runs in the
+foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPOINT.`,
 		Example: `  torrentfs mount file.torrent /mnt/x
-  torrentfs mount --cache-max-size 20G 'magnet:?xt=urn:btih:...' /mnt/x`,
-		Args: nArgs(2, 2),
+  torrentfs mount --cache-max-size 20G 'magnet:?xt=urn:btih:...' /mnt/x
+  torrentfs mount ~/torrents/ /mnt/library`,
+		Args: nArgs(2, -1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runMount(c.Context(), &f, args[0], args[1], c.ErrOrStderr())
+			return runMount(c.Context(), &f, args[:len(args)-1], args[len(args)-1], c.ErrOrStderr())
 		},
 	}
 	f.swarmFlags.register(c)
@@ -60,11 +74,12 @@ The mount runs in the foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPO
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users read the mount")
 	fl.BoolVar(&f.directIO, "direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
+	fl.Var(&f.metadataTimeout, "metadata-timeout", "drop a magnet link whose metadata does not arrive in this time (default: wait for ever, saying so every 30 s)")
 	c.RegisterFlagCompletionFunc("prefetch", cobra.FixedCompletions([]string{"none", "file", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
-func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.Writer) error {
+func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, stderr io.Writer) error {
 	cfg, log, err := f.config(stderr)
 	if err != nil {
 		return err
@@ -75,13 +90,23 @@ func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.
 	}
 	cacheDir, maxSize := f.cacheDir.path(), f.maxSize
 
-	// Check everything local before touching the network.
-	if isInfoHash(source) {
-		source = "magnet:?xt=urn:btih:" + source
+	// Check everything local before touching the network: a bad source gets its line; a
+	// mount of nothing but bad sources is an error.
+	var good []string
+	var bad error
+	for _, s := range sources {
+		if err := library.Check(s); err != nil {
+			if len(sources) == 1 {
+				return err
+			}
+			fmt.Fprintf(stderr, "torrentfs: %v\n", err)
+			bad = err
+			continue
+		}
+		good = append(good, s)
 	}
-	ih, mi, err := loadSource(source)
-	if err != nil {
-		return err
+	if len(good) == 0 {
+		return bad
 	}
 	if err := fs.CheckMountPoint(mnt, log.Logger); err != nil {
 		return err
@@ -97,20 +122,12 @@ func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.
 		return err
 	}
 	defer c.Close() // after the client
-	if err := c.Acquire(ih); err != nil {
-		if errors.Is(err, cache.ErrInUse) {
-			return fmt.Errorf("%s is already mounted by another torrentfs process (cache %s)", source, c.Dir())
-		}
-		return err
-	}
 
 	cfg.Storage = c
-	// A quarter of the cache at most, so that eviction always has pieces outside the
-	// readers' windows to drop.
-	cfg.Readahead = min(int64(f.readahead), int64(maxSize)/4)
+	cfg.Readahead = fetch.ReadaheadFor(int64(f.readahead), int64(maxSize))
 	cfg.ReadTimeout = time.Duration(f.readTimeout)
-	if f.readTimeout == 0 {
-		cfg.ReadTimeout = -1
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = fetch.WaitForever
 	}
 	cfg.NoUpload = f.noUpload
 	cl, err := fetch.New(cfg)
@@ -119,54 +136,62 @@ func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.
 	}
 	defer cl.Close()
 	c.Watch(cl)
-	addOpts := f.addOptions()
-	addOpts.MetaInfo = mi
-	if fetch.IsMagnet(source) {
-		if info, err := c.LoadInfo(ih); err == nil {
-			addOpts.InfoBytes = info
-			log.Info("metadata from the cache", "infohash", ih.HexString())
-		} else {
-			log.Info("fetching metadata from peers", "infohash", ih.HexString())
-		}
-	}
-	t, err := cl.Add(ctx, source, addOpts)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // interrupted while waiting for metadata
-		}
-		return err
-	}
-	if err := c.SaveInfo(ih, t.InfoBytes()); err != nil {
-		log.Warn("cannot keep the metadata in the cache", "err", err)
-	}
-	m, err := fs.New(mnt, t, fs.Options{AllowOther: f.allowOther, DirectIO: f.directIO, Debug: f.debugFUSE, Logger: log.Logger})
+
+	id := newMountID()
+	m, err := fs.New(mnt, f.fsOptions(fsNamePrefix+id, log.Logger))
 	if err != nil {
 		return err
 	}
-	statusCtx, stopStatus := context.WithCancel(ctx)
-	defer stopStatus()
-	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, c, log.Logger)
-	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port(),
-		"cache", c.Dir(), "cache_max_size", int64(maxSize))
+	lib := library.New(cl, c, m, library.Options{Add: f.addOptions(), MetadataTimeout: time.Duration(f.metadataTimeout), Logger: log.Logger})
+	defer lib.Close() // before the client
+	stopControl, err := serveControl(id, lib.Handler())
+	if err != nil {
+		log.Warn("no control socket: add, remove, ls and status will not reach this mount", "err", err)
+		stopControl = func() {}
+	}
+	defer stopControl()
 
-	go func() {
-		select {
-		case <-t.Complete():
-			log.Info("every piece is cached: the torrent reads without peers", "torrent", t.Name())
-		case <-statusCtx.Done():
+	added := 0
+	for _, s := range good {
+		if err := lib.Add(ctx, s); err != nil {
+			if len(good) == 1 {
+				m.Unmount()
+				return err
+			}
+			fmt.Fprintf(stderr, "torrentfs: %v\n", err)
+			continue
 		}
-	}()
+		added++
+	}
+	if added == 0 {
+		m.Unmount()
+		return errors.New("no source could be mounted")
+	}
+	args := []any{"mountpoint", mnt, "torrents", len(lib.Torrents()), "port", cl.Port(), "cache", c.Dir(), "cache_max_size", int64(maxSize)}
+	if ts := lib.Torrents(); len(ts) == 1 && len(sources) == 1 {
+		args = append(args, "torrent", ts[0].Name(), "infohash", ts[0].InfoHash())
+	}
+	log.Info("mounted", args...)
 
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	done := make(chan struct{})
+	defer close(done)
 	unmounted := make(chan struct{})
-	go func() { m.Wait(); close(unmounted) }()
+	wg.Go(func() { m.Wait(); close(unmounted) })
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
-	go func() {
-		for range usr1 {
-			cl.WriteStatus(log.w)
+	wg.Go(func() {
+		for {
+			select {
+			case <-usr1:
+				cl.WriteStatus(log.w)
+			case <-done:
+				return
+			}
 		}
-	}()
+	})
 	select {
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mnt)
@@ -176,7 +201,7 @@ func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.
 		}
 		select {
 		case <-unmounted:
-		case <-time.After(10 * time.Second):
+		case <-time.After(unmountWait):
 			log.Warn("file system still busy after unmount; exiting anyway")
 		}
 		log.Info("unmounted", "mountpoint", mnt)
@@ -184,30 +209,6 @@ func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.
 	return nil
 }
 
-// isInfoHash reports whether s is a bare v1 info-hash (40 hex digits).
-func isInfoHash(s string) bool {
-	_, err := hex.DecodeString(s)
-	return len(s) == 40 && err == nil
-}
-
-// loadSource checks a source and returns its info-hash, and for a .torrent file its
-// contents.
-func loadSource(source string) (metainfo.Hash, *metainfo.MetaInfo, error) {
-	if fetch.IsMagnet(source) {
-		m, err := metainfo.ParseMagnetV2Uri(source)
-		switch {
-		case err != nil:
-			return metainfo.Hash{}, nil, fmt.Errorf("bad magnet link: %w", err)
-		case !m.InfoHash.Ok && m.V2InfoHash.Ok:
-			return metainfo.Hash{}, nil, errors.New("a v2-only magnet link (urn:btmh, no urn:btih): torrentfs reads v1 and hybrid torrents only")
-		case !m.InfoHash.Ok:
-			return metainfo.Hash{}, nil, errors.New("bad magnet link: no info-hash (xt=urn:btih:…)")
-		}
-		return m.InfoHash.Value, nil, nil
-	}
-	mi, _, err := fetch.LoadTorrentFile(source)
-	if err != nil {
-		return metainfo.Hash{}, nil, err
-	}
-	return mi.HashInfoBytes(), mi, nil
-}
+// unmountWait is how long a mount asked to stop waits for files still open, after
+// detaching its mount point.
+const unmountWait = 10 * time.Second

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/library"
+)
+
+// entries lists a mount's root.
+func entries(t *testing.T, mnt string) []string {
+	t.Helper()
+	des, err := os.ReadDir(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, de := range des {
+		names = append(names, de.Name())
+	}
+	return names
+}
+
+// TestLibrary mounts several torrents in one mount, adds one to the running mount and
+// removes two, one of them while its file is being read, as is a file of another torrent:
+// every read returns the source's bytes, and the root lists what the library holds.
+func TestLibrary(t *testing.T) {
+	tor1, data1, addr1 := swarm(t, "one.bin", 3<<20+1)
+	tor2, data2, addr2 := swarm(t, "two.bin", 2<<20+2)
+	tor3, data3, addr3 := swarm(t, "three.bin", 1<<20+3)
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr1, "--peer", addr2, "--peer", addr3,
+		tor1, tor2, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	if got := entries(t, mnt); !slices.Equal(got, []string{"one.bin", "two.bin"}) {
+		t.Fatalf("root of a mount of two torrents: %q", got)
+	}
+	checkTree(t, mnt, map[string][]byte{"one.bin": data1, "two.bin": data2})
+
+	if code, out, errOut := torrentfs(t, nil, "add", mnt, tor3); code != 0 || !strings.Contains(out, "added") {
+		t.Fatalf("add: exit %d, %q, %q", code, out, errOut)
+	}
+	streamEqual(t, filepath.Join(mnt, "three.bin"), data3)
+	if code, _, errOut := torrentfs(t, nil, "add", mnt, tor3); code != 1 || !strings.Contains(errOut, "already in this mount") {
+		t.Fatalf("add of a torrent already there: exit %d, %q", code, errOut)
+	}
+	code, out, _ := torrentfs(t, nil, "ls", mnt)
+	if code != 0 || !strings.Contains(out, "one.bin") || !strings.Contains(out, "two.bin") || !strings.Contains(out, "three.bin") {
+		t.Fatalf("ls: exit %d:\n%s", code, out)
+	}
+
+	// Open two files, read half of each, remove both torrents' neighbours and one of them.
+	f1, err := os.Open(filepath.Join(mnt, "one.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f1.Close()
+	f2, err := os.Open(filepath.Join(mnt, "two.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close()
+	half := func(f *os.File, data []byte) {
+		b := make([]byte, len(data)/2)
+		if _, err := f.ReadAt(b, 0); err != nil || !bytes.Equal(b, data[:len(b)]) {
+			t.Fatalf("first half of %s: %v", f.Name(), err)
+		}
+	}
+	rest := func(f *os.File, data []byte) {
+		b := make([]byte, len(data)-len(data)/2)
+		if _, err := f.ReadAt(b, int64(len(data)/2)); err != nil || !bytes.Equal(b, data[len(data)/2:]) {
+			t.Fatalf("second half of %s: %v", f.Name(), err)
+		}
+	}
+	half(f1, data1)
+	half(f2, data2)
+	ih3 := infoHash(t, tor3)
+	if code, _, errOut := torrentfs(t, nil, "remove", mnt, "two.bin", ih3); code != 0 {
+		t.Fatalf("remove: exit %d, %q", code, errOut)
+	}
+	if got := entries(t, mnt); !slices.Equal(got, []string{"one.bin"}) {
+		t.Fatalf("root after removing two torrents: %q", got)
+	}
+	rest(f2, data2) // removed, but open
+	rest(f1, data1)
+	if code, _, errOut := torrentfs(t, nil, "remove", mnt, "nothing.bin"); code != 1 || !strings.Contains(errOut, "no such torrent") {
+		t.Fatalf("remove of a torrent not there: exit %d, %q", code, errOut)
+	}
+	f1.Close()
+	f2.Close()
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+func infoHash(t *testing.T, tor string) string {
+	t.Helper()
+	mi, _, err := fetch.LoadTorrentFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi.HashInfoBytes().HexString()
+}
+
+// TestLibraryNames mounts two torrents of the same name: the second gets a unique one, and
+// each keeps its name when they are mounted again the other way round.
+func TestLibraryNames(t *testing.T) {
+	data1, data2 := fetchtest.Payload(1<<20, 1), fetchtest.Payload(1<<20, 2)
+	s1 := fetchtest.NewSwarm(t, "same.bin", []fetchtest.File{{Data: data1}}, 256<<10)
+	_, addr1 := s1.StartSeeder(t)
+	s2 := fetchtest.NewSwarm(t, "same.bin", []fetchtest.File{{Data: data2}}, 256<<10)
+	_, addr2 := s2.StartSeeder(t)
+	cache, mnt := t.TempDir(), t.TempDir()
+	mount := func(tors ...string) *proc {
+		m := start(t, nil, append(append([]string{"mount", "--cache-dir", cache, "--peer", addr1, "--peer", addr2}, append(tors, mnt)...), loopback...)...)
+		m.waitFor(t, "msg=mounted")
+		return m
+	}
+	m := mount(s1.TorrentPath, s2.TorrentPath)
+	checkTree(t, mnt, map[string][]byte{"same.bin": data1, "same (2).bin": data2})
+	m.stop(t, syscall.SIGINT)
+	m = mount(s2.TorrentPath, s1.TorrentPath)
+	checkTree(t, mnt, map[string][]byte{"same.bin": data1, "same (2).bin": data2})
+	m.stop(t, syscall.SIGINT)
+}
+
+// TestLibraryWatch mounts a directory: its torrents are served, one copied in appears and
+// one deleted disappears, while the mount runs.
+func TestLibraryWatch(t *testing.T) {
+	tor1, data1, addr1 := swarm(t, "one.bin", 1<<20+1)
+	tor2, data2, addr2 := swarm(t, "two.bin", 1<<20+2)
+	dir := t.TempDir()
+	copyFile(t, tor1, filepath.Join(dir, "one.torrent"))
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a torrent"), 0o644)
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr1, "--peer", addr2, dir, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, map[string][]byte{"one.bin": data1})
+
+	copyFile(t, tor2, filepath.Join(dir, "two.torrent"))
+	m.waitFor(t, "msg=added torrent=two.bin")
+	checkTree(t, mnt, map[string][]byte{"one.bin": data1, "two.bin": data2})
+	os.Remove(filepath.Join(dir, "one.torrent"))
+	m.waitFor(t, "msg=removed torrent=one.bin")
+	if got := entries(t, mnt); !slices.Equal(got, []string{"two.bin"}) {
+		t.Fatalf("root after the watched file went: %q", got)
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Written beside and renamed in, as a download into the directory would finish.
+	tmp := filepath.Join(filepath.Dir(to), ".part")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLibrarySources mounts from a URL, with bad sources beside good ones: each bad one gets
+// one line that says what came back, and the others are served. A magnet link nobody seeds
+// is dropped after --metadata-timeout.
+func TestLibrarySources(t *testing.T) {
+	tor1, data1, addr1 := swarm(t, "one.bin", 1<<20+1)
+	tor2, data2, addr2 := swarm(t, "two.bin", 1<<20+2)
+	b1, err := os.ReadFile(tor1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/one.torrent", func(w http.ResponseWriter, r *http.Request) { w.Write(b1) })
+	mux.HandleFunc("/page", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<html><body>log in first</body></html>"))
+	})
+	mux.HandleFunc("/huge.torrent", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(bytes.Repeat([]byte("d"), library.MaxTorrentSize+1))
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); <-done })
+	base := "http://" + l.Addr().String()
+
+	mnt := t.TempDir()
+	nobody := "magnet:?xt=urn:btih:" + strings.Repeat("ab", 20)
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr1, "--peer", addr2,
+		"--metadata-timeout", "1s", base + "/one.torrent", filepath.Join(t.TempDir(), "missing.torrent"), nobody, mnt}, loopback...)...)
+	m.waitFor(t, "missing.torrent: no such file")
+	m.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, map[string][]byte{"one.bin": data1})
+	m.waitFor(t, "no metadata from peers in time")
+
+	for _, tc := range []struct{ path, want string }{
+		{"/missing.torrent", "HTTP 404"},
+		{"/page", "an HTML page (text/html)"},
+		{"/huge.torrent", "more than a .torrent file may have"},
+	} {
+		code, _, errOut := torrentfs(t, nil, "add", mnt, base+tc.path)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+			t.Errorf("add %s: exit %d, %q; want one line with %q", tc.path, code, errOut, tc.want)
+		}
+	}
+	if code, _, errOut := torrentfs(t, nil, "add", mnt, tor2); code != 0 {
+		t.Fatalf("add: exit %d, %q", code, errOut)
+	}
+	checkTree(t, mnt, map[string][]byte{"one.bin": data1, "two.bin": data2})
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}

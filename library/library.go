@@ -1,0 +1,420 @@
+// Package library serves many torrents under one mount: it takes sources in every way people
+// name a torrent (.torrent files, magnet links, info-hashes, URLs, watched directories), gives
+// each torrent one entry at the mount's root under a name that stays the same across
+// remounts, and adds and removes torrents while mounted.
+//
+// All torrents share one fetch.Client (one listen port) and one cache (one cap). A magnet
+// link's entry appears once its metadata arrives; the other torrents are served meanwhile.
+// A removed torrent's open files keep reading until they are closed.
+package library
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/torrentfs/torrentfs/cache"
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fs"
+)
+
+// Options configure a Library.
+type Options struct {
+	// Add is given to fetch for every torrent: peers and trackers beyond the source's.
+	Add fetch.AddOptions
+	// MetadataTimeout drops a magnet link whose metadata did not arrive in this time, with a
+	// log line. Zero waits for ever.
+	MetadataTimeout time.Duration
+	// Logger receives the library's log. Nil discards.
+	Logger *slog.Logger
+}
+
+// Library is the set of torrents of one mount. It is safe for concurrent use.
+type Library struct {
+	// Immutable after New.
+	cl    *fetch.Client
+	cache *cache.Cache
+	mnt   *fs.Mount
+	opts  Options
+	log   *slog.Logger
+
+	// The library's goroutines (metadata waits, directory watchers) run under ctx; Close
+	// cancels it and waits for them.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	entries map[metainfo.Hash]*entry // guarded by mu
+	names   map[metainfo.Hash]string // guarded by mu: names given, kept across remounts
+	watched map[string]*watcher      // guarded by mu: by directory
+	closed  bool                     // guarded by mu
+}
+
+// entry is one torrent of the library.
+type entry struct {
+	ih     metainfo.Hash
+	source string // as given
+	origin string // the file of a watched directory it came from, if any
+	// Set once the metadata is known and the entry is in the mount.
+	name string
+	t    *fetch.Torrent
+	// stop ends the wait for a magnet link's metadata.
+	stop context.CancelFunc
+}
+
+// New returns an empty library serving its torrents in mnt. The client's storage must be c.
+func New(cl *fetch.Client, c *cache.Cache, mnt *fs.Mount, opts Options) *Library {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Library{cl: cl, cache: c, mnt: mnt, opts: opts, log: log,
+		entries: make(map[metainfo.Hash]*entry), watched: make(map[string]*watcher)}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.names = l.loadNames()
+	return l
+}
+
+// Close stops watching directories and waiting for metadata, and waits for those
+// goroutines. The torrents stay in the client, which its owner closes.
+func (l *Library) Close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait()
+}
+
+// ErrDuplicate is returned when a source names a torrent the library already has.
+var ErrDuplicate = errors.New("already in this mount")
+
+// Add adds a source: a directory is watched (its .torrent and .magnet files are added, and
+// removed when they go); anything else is one torrent. A magnet link without cached metadata
+// returns at once and its entry appears when the metadata arrives.
+func (l *Library) Add(ctx context.Context, s string) error {
+	if st, err := os.Stat(s); err == nil && st.IsDir() {
+		return l.watch(s)
+	}
+	return l.add(ctx, s, "")
+}
+
+// add adds one torrent; origin is the watched file it came from, if any.
+func (l *Library) add(ctx context.Context, s, origin string) error {
+	src, err := resolve(ctx, s)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return errors.New("library closed")
+	}
+	if e, ok := l.entries[src.ih]; ok {
+		l.mu.Unlock()
+		what := e.name
+		if what == "" {
+			what = "awaiting metadata"
+		}
+		return fmt.Errorf("%s: %w (%s, %s)", s, ErrDuplicate, what, src.ih.HexString())
+	}
+	e := &entry{ih: src.ih, source: s, origin: origin}
+	l.entries[src.ih] = e
+	l.mu.Unlock()
+
+	if err := l.cache.Acquire(src.ih); err != nil {
+		l.forget(e)
+		if errors.Is(err, cache.ErrInUse) {
+			return fmt.Errorf("%s is already mounted by another torrentfs process (cache %s)", s, l.cache.Dir())
+		}
+		return err
+	}
+	opts := l.opts.Add
+	opts.MetaInfo = src.mi
+	if src.mi == nil {
+		if info, err := l.cache.LoadInfo(src.ih); err == nil {
+			opts.InfoBytes = info
+			l.log.Info("metadata from the cache", "infohash", src.ih.HexString())
+		}
+	}
+	if src.mi != nil || opts.InfoBytes != nil {
+		t, err := l.cl.Add(ctx, src.add, opts) // returns at once: the metadata is known
+		if err != nil {
+			l.forget(e)
+			return err
+		}
+		return l.attach(e, t)
+	}
+
+	l.log.Info("fetching metadata from peers", "infohash", src.ih.HexString())
+	wctx, stop := context.WithCancel(l.ctx)
+	if l.opts.MetadataTimeout > 0 {
+		wctx, stop = context.WithTimeout(l.ctx, l.opts.MetadataTimeout)
+	}
+	l.mu.Lock()
+	e.stop = stop
+	l.mu.Unlock()
+	l.wg.Go(func() {
+		defer stop()
+		t, err := l.cl.Add(wctx, src.add, opts)
+		if err != nil {
+			removed := l.forget(e)
+			if l.ctx.Err() == nil && !removed {
+				if errors.Is(err, context.DeadlineExceeded) {
+					l.log.Warn("no metadata from peers in time: the magnet link is dropped", "source", s,
+						"infohash", src.ih.HexString(), "metadata_timeout", l.opts.MetadataTimeout)
+				} else {
+					l.log.Warn("cannot add torrent", "source", s, "err", err)
+				}
+			}
+			return
+		}
+		if err := l.attach(e, t); err != nil {
+			l.log.Warn("cannot add torrent", "source", s, "err", err)
+		}
+	})
+	return nil
+}
+
+// attach puts a torrent whose metadata is known into the mount.
+func (l *Library) attach(e *entry, t *fetch.Torrent) error {
+	if err := l.cache.SaveInfo(e.ih, t.InfoBytes()); err != nil {
+		l.log.Warn("cannot keep the metadata in the cache", "err", err)
+	}
+	l.mu.Lock()
+	if l.entries[e.ih] != e { // removed meanwhile
+		l.mu.Unlock()
+		t.Drop()
+		return nil
+	}
+	want := t.Name()
+	if n, ok := l.names[e.ih]; ok {
+		want = n
+	}
+	name, err := l.mnt.Add(want, t)
+	if err != nil {
+		l.mu.Unlock()
+		t.Drop()
+		l.forget(e)
+		return err
+	}
+	e.name, e.t = name, t
+	changed := l.names[e.ih] != name
+	l.names[e.ih] = name
+	l.mu.Unlock()
+	if changed {
+		l.saveNames()
+	}
+	l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length())
+	l.wg.Go(func() {
+		select {
+		case <-t.Complete():
+			l.log.Info("every piece is cached: the torrent reads without peers", "torrent", name)
+		case <-t.Dropped():
+		case <-l.ctx.Done():
+		}
+	})
+	return nil
+}
+
+// forget drops an entry that never made it into the mount, and reports whether it was
+// already removed.
+func (l *Library) forget(e *entry) bool {
+	l.mu.Lock()
+	removed := l.entries[e.ih] != e
+	if !removed {
+		delete(l.entries, e.ih)
+	}
+	l.mu.Unlock()
+	if !removed {
+		l.cache.Release(e.ih)
+	}
+	return removed
+}
+
+// ErrNotFound is returned by Remove for a name or info-hash the library does not have.
+var ErrNotFound = errors.New("no such torrent in this mount")
+
+// Remove removes the torrent named key (its entry's name or its info-hash). Its open files
+// keep reading until closed. Its cached pieces stay, for the cap's eviction to reclaim,
+// unless purge is set: then they are deleted once its files are closed.
+func (l *Library) Remove(key string, purge bool) error {
+	l.mu.Lock()
+	e := l.find(key)
+	if e == nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	delete(l.entries, e.ih)
+	l.mu.Unlock()
+	return l.remove(e, purge)
+}
+
+// find returns the entry of key, or nil. Guarded by mu.
+func (l *Library) find(key string) *entry {
+	if ih, ok := ParseInfoHash(key); ok {
+		if e, ok := l.entries[ih]; ok {
+			return e
+		}
+	}
+	for _, e := range l.entries {
+		if e.name != "" && e.name == key {
+			return e
+		}
+	}
+	return nil
+}
+
+// remove takes an entry that left the map out of the mount.
+func (l *Library) remove(e *entry, purge bool) error {
+	if e.t == nil { // awaiting metadata
+		if e.stop != nil {
+			e.stop()
+		}
+		l.cache.Release(e.ih)
+		l.log.Info("removed", "source", e.source, "infohash", e.ih.HexString())
+		return nil
+	}
+	err := l.mnt.Remove(e.name)
+	e.t.Drop()
+	dropped := e.t.Dropped()
+	l.log.Info("removed", "torrent", e.name, "infohash", e.ih.HexString())
+	if !purge {
+		return err
+	}
+	l.wg.Go(func() {
+		select {
+		case <-dropped:
+		case <-l.ctx.Done():
+			return
+		}
+		if err := cache.Remove(l.cache.Dir(), e.ih); err != nil {
+			l.log.Warn("cannot purge the torrent's cache", "torrent", e.name, "err", err)
+			return
+		}
+		l.log.Info("purged from the cache", "torrent", e.name, "infohash", e.ih.HexString())
+	})
+	return err
+}
+
+// Info describes one torrent of the library.
+type Info struct {
+	Name     string `json:"name,omitempty"` // empty while awaiting metadata
+	InfoHash string `json:"infohash"`
+	Source   string `json:"source"`
+	Length   int64  `json:"length"`
+	Cached   int64  `json:"cached"`
+}
+
+// List describes the library's torrents, by name; those awaiting metadata last.
+func (l *Library) List() []Info {
+	l.mu.Lock()
+	var es []*entry
+	for _, e := range l.entries {
+		es = append(es, e)
+	}
+	l.mu.Unlock()
+	var r []Info
+	for _, e := range es {
+		i := Info{InfoHash: e.ih.HexString(), Source: e.source}
+		if e.t != nil {
+			i.Name, i.Length, i.Cached = e.name, e.t.Length(), e.t.BytesCompleted()
+		}
+		r = append(r, i)
+	}
+	slices.SortFunc(r, func(a, b Info) int {
+		switch {
+		case a.Name == "" && b.Name != "":
+			return 1
+		case a.Name != "" && b.Name == "":
+			return -1
+		case a.Name != b.Name:
+			return cmpString(a.Name, b.Name)
+		}
+		return cmpString(a.InfoHash, b.InfoHash)
+	})
+	return r
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Torrents returns the torrents in the mount, by name.
+func (l *Library) Torrents() []*fetch.Torrent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var es []*entry
+	for _, e := range l.entries {
+		if e.t != nil {
+			es = append(es, e)
+		}
+	}
+	slices.SortFunc(es, func(a, b *entry) int { return cmpString(a.name, b.name) })
+	ts := make([]*fetch.Torrent, len(es))
+	for i, e := range es {
+		ts[i] = e.t
+	}
+	return ts
+}
+
+// namesFile keeps the names entries were given, so that a torrent whose name clashed keeps
+// its unique name at the next mount whatever order the torrents come in.
+const namesFile = "names.json"
+
+func (l *Library) loadNames() map[metainfo.Hash]string {
+	names := make(map[metainfo.Hash]string)
+	b, err := os.ReadFile(filepath.Join(l.cache.Dir(), namesFile))
+	if err != nil {
+		return names
+	}
+	var m map[string]string
+	if json.Unmarshal(b, &m) != nil {
+		return names
+	}
+	for k, v := range m {
+		if ih, ok := ParseInfoHash(k); ok && v != "" {
+			names[ih] = v
+		}
+	}
+	return names
+}
+
+// saveNames writes the names, atomically; another mount of the same cache may write them
+// too, and the last one wins, which costs at most a name's stability.
+func (l *Library) saveNames() {
+	l.mu.Lock()
+	m := make(map[string]string, len(l.names))
+	for ih, n := range l.names {
+		m[ih.HexString()] = n
+	}
+	l.mu.Unlock()
+	b, err := json.MarshalIndent(m, "", "\t")
+	if err != nil {
+		return
+	}
+	path := filepath.Join(l.cache.Dir(), namesFile)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err := os.WriteFile(tmp, b, 0o600); err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		l.log.Debug("cannot keep the entries' names", "err", err)
+	}
+}
