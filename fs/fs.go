@@ -156,7 +156,11 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	return &handle{h: f.t.Open(f.index), log: f.log}, f.openFlags, 0
+	h, err := f.t.Open(f.index)
+	if err != nil {
+		return nil, 0, errno(f.log, err)
+	}
+	return &handle{h: h, log: f.log}, f.openFlags, 0
 }
 
 // handle is an open file.
@@ -194,6 +198,8 @@ func errno(log *slog.Logger, err error) syscall.Errno {
 		return syscall.EIO // fetch logged it with the file and offset
 	case errors.Is(err, fetch.ErrClosed):
 		return syscall.EBADF
+	case errors.Is(err, fetch.ErrDropped):
+		return syscall.ENOENT // its entry was removed, and the torrent dropped
 	case errors.As(err, &e):
 		return e
 	}
