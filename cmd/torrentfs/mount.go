@@ -139,8 +139,13 @@ func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.
 	if err := c.SaveInfo(ih, t.InfoBytes()); err != nil {
 		log.Warn("cannot keep the metadata in the cache", "err", err)
 	}
-	m, err := fs.New(mnt, t, fs.Options{AllowOther: f.allowOther, DirectIO: f.directIO, Debug: f.debugFUSE, Logger: log.Logger})
+	m, err := fs.New(mnt, fs.Options{AllowOther: f.allowOther, DirectIO: f.directIO, Debug: f.debugFUSE, Logger: log.Logger,
+		FsName: fs.FsName(t.InfoHash())})
 	if err != nil {
+		return err
+	}
+	if _, err := m.Add(t.Name(), t); err != nil {
+		m.Unmount()
 		return err
 	}
 	statusCtx, stopStatus := context.WithCancel(ctx)
