@@ -134,6 +134,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
+	adding   map[metainfo.Hash]bool     // guarded by mu: info-hashes Add is adding now
 
 	// bg runs the client's own background work (announces for peers); Close cancels bgCtx
 	// and waits for it.
@@ -157,7 +158,7 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent)}
+	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.writeWarn.Interval = writeErrorEvery
 
@@ -304,6 +305,42 @@ func (c *Client) torrent(ih metainfo.Hash) *Torrent {
 	return c.torrents[ih]
 }
 
+// Torrents returns the torrents in the client, in no particular order. A dropped torrent is
+// among them until it has left the client (Torrent.Dropped).
+func (c *Client) Torrents() []*Torrent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ts := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// ErrDuplicate is returned by Add for a torrent the client has already, or is adding now.
+var ErrDuplicate = errors.New("fetch: torrent already added")
+
+// reserve claims info-hash ih for an Add, so that two Adds of one torrent cannot both
+// succeed. unreserve ends the claim; by then the torrent is in torrents or was not added.
+func (c *Client) reserve(ih metainfo.Hash) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.torrents == nil:
+		return ErrClientClosed
+	case c.torrents[ih] != nil || c.adding[ih]:
+		return fmt.Errorf("%s: %w", ih.HexString(), ErrDuplicate)
+	}
+	c.adding[ih] = true
+	return nil
+}
+
+func (c *Client) unreserve(ih metainfo.Hash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.adding, ih)
+}
+
 // Port returns the port the client accepts peers on.
 func (c *Client) Port() int { return c.cl.LocalPort() }
 
@@ -314,7 +351,7 @@ func (c *Client) WriteStatus(w io.Writer) { c.cl.WriteStatus(w) }
 var ErrClientClosed = errors.New("fetch: client closed")
 
 // Close stops every torrent's goroutines and waits for them, then drops the torrents and
-// stops the client. It does not close the storage.
+// stops the client, whether or not handles are open. It does not close the storage.
 func (c *Client) Close() error {
 	c.closing.Store(true)
 	c.bgCancel()
@@ -324,7 +361,7 @@ func (c *Client) Close() error {
 	c.torrents = nil
 	c.mu.Unlock()
 	for _, t := range ts {
-		t.close()
+		t.leaveClient(false)
 	}
 	return errors.Join(c.cl.Close()...)
 }

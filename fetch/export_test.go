@@ -47,3 +47,6 @@ func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
 		}
 	}
 }
+
+// AnacrolixTorrents is how many torrents the client's anacrolix client holds.
+func (c *Client) AnacrolixTorrents() int { return len(c.cl.Torrents()) }

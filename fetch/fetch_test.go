@@ -47,9 +47,19 @@ func seededFile(t *testing.T, size int, cfg fetch.Config) (*fetch.Torrent, *fetc
 	s, data := singleFile(t, size)
 	_, addr := s.StartSeeder(t)
 	tt := s.Leech(t, newCache(t), cfg, addr)
-	h := tt.Open(0)
+	h := open(t, tt, 0)
 	t.Cleanup(func() { h.Close() })
 	return tt, h, data
+}
+
+// open opens file i of tt.
+func open(t *testing.T, tt *fetch.Torrent, i int) *fetch.Handle {
+	t.Helper()
+	h, err := tt.Open(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
@@ -88,7 +98,7 @@ func testRandomReads(t *testing.T, pf fetch.Prefetch, seeder fetch.Config) {
 	s, data := singleFile(t, 24<<20+12345)
 	_, addr := s.StartSeederConfig(t, seeder)
 	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: pf}, addr)
-	h := tt.Open(0)
+	h := open(t, tt, 0)
 	defer h.Close()
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 60 {
@@ -112,7 +122,7 @@ func TestConcurrentReaders(t *testing.T) {
 	s, data := singleFile(t, 4<<20+777)
 	_, addr := s.StartSeeder(t)
 	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
-	shared := tt.Open(0)
+	shared := open(t, tt, 0)
 	defer shared.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
@@ -122,7 +132,11 @@ func TestConcurrentReaders(t *testing.T) {
 			defer wg.Done()
 			h := shared
 			if g%2 == 0 { // half on their own handle, half sharing one
-				h = tt.Open(0)
+				var err error
+				if h, err = tt.Open(0); err != nil {
+					errs <- err
+					return
+				}
 				defer h.Close()
 			}
 			r := rand.New(rand.NewPCG(uint64(g), 9))
@@ -152,7 +166,7 @@ func TestConcurrentReaders(t *testing.T) {
 func TestCancelledReadKeepsDownloading(t *testing.T) {
 	s, data := singleFile(t, 1<<20)
 	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchNone})
-	h := tt.Open(0)
+	h := open(t, tt, 0)
 	defer h.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -196,7 +210,7 @@ func TestReadBackAfterCachedRead(t *testing.T) {
 func TestReadTimeoutThenRecovery(t *testing.T) {
 	s, data := singleFile(t, 1<<20)
 	tt := s.Leech(t, newCache(t), fetch.Config{ReadTimeout: 300 * time.Millisecond})
-	h := tt.Open(0)
+	h := open(t, tt, 0)
 	defer h.Close()
 	if _, err := h.ReadAt(t.Context(), make([]byte, 100), 0); !errors.Is(err, fetch.ErrTimeout) {
 		t.Fatalf("read with no peers: %v, want ErrTimeout", err)
@@ -217,7 +231,7 @@ func TestPrefetch(t *testing.T) {
 	defer cancel()
 
 	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchNone}, addr)
-	tt.Open(0).Close()
+	open(t, tt, 0).Close()
 	if err := tt.WaitCached(ctx, 0, 0, 1<<20); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +240,7 @@ func TestPrefetch(t *testing.T) {
 	}
 
 	tt = s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchFile}, addr)
-	tt.Open(0).Close()
+	open(t, tt, 0).Close()
 	if err := tt.WaitCached(ctx, 0, 0, size); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +264,7 @@ func TestPrefetchResumesAfterSeeks(t *testing.T) {
 				c.UploadRateLimiter = rate.NewLimiter(16<<20, 256<<10)
 			}))
 			tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: pf}, addr)
-			h := tt.Open(0)
+			h := open(t, tt, 0)
 			r := rand.New(rand.NewPCG(5, 6))
 			for range 8 {
 				off := r.Int64N(int64(len(data)))
@@ -313,7 +327,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 	s, data := singleFile(t, 4<<20)
 	seeder, addr := s.StartSeeder(t)
 	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchFile}, addr)
-	h := tt.Open(0)
+	h := open(t, tt, 0)
 	off := int64(3 << 20) // a seek to a piece not fetched yet: the prefetch pauses, then a timer resumes it
 	if got := readAt(t, h, off, 1000); !bytes.Equal(got, data[off:off+1000]) {
 		t.Fatal("bytes differ from the source")

@@ -72,10 +72,14 @@ func (h *Handle) publish(hd *head) {
 	hd.end.Store(hd.base + hd.pos + hd.readahead(hd.pos, h.t.c.cfg.Readahead))
 }
 
-// Open returns a handle for file i. The first open of a file starts its prefetch.
-func (t *Torrent) Open(i int) *Handle {
+// Open returns a handle for file i, to be closed. The first open of a file starts its
+// prefetch. It fails with ErrDropped once the torrent left the client after Drop.
+func (t *Torrent) Open(i int) (*Handle, error) {
+	if err := t.openHandle(); err != nil {
+		return nil, err
+	}
 	t.opened[i].Do(func() { t.prefetch(i) })
-	return &Handle{t: t, file: t.files[i].f}
+	return &Handle{t: t, file: t.files[i].f}, nil
 }
 
 // Size is the file's length.
@@ -293,15 +297,21 @@ func (h *Handle) put(hd *head) {
 	}
 }
 
-// Close closes the handle's read heads; reads in progress end with their own context.
+// Close closes the handle's read heads; reads in progress end with their own context. The
+// last Close of a dropped torrent's handles removes it from the client. Closing twice does
+// nothing.
 func (h *Handle) Close() error {
 	h.mu.Lock()
+	was := h.closed
 	h.closed = true
 	idle := h.idle
 	h.idle = nil
 	h.mu.Unlock()
 	for _, hd := range idle {
 		h.t.closeHead(hd)
+	}
+	if !was {
+		h.t.closeHandle()
 	}
 	return nil
 }

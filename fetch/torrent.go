@@ -69,6 +69,14 @@ type Torrent struct {
 	stopped     bool
 	resume      *time.Timer // counted in goroutines from armed until run or stopped
 	closed      bool        // no timer is armed once set
+
+	// Drop waits for the last open Handle (see Drop). Guarded by dmu.
+	dmu     sync.Mutex
+	handles int  // open Handles
+	dropped bool // Drop was called
+	// leave removes the torrent from the client once; gone is closed when it has.
+	leave sync.Once
+	gone  chan struct{}
 }
 
 // File is one file of a torrent, as the torrent names it. Path is relative to the torrent's
@@ -119,9 +127,17 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	if len(opts.Trackers) > 0 {
 		spec.Trackers = append(spec.Trackers, opts.Trackers)
 	}
-	t, _, err := c.cl.AddTorrentSpec(spec)
+	ih := spec.InfoHash
+	if err := c.reserve(ih); err != nil {
+		return nil, err
+	}
+	defer c.unreserve(ih)
+	t, isNew, err := c.cl.AddTorrentSpec(spec)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent: %w", err)
+	}
+	if !isNew { // reserve should have caught it; the torrent is another Add's
+		return nil, fmt.Errorf("%s: %w", ih.HexString(), ErrDuplicate)
 	}
 	t.AddPeers(directPeers(peers))
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
@@ -136,7 +152,7 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		t.Drop()
 		return nil, err
 	}
-	tt := &Torrent{c: c, t: t, info: info, modTime: modTime}
+	tt := &Torrent{c: c, t: t, info: info, modTime: modTime, gone: make(chan struct{})}
 	tt.swarm.rememberStrings(torrent.PeerSourceDirect, peers)
 	// anacrolix dials these and announces to the trackers itself as the torrent starts.
 	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
@@ -213,8 +229,72 @@ func (t *Torrent) mirrorVerified() {
 	}()
 }
 
+// ErrDropped is returned by Open once a dropped torrent has left the client.
+var ErrDropped = errors.New("fetch: torrent dropped")
+
+// Drop removes the torrent from the client once no Handle of it is open: at once if none
+// is, else when the last one closes. Handles open before keep reading, and Open still works
+// while one is open; after that it fails with ErrDropped. Until the torrent has left the
+// client (Dropped), Client.Add of the same torrent fails with ErrDuplicate. Drop may be
+// called more than once.
+func (t *Torrent) Drop() {
+	t.dmu.Lock()
+	t.dropped = true
+	now := t.handles == 0
+	t.dmu.Unlock()
+	if now {
+		t.leaveClient(true)
+	}
+}
+
+// Dropped returns a channel closed once the torrent has left the client: after Drop and
+// the last Close of its handles, or when the client closed.
+func (t *Torrent) Dropped() <-chan struct{} { return t.gone }
+
+// openHandle counts a new Handle, unless the torrent has left the client after Drop.
+func (t *Torrent) openHandle() error {
+	t.dmu.Lock()
+	defer t.dmu.Unlock()
+	if t.dropped && t.handles == 0 {
+		return ErrDropped
+	}
+	t.handles++
+	return nil
+}
+
+// closeHandle counts a Handle closed, and finishes a Drop waiting for it.
+func (t *Torrent) closeHandle() {
+	t.dmu.Lock()
+	t.handles--
+	last := t.dropped && t.handles == 0
+	t.dmu.Unlock()
+	if last {
+		t.leaveClient(true)
+	}
+}
+
+// leaveClient stops the torrent's goroutines, drops it from anacrolix if drop (Client.Close
+// leaves that to anacrolix's own close), and then from the client's map, once: later calls
+// wait for the first to finish and do nothing.
+func (t *Torrent) leaveClient(drop bool) {
+	t.leave.Do(func() {
+		t.close()
+		ih := t.t.InfoHash()
+		if drop {
+			t.t.Drop()
+			t.c.storages.Delete(ih)
+		}
+		t.c.mu.Lock()
+		if t.c.torrents[ih] == t {
+			delete(t.c.torrents, ih)
+		}
+		t.c.mu.Unlock()
+		close(t.gone)
+	})
+}
+
 // close stops the torrent's goroutines and waits for them. The anacrolix torrent itself
-// closes with the client.
+// closes with the client, or leaveClient drops it.
 func (t *Torrent) close() {
 	t.stopMirror()
 	t.pmu.Lock()

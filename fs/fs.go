@@ -1,10 +1,11 @@
-// Package fs shows a torrent as a read-only FUSE file system, using go-fuse.
+// Package fs shows torrents as a read-only FUSE file system, using go-fuse.
 //
-// The tree is built once, when the file system is mounted, from the torrent's file list:
-// the mount root holds one entry named after the torrent, a file for a single-file torrent
-// and a directory otherwise. Names from the torrent are untrusted and are cleaned so that
-// every entry is a single, unique, valid name. Inodes are persistent and entries are cached
-// by the kernel for a long time, as the tree never changes.
+// The mount root holds one entry per torrent, added (Mount.Add) and removed (Mount.Remove)
+// while mounted: a file for a single-file torrent and a directory otherwise. A torrent's
+// tree is built whole, from its file list, before it appears in the root, and never changes
+// after. Names from the torrent are untrusted and are cleaned so that every entry is a
+// single, unique, valid name. Inodes are persistent and entries are cached by the kernel for
+// a long time; Remove tells the kernel to forget the entry it removes.
 //
 // Reads go to a fetch.Handle per open file, which waits for the pieces under the read. File
 // data is immutable, so the kernel keeps it in its page cache across opens
@@ -23,6 +24,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,55 +35,81 @@ import (
 )
 
 const (
-	// entryTimeout: names never change while mounted.
+	// entryTimeout: a torrent's names never change while mounted; Mount.Remove tells the
+	// kernel to forget a removed root entry.
 	entryTimeout = time.Hour
 	// attrTimeout: st_blocks changes as pieces arrive; du should see it soon.
 	attrTimeout = time.Second
 )
 
-// root is the mount's root directory.
+// attrs are what every node reports besides its size and times: owner and modes, from
+// Options. Immutable after New.
+type attrs struct {
+	uid, gid          uint32
+	fileMode, dirMode uint32 // permission bits
+	log               *slog.Logger
+	openFlags         uint32 // FOPEN_KEEP_CACHE or FOPEN_DIRECT_IO
+}
+
+func (a *attrs) set(out *fuse.Attr, mode uint32, mtime time.Time) {
+	out.Mode = mode
+	out.Owner = fuse.Owner{Uid: a.uid, Gid: a.gid}
+	setTime(out, mtime)
+}
+
+// root is the mount's root directory: one entry per torrent, added and removed by Mount.
 type root struct {
 	fusefs.Inode
 
-	// Immutable after New.
-	t         *fetch.Torrent
-	log       *slog.Logger
-	openFlags uint32 // FOPEN_KEEP_CACHE or FOPEN_DIRECT_IO
+	a     *attrs
+	mtime atomic.Int64 // Unix nanoseconds: the mount time, then the last Add or Remove
 }
 
-var _ fusefs.NodeOnAdder = (*root)(nil)
+var _ fusefs.NodeGetattrer = (*root)(nil)
 
-// OnAdd builds the whole tree.
-func (r *root) OnAdd(ctx context.Context) {
-	name := cleanName(r.t.Name())
-	if !r.t.IsDir() {
-		r.AddChild(name, r.newFile(ctx, 0), false)
-		return
+func (r *root) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	r.a.set(&out.Attr, fuse.S_IFDIR|r.a.dirMode, time.Unix(0, r.mtime.Load()))
+	out.Nlink = 2
+	return 0
+}
+
+// builder builds the tree of one torrent, detached: Mount.Add attaches it whole.
+type builder struct {
+	parent *fusefs.Inode // any inode of the mount, to make new ones
+	t      *fetch.Torrent
+	a      *attrs
+}
+
+// build returns the torrent's entry: a file for a single-file torrent, else a directory
+// holding its tree.
+func (b *builder) build(ctx context.Context) *fusefs.Inode {
+	if !b.t.IsDir() {
+		return b.newFile(ctx, 0)
 	}
-	top := r.NewPersistentInode(ctx, &dir{mtime: r.t.ModTime()}, fusefs.StableAttr{Mode: fuse.S_IFDIR})
-	r.AddChild(name, top, false)
-	for i, f := range r.t.Files() {
+	top := b.newDir(ctx)
+	for i, f := range b.t.Files() {
 		parent := top
 		for _, elem := range f.Path[:max(len(f.Path)-1, 0)] {
-			parent = r.subdir(ctx, parent, cleanName(elem))
+			parent = b.subdir(ctx, parent, cleanName(elem))
 		}
 		base := "_"
 		if len(f.Path) > 0 {
 			base = cleanName(f.Path[len(f.Path)-1])
 		}
-		addUnique(parent, base, r.newFile(ctx, i))
+		addUnique(parent, base, b.newFile(ctx, i))
 	}
+	return top
 }
 
 // subdir returns parent's directory called name, making it if needed. If name is taken by a
 // file, the directory gets a unique name instead; later files of the same directory find it
 // through dirs.
-func (r *root) subdir(ctx context.Context, parent *fusefs.Inode, name string) *fusefs.Inode {
+func (b *builder) subdir(ctx context.Context, parent *fusefs.Inode, name string) *fusefs.Inode {
 	pd := parent.Operations().(*dir)
 	if d, ok := pd.dirs[name]; ok {
 		return d
 	}
-	d := r.NewPersistentInode(ctx, &dir{mtime: r.t.ModTime()}, fusefs.StableAttr{Mode: fuse.S_IFDIR})
+	d := b.newDir(ctx)
 	addUnique(parent, name, d)
 	if pd.dirs == nil {
 		pd.dirs = make(map[string]*fusefs.Inode)
@@ -90,27 +118,26 @@ func (r *root) subdir(ctx context.Context, parent *fusefs.Inode, name string) *f
 	return d
 }
 
-func addUnique(parent *fusefs.Inode, name string, child *fusefs.Inode) {
+func addUnique(parent *fusefs.Inode, name string, child *fusefs.Inode) string {
 	name = uniqueName(name, func(n string) bool { return parent.GetChild(n) != nil })
 	parent.AddChild(name, child, false)
+	return name
 }
 
-func (r *root) newFile(ctx context.Context, i int) *fusefs.Inode {
-	return r.NewPersistentInode(ctx, &file{t: r.t, index: i, log: r.log, openFlags: r.openFlags}, fusefs.StableAttr{Mode: fuse.S_IFREG})
+func (b *builder) newDir(ctx context.Context) *fusefs.Inode {
+	return b.parent.NewPersistentInode(ctx, &dir{a: b.a, mtime: b.t.ModTime()}, fusefs.StableAttr{Mode: fuse.S_IFDIR})
 }
 
-func (r *root) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = fuse.S_IFDIR | 0o555
-	out.Nlink = 2
-	setTime(&out.Attr, r.t.ModTime())
-	return 0
+func (b *builder) newFile(ctx context.Context, i int) *fusefs.Inode {
+	return b.parent.NewPersistentInode(ctx, &file{a: b.a, t: b.t, index: i}, fusefs.StableAttr{Mode: fuse.S_IFREG})
 }
 
 // dir is a directory of the torrent.
 type dir struct {
 	fusefs.Inode
 
-	// Immutable after OnAdd.
+	// Immutable once built.
+	a     *attrs
 	mtime time.Time
 	dirs  map[string]*fusefs.Inode // subdirectories by the name the torrent gave them
 }
@@ -118,9 +145,8 @@ type dir struct {
 var _ fusefs.NodeGetattrer = (*dir)(nil)
 
 func (d *dir) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	out.Mode = fuse.S_IFDIR | 0o555
+	d.a.set(&out.Attr, fuse.S_IFDIR|d.a.dirMode, d.mtime)
 	out.Nlink = 2
-	setTime(&out.Attr, d.mtime)
 	return 0
 }
 
@@ -128,11 +154,10 @@ func (d *dir) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrO
 type file struct {
 	fusefs.Inode
 
-	// Immutable after OnAdd.
-	t         *fetch.Torrent
-	index     int
-	log       *slog.Logger
-	openFlags uint32
+	// Immutable once built.
+	a     *attrs
+	t     *fetch.Torrent
+	index int
 }
 
 var (
@@ -142,12 +167,11 @@ var (
 
 func (f *file) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	size := f.t.Files()[f.index].Length
-	out.Mode = fuse.S_IFREG | 0o444
+	f.a.set(&out.Attr, fuse.S_IFREG|f.a.fileMode, f.t.ModTime())
 	out.Nlink = 1
 	out.Size = uint64(size)
 	out.Blocks = uint64(f.t.BytesCached(f.index)+511) / 512
 	out.Blksize = 1 << 20
-	setTime(&out.Attr, f.t.ModTime())
 	out.SetTimeout(attrTimeout)
 	return 0
 }
@@ -156,7 +180,11 @@ func (f *file) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, uint3
 	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC|syscall.O_APPEND) != 0 {
 		return nil, 0, syscall.EROFS
 	}
-	return &handle{h: f.t.Open(f.index), log: f.log}, f.openFlags, 0
+	h, err := f.t.Open(f.index)
+	if err != nil {
+		return nil, 0, errno(f.a.log, err)
+	}
+	return &handle{h: h, log: f.a.log}, f.a.openFlags, 0
 }
 
 // handle is an open file.
@@ -194,6 +222,8 @@ func errno(log *slog.Logger, err error) syscall.Errno {
 		return syscall.EIO // fetch logged it with the file and offset
 	case errors.Is(err, fetch.ErrClosed):
 		return syscall.EBADF
+	case errors.Is(err, fetch.ErrDropped):
+		return syscall.ENOENT // its entry was removed, and the torrent dropped
 	case errors.As(err, &e):
 		return e
 	}

@@ -44,6 +44,21 @@ func mount(t *testing.T, s *fetchtest.Swarm, opts tfs.Options, peers ...string) 
 		t.Fatal(err)
 	}
 	tt := s.Leech(t, c, fetch.Config{}, peers...)
+	m := newMount(t, opts)
+	if _, err := m.Add(tt.Name(), tt); err != nil {
+		t.Fatal(err)
+	}
+	return m.dir, tt
+}
+
+// testMount is a mount of an empty root, unmounted when the test ends, whatever happened.
+type testMount struct {
+	*tfs.Mount
+	dir string
+}
+
+func newMount(t *testing.T, opts tfs.Options) testMount {
+	t.Helper()
 	mnt := t.TempDir()
 	if err := tfs.CheckMountPoint(mnt, nil); err != nil {
 		t.Fatal(err)
@@ -51,7 +66,7 @@ func mount(t *testing.T, s *fetchtest.Swarm, opts tfs.Options, peers ...string) 
 	if opts.Logger == nil {
 		opts.Logger = fetchtest.Logger()
 	}
-	m, err := tfs.New(mnt, tt, opts)
+	m, err := tfs.New(mnt, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +76,7 @@ func mount(t *testing.T, s *fetchtest.Swarm, opts tfs.Options, peers ...string) 
 		}
 		m.Wait()
 	})
-	return mnt, tt
+	return testMount{m, mnt}
 }
 
 // tree is a multi-file torrent with nested directories, an empty file, and sizes that are

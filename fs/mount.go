@@ -1,15 +1,20 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"sync"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -33,26 +38,58 @@ type Options struct {
 	Debug bool
 	// Logger receives the file system's log. Nil discards.
 	Logger *slog.Logger
+	// FsName is the mount's source as mount(8) and /proc/self/mountinfo show it. Empty means
+	// "torrentfs".
+	FsName string
+	// UID and GID own every entry. Unless OwnerSet, New sets them to the mounting process's.
+	UID, GID uint32
+	// OwnerSet says that UID and GID were given, so that 0 can be asked for.
+	OwnerSet bool
+	// Umask holds the permission bits cleared: files are 0444&^Umask, directories
+	// 0555&^Umask. The kernel enforces them (default_permissions).
+	Umask uint32
 }
 
-// FsName is the mount's source as mount(8) and /proc/self/mountinfo show it, for a torrent
-// with info-hash ih (hex).
+// FsName is the source (Options.FsName) of a mount of one torrent with info-hash ih (hex).
 func FsName(ih string) string { return "torrentfs:" + ih }
 
-// Mount is a mounted torrent.
+// ErrNotExist is returned by Remove for a name the root does not hold (errors.Is
+// os.ErrNotExist holds too).
+var ErrNotExist = fmt.Errorf("fs: no such entry: %w", os.ErrNotExist)
+
+// Mount is a mounted file system: a root directory of torrents. It is safe for concurrent
+// use.
 type Mount struct {
 	// Immutable after New.
 	dir    string
 	server *fuse.Server
 	log    *slog.Logger
+	root   *root
+
+	// mu serialises Add and Remove, so that a name is chosen and taken at once.
+	mu sync.Mutex
 }
 
-// New mounts t read-only on dir and returns once the kernel serves it. Check dir with
-// CheckMountPoint first for clear errors.
-func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
+// New mounts an empty root read-only on dir and returns once the kernel serves it. Check dir
+// with CheckMountPoint first for clear errors.
+func New(dir string, opts Options) (*Mount, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if !opts.OwnerSet {
+		opts.UID, opts.GID = uint32(os.Getuid()), uint32(os.Getgid())
+	}
+	if opts.FsName == "" {
+		opts.FsName = "torrentfs"
+	}
+	a := &attrs{
+		uid: opts.UID, gid: opts.GID,
+		fileMode: 0o444 &^ opts.Umask, dirMode: 0o555 &^ opts.Umask,
+		log: log, openFlags: fuse.FOPEN_KEEP_CACHE,
+	}
+	if opts.DirectIO {
+		a.openFlags = fuse.FOPEN_DIRECT_IO
 	}
 	et, at := entryTimeout, attrTimeout
 	// go-fuse's own messages are debug output, except the requests Debug asks to see.
@@ -63,10 +100,16 @@ func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
 	fo := &fusefs.Options{
 		EntryTimeout: &et,
 		AttrTimeout:  &at,
+		// No NegativeTimeout: a name looked up before it was added is found once it is.
+		// Modes are ours even when a umask clears them all, and so are owners: go-fuse's
+		// UID and GID options cannot ask for 0.
+		NullPermissions: true,
 		MountOptions: fuse.MountOptions{
-			FsName:       FsName(t.InfoHash()),
-			Name:         "torrentfs",
-			Options:      []string{"ro"},
+			FsName: opts.FsName,
+			Name:   "torrentfs",
+			// default_permissions: the kernel checks modes and owners, so Umask means
+			// something.
+			Options:      []string{"ro", "default_permissions"},
 			AllowOther:   opts.AllowOther,
 			MaxWrite:     maxRead,
 			MaxReadAhead: maxRead,
@@ -83,17 +126,67 @@ func New(dir string, t *fetch.Torrent, opts Options) (*Mount, error) {
 			Logger:            slog.NewLogLogger(log.Handler(), level),
 		},
 	}
-	openFlags := uint32(fuse.FOPEN_KEEP_CACHE)
-	if opts.DirectIO {
-		openFlags = fuse.FOPEN_DIRECT_IO
-	}
-	server, err := fusefs.Mount(dir, &root{t: t, log: log, openFlags: openFlags}, fo)
+	r := &root{a: a}
+	r.mtime.Store(time.Now().UnixNano())
+	server, err := fusefs.Mount(dir, r, fo)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
-	m := &Mount{dir: dir, server: server, log: log}
+	m := &Mount{dir: dir, server: server, log: log, root: r}
 	m.raiseReadahead()
 	return m, nil
+}
+
+// Add adds t to the root as one entry: a file for a single-file torrent, a directory of its
+// tree otherwise. The entry is called name, cleaned as names from a torrent are, and made
+// unique among the root's entries with " (2)", " (3)"…; Add returns the name used. The
+// tree is built before it appears, so a reader never sees part of it.
+//
+// The Mount does not own t: after Remove, the caller drops it (t.Drop), which waits for
+// files still open.
+func (m *Mount) Add(name string, t *fetch.Torrent) (string, error) {
+	ctx := context.Background()
+	b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a}
+	entry := b.build(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	name = addUnique(m.root.EmbeddedInode(), cleanName(name), entry)
+	m.root.mtime.Store(time.Now().UnixNano())
+	return name, nil
+}
+
+// Remove removes the root entry called name, and tells the kernel to forget it, so that it
+// is gone from listings and lookups at once. Files of it already open keep reading until
+// closed. It fails with ErrNotExist if the root holds no such entry.
+func (m *Mount) Remove(name string) error {
+	root := m.root.EmbeddedInode()
+	m.mu.Lock()
+	entry := root.GetChild(name)
+	if entry == nil {
+		m.mu.Unlock()
+		return fmt.Errorf("%q: %w", name, ErrNotExist)
+	}
+	root.RmChild(name)
+	m.root.mtime.Store(time.Now().UnixNano())
+	m.mu.Unlock()
+	// Outside mu: the kernel takes the root's lock for this, and a request holding it may
+	// be waiting for go-fuse. NotifyDelete fails (ENOENT) for an entry the kernel never
+	// looked up, and may fail (ENOTEMPTY) for a directory in use after it invalidated the
+	// entry; NotifyEntry then makes sure.
+	if errno := root.NotifyDelete(name, entry); errno != 0 {
+		if errno := root.NotifyEntry(name); errno != 0 && errno != syscall.ENOENT {
+			m.log.Debug("cannot invalidate a removed entry", "name", name, "err", errno)
+		}
+	}
+	// The tree's nodes are persistent; let go-fuse forget them once the kernel has. Open
+	// files keep their node until closed.
+	entry.RmAllChildren()
+	return nil
+}
+
+// Names returns the names of the root's entries, sorted.
+func (m *Mount) Names() []string {
+	return slices.Sorted(maps.Keys(m.root.Children()))
 }
 
 // raiseReadahead lets the kernel read ahead maxRead bytes at once on this mount instead of

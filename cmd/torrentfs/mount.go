@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
 	"github.com/spf13/cobra"
 
 	"github.com/torrentfs/torrentfs/cache"
