@@ -177,8 +177,10 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	defer wg.Wait()
 	done := make(chan struct{})
 	defer close(done)
+	// This one ends when the kernel lets the file system go: at once on a clean unmount, and
+	// after a lazy one when the last open file closes, which may be after we exit anyway.
 	unmounted := make(chan struct{})
-	wg.Go(func() { m.Wait(); close(unmounted) })
+	go func() { m.Wait(); close(unmounted) }()
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
