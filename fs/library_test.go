@@ -310,3 +310,49 @@ func mountSource(t *testing.T, dir string) string {
 	t.Fatalf("%s is not in mountinfo", dir)
 	return ""
 }
+
+// Removing a directory torrent while a file deep in it is open: the tree is gone at once,
+// the file reads on, and the root still takes new entries.
+func TestRemoveDirWhileOpen(t *testing.T) {
+	c := newClient(t)
+	files := tree()
+	tt := seeded(t, c, "sample", files)
+	m := newMount(t, tfs.Options{DirectIO: true})
+	if _, err := m.Add("sample", tt); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(m.dir, "sample", "a", "b.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := files[0].Data
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(f, got[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove("sample"); err != nil {
+		t.Fatal(err)
+	}
+	tt.Drop()
+	if names := readDir(t, m.dir); len(names) != 0 {
+		t.Errorf("root lists %q after Remove", names)
+	}
+	if _, err := os.Stat(filepath.Join(m.dir, "sample", "a", "b.bin")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat in the removed tree: %v, want ENOENT", err)
+	}
+	if _, err := io.ReadFull(f, got[100:]); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("reading on after Remove: %v, equal %v", err, bytes.Equal(got, data))
+	}
+	f.Close()
+	select {
+	case <-tt.Dropped():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the torrent did not leave the client after its file was closed")
+	}
+	other := single(1000, 9)
+	if _, err := m.Add("again", seeded(t, c, "again", other)); err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, filepath.Join(m.dir, "again"), other)
+}
