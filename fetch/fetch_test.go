@@ -346,3 +346,26 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		}
 	}
 }
+
+// A read that goes past the end of a file returns the file's bytes only, not those of the
+// next file in the same piece, whether it goes through anacrolix (nothing verified yet) or
+// the storage (all verified).
+func TestReadStopsAtFileEnd(t *testing.T) {
+	files := []fetchtest.File{
+		{Path: []string{"a"}, Data: fetchtest.Payload(3*pieceLen+100, 1)},
+		{Path: []string{"b"}, Data: fetchtest.Payload(pieceLen, 2)},
+	}
+	s := fetchtest.NewSwarm(t, "two", files, pieceLen)
+	_, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{}, addr)
+	size := int64(len(files[0].Data))
+	for _, pass := range []string{"through anacrolix", "from the storage"} {
+		h := open(t, tt, 0)
+		b := make([]byte, 20000)
+		n, err := h.ReadAt(t.Context(), b, size-10)
+		h.Close()
+		if n != 10 || err != io.EOF || !bytes.Equal(b[:n], files[0].Data[size-10:]) {
+			t.Fatalf("%s: read across the end: n=%d err=%v, want the last 10 bytes and EOF", pass, n, err)
+		}
+	}
+}

@@ -116,9 +116,12 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 	n := 0
 	for n < len(p) && hd.pos < h.Size() {
 		var err error
-		m := h.readCached(hd, p[n:])
+		// Not past the file's end: anacrolix's reader bounds a read by what is available,
+		// which goes on into the next file of the torrent.
+		q := p[n:min(int64(len(p)), int64(n)+h.Size()-hd.pos)]
+		m := h.readCached(hd, q)
 		if m == 0 {
-			m, err = h.readOnce(ctx, hd, p[n:])
+			m, err = h.readOnce(ctx, hd, q)
 		}
 		h.t.sawVerified(h.file.Offset()+hd.pos, int64(m))
 		n += m
