@@ -31,6 +31,7 @@ type mountFlags struct {
 	allowOther  bool
 	directIO    bool
 	debugFUSE   bool
+	ownerFlags  // --uid, --gid, --umask: options.go
 }
 
 func newMountCmd() *cobra.Command {
@@ -60,6 +61,7 @@ The mount runs in the foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPO
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users read the mount")
 	fl.BoolVar(&f.directIO, "direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
+	registerMountOptions(c, &f) // -o, --uid, --gid, --umask: options.go
 	c.RegisterFlagCompletionFunc("prefetch", cobra.FixedCompletions([]string{"none", "file", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
