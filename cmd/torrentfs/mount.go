@@ -150,6 +150,7 @@ func runMount(ctx context.Context, f *mountFlags, source, mnt string, stderr io.
 	serveStatus(statusCtx, statusSocket(c.Dir(), t.InfoHash()), t, c, log.Logger)
 	log.Info("mounted", "torrent", t.Name(), "mountpoint", mnt, "infohash", t.InfoHash(), "port", cl.Port(),
 		"cache", c.Dir(), "cache_max_size", int64(maxSize))
+	defer serviceReady(ctx, log)() // background mount, systemd: notify.go
 
 	go func() {
 		select {
