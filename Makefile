@@ -4,6 +4,8 @@ GO ?= go
 DEBS := patch fuse3 opentracker mktorrent aria2 transmission-cli python3-libtorrent ffmpeg
 PREFIX ?= /usr/local
 DESTDIR ?=
+# systemd looks for units in /usr/local/lib/systemd/system and /usr/lib/systemd/system.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 .PHONY: build deps test vet third-party third-party-check bench demo man completions install clean
 
@@ -61,7 +63,10 @@ completions: build
 	bin/torrentfs completion zsh > bin/completions/_torrentfs
 	bin/torrentfs completion fish > bin/completions/torrentfs.fish
 
-# install copies the binary, man pages and completions under $(DESTDIR)$(PREFIX).
+# install copies the binary, man pages, completions and the systemd unit under
+# $(DESTDIR)$(PREFIX). mount -t fuse.torrentfs needs nothing more: fuse3's mount helper runs
+# `torrentfs` from /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin, /sbin or /bin (a
+# PREFIX outside these needs a link named mount.fuse.torrentfs in /sbin).
 install: build man completions
 	install -D -m 755 bin/torrentfs $(DESTDIR)$(PREFIX)/bin/torrentfs
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
@@ -69,6 +74,9 @@ install: build man completions
 	install -D -m 644 bin/completions/torrentfs.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/torrentfs
 	install -D -m 644 bin/completions/_torrentfs $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_torrentfs
 	install -D -m 644 bin/completions/torrentfs.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/torrentfs.fish
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' contrib/systemd/torrentfs@.service > $(DESTDIR)$(SYSTEMDUNITDIR)/torrentfs@.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/torrentfs@.service
 
 clean:
 	rm -rf bin demo

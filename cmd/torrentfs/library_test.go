@@ -231,3 +231,27 @@ func TestLibrarySources(t *testing.T) {
 		t.Fatalf("mount: exit %d", code)
 	}
 }
+
+// TestOwner mounts with --uid, --gid and --umask, as for a media server running as its own
+// user: every entry shows that owner and those modes.
+func TestOwner(t *testing.T) {
+	tor, data, addr := swarm(t, "f.bin", 1<<20)
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
+		"-o", "uid=1234,gid=5678,umask=027", tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	for path, mode := range map[string]os.FileMode{mnt: os.ModeDir | 0o550, filepath.Join(mnt, "f.bin"): 0o440} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if sys.Uid != 1234 || sys.Gid != 5678 || st.Mode() != mode {
+			t.Errorf("%s: owner %d:%d, mode %v; want 1234:5678 and %v", path, sys.Uid, sys.Gid, st.Mode(), mode)
+		}
+	}
+	streamEqual(t, filepath.Join(mnt, "f.bin"), data) // root may read it still
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}

@@ -29,10 +29,13 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	var ue usageError
+	var es exitStatus
 	switch {
 	case err == nil:
 	case errors.Is(err, errReported):
 		os.Exit(1)
+	case errors.As(err, &es): // a background mount's child printed why
+		os.Exit(int(es))
 	case errors.As(err, &ue):
 		fmt.Fprintf(os.Stderr, "torrentfs: %v\n", err)
 		os.Exit(2)
@@ -54,6 +57,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root := newRootCmd(stdout, stderr)
 	if args == nil {
 		args = []string{} // not cobra's default, os.Args
+	}
+	if isBackgroundMount(root, args) { // torrentfs SOURCE MOUNTPOINT -o …: daemon.go
+		return runBackground(ctx, args, stderr)
 	}
 	root.SetArgs(args)
 	return root.ExecuteContext(ctx)

@@ -34,11 +34,22 @@ type mountFlags struct {
 	debugFUSE   bool
 	// metadataTimeout drops a magnet link whose metadata does not come in time.
 	metadataTimeout durationFlag
+	ownerFlags // --uid, --gid, --umask: options.go
 }
 
 // fsOptions are the file system's options the flags ask for.
 func (f *mountFlags) fsOptions(fsName string, log *slog.Logger) fs.Options {
-	return fs.Options{AllowOther: f.allowOther, DirectIO: f.directIO, Debug: f.debugFUSE, Logger: log, FsName: fsName}
+	uid, gid := f.uid, f.gid
+	if f.ownerSet() { // one of them given: the other stays ours
+		if !f.set("uid") {
+			uid = uint32(os.Getuid())
+		}
+		if !f.set("gid") {
+			gid = uint32(os.Getgid())
+		}
+	}
+	return fs.Options{AllowOther: f.allowOther, DirectIO: f.directIO, Debug: f.debugFUSE, Logger: log, FsName: fsName,
+		UID: uid, GID: gid, OwnerSet: f.ownerSet(), Umask: uint32(f.umask)}
 }
 
 func newMountCmd() *cobra.Command {
@@ -75,6 +86,7 @@ foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPOINT.`,
 	fl.BoolVar(&f.directIO, "direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fl.Var(&f.metadataTimeout, "metadata-timeout", "drop a magnet link whose metadata does not arrive in this time (default: wait for ever, saying so every 30 s)")
+	registerMountOptions(c, &f) // -o, --uid, --gid, --umask: options.go
 	c.RegisterFlagCompletionFunc("prefetch", cobra.FixedCompletions([]string{"none", "file", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
@@ -172,6 +184,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		args = append(args, "torrent", ts[0].Name(), "infohash", ts[0].InfoHash())
 	}
 	log.Info("mounted", args...)
+	defer serviceReady(ctx, log)() // background mount, systemd: notify.go
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
