@@ -34,7 +34,7 @@ type mountFlags struct {
 	debugFUSE   bool
 	// metadataTimeout drops a magnet link whose metadata does not come in time.
 	metadataTimeout durationFlag
-	ownerFlags // --uid, --gid, --umask: options.go
+	ownerFlags      // --uid, --gid, --umask: options.go
 }
 
 // fsOptions are the file system's options the flags ask for.
