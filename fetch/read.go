@@ -104,6 +104,7 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		defer h.t.releasePrefetch()
 	}
 	n, err := h.fill(ctx, hd, p)
+	h.t.read.Add(int64(n))
 	h.put(hd)
 	if err == nil && n < len(p) {
 		err = io.EOF
