@@ -497,8 +497,9 @@ type stringAddr string
 
 func (s stringAddr) String() string { return string(s) }
 
-// headTail is how much of each end of a file is fetched when it is first opened.
-const headTail = 1 << 20
+// headTail is how much of each end of a file is fetched when it is first opened: where
+// containers keep their headers and index, or the start of them.
+const headTail = 512 << 10
 
 // prefetch starts the background download of file i that Config.Prefetch asks for, and the
 // head and tail of the file ahead of that.

@@ -133,9 +133,15 @@ func writeRandom(b *testing.B, path string, n int) {
 	}
 }
 
+// create makes a torrent of path with pieces of pieceLen, or of the length create chooses
+// if pieceLen is empty.
 func (r *benchRun) create(path, pieceLen string) string {
 	out := filepath.Join(r.temp(), filepath.Base(path)+".torrent")
-	code, _, errOut := torrentfs(r.b, nil, "create", "--piece-length", pieceLen, "-o", out, path)
+	args := []string{"create", "-o", out, path}
+	if pieceLen != "" {
+		args = append(args, "--piece-length", pieceLen)
+	}
+	code, _, errOut := torrentfs(r.b, nil, args...)
 	if code != 0 {
 		r.b.Fatalf("create: %s", errOut)
 	}
@@ -738,7 +744,7 @@ func (r *benchRun) mediaLibrary() {
 			total += st.Size()
 			files = append(files, filepath.Join(filepath.Base(dir), name))
 		}
-		tor := r.create(dir, "1M")
+		tor := r.create(dir, "") // the piece length create chooses, as a user's would be
 		seeder := start(r.b, nil, append([]string{"seed", tor, dir}, loopback...)...)
 		peers = append(peers, "127.0.0.1:"+port(seeder.waitFor(r.b, "msg=seeding")))
 		defer seeder.stop(r.b, syscall.SIGINT)
