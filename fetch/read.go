@@ -27,8 +27,10 @@ const (
 	// stream. The kernel's readahead sends two concurrent, sometimes reordered, reads.
 	seqGap = 2 << 20
 	// minReadahead is the readahead of a fresh read head: the piece under the read and a
-	// little more. It grows by the distance read sequentially.
-	minReadahead = 1 << 20
+	// little more. It grows by the distance read sequentially. Small, because a probe of a
+	// file (a media server's scan, file(1)) reads a little at a few places: each would
+	// fetch its readahead for nothing (docs/measurements.md).
+	minReadahead = 128 << 10
 )
 
 // Handle reads one file of a torrent. It is safe for concurrent use; each concurrent stream
@@ -104,6 +106,7 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		defer h.t.releasePrefetch()
 	}
 	n, err := h.fill(ctx, hd, p)
+	h.t.read.Add(int64(n))
 	h.put(hd)
 	if err == nil && n < len(p) {
 		err = io.EOF

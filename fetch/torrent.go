@@ -52,6 +52,8 @@ type Torrent struct {
 	heads sync.Map
 	// evicted counts the bytes the storage evicted.
 	evicted atomic.Int64
+	// read counts the bytes its files' readers were given.
+	read atomic.Int64
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
 
@@ -462,6 +464,9 @@ func (t *Torrent) BytesCompleted() int64 {
 	return n
 }
 
+// BytesRead returns how many bytes readers of its files were given.
+func (t *Torrent) BytesRead() int64 { return t.read.Load() }
+
 // Complete returns a channel closed once every piece is verified.
 func (t *Torrent) Complete() <-chan struct{} { return t.t.Complete().On() }
 
@@ -492,8 +497,9 @@ type stringAddr string
 
 func (s stringAddr) String() string { return string(s) }
 
-// headTail is how much of each end of a file is fetched when it is first opened.
-const headTail = 1 << 20
+// headTail is how much of each end of a file is fetched when it is first opened: where
+// containers keep their headers and index, or the start of them.
+const headTail = 512 << 10
 
 // prefetch starts the background download of file i that Config.Prefetch asks for, and the
 // head and tail of the file ahead of that.
@@ -600,7 +606,8 @@ func (t *Torrent) WriteStatus(w io.Writer) {
 		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", human.Bytes(ev))
 	}
 	fmt.Fprintf(w, "peers:    %d connected, %d seeders\n", st.ActivePeers, st.ConnectedSeeders)
-	fmt.Fprintf(w, "transfer: %s down, %s up\n", human.Bytes(st.BytesReadUsefulData.Int64()), human.Bytes(st.BytesWrittenData.Int64()))
+	fmt.Fprintf(w, "transfer: %s down, %s up; %s read from its files\n", human.Bytes(st.BytesReadUsefulData.Int64()),
+		human.Bytes(st.BytesWrittenData.Int64()), human.Bytes(t.read.Load()))
 	fmt.Fprintf(w, "files:\n")
 	for i, f := range t.files {
 		if i == maxStatusFiles {

@@ -313,6 +313,7 @@ type Info struct {
 	Source   string `json:"source"`
 	Length   int64  `json:"length"`
 	Cached   int64  `json:"cached"`
+	Read     int64  `json:"read"` // bytes readers of its files were given
 }
 
 // List describes the library's torrents, by name; those awaiting metadata last.
@@ -327,7 +328,7 @@ func (l *Library) List() []Info {
 	for _, e := range es {
 		i := Info{InfoHash: e.ih.HexString(), Source: e.source}
 		if e.t != nil {
-			i.Name, i.Length, i.Cached = e.name, e.t.Length(), e.t.BytesCompleted()
+			i.Name, i.Length, i.Cached, i.Read = e.name, e.t.Length(), e.t.BytesCompleted(), e.t.BytesRead()
 		}
 		r = append(r, i)
 	}
