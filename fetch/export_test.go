@@ -50,3 +50,10 @@ func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
 
 // AnacrolixTorrents is how many torrents the client's anacrolix client holds.
 func (c *Client) AnacrolixTorrents() int { return len(c.cl.Torrents()) }
+
+// MinReadahead is a fresh read head's readahead; HeadTail is what an open fetches of each
+// end of a file.
+const (
+	MinReadahead = minReadahead
+	HeadTail     = headTail
+)

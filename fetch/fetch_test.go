@@ -198,7 +198,7 @@ func TestReadBackAfterCachedRead(t *testing.T) {
 	check(a, 64<<10) // through anacrolix, whose reader is left at a+64K
 	// The read ahead of it arrives: the next read comes from the cache, and the head
 	// moves on without its reader.
-	if err := tt.WaitCached(t.Context(), 0, a+64<<10, 1<<20+64<<10); err != nil {
+	if err := tt.WaitCached(t.Context(), 0, a+64<<10, fetch.MinReadahead+64<<10); err != nil {
 		t.Fatal(err)
 	}
 	check(a+64<<10, 64<<10)
@@ -232,10 +232,10 @@ func TestPrefetch(t *testing.T) {
 
 	tt := s.Leech(t, newCache(t), fetch.Config{Prefetch: fetch.PrefetchNone}, addr)
 	open(t, tt, 0).Close()
-	if err := tt.WaitCached(ctx, 0, 0, 1<<20); err != nil {
+	if err := tt.WaitCached(ctx, 0, 0, fetch.HeadTail); err != nil {
 		t.Fatal(err)
 	}
-	if err := tt.WaitCached(ctx, 0, size-1<<20, 1<<20); err != nil {
+	if err := tt.WaitCached(ctx, 0, size-fetch.HeadTail, fetch.HeadTail); err != nil {
 		t.Fatal(err)
 	}
 

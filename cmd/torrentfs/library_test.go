@@ -37,8 +37,8 @@ func TestLibrary(t *testing.T) {
 	tor1, data1, addr1 := swarm(t, "one.bin", 3<<20+1)
 	tor2, data2, addr2 := swarm(t, "two.bin", 2<<20+2)
 	tor3, data3, addr3 := swarm(t, "three.bin", 1<<20+3)
-	mnt := t.TempDir()
-	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr1, "--peer", addr2, "--peer", addr3,
+	mnt, cache := t.TempDir(), t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", addr1, "--peer", addr2, "--peer", addr3,
 		tor1, tor2, mnt}, loopback...)...)
 	m.waitFor(t, "msg=mounted")
 	if got := entries(t, mnt); !slices.Equal(got, []string{"one.bin", "two.bin"}) {
@@ -97,6 +97,15 @@ func TestLibrary(t *testing.T) {
 	}
 	f1.Close()
 	f2.Close()
+
+	// --purge deletes the torrent's cached pieces once its files are closed.
+	if code, _, errOut := torrentfs(t, nil, "remove", "--purge", mnt, "one.bin"); code != 0 {
+		t.Fatalf("remove --purge: exit %d, %q", code, errOut)
+	}
+	m.waitFor(t, "msg=\"purged from the cache\" torrent=one.bin")
+	if _, out, _ := torrentfs(t, nil, "cache", "ls", "--cache-dir", cache); strings.Contains(out, "one.bin") || !strings.Contains(out, "two.bin") {
+		t.Fatalf("cache ls after remove --purge of one.bin only:\n%s", out)
+	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}
