@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -66,22 +67,44 @@ func dropPageCache(t testing.TB, path string) {
 // aria2 and libtorrent seeders found through a tracker, then reads it again, with the
 // kernel's page cache dropped: every piece of the first part was evicted, and the seeders,
 // told by HAVE messages that the mount holds every piece, took it for a seeder and closed
-// their connections. The second read and a seek back into the evicted head must fetch them
-// again from the swarm.
+// their connections. The second read, a seek back into the evicted head, and a second
+// ffprobe of a film of the same torrent whose pieces were evicted must fetch them again
+// from the swarm.
 func TestRefetchFromThirdParty(t *testing.T) {
 	const maxSize = 64 << 20
 	data := fetchtest.Payload(4*maxSize, 45)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "movie.bin"), data, 0o644); err != nil {
+	show := filepath.Join(dir, "show")
+	if err := os.Mkdir(show, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tor := thirdPartySwarm(t, dir, "movie.bin")
+	if err := os.WriteFile(filepath.Join(show, "movie.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=duration=10:size=320x240:rate=25",
+		"-c:v", "mpeg4", filepath.Join(show, "film.mp4")).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	probe := func(path string) string {
+		t.Helper()
+		out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v", path, err)
+		}
+		return strings.ReplaceAll(string(out), path, "FILE")
+	}
+	want := probe(filepath.Join(show, "film.mp4"))
+	tor := thirdPartySwarm(t, dir, "show")
 
 	mnt, cache := t.TempDir(), t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--cache-max-size", "64M",
 		"--read-timeout", "30s", tor, mnt}, loopback...)...)
 	m.waitFor(t, "msg=mounted")
-	file := filepath.Join(mnt, "movie.bin")
+	film := filepath.Join(mnt, "show", "film.mp4")
+	if got := probe(film); got != want {
+		t.Fatalf("ffprobe through the mount:\n%s\nof the source:\n%s", got, want)
+	}
+	file := filepath.Join(mnt, "show", "movie.bin")
 	streamEqual(t, file, data)
 	dropPageCache(t, file)
 	streamEqual(t, file, data)
@@ -103,6 +126,15 @@ func TestRefetchFromThirdParty(t *testing.T) {
 		}
 	}
 	f.Close()
+	// The film's pieces were the least recently used: evicted by the streams.
+	_, status, _ := torrentfs(t, nil, "status", mnt)
+	if !strings.Contains(status, "film.mp4") || strings.Contains(status, "100%  film.mp4") {
+		t.Fatalf("the film's pieces should have been evicted by now; status:\n%s", status)
+	}
+	dropPageCache(t, film)
+	if got := probe(film); got != want {
+		t.Fatalf("second ffprobe through the mount:\n%s\nof the source:\n%s", got, want)
+	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}
