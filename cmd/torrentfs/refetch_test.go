@@ -135,6 +135,18 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	if got := probe(film); got != want {
 		t.Fatalf("second ffprobe through the mount:\n%s\nof the source:\n%s", got, want)
 	}
+
+	// Eviction does not make the mount a leech: a libtorrent that knows of the mount alone
+	// (its copy of the torrent names no tracker) gets what the mount holds.
+	bare := filepath.Join(dir, "bare.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "18", "-o", bare, show).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	leecher, _ := libtorrent(t, bare, t.TempDir(), "127.0.0.1:"+port(m.waitFor(t, "msg=mounted")))
+	leecher.waitFor(t, "pieces ") // printed from the first piece on
+	if _, status, _ = torrentfs(t, nil, "status", mnt); strings.Contains(status, " 0 B up") {
+		t.Fatalf("libtorrent got a piece, but the mount uploaded nothing:\n%s", status)
+	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}

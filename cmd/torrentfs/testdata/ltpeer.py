@@ -7,8 +7,9 @@ interop tests, on 127.0.0.1 only: DHT, local discovery, UPnP, NAT-PMP and uTP of
                                           print its magnet link
   ltpeer.py run TORRENT DIR PORT [PEER]   seed TORRENT from DIR, or download it there
                                           from PEER (host:port); prints "listening"
-                                          once it accepts peers and "seeding" once it
-                                          has every piece, and runs until killed
+                                          once it accepts peers, "pieces N" as it gets
+                                          them, "seeding" once it has every piece, and
+                                          runs until killed
 """
 import os
 import sys
@@ -46,7 +47,7 @@ def run(args):
     if len(args) > 3:
         host, peer = args[3].rsplit(":", 1)
         h.connect_peer((host, int(peer)))
-    said = False
+    said, pieces = False, -1
     while True:
         for a in ses.pop_alerts():
             if isinstance(a, lt.listen_succeeded_alert):
@@ -54,6 +55,9 @@ def run(args):
             elif a.category() & lt.alert_category.error:
                 print("error:", a.message(), flush=True)
         s = h.status()
+        if s.num_pieces != pieces and s.num_pieces > 0 and not s.is_seeding:
+            pieces = s.num_pieces
+            print("pieces", pieces, flush=True)
         if s.is_seeding and not said:
             print("seeding", flush=True)
             said = True
