@@ -9,8 +9,9 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 .PHONY: build deps test vet third-party third-party-check bench demo man completions install clean
 
+# -buildvcs=auto: --version names the commit, where this machine's go env says not to.
 build:
-	$(GO) build -o bin/torrentfs ./cmd/torrentfs
+	$(GO) build -buildvcs=auto -o bin/torrentfs ./cmd/torrentfs
 
 # deps installs the Debian packages the tests and the demo use, where missing.
 deps:
