@@ -77,6 +77,10 @@ type Config struct {
 	Prefetch Prefetch
 	// Logger receives the client's log. Nil discards.
 	Logger *slog.Logger
+	// ReadObserver, if set, is called after every Handle.ReadAt with how long it took, how
+	// many bytes it gave and its error (io.EOF at a file's end), on the reader's goroutine:
+	// it must be quick. Metrics hook in here; fetch knows nothing of them.
+	ReadObserver func(d time.Duration, n int, err error)
 
 	// tune, if set, adjusts the anacrolix configuration last. Tests set it (Tune, in
 	// export_test.go) to make peers that behave like other clients (no fast extension, say).
@@ -123,6 +127,8 @@ type Client struct {
 	// anacrolix's counts of pieces that passed and failed their hash, to tell a slow swarm
 	// from a dead one.
 	received atomic.Int64
+	// waiting counts reads waiting for the swarm now: in Handle.readOnce.
+	waiting atomic.Int64
 	// closing is set by Close: errors logged while peers are cut off are expected.
 	closing atomic.Bool
 	// writeWarn logs failed chunk writes at most once per writeErrorEvery.
@@ -340,6 +346,10 @@ func (c *Client) unreserve(ih metainfo.Hash) {
 	defer c.mu.Unlock()
 	delete(c.adding, ih)
 }
+
+// ReadsWaiting returns how many reads are waiting for pieces from the swarm now: reads of
+// verified pieces, answered from the storage, do not count.
+func (c *Client) ReadsWaiting() int64 { return c.waiting.Load() }
 
 // Port returns the port the client accepts peers on.
 func (c *Client) Port() int { return c.cl.LocalPort() }

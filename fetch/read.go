@@ -92,7 +92,11 @@ func (h *Handle) Size() int64 { return h.file.Length() }
 // file ended. When ctx is done the read ends with ctx.Err() but the pieces stay wanted, so the
 // download goes on. It fails with ErrTimeout when no data at all came from the swarm for
 // Config.ReadTimeout.
-func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (n int, err error) {
+	if obs := h.t.c.cfg.ReadObserver; obs != nil {
+		start := time.Now()
+		defer func() { obs(time.Since(start), n, err) }()
+	}
 	if off >= h.Size() {
 		return 0, io.EOF
 	}
@@ -105,7 +109,7 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		h.t.holdPrefetch()
 		defer h.t.releasePrefetch()
 	}
-	n, err := h.fill(ctx, hd, p)
+	n, err = h.fill(ctx, hd, p)
 	h.t.read.Add(int64(n))
 	h.put(hd)
 	if err == nil && n < len(p) {
@@ -193,6 +197,8 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		}
 		hd.rpos = hd.pos
 	}
+	h.t.c.waiting.Add(1)
+	defer h.t.c.waiting.Add(-1)
 	piece := int((hd.base + hd.pos) / h.t.info.PieceLength)
 	if !h.t.verified[piece].Load() {
 		h.t.lookForPeers(piece)

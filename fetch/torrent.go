@@ -631,3 +631,51 @@ func percent(n, total int64) string {
 	}
 	return strconv.FormatInt(n*100/total, 10) + "%"
 }
+
+// Stats are a torrent's numbers at one moment.
+type Stats struct {
+	Peers        int   // connected peers
+	Seeders      int   // connected peers that have every piece
+	Downloaded   int64 // useful data received from peers, in bytes
+	Uploaded     int64 // data sent to peers, in bytes
+	Read         int64 // bytes readers of its files were given
+	Cached       int64 // bytes of its files in verified pieces
+	Evicted      int64 // bytes the cache evicted
+	HashFailures int64 // pieces that failed their hash check
+}
+
+// Stats returns the torrent's numbers now. It takes the anacrolix client's lock briefly.
+func (t *Torrent) Stats() Stats {
+	st := t.t.Stats()
+	return Stats{
+		Peers: st.ActivePeers, Seeders: st.ConnectedSeeders,
+		Downloaded: st.BytesReadUsefulData.Int64(), Uploaded: st.BytesWrittenData.Int64(),
+		Read: t.read.Load(), Cached: t.BytesCompleted(), Evicted: t.evicted.Load(),
+		HashFailures: st.PiecesDirtiedBad.Int64(),
+	}
+}
+
+// PieceLength is the length of the torrent's pieces; the last may be shorter.
+func (t *Torrent) PieceLength() int64 { return t.info.PieceLength }
+
+// PieceMap returns one byte per piece: '1' if the piece is verified (cached), '0' if not.
+func (t *Torrent) PieceMap() string {
+	b := make([]byte, len(t.verified))
+	for p := range t.verified {
+		b[p] = '0'
+		if t.verified[p].Load() {
+			b[p] = '1'
+		}
+	}
+	return string(b)
+}
+
+// FilePieces returns the pieces holding file i: [first, end), empty for an empty file.
+func (t *Torrent) FilePieces(i int) (first, end int) {
+	f := t.files[i].f
+	if f.Length() == 0 {
+		return 0, 0
+	}
+	pl := t.info.PieceLength
+	return int(f.Offset() / pl), int((f.Offset() + f.Length() + pl - 1) / pl)
+}

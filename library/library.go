@@ -356,6 +356,24 @@ func cmpString(a, b string) int {
 	return 0
 }
 
+// Get returns the Info of the torrent named key (its entry's name or its info-hash) and the
+// torrent, nil while awaiting metadata. It reports false if the library has no such torrent.
+func (l *Library) Get(key string) (Info, *fetch.Torrent, bool) {
+	l.mu.Lock()
+	e := l.find(key)
+	if e == nil {
+		l.mu.Unlock()
+		return Info{}, nil, false
+	}
+	i := Info{InfoHash: e.ih.HexString(), Source: e.source, Name: e.name}
+	t := e.t
+	l.mu.Unlock()
+	if t != nil {
+		i.Length, i.Cached, i.Read = t.Length(), t.BytesCompleted(), t.BytesRead()
+	}
+	return i, t, true
+}
+
 // Torrents returns the torrents in the mount, by name.
 func (l *Library) Torrents() []*fetch.Torrent {
 	l.mu.Lock()

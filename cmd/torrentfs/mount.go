@@ -18,6 +18,7 @@ import (
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/web"
 )
 
 // mountFlags are the flags of mount.
@@ -34,7 +35,8 @@ type mountFlags struct {
 	debugFUSE   bool
 	// metadataTimeout drops a magnet link whose metadata does not come in time.
 	metadataTimeout durationFlag
-	ownerFlags      // --uid, --gid, --umask: options.go
+	ownerFlags                // --uid, --gid, --umask: options.go
+	http            httpFlags // --http…: http.go
 }
 
 // fsOptions are the file system's options the flags ask for.
@@ -86,6 +88,7 @@ foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPOINT.`,
 	fl.BoolVar(&f.directIO, "direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fl.Var(&f.metadataTimeout, "metadata-timeout", "drop a magnet link whose metadata does not arrive in this time (default: wait for ever, saying so every 30 s)")
+	f.http.register(fl)
 	registerMountOptions(c, &f) // -o, --uid, --gid, --umask: options.go
 	c.RegisterFlagCompletionFunc("prefetch", cobra.FixedCompletions([]string{"none", "file", "all"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
@@ -122,6 +125,17 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	}
 	if err := fs.CheckMountPoint(mnt, log.Logger); err != nil {
 		return err
+	}
+	// Listen before mounting, so that a port taken fails the mount; serve once mounted.
+	hs, err := f.http.listen()
+	if err != nil {
+		return err
+	}
+	defer hs.stop() // after the server below, or closes the listener
+	var metrics *web.Metrics
+	if hs != nil {
+		metrics = web.NewMetrics()
+		cfg.ReadObserver = metrics.ObserveRead
 	}
 	if maxSize == 0 {
 		maxSize = sizeFlag(cache.DefaultMaxSize(cacheDir))
@@ -162,6 +176,10 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		stopControl = func() {}
 	}
 	defer stopControl()
+	if hs != nil {
+		hs.serve(web.New(lib, m, cl, c, metrics).Handler(), log.Logger)
+		defer hs.stop() // before the library and the client: requests hold handles
+	}
 
 	added := 0
 	for _, s := range good {

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/web"
+)
+
+// httpMount mounts tor from the peer at addr with --http on a free loopback port, plus
+// extra flags, and returns the process, the mount point and the server's base URL.
+func httpMount(t *testing.T, tor, addr string, extra ...string) (*proc, string, string) {
+	t.Helper()
+	mnt := t.TempDir()
+	hp := freePort(t)
+	args := append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, "--http", fmt.Sprintf("127.0.0.1:%d", hp)}, extra...)
+	p := start(t, nil, append(append(args, tor, mnt), loopback...)...)
+	line := p.waitFor(t, "msg=http")
+	if !strings.Contains(line, fmt.Sprintf("addr=127.0.0.1:%d", hp)) {
+		t.Fatalf("the http line does not say where it listens: %s", line)
+	}
+	p.waitFor(t, "msg=mounted")
+	return p, mnt, fmt.Sprintf("http://127.0.0.1:%d", hp)
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp, b
+}
+
+// TestHTTP serves a torrent's file over HTTP, with ranges and ETags, its numbers as JSON and
+// Prometheus metrics, and the status page.
+func TestHTTP(t *testing.T) {
+	files := []fetchtest.File{
+		{Path: []string{"a", "big.bin"}, Data: fetchtest.Payload(3<<20+12345, 7)},
+		{Path: []string{"c.txt"}, Data: []byte("hello\n")},
+	}
+	s := fetchtest.NewSwarm(t, "tree", files, 256<<10)
+	_, addr := s.StartSeeder(t)
+	p, mnt, base := httpMount(t, s.TorrentPath, addr)
+	big := files[0].Data
+	url := base + "/files/tree/a/big.bin"
+
+	metric := func(name string) float64 {
+		t.Helper()
+		resp, b := get(t, base+"/metrics")
+		if resp.StatusCode != 200 {
+			t.Fatalf("/metrics: %s", resp.Status)
+		}
+		tp := expfmt.NewTextParser(model.UTF8Validation)
+		mfs, err := tp.TextToMetricFamilies(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("/metrics does not parse: %v\n%s", err, b)
+		}
+		for _, want := range []string{"torrentfs_reads_waiting", "torrentfs_read_duration_seconds", "torrentfs_downloaded_bytes_total",
+			"torrentfs_uploaded_bytes_total", "torrentfs_cached_bytes", "torrentfs_evicted_bytes_total", "torrentfs_peers",
+			"torrentfs_hash_failures_total", "torrentfs_cache_used_bytes", "go_goroutines"} {
+			if mfs[want] == nil {
+				t.Errorf("/metrics has no %s", want)
+			}
+		}
+		mf := mfs[name]
+		if mf == nil || len(mf.Metric) != 1 {
+			t.Fatalf("/metrics: %s is %v", name, mf)
+		}
+		m := mf.Metric[0]
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+		return 0
+	}
+	if n := metric("torrentfs_read_bytes_total"); n != 0 {
+		t.Fatalf("read bytes before any read: %v", n)
+	}
+
+	// Ranges, the first across a piece boundary, the last to the end.
+	for _, r := range [][2]int{{100, 300000}, {2 << 20, 2<<20 + 99}, {len(big) - 1000, len(big) - 1}} {
+		resp, b := get(t, url, "Range", fmt.Sprintf("bytes=%d-%d", r[0], r[1]))
+		if resp.StatusCode != http.StatusPartialContent {
+			t.Fatalf("range %v: %s", r, resp.Status)
+		}
+		if cr := resp.Header.Get("Content-Range"); cr != fmt.Sprintf("bytes %d-%d/%d", r[0], r[1], len(big)) {
+			t.Errorf("range %v: Content-Range %q", r, cr)
+		}
+		if !bytes.Equal(b, big[r[0]:r[1]+1]) {
+			t.Fatalf("range %v: %d bytes differ from the source's", r, len(b))
+		}
+	}
+	if n := metric("torrentfs_read_bytes_total"); n < 300000 {
+		t.Errorf("read bytes after ranged reads: %v", n)
+	}
+	if n := metric("torrentfs_read_duration_seconds"); n == 0 {
+		t.Error("no read latency observed")
+	}
+	resp, b := get(t, url)
+	if resp.StatusCode != 200 || !bytes.Equal(b, big) {
+		t.Fatalf("full GET: %s, %d bytes, equal %v", resp.Status, len(b), bytes.Equal(b, big))
+	}
+	etag := resp.Header.Get("ETag")
+	if !strings.HasPrefix(etag, `"`) || resp.Header.Get("Accept-Ranges") != "bytes" {
+		t.Errorf("headers: %v", resp.Header)
+	}
+	if resp, _ := get(t, url, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
+		t.Errorf("If-None-Match %s: %s", etag, resp.Status)
+	}
+	if resp, b := get(t, url, "Range", "bytes=0-9", "If-Range", `"other"`); resp.StatusCode != 200 || len(b) != len(big) {
+		t.Errorf("If-Range with another ETag: %s, %d bytes", resp.Status, len(b))
+	}
+	resp, b = get(t, base+"/files/tree/c.txt")
+	if resp.StatusCode != 200 || string(b) != "hello\n" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Errorf("c.txt: %s %q %q", resp.Status, b, resp.Header.Get("Content-Type"))
+	}
+	for _, u := range []string{"/files/tree/nope", "/files/nope", "/files/tree/a/big.bin/x", "/nope", "/api/torrents/0123"} {
+		if resp, _ := get(t, base+u); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: %s, want 404", u, resp.Status)
+		}
+	}
+	// Listings link to what the mount shows.
+	if resp, b := get(t, base+"/files/tree/a"); resp.StatusCode != 200 || !strings.Contains(string(b), `href="./big.bin"`) {
+		t.Errorf("listing of tree/a: %s\n%s", resp.Status, b)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "tree", "a", "big.bin")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The JSON API.
+	resp, b = get(t, base+"/api/torrents")
+	var ts []web.Torrent
+	if err := json.Unmarshal(b, &ts); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/api/torrents: %s %v\n%s", resp.Status, err, b)
+	}
+	if len(ts) != 1 || ts[0].Name != "tree" || ts[0].Cached < int64(len(big)) || ts[0].Peers != 1 || len(ts[0].Files) != 2 ||
+		ts[0].Files[0].URL != "/files/tree/a/big.bin" || ts[0].Files[0].Cached != int64(len(big)) || ts[0].PieceMap != "" {
+		t.Errorf("/api/torrents:\n%s", b)
+	}
+	resp, b = get(t, base+"/api/torrents/"+ts[0].InfoHash)
+	var one web.Torrent
+	if err := json.Unmarshal(b, &one); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("/api/torrents/%s: %s %v", ts[0].InfoHash, resp.Status, err)
+	}
+	if one.InfoHash != ts[0].InfoHash || len(one.PieceMap) != one.Pieces || one.Pieces != (len(big)+6+256<<10-1)/(256<<10) ||
+		strings.Trim(one.PieceMap, "1") != "" {
+		t.Errorf("/api/torrents/%s:\n%s", one.InfoHash, b)
+	}
+	if resp, b := get(t, base+"/"); resp.StatusCode != 200 || !strings.Contains(string(b), "<h2>tree</h2>") || !strings.Contains(string(b), `class="l4"`) {
+		t.Errorf("status page: %s\n%s", resp.Status, b)
+	}
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestHTTPMedia: ffprobe reads an MP4 over HTTP (ranges: the index is at the end) and
+// reports what it reports for the source file.
+func TestHTTPMedia(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Fatal("ffprobe not installed: run make deps")
+	}
+	src := filepath.Join(t.TempDir(), "movie.mp4")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25",
+		"-c:v", "mpeg4", "-q:v", "5", src).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := fetchtest.NewSwarm(t, "movie.mp4", []fetchtest.File{{Data: data}}, 64<<10)
+	_, addr := s.StartSeeder(t)
+	p, _, base := httpMount(t, s.TorrentPath, addr)
+	probe := func(path string) string {
+		t.Helper()
+		out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
+		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				err = fmt.Errorf("%w: %s", err, ee.Stderr)
+			}
+			t.Fatalf("ffprobe %s: %v", path, err)
+		}
+		return strings.ReplaceAll(string(out), path, "FILE")
+	}
+	url := base + "/files/movie.mp4"
+	if got, want := probe(url), probe(src); got != want {
+		t.Fatalf("ffprobe over HTTP:\n%s\nof the source:\n%s", got, want)
+	}
+	if resp, _ := get(t, url, "Range", "bytes=0-0"); resp.Header.Get("Content-Type") != "video/mp4" {
+		t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestHTTPAuth: an address other than loopback needs credentials; with them, every request
+// without them gets 401. The server binds 0.0.0.0 but the test only ever reaches it through
+// 127.0.0.1.
+func TestHTTPAuth(t *testing.T) {
+	tor, _, addr := swarm(t, "one.bin", 100000)
+	hp := freePort(t)
+	mnt := t.TempDir()
+	code, _, stderr := torrentfs(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
+		"--http", fmt.Sprintf("0.0.0.0:%d", hp), tor, mnt}, loopback...)...)
+	if code != 1 || !strings.Contains(stderr, "--http-auth") {
+		t.Fatalf("--http 0.0.0.0 without credentials: exit %d, %q", code, stderr)
+	}
+	if mounted(mnt) {
+		t.Fatal("mounted anyway")
+	}
+
+	authFile := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(authFile, []byte("me:s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
+		"--http", fmt.Sprintf("0.0.0.0:%d", hp), "--http-auth-file", authFile, tor, mnt}, loopback...)...)
+	p.waitFor(t, "msg=mounted")
+	base := fmt.Sprintf("http://127.0.0.1:%d", hp)
+	for _, u := range []string{"/", "/metrics", "/api/torrents", "/files/one.bin"} {
+		req, _ := http.NewRequest("GET", base+u, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("%s without credentials: %s", u, resp.Status)
+		}
+		req.SetBasicAuth("me", "wrong")
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s with a wrong password: %s", u, resp.Status)
+		}
+		req.SetBasicAuth("me", "s3cret")
+		if resp, err = http.DefaultClient.Do(req); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s with credentials: %s", u, resp.Status)
+		}
+	}
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}

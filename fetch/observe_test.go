@@ -1,0 +1,56 @@
+package fetch_test
+
+import (
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/torrentfs/torrentfs/fetch"
+)
+
+// The read observer sees every ReadAt with the bytes it gave, and the stats and the piece
+// map follow what was fetched.
+func TestReadObserver(t *testing.T) {
+	var mu sync.Mutex
+	var calls, bytes int
+	var eofs int
+	cfg := fetch.Config{ReadObserver: func(d time.Duration, n int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		bytes += n
+		if err == io.EOF {
+			eofs++
+		}
+		if d < 0 {
+			t.Errorf("negative duration %v", d)
+		}
+	}}
+	size := 5*pieceLen + 123
+	tt, h, data := seededFile(t, size, cfg)
+	if got := readAt(t, h, 0, 1000); string(got) != string(data[:1000]) {
+		t.Fatal("read differs from the source")
+	}
+	readAt(t, h, int64(size-10), 100) // across the end: io.EOF
+	mu.Lock()
+	if calls != 2 || bytes != 1010 || eofs != 1 {
+		t.Errorf("observer: %d calls, %d bytes, %d EOF; want 2, 1010, 1", calls, bytes, eofs)
+	}
+	mu.Unlock()
+	if n := tt.Client().ReadsWaiting(); n != 0 {
+		t.Errorf("ReadsWaiting after the reads: %d", n)
+	}
+	st := tt.Stats()
+	if st.Read != 1010 || st.Cached == 0 || st.Downloaded < st.Cached || st.Peers != 1 {
+		t.Errorf("stats: %+v", st)
+	}
+	pm := tt.PieceMap()
+	if len(pm) != 6 || pm[0] != '1' || pm[5] != '1' || strings.Trim(pm, "01") != "" {
+		t.Errorf("piece map %q", pm)
+	}
+	if first, end := tt.FilePieces(0); first != 0 || end != 6 {
+		t.Errorf("FilePieces(0) = %d, %d", first, end)
+	}
+}

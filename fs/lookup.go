@@ -1,0 +1,101 @@
+package fs
+
+import (
+	"path"
+	"slices"
+	"strings"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/torrentfs/torrentfs/fetch"
+)
+
+// The mount's tree, read without FUSE: a path as the mount shows it (relative to the root,
+// slash-separated, "" for the root) names the same file through Lookup, so that other
+// front ends (the HTTP server) serve the same names through the same read path.
+
+// node returns the inode at p, or nil.
+func (m *Mount) node(p string) *fusefs.Inode {
+	n := m.root.EmbeddedInode()
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return n
+	}
+	for _, elem := range strings.Split(p, "/") {
+		if n = n.GetChild(elem); n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// Lookup resolves a path as the mount shows it to the torrent and index of the file there.
+// It reports false for a path that names nothing or a directory.
+func (m *Mount) Lookup(p string) (*fetch.Torrent, int, bool) {
+	n := m.node(p)
+	if n == nil {
+		return nil, 0, false
+	}
+	f, ok := n.Operations().(*file)
+	if !ok {
+		return nil, 0, false
+	}
+	return f.t, f.index, true
+}
+
+// DirEntry is an entry of a directory of the mount.
+type DirEntry struct {
+	Name string
+	Dir  bool
+	Size int64 // of a file
+}
+
+// ReadDir returns the entries of the directory at p, by name. It reports false for a path
+// that names nothing or a file.
+func (m *Mount) ReadDir(p string) ([]DirEntry, bool) {
+	n := m.node(p)
+	if n == nil || !n.IsDir() {
+		return nil, false
+	}
+	var es []DirEntry
+	for name, c := range n.Children() {
+		e := DirEntry{Name: name, Dir: c.IsDir()}
+		if f, ok := c.Operations().(*file); ok {
+			e.Size = f.t.Files()[f.index].Length
+		}
+		es = append(es, e)
+	}
+	slices.SortFunc(es, func(a, b DirEntry) int { return strings.Compare(a.Name, b.Name) })
+	return es, true
+}
+
+// Paths returns the path of each file of the root entry called name as the mount shows it,
+// by file index (as in Torrent.Files). It reports false if the root holds no such entry.
+func (m *Mount) Paths(name string) ([]string, bool) {
+	n := m.root.EmbeddedInode().GetChild(name)
+	if n == nil {
+		return nil, false
+	}
+	var t *fetch.Torrent
+	paths := map[int]string{}
+	var walk func(n *fusefs.Inode, p string)
+	walk = func(n *fusefs.Inode, p string) {
+		if f, ok := n.Operations().(*file); ok {
+			t = f.t
+			paths[f.index] = p
+			return
+		}
+		for c, child := range n.Children() {
+			walk(child, path.Join(p, c))
+		}
+	}
+	walk(n, name)
+	if t == nil {
+		return nil, true // a directory torrent with no files
+	}
+	r := make([]string, len(t.Files()))
+	for i, p := range paths {
+		r[i] = p
+	}
+	return r, true
+}
