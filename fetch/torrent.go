@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math"
 	"os"
 	"path"
 	"strconv"
@@ -349,12 +350,29 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
 	if st.IsDir() {
 		return nil, nil, fmt.Errorf("%s: is a directory, not a .torrent file", path)
 	}
+	if st.Size() > MaxTorrentSize {
+		return nil, nil, fmt.Errorf("%s: %d bytes: %w (a .torrent file may have at most %d MiB)", path, st.Size(), ErrTooLarge, MaxTorrentSize>>20)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ParseTorrent(data, path)
 }
+
+// Limits on what a torrent may ask of torrentfs. Ten million pieces would be 200 MB of
+// hashes, and anacrolix keeps a few hundred bytes per piece besides: far beyond anything
+// people share, and a way for a stranger to make a mount take gigabytes.
+const (
+	// MaxTorrentSize bounds a .torrent file: MaxPieces hashes and a long file list fit.
+	MaxTorrentSize = 64 << 20
+	// MaxPieces bounds a torrent's pieces: 40 MiB of hashes; at the usual piece sizes of
+	// 256 KiB to 16 MiB, torrents of 512 GiB to 32 TiB.
+	MaxPieces = 2 << 20
+)
+
+// ErrTooLarge is wrapped by the errors of a torrent beyond MaxTorrentSize or MaxPieces.
+var ErrTooLarge = errors.New("too large for torrentfs")
 
 // ParseTorrent checks the contents of a .torrent file; name says where it came from in
 // errors.
@@ -395,13 +413,23 @@ func checkInfo(info *metainfo.Info) error {
 		if f.Length < 0 {
 			return errors.New("negative file length")
 		}
+		if f.Length > math.MaxInt64-length {
+			return errors.New("the files' lengths add up to more than 2^63 bytes")
+		}
 		length += f.Length
 		if !strings.Contains(f.Attr, "p") {
 			data += f.Length
 		}
 	}
 	n := int64(len(info.Pieces) / 20)
-	if want := (length + info.PieceLength - 1) / info.PieceLength; n != want {
+	if n > MaxPieces {
+		return fmt.Errorf("%d pieces: %w (at most %d)", n, ErrTooLarge, MaxPieces)
+	}
+	want := length / info.PieceLength
+	if length%info.PieceLength != 0 {
+		want++
+	}
+	if n != want {
 		return fmt.Errorf("%d piece hashes for %d bytes in pieces of %d (want %d)", n, length, info.PieceLength, want)
 	}
 	if info.HasV2() && (int64(info.NumPieces()) != n || info.TotalLength() != data) {
