@@ -28,9 +28,10 @@ test: deps third-party-check vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
-# fuzz runs each fuzz target for FUZZTIME; `make test` runs them for 2 s each (60 to 90 s in
-# all, most of it building each instrumented test binary), fuzz-long for 10 minutes each. A crasher is written to the package's
-# testdata/fuzz/FuzzXxx/, which plain `go test` then runs: commit it with the fix.
+# fuzz runs each fuzz target for FUZZTIME; `make test` runs them for 2 s each (60 to 90 s
+# in all, most of it building each instrumented test binary), fuzz-long for 10 minutes each.
+# A crasher is written to the package's testdata/fuzz/FuzzXxx/, which plain `go test` then
+# runs: commit it with the fix.
 FUZZTIME ?= 10s
 FUZZ_TARGETS := fetch:FuzzParseTorrent fs:FuzzCleanName fs:FuzzUniqueName fs:FuzzBuildTree \
 	library:FuzzParseInfoHash library:FuzzMagnet library:FuzzControl \

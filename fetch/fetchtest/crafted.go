@@ -51,7 +51,7 @@ func CraftedTorrents() []Crafted {
 	cs = append(cs, Crafted{Name: "10M-pieces", Refused: true, TooLarge: true, rawPieces: 10_000_000,
 		info: &metainfo.Info{Name: "pieces", PieceLength: 16 * kib, Length: 10_000_000 * 16 * kib}})
 
-	// 2^50 bytes (1 PiB) in four files, in pieces of 1 GiB: 2^20 pieces.
+	// 2^50 bytes (1 PiB) in four files, in pieces of 1 GiB: 2^20 pieces, fetch.MaxPieces.
 	huge := &metainfo.Info{Name: "petabyte", PieceLength: 1 << 30}
 	for i := range 4 {
 		huge.Files = append(huge.Files, metainfo.FileInfo{Path: []string{fmt.Sprint("quarter", i)}, Length: 1 << 48})

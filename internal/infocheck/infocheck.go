@@ -17,9 +17,11 @@ import (
 const (
 	// MaxTorrentSize bounds a .torrent file: MaxPieces hashes and a long file list fit.
 	MaxTorrentSize = 64 << 20
-	// MaxPieces bounds a torrent's pieces: 40 MiB of hashes; at the usual piece sizes of
-	// 256 KiB to 16 MiB, torrents of 512 GiB to 32 TiB.
-	MaxPieces = 2 << 20
+	// MaxPieces bounds a torrent's pieces: 20 MiB of hashes; at the usual piece sizes of
+	// 256 KiB to 16 MiB, torrents of 256 GiB to 16 TiB. A mount of that many pieces peaks at
+	// about 700 MiB resident (cmd/torrentfs TestCrafted, 2^50-bytes), most of it anacrolix's
+	// per-piece state.
+	MaxPieces = 1 << 20
 )
 
 // ErrTooLarge is wrapped by the errors of a torrent beyond MaxTorrentSize or MaxPieces.
