@@ -7,7 +7,7 @@ DESTDIR ?=
 # systemd looks for units in /usr/local/lib/systemd/system and /usr/lib/systemd/system.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
-.PHONY: build deps test vet third-party third-party-check bench demo man completions install clean
+.PHONY: build deps test vet fuzz fuzz-long third-party third-party-check bench demo man completions install clean
 
 # -buildvcs=auto: --version names the commit, where this machine's go env says not to.
 build:
@@ -27,6 +27,27 @@ deps:
 test: deps third-party-check vet
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) --no-print-directory fuzz FUZZTIME=2s
+
+# fuzz runs each fuzz target for FUZZTIME; `make test` runs them for 2 s each (60 to 90 s
+# in all, most of it building each instrumented test binary), fuzz-long for 10 minutes each.
+# A crasher is written to the package's testdata/fuzz/FuzzXxx/, which plain `go test` then
+# runs: commit it with the fix.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := fetch:FuzzParseTorrent fs:FuzzCleanName fs:FuzzUniqueName fs:FuzzBuildTree \
+	library:FuzzParseInfoHash library:FuzzMagnet library:FuzzControl \
+	cache:FuzzReadMeta cache:FuzzMarkerPiece cache:FuzzStoredInfo
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg/ 2>&1) || \
+			{ echo "$$out"; exit 1; }; \
+		echo "$$out" | tail -n 1; \
+	done
+
+fuzz-long:
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10m
 
 # vet runs every analyzer on the whole module, the copies in third_party/ included (the last
 # patch of each series makes them vet clean).

@@ -14,6 +14,8 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
 // Entry is a torrent in a cache directory, as `torrentfs cache ls` shows it.
@@ -155,12 +157,25 @@ func withClosed(dir string, ih metainfo.Hash, fn func(*torrent, *metainfo.Info) 
 	if err != nil {
 		return err
 	}
-	var info metainfo.Info
-	if err := bencode.Unmarshal(raw, &info); err != nil {
-		return fmt.Errorf("stored info dictionary: %w", err)
-	}
-	if err := t.setInfo(&info); err != nil {
+	info, err := decodeInfo(raw)
+	if err != nil {
 		return err
 	}
-	return fn(t, &info)
+	if err := t.setInfo(info); err != nil {
+		return err
+	}
+	return fn(t, info)
+}
+
+// decodeInfo decodes and checks an info dictionary read back from the database: it hashes to
+// its info-hash, but the database, and so the hash, may be anyone's.
+func decodeInfo(raw []byte) (*metainfo.Info, error) {
+	var info metainfo.Info
+	if err := bencode.Unmarshal(raw, &info); err != nil {
+		return nil, fmt.Errorf("stored info dictionary: %w", err)
+	}
+	if err := infocheck.Check(&info); err != nil {
+		return nil, fmt.Errorf("stored info dictionary: %w", err)
+	}
+	return &info, nil
 }

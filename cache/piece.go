@@ -38,6 +38,16 @@ func pieceKey(prefix byte, piece int) []byte {
 	return k
 }
 
+// markerPiece returns the piece a completion marker's key names, if it is one of n: the
+// database is read back from disk, where anything may have happened to it.
+func markerPiece(key []byte, n int) (int, bool) {
+	if len(key) != 5 || key[0] != completePrefix {
+		return 0, false
+	}
+	i := binary.BigEndian.Uint32(key[1:])
+	return int(i), int(i) < n
+}
+
 // torrent is one torrent's database.
 type torrent struct {
 	// Immutable after acquireLocked.
@@ -190,8 +200,8 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{completePrefix}, PrefetchValues: false})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			i := int(binary.BigEndian.Uint32(it.Item().Key()[1:]))
-			if i >= n {
+			i, ok := markerPiece(it.Item().Key(), n)
+			if !ok {
 				continue
 			}
 			complete[i] = true

@@ -19,6 +19,7 @@ import (
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 
 	"github.com/torrentfs/torrentfs/internal/human"
+	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
 // AddOptions say where to find peers for a torrent beyond what the source names.
@@ -349,12 +350,24 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
 	if st.IsDir() {
 		return nil, nil, fmt.Errorf("%s: is a directory, not a .torrent file", path)
 	}
+	if st.Size() > MaxTorrentSize {
+		return nil, nil, fmt.Errorf("%s: %d bytes: %w (a .torrent file may have at most %d MiB)", path, st.Size(), ErrTooLarge, MaxTorrentSize>>20)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ParseTorrent(data, path)
 }
+
+// Limits on what a torrent may ask of torrentfs: see package infocheck.
+const (
+	MaxTorrentSize = infocheck.MaxTorrentSize
+	MaxPieces      = infocheck.MaxPieces
+)
+
+// ErrTooLarge is wrapped by the errors of a torrent beyond MaxTorrentSize or MaxPieces.
+var ErrTooLarge = infocheck.ErrTooLarge
 
 // ParseTorrent checks the contents of a .torrent file; name says where it came from in
 // errors.
@@ -379,37 +392,8 @@ func ParseTorrent(data []byte, name string) (*metainfo.MetaInfo, *metainfo.Info,
 	return mi, &info, nil
 }
 
-// checkInfo rejects what anacrolix would choke on. Pieces are counted over the v1 file list,
-// padding files included: a hybrid torrent's v2 file tree leaves them out.
-func checkInfo(info *metainfo.Info) error {
-	switch {
-	case !info.HasV1():
-		return errors.New("a v2-only torrent (BitTorrent v2 without v1 piece hashes): torrentfs reads v1 and hybrid torrents only")
-	case info.PieceLength <= 0:
-		return errors.New("missing or bad piece length")
-	case len(info.Pieces)%20 != 0:
-		return fmt.Errorf("piece hashes are %d bytes, not a multiple of 20", len(info.Pieces))
-	}
-	var length, data int64
-	for f := range info.UpvertedV1Files() {
-		if f.Length < 0 {
-			return errors.New("negative file length")
-		}
-		length += f.Length
-		if !strings.Contains(f.Attr, "p") {
-			data += f.Length
-		}
-	}
-	n := int64(len(info.Pieces) / 20)
-	if want := (length + info.PieceLength - 1) / info.PieceLength; n != want {
-		return fmt.Errorf("%d piece hashes for %d bytes in pieces of %d (want %d)", n, length, info.PieceLength, want)
-	}
-	if info.HasV2() && (int64(info.NumPieces()) != n || info.TotalLength() != data) {
-		return fmt.Errorf("a hybrid torrent whose v1 and v2 parts disagree: %d pieces and %d bytes against %d and %d",
-			n, data, info.NumPieces(), info.TotalLength())
-	}
-	return nil
-}
+// checkInfo rejects what anacrolix would choke on (infocheck.Check).
+func checkInfo(info *metainfo.Info) error { return infocheck.Check(info) }
 
 // InfoBytes is the torrent's bencoded info dictionary.
 func (t *Torrent) InfoBytes() []byte { return t.t.Metainfo().InfoBytes }

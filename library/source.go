@@ -22,9 +22,9 @@ import (
 )
 
 const (
-	// MaxTorrentSize bounds a .torrent fetched from a URL: a torrent of ten million pieces
-	// holds 200 MB of hashes, far beyond anything people share.
-	MaxTorrentSize = 64 << 20
+	// MaxTorrentSize bounds a .torrent fetched from a URL, as fetch bounds one read from a
+	// file.
+	MaxTorrentSize = fetch.MaxTorrentSize
 	// urlTimeout bounds the download of a .torrent from a URL.
 	urlTimeout = 30 * time.Second
 )

@@ -1,0 +1,156 @@
+package fs
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+)
+
+// checkName fails t unless name is a valid single directory entry.
+func checkName(t *testing.T, name string) {
+	t.Helper()
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") || len(name) > maxName {
+		t.Fatalf("not a valid name: %q", name)
+	}
+}
+
+var nameSeeds = []string{"", ".", "..", "a/b", "\x00", "/", "a.mkv", strings.Repeat("é", 200),
+	strings.Repeat("x", 300) + ".mkv", strings.Repeat("\xff", 300), "\xc3", "a\xe2\x82", "日本語.txt"}
+
+// FuzzCleanName: cleanName makes a valid entry of anything, keeps valid UTF-8 valid, leaves
+// a clean name as it is (so cleaning twice is cleaning once), and keeps a short name's
+// length in runes.
+func FuzzCleanName(f *testing.F) {
+	for _, s := range nameSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c := cleanName(s)
+		checkName(t, c)
+		if utf8.ValidString(s) && !utf8.ValidString(c) {
+			t.Fatalf("%q: cleaned to invalid UTF-8 %q", s, c)
+		}
+		if cc := cleanName(c); cc != c {
+			t.Fatalf("%q: cleaned to %q, then to %q", s, c, cc)
+		}
+	})
+}
+
+// FuzzUniqueName: uniqueName returns a valid name that is not taken, the name itself when it
+// is free. taken holds the names of a directory, one a line, and a run of the name's own
+// " (i)" variants.
+func FuzzUniqueName(f *testing.F) {
+	for _, s := range nameSeeds {
+		f.Add(s, "a.mkv\na (2).mkv", uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, name, others string, runs uint8) {
+		name = cleanName(name)
+		taken := make(map[string]bool)
+		for _, o := range strings.Split(others, "\n") {
+			taken[o] = true
+		}
+		free := !taken[name]
+		// Take the first runs names uniqueName would give, one after the other.
+		for range runs {
+			u := uniqueName(name, func(s string) bool { return taken[s] })
+			checkName(t, u)
+			if taken[u] {
+				t.Fatalf("%q: %q is taken", name, u)
+			}
+			if free && u != name {
+				t.Fatalf("%q is free, but %q was given", name, u)
+			}
+			if utf8.ValidString(name) && !utf8.ValidString(u) {
+				t.Fatalf("%q: made unique as invalid UTF-8 %q", name, u)
+			}
+			free = false
+			taken[u] = true
+		}
+	})
+}
+
+// nullStorage stores nothing: the trees FuzzBuildTree builds are never read.
+type nullStorage struct{}
+
+func (nullStorage) OpenTorrent(context.Context, *metainfo.Info, metainfo.Hash) (storage.TorrentImpl, error) {
+	return storage.TorrentImpl{
+		Piece: func(metainfo.Piece) storage.PieceImpl { return nullPiece{} },
+		Close: func() error { return nil },
+	}, nil
+}
+
+type nullPiece struct{}
+
+func (nullPiece) ReadAt([]byte, int64) (int, error)      { return 0, io.ErrUnexpectedEOF }
+func (nullPiece) WriteAt(b []byte, _ int64) (int, error) { return len(b), nil }
+func (nullPiece) MarkComplete() error                    { return nil }
+func (nullPiece) MarkNotComplete() error                 { return nil }
+func (nullPiece) Completion() storage.Completion         { return storage.Completion{Ok: true} }
+
+// FuzzBuildTree builds the tree of a torrent whose file paths come from the fuzzer: one
+// path a line, elements separated by '|' (so that '/' and NUL reach cleanName). Every entry
+// of the tree has a valid name, and every file of the torrent is in it exactly once.
+func FuzzBuildTree(f *testing.F) {
+	f.Add("a|b\na|b\na\n..|..|etc|passwd\n/|x\n\x00\n\n|\na|b|c", "name")
+	f.Add("a\na\na (2)\nb.txt|c\nb.txt", "")
+	f.Add("\xff\xfe|\xc3\na/b\nc_\nc\x00", "..")
+	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { cl.Close() })
+	root := &root{a: &attrs{}}
+	fusefs.NewNodeFS(root, &fusefs.Options{}) // a bridge, unmounted, to make inodes with
+	f.Fuzz(func(t *testing.T, paths, name string) {
+		lines := strings.Split(paths, "\n")
+		if len(lines) > 1000 {
+			t.Skip()
+		}
+		info := metainfo.Info{Name: name, PieceLength: 1 << 14}
+		for _, l := range lines {
+			info.Files = append(info.Files, metainfo.FileInfo{Path: strings.Split(l, "|"), Length: 1})
+		}
+		info.Pieces = make([]byte, 20*((int64(len(lines))+info.PieceLength-1)/info.PieceLength))
+		ib, err := bencode.Marshal(info)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mi := &metainfo.MetaInfo{InfoBytes: ib}
+		tt, err := cl.Add(context.Background(), "fuzz.torrent", fetch.AddOptions{MetaInfo: mi})
+		if err != nil { // refused: nothing to build (ErrDuplicate: the same torrent again)
+			return
+		}
+		defer func() { tt.Drop(); <-tt.Dropped() }()
+		b := builder{parent: root.EmbeddedInode(), t: tt, a: root.a}
+		top := b.build(context.Background())
+		seen := make([]int, len(tt.Files()))
+		var walk func(n *fusefs.Inode)
+		walk = func(n *fusefs.Inode) {
+			for name, c := range n.Children() {
+				checkName(t, name)
+				switch op := c.Operations().(type) {
+				case *file:
+					seen[op.index]++
+				case *dir:
+					walk(c)
+				}
+			}
+		}
+		walk(top)
+		for i, n := range seen {
+			if n != 1 {
+				t.Fatalf("file %d (%q) is in the tree %d times", i, tt.Files()[i].Path, n)
+			}
+		}
+	})
+}
