@@ -131,7 +131,8 @@ type candidate struct {
 	size  int64
 	t     *torrent // nil for a closed torrent
 	piece int
-	dir   string // closed torrent
+	dir   string        // closed torrent
+	ih    metainfo.Hash // closed torrent
 }
 
 // evict drops the least recently used pieces and closed torrents until about need bytes are
@@ -167,7 +168,7 @@ func (c *Cache) evict(need int64) int64 {
 			break
 		}
 		if cd.t == nil {
-			if err := removeClosed(cd.dir); err != nil {
+			if err := c.evictClosed(cd.ih, cd.dir); err != nil {
 				if !errors.Is(err, ErrInUse) {
 					c.log.Warn("cannot evict torrent", "dir", cd.dir, "err", err)
 				}
@@ -296,9 +297,33 @@ func (c *Cache) closedTorrents(ours map[metainfo.Hash]bool) []candidate {
 		if err != nil || size == 0 {
 			continue
 		}
-		cands = append(cands, candidate{used: lastUsed(dir).UnixNano(), size: size, dir: dir})
+		cands = append(cands, candidate{used: lastUsed(dir).UnixNano(), size: size, dir: dir, ih: ih})
 	}
 	return cands
+}
+
+// evictClosed deletes a closed torrent's directory, unless this process acquired it since
+// the candidates were listed (a torrent added dormant opens its database when first read)
+// or another process has it open (ErrInUse). It is moved away under c.mu, so that Acquire
+// never opens a directory being deleted.
+func (c *Cache) evictClosed(ih metainfo.Hash, dir string) error {
+	c.mu.Lock()
+	if _, ok := c.torrents[ih]; ok || c.released[ih] {
+		c.mu.Unlock()
+		return ErrInUse
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	trash, err := trashDir(dir)
+	lock.Close()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return os.RemoveAll(trash)
 }
 
 // removeClosed deletes a torrent's directory unless a process has it open. The directory
@@ -315,11 +340,17 @@ func removeClosed(dir string) error {
 // removeDir deletes a torrent's directory. It is renamed away first, in one step, so that
 // no process finds it half deleted; removeTrash finishes a removal a crash interrupted.
 func removeDir(dir string) error {
-	trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
-	if err := os.Rename(dir, trash); err != nil {
+	trash, err := trashDir(dir)
+	if err != nil {
 		return err
 	}
 	return os.RemoveAll(trash)
+}
+
+// trashDir renames a torrent's directory away for removal, and returns its new name.
+func trashDir(dir string) (string, error) {
+	trash := filepath.Join(filepath.Dir(dir), fmt.Sprintf(".trash-%s-%d", filepath.Base(dir), time.Now().UnixNano()))
+	return trash, os.Rename(dir, trash)
 }
 
 // torrentDirs returns the torrents' directories in the cache directory dir, by info-hash:

@@ -280,7 +280,7 @@ func (c *Client) Active(ih metainfo.Hash) [][2]int64 {
 // of a file: the cache is full, and they would be fetched again at once.
 func (c *Client) Evicted(ih metainfo.Hash, pieces []int) {
 	t := c.torrent(ih)
-	if t == nil {
+	if t == nil || !t.live.Load() {
 		return
 	}
 	if c.cfg.Prefetch != PrefetchNone && t.stopPrefetch() {

@@ -13,7 +13,7 @@ func Tune(cfg Config, f func(*torrent.ClientConfig)) Config {
 }
 
 // Active is Client.Active for the torrent: the windows its read heads publish to eviction.
-func (t *Torrent) Active() [][2]int64 { return t.c.Active(t.t.InfoHash()) }
+func (t *Torrent) Active() [][2]int64 { return t.c.Active(t.ih) }
 
 // Client is the client the torrent was added to.
 func (t *Torrent) Client() *Client { return t.c }
@@ -24,7 +24,7 @@ func (t *Torrent) Client() *Client { return t.c }
 func (t *Torrent) WaitCached(ctx context.Context, i int, off, n int64) error {
 	sub := t.t.SubscribePieceStateChanges()
 	defer sub.Close()
-	begin := t.files[i].f.Offset() + off
+	begin := t.files[i].offset + off
 	pieces := t.pieces(begin, begin+n)
 	for {
 		done := true

@@ -80,8 +80,12 @@ func (t *Torrent) Open(i int) (*Handle, error) {
 	if err := t.openHandle(); err != nil {
 		return nil, err
 	}
+	if err := t.wake(); err != nil {
+		t.closeHandle()
+		return nil, err
+	}
 	t.opened[i].Do(func() { t.prefetch(i) })
-	return &Handle{t: t, file: t.files[i].f}, nil
+	return &Handle{t: t, file: t.tfiles[i]}, nil
 }
 
 // Size is the file's length.
@@ -158,7 +162,7 @@ func (h *Handle) readCached(hd *head, p []byte) int {
 		return 0
 	}
 	if hd.store == nil {
-		open, ok := t.c.storages.Load(t.t.InfoHash())
+		open, ok := t.c.storages.Load(t.ih)
 		if !ok {
 			return 0
 		}

@@ -36,18 +36,22 @@ type AddOptions struct {
 	MetaInfo *metainfo.MetaInfo
 }
 
-// Torrent is a torrent in a Client whose metadata (info dictionary) is known.
+// Torrent is a torrent in a Client whose metadata (info dictionary) is known. It is active
+// (in anacrolix: seeding, announcing, fetching) from Add, or dormant from AddDormant until a
+// file of it is first opened.
 type Torrent struct {
-	// Immutable after Add.
-	c       *Client
-	t       *torrent.Torrent
-	info    *metainfo.Info
-	modTime time.Time
-	files   []File
-	opened  []sync.Once // per file: the first open starts its prefetch
+	// Immutable after Add or AddDormant.
+	c         *Client
+	ih        metainfo.Hash
+	info      *metainfo.Info
+	infoBytes []byte
+	modTime   time.Time
+	files     []File
+	opened    []sync.Once // per file: the first open starts its prefetch
 
 	// verified mirrors which pieces anacrolix holds verified, so that getattr, which the
-	// kernel sends for every entry of a directory listing, takes no client lock.
+	// kernel sends for every entry of a directory listing, takes no client lock. All false
+	// while dormant.
 	verified []atomic.Bool
 	// heads holds every open read head (*head → struct{}), for Client.Active.
 	heads sync.Map
@@ -58,10 +62,21 @@ type Torrent struct {
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
 
+	// wmu serialises waking the torrent with its leaving the client. Guarded by wmu: sleep
+	// holds what waking needs, nil once awake; left is set once the torrent left the client.
+	wmu   sync.Mutex
+	sleep *dormancy
+	left  bool
+	// live is set once the torrent is in anacrolix: t, tfiles and stopMirror are set before
+	// and immutable after.
+	live       atomic.Bool
+	t          *torrent.Torrent
+	tfiles     []*torrent.File // files' anacrolix files, in the same order
+	stopMirror func()
+
 	// goroutines counts the goroutines the torrent owns: the mirror of verified pieces and,
 	// while armed, the resume timer's function. close stops them and waits.
 	goroutines sync.WaitGroup
-	stopMirror func() // immutable after Add
 
 	// The background prefetch pauses while reads seek (see holdPrefetch), and stops at the
 	// first eviction: the cache is full. Guarded by pmu.
@@ -88,7 +103,7 @@ type File struct {
 	Path   []string
 	Length int64
 
-	f *torrent.File
+	offset int64 // in the torrent
 }
 
 // IsMagnet reports whether source is a magnet link rather than a file name.
@@ -97,20 +112,95 @@ func IsMagnet(source string) bool { return strings.HasPrefix(source, "magnet:") 
 // Add adds a torrent from a .torrent file or a magnet link and returns once its metadata is
 // known: at once for a file, after a peer sent it for a magnet link (bounded by ctx).
 func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torrent, error) {
+	spec, peers, modTime, err := c.spec(source, opts)
+	if err != nil {
+		return nil, err
+	}
+	ih := spec.InfoHash
+	if err := c.reserve(ih); err != nil {
+		return nil, err
+	}
+	defer c.unreserve(ih)
+	t, err := c.join(ctx, spec, peers)
+	if err != nil {
+		return nil, err
+	}
+	info := t.Info()
+	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, modTime)
+	tt.start(t, peers)
+	if !c.register(tt) { // anacrolix drops t as the client closes
+		tt.close()
+		return nil, ErrClientClosed
+	}
+	return tt, nil
+}
+
+// Wake is what a dormant torrent calls as it wakes (see AddDormant). Each may be nil.
+type Wake struct {
+	// Before is called before the torrent joins anacrolix, to make its storage ready (a
+	// cache.Acquire, say). If it fails, the Open that woke the torrent fails with its error
+	// and the torrent stays dormant.
+	Before func() error
+	// Failed is called if the torrent then could not join anacrolix, to undo Before.
+	Failed func()
+	// After is called once the torrent is active.
+	After func()
+}
+
+// dormancy is what a dormant torrent needs to wake.
+type dormancy struct {
+	spec  *torrent.TorrentSpec
+	peers []string
+	wake  Wake
+}
+
+// AddDormant adds a torrent from a .torrent file (mi, as LoadTorrentFile returned it)
+// without starting it: it shows its files and their sizes, but has no storage open, and no
+// peer or tracker hears of it, until the first Open of one of its files wakes it. Waking
+// runs w's hooks and adds the torrent to anacrolix; from then on it is active, as after Add.
+// source names the torrent in errors.
+func (c *Client) AddDormant(source string, mi *metainfo.MetaInfo, opts AddOptions, w Wake) (*Torrent, error) {
+	opts.MetaInfo = mi
+	spec, peers, modTime, err := c.spec(source, opts)
+	if err != nil {
+		return nil, err
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad info dictionary: %w", source, err)
+	}
+	if err := checkInfo(&info); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	if err := c.reserve(spec.InfoHash); err != nil {
+		return nil, err
+	}
+	defer c.unreserve(spec.InfoHash)
+	tt := c.newTorrent(spec.InfoHash, &info, mi.InfoBytes, modTime)
+	tt.sleep = &dormancy{spec: spec, peers: peers, wake: w}
+	if !c.register(tt) {
+		return nil, ErrClientClosed
+	}
+	return tt, nil
+}
+
+// spec makes the anacrolix spec of a source, and returns the peers it names with those of
+// opts, and the torrent's time.
+func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []string, time.Time, error) {
 	var spec *torrent.TorrentSpec
 	modTime := time.Now()
 	if IsMagnet(source) {
 		var err error
 		spec, err = torrent.TorrentSpecFromMagnetUri(source)
 		if err != nil {
-			return nil, fmt.Errorf("magnet link: %w", err)
+			return nil, nil, modTime, fmt.Errorf("magnet link: %w", err)
 		}
 	} else {
 		mi := opts.MetaInfo
 		var err error
 		if mi == nil {
 			if mi, _, err = LoadTorrentFile(source); err != nil {
-				return nil, err
+				return nil, nil, modTime, err
 			}
 		}
 		if mi.CreationDate > 0 {
@@ -118,7 +208,7 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		}
 		spec, err = torrent.TorrentSpecFromMetaInfoErr(mi)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", source, err)
+			return nil, nil, modTime, fmt.Errorf("%s: %w", source, err)
 		}
 	}
 	if len(spec.InfoBytes) == 0 {
@@ -130,17 +220,17 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	if len(opts.Trackers) > 0 {
 		spec.Trackers = append(spec.Trackers, opts.Trackers)
 	}
-	ih := spec.InfoHash
-	if err := c.reserve(ih); err != nil {
-		return nil, err
-	}
-	defer c.unreserve(ih)
+	return spec, peers, modTime, nil
+}
+
+// join adds spec to anacrolix and waits for its info dictionary (bounded by ctx).
+func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []string) (*torrent.Torrent, error) {
 	t, isNew, err := c.cl.AddTorrentSpec(spec)
 	if err != nil {
 		return nil, fmt.Errorf("add torrent: %w", err)
 	}
 	if !isNew { // reserve should have caught it; the torrent is another Add's
-		return nil, fmt.Errorf("%s: %w", ih.HexString(), ErrDuplicate)
+		return nil, fmt.Errorf("%s: %w", spec.InfoHash.HexString(), ErrDuplicate)
 	}
 	t.AddPeers(directPeers(peers))
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
@@ -150,45 +240,108 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		t.Drop()
 		return nil, err
 	}
-	info := t.Info()
-	if err := checkInfo(info); err != nil { // a magnet link's, or cached
+	if err := checkInfo(t.Info()); err != nil { // a magnet link's, or cached
 		t.Drop()
 		return nil, err
 	}
-	tt := &Torrent{c: c, t: t, info: info, modTime: modTime, gone: make(chan struct{})}
-	tt.swarm.rememberStrings(torrent.PeerSourceDirect, peers)
-	// anacrolix dials these and announces to the trackers itself as the torrent starts.
-	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
-	for _, f := range t.Files() {
-		fi := f.FileInfo()
-		if strings.Contains(fi.Attr, "p") { // BEP 47 padding
-			continue
+	return t, nil
+}
+
+// newTorrent returns a torrent of info, not yet in anacrolix: its files are listed from the
+// info alone, as anacrolix lists them, padding files (BEP 47) left out.
+func (c *Client) newTorrent(ih metainfo.Hash, info *metainfo.Info, infoBytes []byte, modTime time.Time) *Torrent {
+	tt := &Torrent{c: c, ih: ih, info: info, infoBytes: infoBytes, modTime: modTime, gone: make(chan struct{})}
+	var offset int64
+	for _, fi := range info.UpvertedFiles() {
+		if !strings.Contains(fi.Attr, "p") {
+			var path []string
+			if info.IsDir() {
+				path = fi.BestPath()
+			}
+			tt.files = append(tt.files, File{Path: path, Length: fi.Length, offset: offset})
 		}
-		var path []string
-		if info.IsDir() {
-			path = fi.BestPath()
+		offset += fi.Length
+		if info.FilesArePieceAligned() {
+			offset = (offset + info.PieceLength - 1) / info.PieceLength * info.PieceLength
 		}
-		tt.files = append(tt.files, File{Path: path, Length: f.Length(), f: f})
 	}
 	tt.opened = make([]sync.Once, len(tt.files))
-	tt.mirrorVerified()
+	tt.verified = make([]atomic.Bool, info.NumPieces())
+	return tt
+}
+
+// register puts a new torrent in the client's map, unless the client is closed.
+func (c *Client) register(tt *Torrent) bool {
 	c.mu.Lock()
-	closed := c.torrents == nil
-	if !closed {
-		c.torrents[t.InfoHash()] = tt
+	defer c.mu.Unlock()
+	if c.torrents == nil {
+		return false
 	}
-	c.mu.Unlock()
-	if closed {
-		tt.close()
-		return nil, ErrClientClosed
-	}
-	if c.cfg.Prefetch == PrefetchAll {
-		for _, f := range tt.files {
-			tt.prefetchFile(f.f)
+	c.torrents[tt.ih] = tt
+	return true
+}
+
+// start makes the torrent active with t, its anacrolix torrent.
+func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
+	tt.t = t
+	for _, f := range t.Files() {
+		if !strings.Contains(f.FileInfo().Attr, "p") {
+			tt.tfiles = append(tt.tfiles, f)
 		}
 	}
-	return tt, nil
+	tt.swarm.rememberStrings(torrent.PeerSourceDirect, peers)
+	// anacrolix dials these and announces to the trackers itself as the torrent starts.
+	tt.swarm.mu.Lock()
+	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
+	tt.swarm.mu.Unlock()
+	tt.mirrorVerified()
+	tt.live.Store(true)
+	if tt.c.cfg.Prefetch == PrefetchAll {
+		for _, f := range tt.tfiles {
+			tt.prefetchFile(f)
+		}
+	}
 }
+
+// wake makes a dormant torrent active, once; it is called by Open, with a Handle counted, so
+// a Drop waits for it.
+func (t *Torrent) wake() error {
+	if t.live.Load() {
+		return nil
+	}
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	switch {
+	case t.left:
+		return ErrDropped
+	case t.sleep == nil:
+		return nil
+	}
+	d := t.sleep
+	if d.wake.Before != nil {
+		if err := d.wake.Before(); err != nil {
+			return err
+		}
+	}
+	at, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
+	if err != nil {
+		if d.wake.Failed != nil {
+			d.wake.Failed()
+		}
+		return err
+	}
+	t.start(at, d.peers)
+	t.sleep = nil
+	t.c.log.Debug("woke a dormant torrent", "torrent", t.Name(), "infohash", t.ih.HexString())
+	if d.wake.After != nil {
+		d.wake.After()
+	}
+	return nil
+}
+
+// Dormant reports whether the torrent is dormant: added by AddDormant and none of its files
+// opened yet.
+func (t *Torrent) Dormant() bool { return !t.live.Load() }
 
 // metadataNote is how often a wait for a magnet link's metadata says it is still waiting.
 var metadataNote = 30 * time.Second
@@ -219,7 +372,6 @@ func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent) error {
 func (t *Torrent) mirrorVerified() {
 	sub := t.t.SubscribePieceStateChanges()
 	t.stopMirror = sub.Close // its Values close once the subscription has stopped
-	t.verified = make([]atomic.Bool, t.t.NumPieces())
 	for p := range t.verified {
 		t.verified[p].Store(t.t.PieceState(p).Complete)
 	}
@@ -281,9 +433,12 @@ func (t *Torrent) closeHandle() {
 // wait for the first to finish and do nothing.
 func (t *Torrent) leaveClient(drop bool) {
 	t.leave.Do(func() {
+		t.wmu.Lock() // a wake under way finishes first
+		t.left = true
+		t.wmu.Unlock()
 		t.close()
-		ih := t.t.InfoHash()
-		if drop {
+		ih := t.ih
+		if drop && t.live.Load() {
 			t.t.Drop()
 			t.c.storages.Delete(ih)
 		}
@@ -299,7 +454,9 @@ func (t *Torrent) leaveClient(drop bool) {
 // close stops the torrent's goroutines and waits for them. The anacrolix torrent itself
 // closes with the client, or leaveClient drops it.
 func (t *Torrent) close() {
-	t.stopMirror()
+	if t.live.Load() {
+		t.stopMirror()
+	}
 	t.pmu.Lock()
 	t.closed = true
 	if t.resume != nil && t.resume.Stop() {
@@ -396,7 +553,7 @@ func ParseTorrent(data []byte, name string) (*metainfo.MetaInfo, *metainfo.Info,
 func checkInfo(info *metainfo.Info) error { return infocheck.Check(info) }
 
 // InfoBytes is the torrent's bencoded info dictionary.
-func (t *Torrent) InfoBytes() []byte { return t.t.Metainfo().InfoBytes }
+func (t *Torrent) InfoBytes() []byte { return t.infoBytes }
 
 // Name is the torrent's name, untrusted.
 func (t *Torrent) Name() string { return t.info.BestName() }
@@ -405,7 +562,7 @@ func (t *Torrent) Name() string { return t.info.BestName() }
 func (t *Torrent) IsDir() bool { return t.info.IsDir() }
 
 // InfoHash is the torrent's v1 info-hash in hex.
-func (t *Torrent) InfoHash() string { return t.t.InfoHash().HexString() }
+func (t *Torrent) InfoHash() string { return t.ih.HexString() }
 
 // ModTime is the torrent's creation date, or the time it was added if it has none.
 func (t *Torrent) ModTime() time.Time { return t.modTime }
@@ -422,14 +579,14 @@ func (t *Torrent) Length() int64 {
 // Files lists the torrent's files in torrent order, without padding files.
 func (t *Torrent) Files() []File { return t.files }
 
-// BytesCached returns how many bytes of file i are in verified pieces.
+// BytesCached returns how many bytes of file i are in verified pieces: 0 while dormant.
 func (t *Torrent) BytesCached(i int) int64 {
-	f := t.files[i].f
-	if f.Length() == 0 {
+	f := t.files[i]
+	if f.Length == 0 {
 		return 0
 	}
 	pl := t.info.PieceLength
-	begin, end := f.Offset(), f.Offset()+f.Length()
+	begin, end := f.offset, f.offset+f.Length
 	var n int64
 	for p := range t.pieces(begin, end) {
 		if t.verified[p].Load() {
@@ -451,12 +608,25 @@ func (t *Torrent) BytesCompleted() int64 {
 // BytesRead returns how many bytes readers of its files were given.
 func (t *Torrent) BytesRead() int64 { return t.read.Load() }
 
-// Complete returns a channel closed once every piece is verified.
-func (t *Torrent) Complete() <-chan struct{} { return t.t.Complete().On() }
+// Complete returns a channel closed once every piece is verified; nil (never ready) while
+// the torrent is dormant.
+func (t *Torrent) Complete() <-chan struct{} {
+	if !t.live.Load() {
+		return nil
+	}
+	return t.t.Complete().On()
+}
+
+// ErrDormant is returned by what a dormant torrent cannot do.
+var ErrDormant = errors.New("fetch: torrent dormant")
 
 // Verify hashes every piece the storage holds, and forgets those that fail. The mirror of
 // verified pieces is brought up to date before it returns: its events may still be queued.
+// It fails with ErrDormant on a dormant torrent.
 func (t *Torrent) Verify(ctx context.Context) error {
+	if !t.live.Load() {
+		return ErrDormant
+	}
 	err := t.t.VerifyDataContext(ctx)
 	for p := range t.verified {
 		t.verified[p].Store(t.t.PieceState(p).Complete)
@@ -464,8 +634,19 @@ func (t *Torrent) Verify(ctx context.Context) error {
 	return err
 }
 
-// AddPeers connects to more peers by host:port.
-func (t *Torrent) AddPeers(addrs ...string) { t.t.AddPeers(directPeers(addrs)) }
+// AddPeers connects to more peers by host:port; a dormant torrent does once awake.
+func (t *Torrent) AddPeers(addrs ...string) {
+	t.wmu.Lock()
+	if d := t.sleep; d != nil {
+		d.peers = append(d.peers, addrs...)
+		t.wmu.Unlock()
+		return
+	}
+	t.wmu.Unlock()
+	if t.live.Load() {
+		t.t.AddPeers(directPeers(addrs))
+	}
+}
 
 // directPeers are peers the user named. They are not Trusted: anacrolix never bans a
 // trusted peer, so one that sends bad data would be asked for the same piece forever.
@@ -488,7 +669,7 @@ const headTail = 512 << 10
 // prefetch starts the background download of file i that Config.Prefetch asks for, and the
 // head and tail of the file ahead of that.
 func (t *Torrent) prefetch(i int) {
-	f := t.files[i].f
+	f := t.tfiles[i]
 	if f.Length() == 0 {
 		return
 	}
@@ -582,9 +763,13 @@ func (t *Torrent) setPrefetchPriority(p torrent.PiecePriority) {
 // WriteStatus writes a report for people: the torrent, how much is cached, peers, transfer
 // totals and per-file progress (the first maxStatusFiles files).
 func (t *Torrent) WriteStatus(w io.Writer) {
-	st := t.t.Stats()
 	have, total := t.BytesCompleted(), t.Length()
 	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name(), t.InfoHash())
+	if !t.live.Load() {
+		fmt.Fprintf(w, "dormant:  %s; starts when a file of it is opened\n", human.Bytes(total))
+		return
+	}
+	st := t.t.Stats()
 	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(have), human.Bytes(total), percent(have, total))
 	if ev := t.evicted.Load(); ev > 0 {
 		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", human.Bytes(ev))
@@ -656,10 +841,10 @@ func (t *Torrent) PieceMap() string {
 
 // FilePieces returns the pieces holding file i: [first, end), empty for an empty file.
 func (t *Torrent) FilePieces(i int) (first, end int) {
-	f := t.files[i].f
-	if f.Length() == 0 {
+	f := t.files[i]
+	if f.Length == 0 {
 		return 0, 0
 	}
 	pl := t.info.PieceLength
-	return int(f.Offset() / pl), int((f.Offset() + f.Length() + pl - 1) / pl)
+	return int(f.offset / pl), int((f.offset + f.Length + pl - 1) / pl)
 }

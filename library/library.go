@@ -131,11 +131,11 @@ func (l *Library) add(ctx context.Context, s, origin string) error {
 	l.entries[src.ih] = e
 	l.mu.Unlock()
 
-	if err := l.cache.Acquire(src.ih); err != nil {
+	if origin != "" && src.mi != nil {
+		return l.addDormant(e, src)
+	}
+	if err := l.acquire(e); err != nil {
 		l.forget(e)
-		if errors.Is(err, cache.ErrInUse) {
-			return fmt.Errorf("%s is already mounted by another torrentfs process (cache %s)", s, l.cache.Dir())
-		}
 		return err
 	}
 	opts := l.opts.Add
@@ -185,10 +185,73 @@ func (l *Library) add(ctx context.Context, s, origin string) error {
 	return nil
 }
 
+// acquire opens the entry's database in the cache.
+func (l *Library) acquire(e *entry) error {
+	err := l.cache.Acquire(e.ih)
+	if errors.Is(err, cache.ErrInUse) {
+		return fmt.Errorf("%s is already mounted by another torrentfs process (cache %s)", e.source, l.cache.Dir())
+	}
+	return err
+}
+
+// addDormant adds the torrent of a watched directory's .torrent file dormant: its entry is
+// in the mount, but its database is not opened and no peer hears of it until a file of it
+// is first opened. A directory of a thousand torrents then costs little more than their
+// file lists; those read become active, and stay so.
+func (l *Library) addDormant(e *entry, src source) error {
+	t, err := l.cl.AddDormant(src.add, src.mi, l.opts.Add, fetch.Wake{
+		Before: func() error { return l.acquire(e) },
+		Failed: func() { l.cache.Release(e.ih) },
+		After:  func() { l.woke(e) },
+	})
+	if err != nil {
+		l.forget(e)
+		return err
+	}
+	return l.attach(e, t)
+}
+
+// woke finishes what attach leaves to a dormant torrent's waking.
+func (l *Library) woke(e *entry) {
+	l.mu.Lock()
+	name, t, closed := e.name, e.t, l.closed
+	l.mu.Unlock()
+	if t == nil || closed {
+		return
+	}
+	l.saveInfo(e.ih, t)
+	l.log.Info("started", "torrent", name, "infohash", e.ih.HexString())
+	l.watchComplete(name, t)
+}
+
+func (l *Library) saveInfo(ih metainfo.Hash, t *fetch.Torrent) {
+	if err := l.cache.SaveInfo(ih, t.InfoBytes()); err != nil {
+		l.log.Warn("cannot keep the metadata in the cache", "err", err)
+	}
+}
+
+// watchComplete logs when every piece of t is cached.
+func (l *Library) watchComplete(name string, t *fetch.Torrent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed { // Close is waiting for wg, or has
+		return
+	}
+	l.wg.Go(func() {
+		select {
+		case <-t.Complete():
+			l.log.Info("every piece is cached: the torrent reads without peers", "torrent", name)
+		case <-t.Dropped():
+		case <-l.ctx.Done():
+		}
+	})
+}
+
 // attach puts a torrent whose metadata is known into the mount.
 func (l *Library) attach(e *entry, t *fetch.Torrent) error {
-	if err := l.cache.SaveInfo(e.ih, t.InfoBytes()); err != nil {
-		l.log.Warn("cannot keep the metadata in the cache", "err", err)
+	dormant := t.Dormant()
+	if !dormant {
+		l.saveInfo(e.ih, t)
 	}
 	l.mu.Lock()
 	if l.entries[e.ih] != e { // removed meanwhile
@@ -214,15 +277,10 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	if changed {
 		l.saveNames()
 	}
-	l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length())
-	l.wg.Go(func() {
-		select {
-		case <-t.Complete():
-			l.log.Info("every piece is cached: the torrent reads without peers", "torrent", name)
-		case <-t.Dropped():
-		case <-l.ctx.Done():
-		}
-	})
+	l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length(), "dormant", dormant)
+	if !dormant {
+		l.watchComplete(name, t)
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha1"
 	"flag"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	g "github.com/anacrolix/generics"
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -33,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, profiles, refetch or media")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch or media")
 )
 
 // part reports whether the run includes the named part.
@@ -59,6 +61,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 	for b.Loop() {
 		if r.part("listing") {
 			r.listing()
+		}
+		if r.part("library") {
+			r.library()
 		}
 		if r.part("profiles") {
 			for _, pl := range []string{"256K", "4M"} {
@@ -784,4 +789,121 @@ func (r *benchRun) mediaLibrary() {
 		ms(p50) + " / " + ms(worst), fmt.Sprintf("scan %.1f s", scan.Seconds()), "", "≤ 300 ms each", worst <= 300*time.Millisecond})
 	r.add(benchRow{label, "bytes fetched by the scan, of the library's", fmt.Sprintf("%.1f of %.0f MiB (%.1f%%)", float64(cached)/(1<<20), float64(total)/(1<<20), 100*float64(cached)/float64(total)),
 		fmt.Sprintf("%.1f MiB read by ffprobe and the kernel's readahead", float64(read)/(1<<20)), "", "< 5%", float64(cached) < 0.05*float64(total)})
+}
+
+// libraryTorrents is how many torrents the library rows mount from a watched directory.
+const libraryTorrents = 1000
+
+// library: a watched directory of 1,000 small torrents, each naming a tracker that refuses
+// connections, as a user's download directory would name real ones: how long the mount
+// takes to list them, and what they cost it in memory, threads and CPU once idle.
+func (r *benchRun) library() {
+	const n = libraryTorrents
+	label := fmt.Sprintf("library of %d torrents", n)
+	r.progress("profile %s", label)
+	watched, src := r.temp(), r.temp()
+	tracker := fmt.Sprintf("http://127.0.0.1:%d/announce", freePort(r.b))
+	for i := range n {
+		name := fmt.Sprintf("f%04d.bin", i)
+		data := []byte(strings.Repeat(strconv.Itoa(i), 100+i))
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			r.b.Fatal(err)
+		}
+		writeTinyTorrent(r.b, filepath.Join(watched, fmt.Sprintf("t%04d.torrent", i)), name, data, tracker)
+	}
+	r.progress("wrote %d torrents", n)
+	t0 := time.Now()
+	if got := countFiles(r.b, src, true); got != n {
+		r.b.Fatalf("source holds %d files", got)
+	}
+	disk := time.Since(t0)
+	t0 = time.Now()
+	if got := countFiles(r.b, watched, true); got != n {
+		r.b.Fatalf("watched directory holds %d files", got)
+	}
+	tors := time.Since(t0)
+
+	// One torrent has a seeder, for the first read of a dormant torrent.
+	seeder := start(r.b, nil, append([]string{"seed", filepath.Join(watched, "t0000.torrent"), filepath.Join(src, "f0000.bin")}, loopback...)...)
+	peer := "127.0.0.1:" + port(seeder.waitFor(r.b, "msg=seeding"))
+	defer seeder.stop(r.b, syscall.SIGINT)
+
+	t0 = time.Now()
+	mnt, p, _ := r.mount(watched, "", nil, peer)
+	defer unmount(r.b, p)
+	got := countFiles(r.b, mnt, true)
+	listed := time.Since(t0)
+	if got != n {
+		r.b.Fatalf("mount lists %d files of %d", got, n)
+	}
+	pid := p.cmd.Process.Pid
+	rss, anon, threads := procStatus(pid, "VmRSS:"), procStatus(pid, "RssAnon:"), procCount(pid, "Threads:")
+	cpu0, w0 := cpuTime(r.b, pid), time.Now()
+	time.Sleep(10 * time.Second) // the idle window measured
+	idle := float64(cpuTime(r.b, pid)-cpu0) / float64(time.Since(w0))
+	want, err := os.ReadFile(filepath.Join(src, "f0000.bin"))
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	t0 = time.Now()
+	if got, err := os.ReadFile(filepath.Join(mnt, "f0000.bin")); err != nil || string(got) != string(want) {
+		r.b.Fatalf("read of a torrent of the library: %v", err)
+	}
+	first := time.Since(t0)
+	r.add(benchRow{label, "process start → every entry listed and stat'ed", ms(listed),
+		ms(disk) + " (the same files on disk); " + ms(tors) + " (the directory of .torrent files)", "", "≤ 2 s", listed <= 2*time.Second})
+	r.add(benchRow{label, "memory of the mount after listing: anonymous (VmRSS)",
+		fmt.Sprintf("%d MiB (%d MiB)", anon>>20, rss>>20), "", "", "≤ 200 MiB anonymous", anon <= 200<<20})
+	r.add(benchRow{label, "threads of the mount after listing", strconv.FormatInt(threads, 10), "", "", "", true})
+	r.add(benchRow{label, "CPU of the idle mount over 10 s, share of one core", fmt.Sprintf("%.2f%%", 100*idle), "", "", "≤ 1%", idle <= 0.01})
+	r.add(benchRow{label, "then a whole file read (open → read, from a seeder on 127.0.0.1)", ms(first), "", "", "", true})
+}
+
+// writeTinyTorrent writes a single-file torrent of data, in one piece, naming tracker.
+func writeTinyTorrent(b *testing.B, path, name string, data []byte, tracker string) {
+	h := sha1.Sum(data)
+	info := metainfo.Info{Name: name, PieceLength: 16 << 10, Length: int64(len(data)), Pieces: h[:]}
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mi := metainfo.MetaInfo{InfoBytes: ib, Announce: tracker, CreationDate: 1700000000}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := mi.Write(f); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// cpuTime returns the user and system CPU time a process has used, from /proc/PID/stat.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name, in parentheses, may hold spaces: fields count from its end.
+	_, rest, _ := strings.Cut(string(s), ") ")
+	f := strings.Fields(rest)
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / hz
+}
+
+// procCount returns a count field of /proc/PID/status.
+func procCount(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return -1
 }

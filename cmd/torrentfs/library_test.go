@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -163,6 +164,54 @@ func TestLibraryWatch(t *testing.T) {
 	if got := entries(t, mnt); !slices.Equal(got, []string{"two.bin"}) {
 		t.Fatalf("root after the watched file went: %q", got)
 	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestLibraryDormant mounts a directory: its torrents are listed with their sizes before
+// anything is read, with no database open in the cache; the first read of a file starts
+// its torrent, and reads back the source's bytes.
+func TestLibraryDormant(t *testing.T) {
+	tor1, data1, addr1 := swarm(t, "one.bin", 1<<20+1)
+	tree := []fetchtest.File{
+		{Path: []string{"a", "b.bin"}, Data: fetchtest.Payload(700<<10+3, 3)},
+		{Path: []string{"c.bin"}, Data: fetchtest.Payload(5, 4)},
+	}
+	s2 := fetchtest.NewSwarm(t, "tree", tree, 256<<10)
+	_, addr2 := s2.StartSeeder(t)
+	dir, cacheDir, mnt := t.TempDir(), t.TempDir(), t.TempDir()
+	copyFile(t, tor1, filepath.Join(dir, "one.torrent"))
+	copyFile(t, s2.TorrentPath, filepath.Join(dir, "tree.torrent"))
+	m := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--peer", addr1, "--peer", addr2, dir, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+
+	sizes := map[string]int{"one.bin": len(data1), "tree/a/b.bin": len(tree[0].Data), "tree/c.bin": len(tree[1].Data)}
+	for name, size := range sizes {
+		st, err := os.Stat(filepath.Join(mnt, name))
+		if err != nil || st.Size() != int64(size) {
+			t.Fatalf("%s before any read: %v, size %d, want %d", name, err, st.Size(), size)
+		}
+	}
+	for _, tor := range []string{tor1, s2.TorrentPath} {
+		if _, err := os.Stat(filepath.Join(cacheDir, infoHash(t, tor))); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the cache holds a database of a torrent nothing read: %v", err)
+		}
+	}
+	if strings.Contains(m.output(), "msg=started") {
+		t.Fatalf("a torrent started before any read:\n%s", m.output())
+	}
+
+	streamEqual(t, filepath.Join(mnt, "tree", "c.bin"), tree[1].Data)
+	m.waitFor(t, "msg=started torrent=tree")
+	if _, err := os.Stat(filepath.Join(cacheDir, infoHash(t, s2.TorrentPath))); err != nil {
+		t.Fatalf("the cache of a started torrent: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(cacheDir, infoHash(t, tor1))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the other torrent started too: %v", err)
+	}
+	checkTree(t, mnt, map[string][]byte{"one.bin": data1, "tree/a/b.bin": tree[0].Data, "tree/c.bin": tree[1].Data})
+	m.waitFor(t, "msg=started torrent=one.bin")
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}

@@ -539,15 +539,19 @@ func (s *levelsController) runCompactor(id int, lc *z.Closer) {
 
 	}
 	count := 0
-	ticker := time.NewTicker(50 * time.Millisecond)
+	interval := s.kv.opt.CompactionInterval
+	if interval <= 0 {
+		interval = 50 * time.Millisecond
+	}
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		// Can add a done channel or other stuff.
 		case <-ticker.C:
 			count++
-			// Each ticker is 50ms so 50*200=10seconds.
-			if s.kv.opt.LmaxCompaction && id == 2 && count >= 200 {
+			// Every 10 seconds.
+			if s.kv.opt.LmaxCompaction && id == 2 && time.Duration(count)*interval >= 10*time.Second {
 				tryLmaxToLmaxCompaction()
 				count = 0
 			} else {

@@ -74,6 +74,7 @@ type Options struct {
 	ValueLogMaxEntries uint32
 
 	NumCompactors        int
+	CompactionInterval   time.Duration
 	CompactL0OnClose     bool
 	LmaxCompaction       bool
 	ZSTDCompressionLevel int
@@ -135,6 +136,7 @@ func DefaultOptions(path string) Options {
 		MetricsEnabled:      true,
 
 		NumCompactors:           4, // Run at least 2 compactors. Zero-th compactor prioritizes L0.
+		CompactionInterval:      50 * time.Millisecond,
 		NumLevelZeroTables:      5,
 		NumLevelZeroTablesStall: 15,
 		NumMemtables:            5,
@@ -606,6 +608,17 @@ func (opt Options) WithValueLogMaxEntries(val uint32) Options {
 // The default value of NumCompactors is 4. One is dedicated just for L0 and L1.
 func (opt Options) WithNumCompactors(val int) Options {
 	opt.NumCompactors = val
+	return opt
+}
+
+// WithCompactionInterval sets how often each compaction worker checks whether the levels
+// need compacting.
+//
+// The default value of CompactionInterval is 50 ms. Each check wakes the worker and computes
+// the levels' scores, whether or not there is anything to do: an idle DB with the default
+// four workers wakes 80 times a second.
+func (opt Options) WithCompactionInterval(val time.Duration) Options {
+	opt.CompactionInterval = val
 	return opt
 }
 
