@@ -91,7 +91,7 @@ func nArgs(min, max int) cobra.PositionalArgs {
 		}
 		var names []string
 		for _, f := range strings.Fields(c.Use)[1:] {
-			if f != "[flags]" {
+			if f != "[flags]" && !strings.HasPrefix(f, "[-") {
 				names = append(names, f)
 			}
 		}
@@ -99,6 +99,8 @@ func nArgs(min, max int) cobra.PositionalArgs {
 		switch {
 		case min == max && min > 0:
 			want = plural(min, "argument") + " (" + strings.Join(names, " ") + ")"
+		case max > 0 && len(args) > max:
+			want = "at most " + plural(max, "argument") + " (" + strings.Join(names, " ") + ")"
 		case min != max:
 			want = "at least " + plural(min, "argument") + " (" + strings.Join(names, " ") + ")"
 		}

@@ -123,6 +123,22 @@ func findMount(mountinfo, dir string) (string, bool) {
 	return id, found
 }
 
+// torrentfsMounts lists the torrentfs mounts in a mountinfo listing, with their IDs.
+func torrentfsMounts(mountinfo string) []struct{ dir, id string } {
+	var r []struct{ dir, id string }
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		sep := slices.Index(f, "-")
+		if len(f) < 5 || sep < 0 || sep+2 >= len(f) {
+			continue
+		}
+		if src := unescapeMountinfo(f[sep+2]); strings.HasPrefix(src, fsNamePrefix) {
+			r = append(r, struct{ dir, id string }{unescapeMountinfo(f[4]), strings.TrimPrefix(src, fsNamePrefix)})
+		}
+	}
+	return r
+}
+
 // unescapeMountinfo undoes mountinfo's octal escapes of space, tab, newline and backslash.
 func unescapeMountinfo(s string) string {
 	if !strings.Contains(s, `\`) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -57,6 +58,19 @@ func TestLibrary(t *testing.T) {
 	code, out, _ := torrentfs(t, nil, "ls", mnt)
 	if code != 0 || !strings.Contains(out, "one.bin") || !strings.Contains(out, "two.bin") || !strings.Contains(out, "three.bin") {
 		t.Fatalf("ls: exit %d:\n%s", code, out)
+	}
+	// status with no mount point reports every mount of ours; --json gives the torrents.
+	if code, out, errOut := torrentfs(t, nil, "status"); code != 0 || !strings.Contains(out, "== "+mnt) || !strings.Contains(out, "torrent:  three.bin") {
+		t.Fatalf("status: exit %d, %q:\n%s", code, errOut, out)
+	}
+	code, out, errOut := torrentfs(t, nil, "status", "--json", mnt)
+	var st []struct {
+		Mountpoint string
+		Torrents   []library.Info
+	}
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || len(st) != 1 || st[0].Mountpoint != mnt || len(st[0].Torrents) != 3 ||
+		st[0].Torrents[0].Name != "one.bin" || st[0].Torrents[0].Length != int64(len(data1)) || st[0].Torrents[0].Cached != int64(len(data1)) {
+		t.Fatalf("status --json: exit %d, %v, %q:\n%s", code, err, errOut, out)
 	}
 
 	// Open two files, read half of each, remove both torrents' neighbours and one of them.
