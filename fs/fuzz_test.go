@@ -114,7 +114,7 @@ func FuzzBuildTree(f *testing.F) {
 	f.Fuzz(func(t *testing.T, paths, name string) {
 		lines := strings.Split(paths, "\n")
 		if len(lines) > 1000 {
-			t.Skip()
+			return // out of scope: ignored, not a failure
 		}
 		info := metainfo.Info{Name: name, PieceLength: 1 << 14}
 		for _, l := range lines {

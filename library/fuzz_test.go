@@ -141,12 +141,12 @@ func FuzzControl(f *testing.F) {
 		if json.NewDecoder(strings.NewReader(body)).Decode(&add) == nil {
 			for _, s := range add.Sources {
 				if !harmless(s) {
-					t.Skip()
+					return // out of scope: ignored, not a failure
 				}
 			}
 		}
 		if len(add.Sources) > 20 {
-			t.Skip()
+			return // out of scope: ignored, not a failure
 		}
 		r, err := http.NewRequest(method, "http://control"+target, strings.NewReader(body))
 		if err != nil || r.URL.Host != "control" {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -204,20 +203,8 @@ func TestHTTPMedia(t *testing.T) {
 	s := fetchtest.NewSwarm(t, "movie.mp4", []fetchtest.File{{Data: data}}, 64<<10)
 	_, addr := s.StartSeeder(t)
 	p, _, base := httpMount(t, s.TorrentPath, addr)
-	probe := func(path string) string {
-		t.Helper()
-		out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				err = fmt.Errorf("%w: %s", err, ee.Stderr)
-			}
-			t.Fatalf("ffprobe %s: %v", path, err)
-		}
-		return strings.ReplaceAll(string(out), path, "FILE")
-	}
 	url := base + "/files/movie.mp4"
-	if got, want := probe(url), probe(src); got != want {
+	if got, want := ffprobe(t, url), ffprobe(t, src); got != want {
 		t.Fatalf("ffprobe over HTTP:\n%s\nof the source:\n%s", got, want)
 	}
 	if resp, _ := get(t, url, "Range", "bytes=0-0"); resp.Header.Get("Content-Type") != "video/mp4" {

@@ -386,18 +386,10 @@ func TestMedia(t *testing.T) {
 	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--readahead", "2M", "--peer", addr, s.TorrentPath, mnt}, loopback...)...)
 	p.waitFor(t, "msg=mounted")
 
-	probe := func(path string) string {
-		t.Helper()
-		out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
-		if err != nil {
-			t.Fatalf("ffprobe %s: %v", path, err)
-		}
-		return strings.ReplaceAll(string(out), path, "FILE")
-	}
 	for _, f := range files {
 		name := f.Path[0]
 		mounted, source := filepath.Join(mnt, "media", name), filepath.Join(src, name)
-		if got, want := probe(mounted), probe(source); got != want {
+		if got, want := ffprobe(t, mounted), ffprobe(t, source); got != want {
 			t.Fatalf("ffprobe of %s through the mount:\n%s\nand of the source:\n%s", name, got, want)
 		}
 		// One second of video and audio from the middle, each frame's checksum.
@@ -417,4 +409,19 @@ func TestMedia(t *testing.T) {
 	if code := p.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}
+}
+
+// ffprobe returns what ffprobe reports of a media file's format and streams, with the
+// file's path left out so that reports of two copies compare equal.
+func ffprobe(t *testing.T, path string) string {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, ee.Stderr)
+		}
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	return strings.ReplaceAll(string(out), path, "FILE")
 }

@@ -85,15 +85,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 		"-c:v", "mpeg4", filepath.Join(show, "film.mp4")).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
-	probe := func(path string) string {
-		t.Helper()
-		out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
-		if err != nil {
-			t.Fatalf("ffprobe %s: %v", path, err)
-		}
-		return strings.ReplaceAll(string(out), path, "FILE")
-	}
-	want := probe(filepath.Join(show, "film.mp4"))
+	want := ffprobe(t, filepath.Join(show, "film.mp4"))
 	tor := thirdPartySwarm(t, dir, "show")
 
 	mnt, cache := t.TempDir(), t.TempDir()
@@ -101,7 +93,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 		"--read-timeout", "30s", tor, mnt}, loopback...)...)
 	m.waitFor(t, "msg=mounted")
 	film := filepath.Join(mnt, "show", "film.mp4")
-	if got := probe(film); got != want {
+	if got := ffprobe(t, film); got != want {
 		t.Fatalf("ffprobe through the mount:\n%s\nof the source:\n%s", got, want)
 	}
 	file := filepath.Join(mnt, "show", "movie.bin")
@@ -132,7 +124,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 		t.Fatalf("the film's pieces should have been evicted by now; status:\n%s", status)
 	}
 	dropPageCache(t, film)
-	if got := probe(film); got != want {
+	if got := ffprobe(t, film); got != want {
 		t.Fatalf("second ffprobe through the mount:\n%s\nof the source:\n%s", got, want)
 	}
 
