@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -142,7 +143,7 @@ type Client struct {
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
 	adding   map[metainfo.Hash]bool     // guarded by mu: info-hashes Add is adding now
 
-	// bg runs the client's own background work (announces for peers); Close cancels bgCtx
+	// bg runs the client's own background work (announces for peers, the rate meters); Close cancels bgCtx
 	// and waits for it.
 	bg       sync.WaitGroup
 	bgCtx    context.Context
@@ -192,6 +193,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	c.cl = cl
+	c.bg.Go(c.sampleRates)
 	return c, nil
 }
 
@@ -205,6 +207,9 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 		tc.DisableIPv6 = ip.To4() != nil
 		tc.DisableIPv4 = ip.To4() == nil
 	}
+	// Peers show this as our client's name; trackers see it as the user agent.
+	tc.ExtendedHandshakeClientVersion = clientVersion()
+	tc.HTTPUserAgent = clientVersion()
 	tc.NoDHT = cfg.NoDHT
 	tc.NoDefaultPortForwarding = cfg.NoPortForwarding
 	tc.DisablePEX = cfg.NoPEX
@@ -223,6 +228,15 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 		cfg.tune(tc)
 	}
 	return tc
+}
+
+// clientVersion is "torrentfs/VERSION", VERSION being the module's version, or "devel".
+func clientVersion() string {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	return "torrentfs/" + v
 }
 
 // progress is a snapshot of what the swarm has sent: useful chunks, and pieces that passed

@@ -47,7 +47,7 @@ func TestReadObserver(t *testing.T) {
 		t.Errorf("stats: %+v", st)
 	}
 	pm := tt.PieceMap()
-	if len(pm) != 6 || pm[0] != '1' || pm[5] != '1' || strings.Trim(pm, "01") != "" {
+	if len(pm) != 6 || pm[0] != '1' || pm[5] != '1' || strings.Trim(pm, "01dw") != "" {
 		t.Errorf("piece map %q", pm)
 	}
 	if first, end := tt.FilePieces(0); first != 0 || end != 6 {

@@ -5,11 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"iter"
 	"os"
-	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +15,6 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 
-	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
@@ -61,6 +57,8 @@ type Torrent struct {
 	read atomic.Int64
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
+	// meter turns transfer totals into rates (status.go).
+	meter meter
 
 	// wmu serialises waking the torrent with its leaving the client. Guarded by wmu: sleep
 	// holds what waking needs, nil once awake; left is set once the torrent left the client.
@@ -295,6 +293,7 @@ func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
 	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
 	tt.swarm.mu.Unlock()
 	tt.mirrorVerified()
+	tt.meter.add(sample{at: time.Now(), read: tt.read.Load()}) // anacrolix's totals start at 0
 	tt.live.Store(true)
 	if tt.c.cfg.Prefetch == PrefetchAll {
 		for _, f := range tt.tfiles {
@@ -758,85 +757,6 @@ func (t *Torrent) setPrefetchPriority(p torrent.PiecePriority) {
 	for _, f := range t.prefetching {
 		f.SetPriority(p)
 	}
-}
-
-// WriteStatus writes a report for people: the torrent, how much is cached, peers, transfer
-// totals and per-file progress (the first maxStatusFiles files).
-func (t *Torrent) WriteStatus(w io.Writer) {
-	have, total := t.BytesCompleted(), t.Length()
-	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name(), t.InfoHash())
-	if !t.live.Load() {
-		fmt.Fprintf(w, "dormant:  %s; starts when a file of it is opened\n", human.Bytes(total))
-		return
-	}
-	st := t.t.Stats()
-	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(have), human.Bytes(total), percent(have, total))
-	if ev := t.evicted.Load(); ev > 0 {
-		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", human.Bytes(ev))
-	}
-	fmt.Fprintf(w, "peers:    %d connected, %d seeders\n", st.ActivePeers, st.ConnectedSeeders)
-	fmt.Fprintf(w, "transfer: %s down, %s up; %s read from its files\n", human.Bytes(st.BytesReadUsefulData.Int64()),
-		human.Bytes(st.BytesWrittenData.Int64()), human.Bytes(t.read.Load()))
-	fmt.Fprintf(w, "files:\n")
-	for i, f := range t.files {
-		if i == maxStatusFiles {
-			fmt.Fprintf(w, "  … %d more\n", len(t.files)-i)
-			break
-		}
-		name := path.Join(f.Path...)
-		if name == "" {
-			name = t.Name()
-		}
-		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(t.BytesCached(i), f.Length), name, human.Bytes(f.Length))
-	}
-}
-
-// maxStatusFiles keeps a status report of a torrent with many files short.
-const maxStatusFiles = 200
-
-func percent(n, total int64) string {
-	if total == 0 {
-		return "100%"
-	}
-	return strconv.FormatInt(n*100/total, 10) + "%"
-}
-
-// Stats are a torrent's numbers at one moment.
-type Stats struct {
-	Peers        int   // connected peers
-	Seeders      int   // connected peers that have every piece
-	Downloaded   int64 // useful data received from peers, in bytes
-	Uploaded     int64 // data sent to peers, in bytes
-	Read         int64 // bytes readers of its files were given
-	Cached       int64 // bytes of its files in verified pieces
-	Evicted      int64 // bytes the cache evicted
-	HashFailures int64 // pieces that failed their hash check
-}
-
-// Stats returns the torrent's numbers now. It takes the anacrolix client's lock briefly.
-func (t *Torrent) Stats() Stats {
-	st := t.t.Stats()
-	return Stats{
-		Peers: st.ActivePeers, Seeders: st.ConnectedSeeders,
-		Downloaded: st.BytesReadUsefulData.Int64(), Uploaded: st.BytesWrittenData.Int64(),
-		Read: t.read.Load(), Cached: t.BytesCompleted(), Evicted: t.evicted.Load(),
-		HashFailures: st.PiecesDirtiedBad.Int64(),
-	}
-}
-
-// PieceLength is the length of the torrent's pieces; the last may be shorter.
-func (t *Torrent) PieceLength() int64 { return t.info.PieceLength }
-
-// PieceMap returns one byte per piece: '1' if the piece is verified (cached), '0' if not.
-func (t *Torrent) PieceMap() string {
-	b := make([]byte, len(t.verified))
-	for p := range t.verified {
-		b[p] = '0'
-		if t.verified[p].Load() {
-			b[p] = '1'
-		}
-	}
-	return string(b)
 }
 
 // FilePieces returns the pieces holding file i: [first, end), empty for an empty file.

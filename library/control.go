@@ -1,13 +1,9 @@
 package library
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-
-	"github.com/torrentfs/torrentfs/internal/human"
 )
 
 // The control API, served by a mount on a unix socket only its user can reach:
@@ -15,7 +11,7 @@ import (
 //	GET    /torrents                  the torrents, as JSON []Info
 //	POST   /torrents                  add sources: JSON {"sources": [...]}; answers []Result
 //	DELETE /torrents?key=K[&purge=1]  remove the torrent named K (name or info-hash)
-//	GET    /status                    a report for people: every torrent, then the cache
+//	GET    /status                    every torrent with its peers and piece map, and the cache: Report
 
 // AddRequest is the body of POST /torrents.
 type AddRequest struct {
@@ -61,26 +57,7 @@ func (l *Library) Handler() http.Handler {
 		writeJSON(w, status, res)
 	})
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		var b bytes.Buffer
-		for i, t := range l.Torrents() {
-			if i > 0 {
-				b.WriteString("\n")
-			}
-			t.WriteStatus(&b)
-		}
-		pending := 0
-		for _, i := range l.List() {
-			if i.Name == "" {
-				pending++
-			}
-		}
-		if pending > 0 {
-			fmt.Fprintf(&b, "\nawaiting metadata: %d magnet link(s)\n", pending)
-		}
-		used, limit := l.cache.Usage()
-		fmt.Fprintf(&b, "\ncache:    %s on disk of at most %s, in %s\n", human.Bytes(used), human.Bytes(limit), l.cache.Dir())
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write(b.Bytes())
+		writeJSON(w, http.StatusOK, l.Report())
 	})
 	return mux
 }

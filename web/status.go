@@ -1,58 +1,96 @@
 package web
 
 import (
+	"fmt"
 	"html/template"
 	"net/http"
 	"strconv"
 
+	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/internal/human"
+	"github.com/torrentfs/torrentfs/library"
 )
 
 // maxCells is the most cells a piece map shows; above it, each cell stands for a run of
 // pieces and is shaded by how many of them are cached.
 const maxCells = 800
 
-// status serves the status page: every torrent, its progress and rates, and its piece map,
-// refreshed every few seconds. No script and no external assets.
+// maxPageFiles keeps the page of a torrent with many files short.
+const maxPageFiles = 100
+
+// status serves the status page: every torrent with its numbers, piece map, peers and files.
+// A small script fetches the page's main part again every second (?part=main) and puts it
+// in place, so the piece maps move while files are read; without scripts the page reloads
+// itself every 3 seconds.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	type cell struct{ Level int } // 0 missing … 4 cached
+	type cell struct{ Class string }
+	type file struct {
+		Path, URL, Size, Percent string
+	}
+	type peer struct {
+		Addr, Client, Have, Down, Up, Rate string
+	}
 	type row struct {
-		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate string
-		Peers, Seeders                                                          int
-		Pending                                                                 bool
-		Cells                                                                   []cell
+		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate, ReadRate, Ratio, Evicted string
+		Peers, KnownPeers, Seeders                                                                        int
+		Pending, Dormant                                                                                  bool
+		HashFailures                                                                                      int64
+		Cells                                                                                             []cell
+		PeerList                                                                                          []peer
+		Files                                                                                             []file
+		MoreFiles                                                                                         int
 	}
 	var rows []row
 	for _, i := range s.lib.List() {
 		t := s.torrent(i, true)
-		rw := row{Name: i.Name, InfoHash: i.InfoHash, Pending: i.Name == ""}
+		rw := row{Name: i.Name, InfoHash: i.InfoHash, Pending: i.Name == "", Dormant: t.Dormant}
 		if !rw.Pending {
 			rw.Size, rw.Cached, rw.Read = human.Bytes(i.Length), human.Bytes(i.Cached), human.Bytes(i.Read)
 			rw.Percent = percent(i.Cached, i.Length)
-			rw.Down, rw.Up = human.Bytes(t.Downloaded), human.Bytes(t.Uploaded)
-			rw.DownRate, rw.UpRate = human.Bytes(int64(t.DownloadRate))+"/s", human.Bytes(int64(t.UploadRate))+"/s"
-			rw.Peers, rw.Seeders = t.Peers, t.Seeders
-			pm := t.PieceMap
-			n := min(len(pm), maxCells)
-			for c := range n {
-				from, to := c*len(pm)/n, (c+1)*len(pm)/n
-				have := 0
-				for _, b := range pm[from:to] {
-					if b == '1' {
-						have++
-					}
+			rw.Down, rw.Up, rw.Evicted = human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), human.Bytes(t.Evicted)
+			rw.DownRate, rw.UpRate, rw.ReadRate = rate(t.DownloadRate), rate(t.UploadRate), rate(t.ReadRate)
+			rw.Ratio = fmt.Sprintf("%.2f", t.Ratio)
+			rw.Peers, rw.KnownPeers, rw.Seeders, rw.HashFailures = t.Peers, t.KnownPeers, t.Seeders, t.HashFailures
+			for _, c := range library.Cells(t.PieceMap, maxCells) {
+				rw.Cells = append(rw.Cells, cell{cellClass(c)})
+			}
+			for _, p := range t.PeerList {
+				rw.PeerList = append(rw.PeerList, peer{p.Addr, p.Client, fmt.Sprintf("%.0f%%", p.Have*100),
+					human.Bytes(p.Downloaded), human.Bytes(p.Uploaded), rate(p.DownloadRate)})
+			}
+			for k, f := range t.Files {
+				if k == maxPageFiles {
+					rw.MoreFiles = len(t.Files) - k
+					break
 				}
-				rw.Cells = append(rw.Cells, cell{have * 4 / (to - from)})
+				rw.Files = append(rw.Files, file{f.Path, f.URL, human.Bytes(f.Length), percent(f.Cached, f.Length)})
 			}
 		}
 		rows = append(rows, rw)
 	}
 	used, limit := s.cache.Usage()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	statusTmpl.Execute(w, struct {
+	w.Header().Set("Cache-Control", "no-store")
+	name := "page"
+	if r.URL.Query().Get("part") == "main" {
+		name = "main"
+	}
+	statusTmpl.ExecuteTemplate(w, name, struct {
 		Rows           []row
 		CacheUsed, Max string
 	}{rows, human.Bytes(used), human.Bytes(limit)})
+}
+
+// cellClass is the CSS class of a piece map's cell: "d" downloading, "w" wanted, else
+// "c0" to "c4" by how much of it is cached.
+func cellClass(c library.Cell) string {
+	switch c.State {
+	case fetch.PieceDownloading:
+		return "d"
+	case fetch.PieceWanted:
+		return "w"
+	}
+	return "c" + strconv.Itoa(c.Cached)
 }
 
 func percent(n, total int64) string {
@@ -62,21 +100,45 @@ func percent(n, total int64) string {
 	return strconv.FormatInt(n*100/total, 10) + "%"
 }
 
-var statusTmpl = template.Must(template.New("status").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><meta http-equiv="refresh" content="3"><title>torrentfs</title>
+func rate(r float64) string { return human.Bytes(int64(r)) + "/s" }
+
+var statusTmpl = template.Must(template.New("page").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>torrentfs</title>
+<noscript><meta http-equiv="refresh" content="3"></noscript>
 <style>
-body{font:14px sans-serif;margin:1em 2em}h2{font-size:16px;margin:1.2em 0 .2em}
-.m{display:flex;flex-wrap:wrap;max-width:960px}.m i{width:8px;height:10px;margin:0 1px 1px 0}
-.l0{background:#ddd}.l1{background:#bcd}.l2{background:#9bd}.l3{background:#69c}.l4{background:#36a}
+body{font:14px sans-serif;margin:1em 2em;color:#222}h2{font-size:16px;margin:1.4em 0 .2em}
+.m{display:flex;flex-wrap:wrap;max-width:960px;margin:.4em 0}.m i{width:8px;height:12px;margin:0 1px 1px 0}
+.c0{background:#ddd}.c1{background:#bcd}.c2{background:#9bd}.c3{background:#69c}.c4{background:#36a}
+.d{background:#e90}.w{background:#fd8}
+.k i{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}
+table{border-collapse:collapse;font-size:13px}td,th{padding:1px 10px 1px 0;text-align:left}
 small{color:#555}
 </style></head><body>
 <h1>torrentfs</h1>
-<p>cache: {{.CacheUsed}} of at most {{.Max}} · <a href="/files/">files</a> · <a href="/api/torrents">api</a> · <a href="/metrics">metrics</a></p>
-{{range .Rows}}{{if .Pending}}<h2>awaiting metadata</h2><small>{{.InfoHash}}</small>
-{{else}}<h2>{{.Name}}</h2><small>{{.InfoHash}}</small>
-<p>{{.Cached}} of {{.Size}} cached ({{.Percent}}) · {{.Peers}} peers, {{.Seeders}} seeders ·
-down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · read {{.Read}}</p>
-<div class="m">{{range .Cells}}<i class="l{{.Level}}"></i>{{end}}</div>
-{{end}}{{else}}<p>No torrents.</p>{{end}}
+<main id="live">{{template "main" .}}</main>
+<script>
+setInterval(async () => {
+	try {
+		const r = await fetch("?part=main", {cache: "no-store"});
+		if (r.ok) document.getElementById("live").innerHTML = await r.text();
+	} catch (e) {}
+}, 1000);
+</script>
 </body></html>
+{{define "main"}}
+<p>cache: {{.CacheUsed}} of at most {{.Max}} · <a href="/files/">files</a> · <a href="/api/torrents">api</a> · <a href="/metrics">metrics</a></p>
+<p class="k"><i class="c4"></i>cached<i class="d"></i>downloading<i class="w"></i>wanted<i class="c0"></i>missing</p>
+{{range .Rows}}<section class="torrent">{{if .Pending}}<h2>awaiting metadata</h2><small>{{.InfoHash}}</small>
+{{else}}<h2>{{.Name}}</h2><small>{{.InfoHash}}</small>
+<p>{{.Cached}} of {{.Size}} cached (<span class="pct">{{.Percent}}</span>){{if .Dormant}} · dormant until a file is opened{{end}} · {{.Peers}} peers of {{.KnownPeers}} known, {{.Seeders}} seeders<br>
+down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} · read {{.Read}} ({{.ReadRate}}) · evicted {{.Evicted}} · hash failures {{.HashFailures}}</p>
+<div class="m">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>
+{{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>has</th><th>from it</th><th>rate</th><th>to it</th></tr>
+{{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td></tr>
+{{end}}</table>{{end}}
+<table class="files">{{range .Files}}<tr><td>{{.Percent}}</td><td><a href="{{.URL}}">{{.Path}}</a></td><td>{{.Size}}</td></tr>
+{{end}}{{if .MoreFiles}}<tr><td></td><td>… {{.MoreFiles}} more</td></tr>{{end}}</table>
+{{end}}</section>
+{{else}}<p>No torrents.</p>{{end}}
+{{end}}
 `))

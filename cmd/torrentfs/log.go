@@ -16,9 +16,11 @@ import (
 
 // logFlags choose how much a command logs, in what format and where.
 type logFlags struct {
-	level  string
-	format string
-	file   string
+	level   string
+	format  string
+	file    string
+	quiet   bool // -q: warnings and errors only, and no live status line
+	verbose bool // -v: the debug log
 }
 
 func (l *logFlags) register(c *cobra.Command) {
@@ -26,6 +28,8 @@ func (l *logFlags) register(c *cobra.Command) {
 	fs.StringVar(&l.level, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&l.format, "log-format", "auto", "log `format`: text (for people), logfmt (key=value), json, or auto: text on a terminal, else logfmt")
 	fs.StringVar(&l.file, "log-file", "", "append the log to `file` instead of writing it to stderr")
+	fs.BoolVarP(&l.quiet, "quiet", "q", false, "log only warnings and errors (--log-level warn), and keep no status line on the terminal")
+	fs.BoolVarP(&l.verbose, "verbose", "v", false, "log everything (--log-level debug)")
 	c.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
 	c.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"auto", "text", "logfmt", "json"}, cobra.ShellCompDirectiveNoFileComp))
 }
@@ -35,6 +39,8 @@ type logSink struct {
 	*slog.Logger
 	w    io.Writer // where records go, for reports that are not records (kill -USR1)
 	file *os.File  // the --log-file, or nil
+	// live keeps a status line under the records, on a terminal unless -q; else nil.
+	live *liveLine
 }
 
 // Close closes the --log-file, if any.
@@ -51,6 +57,14 @@ func (l *logFlags) open(stderr io.Writer) (*logSink, error) {
 	if err := level.UnmarshalText([]byte(l.level)); err != nil {
 		return nil, usagef("bad --log-level %q: want debug, info, warn or error", l.level)
 	}
+	switch {
+	case l.quiet && l.verbose:
+		return nil, usagef("-q and -v contradict each other: give one")
+	case l.quiet:
+		level = max(level, slog.LevelWarn)
+	case l.verbose:
+		level = slog.LevelDebug
+	}
 	format := l.format
 	switch format {
 	case "auto", "text", "logfmt", "json":
@@ -65,12 +79,18 @@ func (l *logFlags) open(stderr io.Writer) (*logSink, error) {
 		}
 		sink.w, sink.file = f, f
 	}
+	f, ok := sink.w.(*os.File)
+	terminal := ok && isatty.IsTerminal(f.Fd())
 	if format == "auto" {
 		// Scripts and the tests read key=value lines; only a terminal gets the short form.
 		format = "logfmt"
-		if f, ok := sink.w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if terminal {
 			format = "text"
 		}
+	}
+	if terminal && !l.quiet && os.Getenv("TERM") != "dumb" {
+		sink.live = &liveLine{w: f}
+		sink.w = sink.live
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {

@@ -88,20 +88,29 @@ func startProc(t testing.TB, name string, cmd *exec.Cmd, after func()) *proc {
 		r.Close()
 		t.Fatal(err)
 	}
-	go func() {
-		defer r.Close()
-		sc := bufio.NewScanner(r)
-		sc.Split(scanLines)
-		for sc.Scan() {
-			p.mu.Lock()
-			p.lines = append(p.lines, sc.Text())
-			close(p.changed)
-			p.changed = make(chan struct{})
-			p.mu.Unlock()
-		}
-		p.cmd.Wait()
-		close(p.done)
-	}()
+	go p.collect(r)
+	p.cleanup(t, after)
+	return p
+}
+
+// collect reads the process's output into lines until it ends, then waits for the process.
+func (p *proc) collect(r io.ReadCloser) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Split(scanLines)
+	for sc.Scan() {
+		p.mu.Lock()
+		p.lines = append(p.lines, sc.Text())
+		close(p.changed)
+		p.changed = make(chan struct{})
+		p.mu.Unlock()
+	}
+	p.cmd.Wait()
+	close(p.done)
+}
+
+// cleanup kills the process if it still runs when the test ends, then runs after.
+func (p *proc) cleanup(t testing.TB, after func()) {
 	t.Cleanup(func() {
 		select {
 		case <-p.done:
@@ -113,10 +122,9 @@ func startProc(t testing.TB, name string, cmd *exec.Cmd, after func()) *proc {
 			after()
 		}
 		if t.Failed() {
-			t.Logf("%s %s output:\n%s", name, strings.Join(cmd.Args[1:], " "), p.output())
+			t.Logf("%s %s output:\n%s", p.name, strings.Join(p.cmd.Args[1:], " "), p.output())
 		}
 	})
-	return p
 }
 
 // scanLines splits at a newline or a carriage return.

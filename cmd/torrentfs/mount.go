@@ -215,6 +215,9 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
+	if log.live != nil {
+		wg.Go(func() { log.live.run(lib, done) })
+	}
 	wg.Go(func() {
 		for {
 			select {

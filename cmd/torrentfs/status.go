@@ -65,26 +65,21 @@ func runStatus(ctx context.Context, mnt string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://torrentfs/status", nil)
-	if err != nil {
+	var r library.Report
+	if err := ctl.do(ctx, http.MethodGet, "/status", nil, &r); err != nil {
 		return err
 	}
-	resp, err := ctl.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s: the torrentfs serving it does not answer: %w", mnt, err)
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(stdout, resp.Body)
-	return err
+	writeReport(stdout, r, colourful(stdout))
+	return nil
 }
 
 // mountStatus is one mount in status --json.
 type mountStatus struct {
-	Mountpoint string         `json:"mountpoint"`
-	Torrents   []library.Info `json:"torrents"`
+	Mountpoint string `json:"mountpoint"`
+	library.Report
 }
 
-// statusJSON prints the torrents of each mount as JSON.
+// statusJSON prints the report of each mount as JSON.
 func statusJSON(ctx context.Context, mnts []string, stdout io.Writer) error {
 	out := []mountStatus{}
 	for _, mnt := range mnts {
@@ -93,7 +88,7 @@ func statusJSON(ctx context.Context, mnts []string, stdout io.Writer) error {
 			return err
 		}
 		ms := mountStatus{Mountpoint: mnt}
-		if err := ctl.do(ctx, http.MethodGet, "/torrents", nil, &ms.Torrents); err != nil {
+		if err := ctl.do(ctx, http.MethodGet, "/status", nil, &ms.Report); err != nil {
 			return err
 		}
 		out = append(out, ms)

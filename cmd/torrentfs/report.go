@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mattn/go-isatty"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/internal/human"
+	"github.com/torrentfs/torrentfs/library"
+)
+
+// The status report for people: each torrent with its numbers, its piece map, its peers and
+// its files, then the cache.
+
+const (
+	maxReportFiles = 200 // keeps the report of a torrent with many files short
+	mapWidth       = 64  // cells of a piece map's line
+	mapLines       = 4   // the most lines a piece map takes
+)
+
+// colourful reports whether w is a terminal that wants colours (https://no-color.org).
+func colourful(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd()) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+}
+
+// writeReport writes r for people; colour draws the piece maps with ANSI colours.
+func writeReport(w io.Writer, r library.Report, colour bool) {
+	pending := 0
+	first := true
+	for _, t := range r.Torrents {
+		if t.Name == "" {
+			pending++
+			continue
+		}
+		if !first {
+			fmt.Fprintln(w)
+		}
+		first = false
+		writeTorrent(w, t, colour)
+	}
+	if pending > 0 {
+		fmt.Fprintf(w, "\nawaiting metadata: %d magnet link(s)\n", pending)
+	}
+	fmt.Fprintf(w, "\ncache:    %s on disk of at most %s, in %s\n", human.Bytes(r.CacheUsed), human.Bytes(r.CacheLimit), r.CacheDir)
+}
+
+func writeTorrent(w io.Writer, t library.Status, colour bool) {
+	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name, t.InfoHash)
+	if t.Dormant {
+		fmt.Fprintf(w, "dormant:  %s; starts when a file of it is opened\n", human.Bytes(t.Length))
+		return
+	}
+	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(t.Cached), human.Bytes(t.Length), percent(t.Cached, t.Length))
+	if t.Evicted > 0 {
+		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", human.Bytes(t.Evicted))
+	}
+	fmt.Fprintf(w, "peers:    %d connected, %d seeders; %d known\n", t.Peers, t.Seeders, t.KnownPeers)
+	fmt.Fprintf(w, "rates:    %s down, %s up, %s read\n", perSecond(t.DownloadRate), perSecond(t.UploadRate), perSecond(t.ReadRate))
+	fmt.Fprintf(w, "transfer: %s down, %s up (ratio %.2f); %s read from its files\n",
+		human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), t.Ratio, human.Bytes(t.Read))
+	if t.HashFailures > 0 {
+		fmt.Fprintf(w, "hashes:   %d pieces failed their check (their data was thrown away)\n", t.HashFailures)
+	}
+	if t.Pieces > 0 {
+		per := ""
+		if n := min(t.Pieces, mapWidth*mapLines); n < t.Pieces {
+			per = fmt.Sprintf(", %d a cell", (t.Pieces+n-1)/n)
+		}
+		fmt.Fprintf(w, "pieces:   %d of %s each%s\n", t.Pieces, human.Bytes(t.PieceLength), per)
+		writePieceMap(w, t.PieceMap, colour)
+	}
+	if len(t.PeerList) > 0 {
+		fmt.Fprintf(w, "connections:\n")
+		for _, p := range t.PeerList {
+			fmt.Fprintf(w, "  %-21s %-22s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, clip(p.Client, 22),
+				p.Have*100, human.Bytes(p.Downloaded), perSecond(p.DownloadRate), human.Bytes(p.Uploaded))
+		}
+	}
+	fmt.Fprintf(w, "files:\n")
+	for i, f := range t.Files {
+		if i == maxReportFiles {
+			fmt.Fprintf(w, "  … %d more\n", len(t.Files)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(f.Cached, f.Length), f.Path, human.Bytes(f.Length))
+	}
+}
+
+// The cells of a piece map: plain characters, or a block in a colour.
+var (
+	plainCells  = map[byte]string{fetch.PieceCached: "#", fetch.PieceDownloading: "=", fetch.PieceWanted: "-", fetch.PieceMissing: "."}
+	colourCells = map[byte]string{
+		fetch.PieceCached:      "\x1b[32m█",
+		fetch.PieceDownloading: "\x1b[33m█",
+		fetch.PieceWanted:      "\x1b[36m▒",
+		fetch.PieceMissing:     "\x1b[90m░",
+	}
+)
+
+// writePieceMap draws a piece map in lines of mapWidth cells, then its key.
+func writePieceMap(w io.Writer, pm string, colour bool) {
+	draw, reset := plainCells, ""
+	if colour {
+		draw, reset = colourCells, "\x1b[0m"
+	}
+	cells := library.Cells(pm, mapWidth*mapLines)
+	for len(cells) > 0 {
+		n := min(len(cells), mapWidth)
+		var b strings.Builder
+		b.WriteString("  ")
+		for _, c := range cells[:n] {
+			b.WriteString(draw[c.State])
+		}
+		b.WriteString(reset)
+		fmt.Fprintln(w, b.String())
+		cells = cells[n:]
+	}
+	fmt.Fprintf(w, "  %s cached  %s downloading  %s wanted  %s missing%s\n", draw[fetch.PieceCached]+reset,
+		draw[fetch.PieceDownloading]+reset, draw[fetch.PieceWanted]+reset, draw[fetch.PieceMissing]+reset, reset)
+}
+
+func percent(n, total int64) string {
+	if total == 0 {
+		return "100%"
+	}
+	return fmt.Sprintf("%d%%", n*100/total)
+}
+
+func perSecond(r float64) string { return human.Bytes(int64(r)) + "/s" }
+
+// clip is s, valid UTF-8, cut to n runes.
+func clip(s string, n int) string {
+	r := []rune(strings.ToValidUTF8(s, "?"))
+	if len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return string(r)
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+)
+
+// startPTY runs torrentfs with args on a terminal of its own, as a user at a shell would,
+// and collects what it draws there in lines (ended by a newline or a carriage return).
+func startPTY(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "TERM=xterm", "NO_COLOR=")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 160, Rows: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{name: "torrentfs on a terminal", cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
+	go p.collect(tty) // ends when the process has exited and closed the terminal
+	p.cleanup(t, func() {
+		if args[0] == "mount" {
+			detachIfMounted(args)
+		}
+	})
+	return p
+}
+
+// TestStatusReport reads the start of a file through a mount whose peers, Transmission,
+// aria2 and libtorrent, are found through a tracker, and checks what status shows: the
+// peers by their clients' names, the piece map, rates, ratio and per-file progress; in
+// colour on a terminal, plain in a pipe; and the same as JSON.
+func TestStatusReport(t *testing.T) {
+	dir := t.TempDir()
+	data := fetchtest.Payload(32<<20, 16)
+	if err := os.WriteFile(filepath.Join(dir, "film.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// 128 pieces of 256 KiB: far more than the read and its readahead, so that the seeders
+	// stay connected to a mount that is not complete.
+	tor := thirdPartySwarm(t, dir, "film.bin")
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	file := filepath.Join(mnt, "film.bin")
+	readEqual(t, file, 0, data[:3<<20])
+
+	// The clients say who they are in their handshakes; wait until all three are connected.
+	var out string
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var code int
+		var errOut string
+		code, out, errOut = torrentfs(t, nil, "status", mnt)
+		if code != 0 {
+			t.Fatalf("status: exit %d: %s", code, errOut)
+		}
+		if strings.Contains(out, "Transmission 3.00") && strings.Contains(out, "aria2/1.36") && strings.Contains(out, "libtorrent") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status does not name the three seeders' clients after a minute:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond) // polling a state that comes with the peers' handshakes
+	}
+	for _, want := range []string{"torrent:  film.bin", "peers:    3 connected, 3 seeders", "rates:    ", " read\n",
+		"(ratio ", "pieces:   128 of 256.0 KiB each\n", "# cached  = downloading  - wanted  . missing", "film.bin (32.0 MiB)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in status:\n%s", want, out)
+		}
+	}
+	// Two lines of 64 cells, a piece each: the first 12 pieces were read; a readahead
+	// window follows them, and beyond it pieces are missing.
+	var pieceMap string
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) == 2+64 && strings.Trim(l, " #=-.") == "" {
+			pieceMap += strings.TrimSpace(l)
+		}
+	}
+	if len(pieceMap) != 128 || !strings.HasPrefix(pieceMap, strings.Repeat("#", 12)) || !strings.Contains(pieceMap, ".") {
+		t.Errorf("piece map %q: want 12 cached pieces first, and some missing:\n%s", pieceMap, out)
+	}
+	if strings.Contains(out, "\x1b[") {
+		t.Errorf("status in a pipe has colours:\n%q", out)
+	}
+
+	// On a terminal, the map is in colour.
+	st := startPTY(t, "status", mnt)
+	st.waitFor(t, "\x1b[32m█")
+	if code := st.wait(t); code != 0 {
+		t.Fatalf("status on a terminal: exit %d:\n%s", code, st.output())
+	}
+
+	code, js, errOut := torrentfs(t, nil, "status", "--json", mnt)
+	var r []mountStatus
+	if err := json.Unmarshal([]byte(js), &r); code != 0 || err != nil || len(r) != 1 || len(r[0].Torrents) != 1 {
+		t.Fatalf("status --json: exit %d, %v, %s:\n%s", code, err, errOut, js)
+	}
+	ts := r[0].Torrents[0]
+	if ts.Pieces != 128 || len(ts.PieceMap) != 128 || !strings.HasPrefix(ts.PieceMap, strings.Repeat("1", 12)) || len(ts.PeerList) != 3 ||
+		ts.Read < 3<<20 || ts.Downloaded < 3<<20 || len(ts.Files) != 1 || ts.Files[0].Path != "film.bin" {
+		t.Fatalf("status --json: %+v", ts)
+	}
+	for _, p := range ts.PeerList {
+		if p.Client == "" || p.Have != 1 || !strings.HasPrefix(p.Addr, "127.0.0.1:") {
+			t.Errorf("peer %+v: want a client name, all pieces and a loopback address", p)
+		}
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestLiveLine mounts on a terminal: a status line under the log shows what is cached and
+// what is being read, and goes when the mount ends; -q keeps only warnings and no line; -v
+// adds the debug log; in a pipe, there is no line and no terminal codes.
+func TestLiveLine(t *testing.T) {
+	tor, data, addr := swarm(t, "f.bin", 8<<20)
+	mount := func(extra ...string) (*proc, string) {
+		mnt := t.TempDir()
+		args := append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr}, extra...)
+		return startPTY(t, append(append(args, tor, mnt), loopback...)...), mnt
+	}
+	unmount := func(p *proc, mnt string) {
+		t.Helper()
+		if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {
+			t.Fatalf("fusermount3 -u: %v: %s", err, out)
+		}
+		if code := p.wait(t); code != 0 {
+			t.Fatalf("mount: exit %d:\n%s", code, p.output())
+		}
+	}
+
+	p, mnt := mount()
+	p.waitFor(t, "INFO  mounted ")
+	p.waitFor(t, "0 B of 8.0 MiB cached")
+	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
+	p.waitFor(t, "8.0 MiB of 8.0 MiB cached · reading f.bin at ")
+	unmount(p, mnt)
+	if out := p.output(); !strings.HasSuffix(out, "\x1b[K") {
+		t.Errorf("the status line is not cleared at exit:\n%q", out[max(0, len(out)-300):])
+	}
+
+	p, mnt = mount("-v")
+	p.waitFor(t, "DEBUG ")
+	p.waitFor(t, "0 B of 8.0 MiB cached")
+	unmount(p, mnt)
+
+	p, mnt = mount("-q")
+	deadline := time.Now().Add(time.Minute)
+	for _, err := os.Stat(filepath.Join(mnt, "f.bin")); err != nil; _, err = os.Stat(filepath.Join(mnt, "f.bin")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no f.bin in the mount after a minute (%v):\n%s", err, p.output())
+		}
+		time.Sleep(50 * time.Millisecond) // polling the mount: -q says nothing when mounted
+	}
+	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
+	unmount(p, mnt)
+	if out := p.output(); strings.Contains(out, "INFO") || strings.Contains(out, "cached") {
+		t.Errorf("-q: want no info lines and no status line, got:\n%s", out)
+	}
+
+	// In a pipe: the log's lines only.
+	mnt = t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
+	if code := m.stop(t, syscall.SIGINT); code != 0 || strings.Contains(m.output(), "\x1b") {
+		t.Fatalf("mount in a pipe: exit %d, output with terminal codes:\n%q", code, m.output())
+	}
+}

@@ -1,0 +1,207 @@
+package fetch
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
+)
+
+// Stats are a torrent's numbers at one moment.
+type Stats struct {
+	Peers        int     // connected peers
+	KnownPeers   int     // peers the torrent knows of, connected or not
+	Seeders      int     // connected peers that have every piece
+	Downloaded   int64   // useful data received from peers, in bytes
+	Uploaded     int64   // data sent to peers, in bytes
+	Read         int64   // bytes readers of its files were given
+	Cached       int64   // bytes of its files in verified pieces
+	Evicted      int64   // bytes the cache evicted
+	HashFailures int64   // pieces that failed their hash check
+	DownloadRate float64 // bytes per second, over the last few seconds
+	UploadRate   float64
+	ReadRate     float64
+}
+
+// Stats returns the torrent's numbers now. It takes the anacrolix client's lock briefly; a
+// dormant torrent's are all zero but Cached.
+func (t *Torrent) Stats() Stats {
+	s := Stats{Read: t.read.Load(), Cached: t.BytesCompleted(), Evicted: t.evicted.Load()}
+	if !t.live.Load() {
+		return s
+	}
+	st := t.t.Stats()
+	s.Peers, s.KnownPeers, s.Seeders = st.ActivePeers, st.TotalPeers, st.ConnectedSeeders
+	s.Downloaded, s.Uploaded = st.BytesReadUsefulData.Int64(), st.BytesWrittenData.Int64()
+	s.HashFailures = st.PiecesDirtiedBad.Int64()
+	s.DownloadRate, s.UploadRate, s.ReadRate = t.meter.rates()
+	return s
+}
+
+// Peer is a connected peer of a torrent.
+type Peer struct {
+	Addr   string `json:"addr"`
+	Client string `json:"client"` // what the peer calls its software, or its peer ID's prefix
+	// Have is how much of the torrent the peer has, from 0 to 1.
+	Have       float64 `json:"have"`
+	Downloaded int64   `json:"downloaded"` // useful data it sent us
+	Uploaded   int64   `json:"uploaded"`   // data we sent it
+	// DownloadRate is its rate while we expected data from it, in bytes per second.
+	DownloadRate float64 `json:"download_rate"`
+}
+
+// Peers returns the torrent's connected peers, the fastest first.
+func (t *Torrent) Peers() []Peer {
+	if !t.live.Load() {
+		return nil
+	}
+	n := float64(max(len(t.verified), 1))
+	var ps []Peer
+	for _, pc := range t.t.PeerConns() {
+		st := pc.Stats()
+		ps = append(ps, Peer{
+			Addr:         pc.RemoteAddr.String(),
+			Client:       clientName(pc),
+			Have:         float64(st.RemotePieceCount) / n,
+			Downloaded:   st.BytesReadUsefulData.Int64(),
+			Uploaded:     st.BytesWrittenData.Int64(),
+			DownloadRate: st.DownloadRate,
+		})
+	}
+	slices.SortFunc(ps, func(a, b Peer) int {
+		if c := cmpFloat(b.DownloadRate, a.DownloadRate); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Addr, b.Addr)
+	})
+	return ps
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// clientName is what a peer calls its software in its extended handshake ("Transmission
+// 3.00", "libtorrent/2.0.8"), else the printable start of its peer ID ("-TR3000-").
+func clientName(pc *torrent.PeerConn) string {
+	if v, ok := pc.PeerClientName.Load().(string); ok && v != "" {
+		return v
+	}
+	id := pc.PeerID[:]
+	end := 0
+	for end < 8 && id[end] >= 0x20 && id[end] < 0x7f {
+		end++
+	}
+	return string(id[:end])
+}
+
+// The states of a piece in a PieceMap.
+const (
+	PieceCached      = '1' // verified, in the cache
+	PieceDownloading = 'd' // some of it has arrived, or it is being verified
+	PieceWanted      = 'w' // a reader or the prefetch wants it; nothing of it has arrived
+	PieceMissing     = '0'
+)
+
+// PieceMap returns one byte per piece, giving its state: PieceCached, PieceDownloading,
+// PieceWanted or PieceMissing. It takes the anacrolix client's lock once.
+func (t *Torrent) PieceMap() string {
+	b := make([]byte, len(t.verified))
+	for p := range t.verified {
+		b[p] = PieceMissing
+		if t.verified[p].Load() {
+			b[p] = PieceCached
+		}
+	}
+	if !t.live.Load() {
+		return string(b)
+	}
+	p := 0
+	for _, r := range t.t.PieceStateRuns() {
+		var c byte
+		switch {
+		case r.Complete:
+		case r.Partial || r.Hashing || r.QueuedForHash || r.Marking:
+			c = PieceDownloading
+		case r.Priority != torrent.PiecePriorityNone:
+			c = PieceWanted
+		}
+		for end := min(p+r.Length, len(b)); p < end; p++ {
+			if c != 0 && b[p] != PieceCached {
+				b[p] = c
+			}
+		}
+	}
+	return string(b)
+}
+
+// meter turns a torrent's transfer totals, sampled every second by the client, into rates
+// over the last few seconds.
+type meter struct {
+	mu      sync.Mutex
+	samples [meterSamples]sample // a ring; next is the oldest
+	next, n int
+}
+
+type sample struct {
+	at             time.Time
+	down, up, read int64
+}
+
+// meterSamples taken a second apart make rates over the last 4 seconds.
+const meterSamples = 5
+
+func (m *meter) add(s sample) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.samples[m.next] = s
+	m.next = (m.next + 1) % meterSamples
+	m.n = min(m.n+1, meterSamples)
+}
+
+func (m *meter) rates() (down, up, read float64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.n < 2 {
+		return 0, 0, 0
+	}
+	newest := m.samples[(m.next+meterSamples-1)%meterSamples]
+	oldest := m.samples[(m.next+meterSamples-m.n)%meterSamples]
+	dt := newest.at.Sub(oldest.at).Seconds()
+	if dt <= 0 {
+		return 0, 0, 0
+	}
+	return float64(newest.down-oldest.down) / dt, float64(newest.up-oldest.up) / dt,
+		float64(newest.read-oldest.read) / dt
+}
+
+// sampleRates feeds the meters of the live torrents every second until the client closes.
+func (c *Client) sampleRates() {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.bgCtx.Done():
+			return
+		case now := <-tick.C:
+			for _, t := range c.Torrents() {
+				if !t.live.Load() {
+					continue
+				}
+				st := t.t.Stats()
+				t.meter.add(sample{now, st.BytesReadUsefulData.Int64(), st.BytesWrittenData.Int64(), t.read.Load()})
+			}
+		}
+	}
+}
+
+// PieceLength is the length of the torrent's pieces; the last may be shorter.
+func (t *Torrent) PieceLength() int64 { return t.info.PieceLength }
