@@ -111,7 +111,7 @@ body{font:14px sans-serif;margin:1em 2em;color:#222}h2{font-size:16px;margin:1.4
 .c0{background:#ddd}.c1{background:#bcd}.c2{background:#9bd}.c3{background:#69c}.c4{background:#36a}
 .d{background:#e90}.w{background:#fd8}
 .k i{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}
-table{border-collapse:collapse;font-size:13px}td,th{padding:1px 10px 1px 0;text-align:left}
+table{border-collapse:collapse;font-size:13px;margin-top:.5em}td,th{padding:1px 10px 1px 0;text-align:left}
 small{color:#555}
 </style></head><body>
 <h1>torrentfs</h1>

@@ -185,7 +185,8 @@ func TestHTTP(t *testing.T) {
 }
 
 // TestHTTPMedia: ffprobe reads an MP4 over HTTP (ranges: the index is at the end) and
-// reports what it reports for the source file.
+// reports what it reports for the source file; ffmpeg seeks in it and decodes the source's
+// frame; curl's ranged reads return the source's bytes.
 func TestHTTPMedia(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Fatal("ffprobe not installed: run make deps")
@@ -209,6 +210,28 @@ func TestHTTPMedia(t *testing.T) {
 	}
 	if resp, _ := get(t, url, "Range", "bytes=0-0"); resp.Header.Get("Content-Type") != "video/mp4" {
 		t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	// A seek as a player makes it: the frame decoded 3 s in is the source's.
+	frame := func(in string) string {
+		t.Helper()
+		out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-ss", "3", "-i", in, "-frames:v", "1", "-f", "framemd5", "-").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffmpeg -ss 3 -i %s: %v\n%s", in, err, out)
+		}
+		return string(out)
+	}
+	if got, want := frame(url), frame(src); got != want {
+		t.Errorf("ffmpeg -ss 3 over HTTP decoded:\n%s\nfrom the source:\n%s", got, want)
+	}
+	// Ranged reads with curl: a middle range, and the last bytes.
+	for _, r := range []struct {
+		arg      string
+		from, to int
+	}{{"1000-70999", 1000, 71000}, {"-500", len(data) - 500, len(data)}} {
+		out, err := exec.Command("curl", "-sSf", "-r", r.arg, url).Output()
+		if err != nil || !bytes.Equal(out, data[r.from:r.to]) {
+			t.Errorf("curl -r %s: %v; %d bytes, want bytes [%d, %d) of the source", r.arg, err, len(out), r.from, r.to)
+		}
 	}
 	if code := p.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
