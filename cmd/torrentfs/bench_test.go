@@ -35,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch or media")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media or status")
 )
 
 // part reports whether the run includes the named part.
@@ -76,6 +76,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		if r.part("media") {
 			r.mediaLibrary()
+		}
+		if r.part("status") {
+			r.statusCost(big)
 		}
 	}
 	report := r.report()

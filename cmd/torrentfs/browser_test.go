@@ -17,7 +17,7 @@ import (
 // browser starts Debian's Chromium, headless, with nothing that would reach the network on
 // its own (no background networking, component updates, sync or QUIC), and returns a
 // context of its first tab. It is stopped when the test ends.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {

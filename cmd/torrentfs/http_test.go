@@ -36,7 +36,7 @@ func httpMount(t *testing.T, tor, addr string, extra ...string) (*proc, string, 
 	return p, mnt, fmt.Sprintf("http://127.0.0.1:%d", hp)
 }
 
-func get(t *testing.T, url string, header ...string) (*http.Response, []byte) {
+func get(t testing.TB, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
