@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,9 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
 // misbehaviour is how a hostile peer departs from the protocol.
@@ -353,10 +357,11 @@ func (h *hostile) flood(c net.Conn, send func(pp.Message) error) error {
 	return err
 }
 
-// readWhole reads a file of the mount in a goroutine and returns its bytes, failing the
-// test if the read errs or has not returned in limit. The goroutine is waited for when the
-// test ends, after the mount m is killed if the read is still blocked.
-func readWhole(t *testing.T, m *proc, path string, limit time.Duration) []byte {
+// startRead reads a file of the mount in a goroutine. The function it returns waits for the
+// read and returns its bytes, failing the test if the read errs or has not returned in limit.
+// The goroutine is waited for when the test ends, after the mount m is killed if the read is
+// still blocked.
+func startRead(t *testing.T, m *proc, path string) func(limit time.Duration) []byte {
 	t.Helper()
 	type result struct {
 		got []byte
@@ -377,15 +382,43 @@ func readWhole(t *testing.T, m *proc, path string, limit time.Duration) []byte {
 			<-finished
 		}
 	})
-	select {
-	case r := <-done:
-		if r.err != nil {
-			t.Fatalf("read %s: %v after %d bytes", path, r.err, len(r.got))
+	return func(limit time.Duration) []byte {
+		t.Helper()
+		select {
+		case r := <-done:
+			if r.err != nil {
+				t.Fatalf("read %s: %v after %d bytes", path, r.err, len(r.got))
+			}
+			return r.got
+		case <-time.After(limit):
+			t.Fatalf("read of %s still blocked after %v", path, limit)
+			return nil
 		}
-		return r.got
-	case <-time.After(limit):
-		t.Fatalf("read of %s still blocked after %v", path, limit)
-		return nil
+	}
+}
+
+// waitForAny waits for a line of p's output containing one of subs, and returns it.
+func waitForAny(t *testing.T, p *proc, subs ...string) string {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for seen := 0; ; {
+		p.mu.Lock()
+		lines, changed := p.lines, p.changed
+		p.mu.Unlock()
+		for ; seen < len(lines); seen++ {
+			for _, s := range subs {
+				if strings.Contains(lines[seen], s) {
+					return lines[seen]
+				}
+			}
+		}
+		select {
+		case <-changed:
+		case <-p.done:
+			t.Fatalf("%s exited before logging any of %q", p.name, subs)
+		case <-timeout:
+			t.Fatalf("none of %q from %s in a minute", subs, p.name)
+		}
 	}
 }
 
@@ -397,58 +430,74 @@ func TestHostilePeers(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		how  misbehaviour
+		// late starts the honest seeder only once the mount has banned the hostile peer,
+		// which it was alone with: the ban must not keep the mount from the honest one.
+		late bool
 		// check asserts what the hostile peer did, and what the mount did about it.
 		check func(t *testing.T, h *hostile, m *proc)
 	}{
-		{"bad chunks", badChunks, func(t *testing.T, h *hostile, m *proc) {
+		{"bad chunks", badChunks, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.spoilt.Load() == 0 {
 				t.Errorf("the mount asked the bad peer for nothing it spoilt (%d requests)", h.requests.Load())
 			}
 		}},
-		{"stall mid-piece", stallMidway, func(t *testing.T, h *hostile, m *proc) {
+		{"bad chunks, honest seeder after the ban", badChunks, true, func(t *testing.T, h *hostile, m *proc) {}},
+		{"stall mid-piece", stallMidway, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.rejected.Load() == 0 {
 				t.Errorf("the stalling peer left no request unanswered (%d requests)", h.requests.Load())
 			}
 		}},
-		{"drop after each piece", dropPerPiece, func(t *testing.T, h *hostile, m *proc) {
+		{"drop after each piece", dropPerPiece, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.dropped.Load() == 0 {
 				t.Errorf("the peer never sent a whole piece and dropped (%d requests)", h.requests.Load())
 			}
 		}},
-		{"unrequested chunks", unrequested, func(t *testing.T, h *hostile, m *proc) {
+		{"unrequested chunks", unrequested, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.spoilt.Load() == 0 {
 				t.Errorf("the peer sent no unrequested chunk (%d requests)", h.requests.Load())
 			}
 		}},
-		{"claims all, never serves", claimsIgnore, func(t *testing.T, h *hostile, m *proc) {
+		{"claims all, never serves", claimsIgnore, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.rejected.Load() == 0 {
 				t.Errorf("the mount asked the lying peer for nothing")
 			}
 		}},
-		{"claims all, rejects", claimsReject, func(t *testing.T, h *hostile, m *proc) {
+		{"claims all, rejects", claimsReject, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.rejected.Load() == 0 {
 				t.Errorf("the mount asked the lying peer for nothing")
 			}
 		}},
-		{"garbage messages", garbage, func(t *testing.T, h *hostile, m *proc) {
+		{"garbage messages", garbage, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.handshakes.Load() == 0 || h.closedByUs.Load() == 0 {
 				t.Errorf("the mount did not close the garbage peer's connection (%d handshakes, %d closed)", h.handshakes.Load(), h.closedByUs.Load())
 			}
 		}},
-		{"huge length prefix", hugeLength, func(t *testing.T, h *hostile, m *proc) {
+		{"huge length prefix", hugeLength, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.handshakes.Load() == 0 || h.closedByUs.Load() == 0 {
 				t.Errorf("the mount did not close the peer's connection (%d handshakes, %d closed)", h.handshakes.Load(), h.closedByUs.Load())
 			}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tor, data, honest := swarm(t, "f.bin", 4<<20+12345)
-			h := newHostile(t, tor, data, tc.how)
+			data := fetchtest.Payload(4<<20+12345, 15)
+			sw := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: data}}, 256<<10)
+			honest := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+			if !tc.late {
+				sw.StartSeederConfig(t, fetch.Config{ListenAddr: honest})
+			}
+			h := newHostile(t, sw.TorrentPath, data, tc.how)
 			mnt := t.TempDir()
 			m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "60s", "--log-level", "debug",
-				"--peer", h.addr, "--peer", honest, tor, mnt}, loopback...)...)
+				"--peer", h.addr, "--peer", honest, sw.TorrentPath, mnt}, loopback...)...)
 			m.waitFor(t, "msg=mounted")
-			got := readWhole(t, m, filepath.Join(mnt, "f.bin"), 2*time.Minute)
+			read := startRead(t, m, filepath.Join(mnt, "f.bin"))
+			if tc.late {
+				// The peer sent a piece alone and it failed, or a piece with others and
+				// smart banning found its blocks.
+				waitForAny(t, m, "piece failed hash. banning peer", "smart banned peer")
+				sw.StartSeederConfig(t, fetch.Config{ListenAddr: honest})
+			}
+			got := read(2 * time.Minute)
 			if !bytes.Equal(got, data) {
 				t.Fatalf("read %d bytes that differ from the source's %d", len(got), len(data))
 			}
