@@ -56,6 +56,9 @@ type hostile struct {
 	info *metainfo.Info
 	data []byte // the torrent's bytes
 	addr string
+	// floodPieces is how many pieces, from the first, a requestFlood peer asks for. Set
+	// before it dials.
+	floodPieces int
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -163,6 +166,11 @@ func (h *hostile) play(c net.Conn) error {
 	copy(id[:], "-HO0001-")
 	rand.Read(id[8:])
 	exts := pp.NewPeerExtensionBytes(pp.ExtensionBitFast)
+	if h.how == requestFlood {
+		// Without the fast extension (BEP 6) a duplicate request is ignored, not a reason
+		// to close the connection, so the flood goes on.
+		exts = pp.NewPeerExtensionBytes()
+	}
 	res, err := pp.Handshake(h.ctx, c, &h.ih, id, exts)
 	if err != nil {
 		return err
@@ -316,15 +324,22 @@ func (h *hostile) garbage(c net.Conn, w *bufio.Writer) error {
 	return err
 }
 
-// flood asks for every chunk of the torrent again and again, thousands of requests, and
-// reads the answers slowly. It tells how many chunks it got with h.served.
+// floodRounds is how many times a requestFlood peer asks for each chunk: with 16 pieces of
+// 256 KiB, 15,360 requests, 240 MiB of answers.
+const floodRounds = 60
+
+// flood asks for every chunk of the first h.floodPieces pieces floodRounds times over, thousands
+// of requests, and reads no answer before it has sent 400. It counts the chunks
+// it got in h.served.
 func (h *hostile) flood(c net.Conn, send func(pp.Message) error) error {
 	if err := send(pp.Message{Type: pp.Interested}); err != nil {
 		return err
 	}
 	readErr := make(chan error, 1)
+	gate := make(chan struct{}) // closed once the reader may start
+	var openGate sync.Once
 	go func() {
-		// The reader takes what comes, at its own pace.
+		<-gate
 		dec := pp.Decoder{R: bufio.NewReader(c), MaxLength: 256 << 10,
 			Pool: &sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}}
 		for {
@@ -339,22 +354,24 @@ func (h *hostile) flood(c net.Conn, send func(pp.Message) error) error {
 			}
 		}
 	}()
-	n := h.info.NumPieces()
-	for round := 0; round < 10; round++ {
-		for i := range n {
+	for range floodRounds {
+		for i := range h.floodPieces {
 			for begin := int64(0); begin < h.info.Piece(i).Length(); begin += chunkSize {
 				length := min(chunkSize, h.info.Piece(i).Length()-begin)
 				if err := send(pp.Message{Type: pp.Request, Index: pp.Integer(i), Begin: pp.Integer(begin), Length: pp.Integer(length)}); err != nil {
 					c.Close()
+					openGate.Do(func() { close(gate) })
 					<-readErr
 					return err
 				}
-				h.requests.Add(1)
+				if h.requests.Add(1) == 400 {
+					openGate.Do(func() { close(gate) })
+				}
 			}
 		}
 	}
-	err := <-readErr
-	return err
+	openGate.Do(func() { close(gate) })
+	return <-readErr
 }
 
 // startRead reads a file of the mount in a goroutine. The function it returns waits for the
@@ -504,6 +521,137 @@ func TestHostilePeers(t *testing.T) {
 			tc.check(t, h, m)
 			t.Logf("hostile peer: %d handshakes, %d requests, %d served, %d spoilt, %d unanswered, %d dropped, %d closed by the mount",
 				h.handshakes.Load(), h.requests.Load(), h.served.Load(), h.spoilt.Load(), h.rejected.Load(), h.dropped.Load(), h.closedByUs.Load())
+			if code := m.stop(t, syscall.SIGINT); code != 0 {
+				t.Fatalf("mount: exit %d", code)
+			}
+		})
+	}
+}
+
+// rssSampler records the highest VmRSS and RssAnon of a process, read every 20 ms until
+// stop is called.
+type rssSampler struct {
+	rss, anon atomic.Int64 // bytes
+	stop      func()
+}
+
+func sampleRSS(pid int) *rssSampler {
+	s := &rssSampler{}
+	quit, done := make(chan struct{}), make(chan struct{})
+	take := func() {
+		if v := procStatus(pid, "VmRSS:"); v > s.rss.Load() {
+			s.rss.Store(v)
+		}
+		if v := procStatus(pid, "RssAnon:"); v > s.anon.Load() {
+			s.anon.Store(v)
+		}
+	}
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			take()
+			select {
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	s.stop = func() { close(quit); <-done }
+	return s
+}
+
+// TestHostileFloods floods a mount: hundreds of incoming connections that handshake and
+// idle, and one peer asking for thousands of chunks of pieces the mount holds, without
+// reading the answers for a while. The mount still serves a read, from an honest seeder, with
+// the source's bytes before its --read-timeout, and its memory stays under a bound.
+func TestHostileFloods(t *testing.T) {
+	// Measured at the peak of the floods: VmRSS 53 MiB with 400 idle connections, 73 MiB
+	// with 15,360 requests (RssAnon 17 and 40 MiB). The bound leaves room for that, and a
+	// mount that answered the requests into its memory (240 MiB) would go over it.
+	const rssBound = 200 << 20
+	for _, tc := range []struct {
+		name  string
+		flood func(t *testing.T, h *hostile, mountAddr string)
+		check func(t *testing.T, h *hostile)
+	}{
+		{"idle connections", func(t *testing.T, h *hostile, mountAddr string) {
+			const n = 400
+			for range n {
+				if err := h.dial(mountAddr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Wait until the mount has answered every connection: with a handshake, or by
+			// closing it.
+			deadline := time.Now().Add(time.Minute)
+			for h.handshakes.Load()+h.closedByUs.Load() < n {
+				if time.Now().After(deadline) {
+					t.Fatalf("of %d connections, %d handshaken and %d closed after a minute", n, h.handshakes.Load(), h.closedByUs.Load())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}, func(t *testing.T, h *hostile) {
+			h.mu.Lock()
+			open := len(h.conns)
+			h.mu.Unlock()
+			t.Logf("idle flood: %d handshakes, %d closed by the mount, %d open", h.handshakes.Load(), h.closedByUs.Load(), open)
+			if open > 60 {
+				t.Errorf("the mount keeps %d idle connections open, more than anacrolix's 50 per torrent and a margin", open)
+			}
+		}},
+		{"requests", func(t *testing.T, h *hostile, mountAddr string) {
+			if err := h.dial(mountAddr); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until the mount has taken every request: answers for all of them would
+			// be more than the memory bound.
+			total := int64(floodRounds * h.floodPieces * (256 << 10) / chunkSize)
+			deadline := time.Now().Add(time.Minute)
+			for h.requests.Load() < total {
+				if time.Now().After(deadline) {
+					t.Fatalf("the flooding peer sent %d requests in a minute, got %d chunks, %d closed", h.requests.Load(), h.served.Load(), h.closedByUs.Load())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}, func(t *testing.T, h *hostile) {
+			t.Logf("request flood: %d requests, %d chunks received", h.requests.Load(), h.served.Load())
+			if h.handshakes.Load() != 1 {
+				t.Errorf("the flooding peer's connection was refused")
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := fetchtest.Payload(4<<20+12345, 16), fetchtest.Payload(3<<20+777, 17)
+			sw := fetchtest.NewSwarm(t, "d", []fetchtest.File{{Path: []string{"a.bin"}, Data: a}, {Path: []string{"b.bin"}, Data: b}}, 256<<10)
+			_, honest := sw.StartSeeder(t)
+			h := newHostile(t, sw.TorrentPath, append(bytes.Clone(a), b...), idle)
+			mnt := t.TempDir()
+			m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "60s", "--log-level", "debug",
+				"--peer", honest, sw.TorrentPath, mnt}, loopback...)...)
+			mountAddr := "127.0.0.1:" + port(m.waitFor(t, "msg=mounted"))
+			// The mount holds a.bin's pieces; the flooding peer asks for those.
+			if got := startRead(t, m, filepath.Join(mnt, "d", "a.bin"))(2 * time.Minute); !bytes.Equal(got, a) {
+				t.Fatalf("a.bin: %d bytes differ from the source's %d", len(got), len(a))
+			}
+			h.floodPieces = int(int64(len(a)) / sw.Info.PieceLength)
+			if tc.name == "requests" {
+				h.how = requestFlood
+			}
+			rss := sampleRSS(m.cmd.Process.Pid)
+			tc.flood(t, h, mountAddr)
+			got := startRead(t, m, filepath.Join(mnt, "d", "b.bin"))(2 * time.Minute)
+			rss.stop()
+			if !bytes.Equal(got, b) {
+				t.Fatalf("b.bin: %d bytes differ from the source's %d", len(got), len(b))
+			}
+			tc.check(t, h)
+			t.Logf("mount's peak memory during the flood: VmRSS %d MiB, RssAnon %d MiB", rss.rss.Load()>>20, rss.anon.Load()>>20)
+			if rss.rss.Load() > rssBound {
+				t.Errorf("the mount's VmRSS reached %d MiB, over the bound of %d MiB", rss.rss.Load()>>20, rssBound>>20)
+			}
 			if code := m.stop(t, syscall.SIGINT); code != 0 {
 				t.Fatalf("mount: exit %d", code)
 			}
