@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,10 +40,12 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// Loopback returns cfg set up for a test: listening on a random port on 127.0.0.1, with DHT,
-// port forwarding, PEX, trackers and uTP off.
+// Loopback returns cfg set up for a test: listening on 127.0.0.1, on a random port unless
+// cfg.ListenAddr is 127.0.0.1:PORT, with DHT, port forwarding, PEX, trackers and uTP off.
 func Loopback(cfg fetch.Config) fetch.Config {
-	cfg.ListenAddr = "127.0.0.1:0"
+	if !strings.HasPrefix(cfg.ListenAddr, "127.0.0.1:") {
+		cfg.ListenAddr = "127.0.0.1:0"
+	}
 	cfg.NoDHT, cfg.NoPortForwarding, cfg.NoPEX, cfg.NoTrackers, cfg.UTP = true, true, true, true, false
 	if cfg.Logger == nil {
 		cfg.Logger = Logger()

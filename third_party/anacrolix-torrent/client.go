@@ -89,7 +89,7 @@ type Client struct {
 	// include ourselves if we end up trying to connect to our own address
 	// through legitimate channels.
 	dopplegangerAddrs map[string]struct{}
-	badPeerIPs        map[netip.Addr]struct{}
+	badPeerIPs        map[bannableAddr]struct{} // torrentfs: IPs, or IPs and ports on loopback
 	// All Torrents once.
 	torrents map[*Torrent]struct{}
 	// All Torrents by their short infohashes (v1 if valid, and truncated v2 if valid). Unless the
@@ -145,7 +145,7 @@ func (cl *Client) badPeerIPsLocked() (ips []string) {
 	ips = make([]string, len(cl.badPeerIPs))
 	i := 0
 	for k := range cl.badPeerIPs {
-		ips[i] = k.String()
+		ips[i] = bannableAddrString(k)
 		i += 1
 	}
 	return
@@ -1386,7 +1386,7 @@ func (cl *Client) badPeerIPPort(ip net.IP, port int) bool {
 	if !ok {
 		panic(ip)
 	}
-	if _, ok := cl.badPeerIPs[ipAddr]; ok {
+	if _, ok := cl.badPeerIPs[bannableAddrOf(netip.AddrPortFrom(ipAddr, uint16(port)))]; ok {
 		return true
 	}
 	return false
@@ -1711,17 +1711,15 @@ func (cl *Client) AddDhtNodes(nodes []string) {
 	}
 }
 
-func (cl *Client) banPeerIP(ip net.IP) {
-	// We can't take this from string, because it will lose netip's v4on6. net.ParseIP parses v4
-	// addresses directly to v4on6, which doesn't compare equal with v4.
-	ipAddr, ok := netip.AddrFromSlice(ip)
-	panicif.False(ok)
+// torrentfs: banPeer bans a peer's identity (bannableAddrOf): its IP, or on loopback its IP
+// and port, and drops the connections of peers with that identity.
+func (cl *Client) banPeer(addr bannableAddr) {
 	g.MakeMapIfNil(&cl.badPeerIPs)
-	cl.badPeerIPs[ipAddr] = struct{}{}
+	cl.badPeerIPs[addr] = struct{}{}
 	for t := range cl.torrents {
 		t.iterPeers(func(p *Peer) {
-			if p.remoteIp().Equal(ip) {
-				t.slogger().Debug("dropping peer with banned ip", "peer", p, "ip", ip)
+			if p.bannableAddr == Some(addr) {
+				t.slogger().Debug("dropping peer with banned ip", "peer", p, "ip", bannableAddrString(addr))
 				// Should this be a close?
 				p.drop()
 			}
@@ -1762,7 +1760,7 @@ func (cl *Client) newConnection(nc net.Conn, opts newConnectionOpts) (c *PeerCon
 	if opts.remoteAddr != nil {
 		netipAddrPort, err := netip.ParseAddrPort(opts.remoteAddr.String())
 		if err == nil {
-			c.bannableAddr = Some(netipAddrPort.Addr())
+			c.bannableAddr = Some(bannableAddrOf(netipAddrPort))
 		}
 	}
 	c.legacyPeerImpl = c

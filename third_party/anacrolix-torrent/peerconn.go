@@ -1240,7 +1240,9 @@ func (cn *PeerConn) drop() {
 }
 
 func (cn *PeerConn) providedBadData() {
-	cn.t.cl.banPeerIP(cn.remoteIp())
+	if cn.bannableAddr.Ok {
+		cn.t.cl.banPeer(cn.bannableAddr.Value)
+	}
 }
 
 // This is called when something has changed that should wake the writer, such as putting stuff into

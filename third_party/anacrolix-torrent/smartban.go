@@ -9,7 +9,28 @@ import (
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/smartban"
 )
 
-type bannableAddr = netip.Addr
+// torrentfs: a peer's identity for banning is its IP address, as upstream has it, except on a
+// loopback address, where every process of the host shares the IP: there it is the IP and
+// port. Banning 127.0.0.1 for one local peer's bad data also dropped every honest local
+// peer and refused to dial them again.
+type bannableAddr = netip.AddrPort
+
+// torrentfs: bannableAddrOf is the identity a peer at ap is banned by.
+func bannableAddrOf(ap netip.AddrPort) bannableAddr {
+	ip := ap.Addr().Unmap()
+	if ip.IsLoopback() {
+		return netip.AddrPortFrom(ip, ap.Port())
+	}
+	return netip.AddrPortFrom(ip, 0)
+}
+
+// torrentfs: bannableAddrString is an identity as an address, with a port only if it has one.
+func bannableAddrString(a bannableAddr) string {
+	if a.Port() == 0 {
+		return a.Addr().String()
+	}
+	return a.String()
+}
 
 // TODO: Should be keyed on weak[Peer].
 type smartBanCache = smartban.Cache[bannableAddr, RequestIndex, uint64]

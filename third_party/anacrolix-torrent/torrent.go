@@ -2868,16 +2868,13 @@ func (t *Torrent) dropBannedPeers() {
 			}
 			return
 		}
-		netipAddr := netip.MustParseAddr(remoteIp.String())
-		if Some(netipAddr) != p.bannableAddr {
-			t.logger.WithDefaultLevel(log.Debug).Printf(
-				"peer remote ip does not match its bannable addr [peer=%v, remote ip=%v, bannable addr=%v]",
-				p, remoteIp, p.bannableAddr)
+		if !p.bannableAddr.Ok {
+			return
 		}
-		if _, ok := t.cl.badPeerIPs[netipAddr]; ok {
+		if _, ok := t.cl.badPeerIPs[p.bannableAddr.Value]; ok {
 			// Should this be a close?
 			p.drop()
-			t.logger.WithDefaultLevel(log.Debug).Printf("dropped %v for banned remote IP %v", p, netipAddr)
+			t.logger.WithDefaultLevel(log.Debug).Printf("dropped %v for banned remote IP %v", p, bannableAddrString(p.bannableAddr.Value))
 		}
 	})
 }
@@ -2905,7 +2902,7 @@ func (t *Torrent) finishHash(index pieceIndex) {
 	if correct {
 		if len(failedPeers) > 0 {
 			for peer := range failedPeers {
-				t.cl.banPeerIP(peer.AsSlice())
+				t.cl.banPeer(peer)
 				t.slogger().Info("smart banned peer", "peer", peer, "piece", index)
 			}
 			t.dropBannedPeers()
