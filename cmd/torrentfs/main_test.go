@@ -18,12 +18,15 @@ import (
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
 // bin is the torrentfs binary built for these tests.
 var bin string
 
 func TestMain(m *testing.M) {
+	// The tests start peers: run as root, they run in a network namespace of their own.
+	testnet.Isolate()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: /dev/fuse is missing; these tests need FUSE")
 		os.Exit(1)
