@@ -25,6 +25,9 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
+	if op := os.Getenv(probeEnv); op != "" {
+		os.Exit(probeMain(op, os.Args[1]))
+	}
 	// The tests start peers: run as root, they run in a network namespace of their own.
 	testnet.Isolate()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
@@ -33,6 +36,10 @@ func TestMain(m *testing.M) {
 	}
 	dir, err := os.MkdirTemp("", "torrentfs-bin")
 	if err != nil {
+		panic(err)
+	}
+	// Tests run it as another user too.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "torrentfs")
