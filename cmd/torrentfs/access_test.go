@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
 // Another user is nobody, the Debian user that owns nothing.
@@ -232,6 +234,51 @@ func TestNoWayIn(t *testing.T) {
 	other.denied("readdir", cacheDir)
 	if code, _, errOut := other.run(nil, bin, "status", mnt); code != 1 || !strings.Contains(errOut, "another user's mount (uid 0)") {
 		t.Fatalf("status of an --allow-other mount as nobody: exit %d, %q", code, errOut)
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestNoWayOut checks, run as root, that these tests, the torrentfs processes they start and
+// third-party clients are all in the network namespace testnet made, whose only interface is
+// loopback, and that the mount and its control socket work there. Run as another user, the
+// tests run where they were started.
+func TestNoWayOut(t *testing.T) {
+	if root := os.Geteuid() == 0; testnet.Isolated() != root {
+		t.Fatalf("uid %d, isolated %v: the tests are isolated when, and only when, run as root", os.Geteuid(), testnet.Isolated())
+	} else if !root {
+		return
+	}
+	netns := func(pid int) string {
+		t.Helper()
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	ours := netns(os.Getpid())
+	if parent := netns(os.Getppid()); parent == ours {
+		t.Fatalf("the tests share %s with the process that started them", ours)
+	}
+	if ifs, err := net.Interfaces(); err != nil || len(ifs) != 1 || ifs[0].Name != "lo" {
+		t.Fatalf("interfaces %v (%v); want lo alone", ifs, err)
+	}
+
+	tor, data, addr := swarm(t, "f.bin", 1<<20+5)
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, map[string][]byte{"f.bin": data})
+	if code, out, errOut := torrentfs(t, nil, "status", mnt); code != 0 || !strings.Contains(out, "f.bin") {
+		t.Fatalf("status: exit %d, %q, %s", code, out, errOut)
+	}
+	lt, _ := libtorrent(t, tor, t.TempDir())
+	for _, p := range []*proc{m, lt} {
+		if ns := netns(p.cmd.Process.Pid); ns != ours {
+			t.Fatalf("%s runs in %s, the tests in %s", p.name, ns, ours)
+		}
 	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
