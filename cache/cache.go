@@ -83,10 +83,12 @@ type Cache struct {
 
 var _ storage.ClientImplCloser = (*Cache)(nil)
 
-// Open returns a cache rooted at dir, creating it if needed. It fails at once if dir cannot
-// be written, rather than when the first piece arrives.
+// Open returns a cache rooted at dir, creating it if needed with mode 0700: what a user
+// reads is theirs alone. A directory that exists keeps its mode; the directories and files
+// Open makes inside it are its user's alone too. It fails at once if dir cannot be written,
+// rather than when the first piece arrives.
 func Open(dir string, opts Options) (*Cache, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
 	probe, err := os.CreateTemp(dir, ".probe-*")
@@ -317,7 +319,7 @@ func (c *Cache) Close() error {
 // lockDir takes an exclusive flock on dir/torrentfs.lock. The kernel drops it when the process
 // dies, so a kill -9 leaves no stale lock.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "torrentfs.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, "torrentfs.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock cache: %w", err)
 	}

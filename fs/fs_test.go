@@ -23,6 +23,7 @@ import (
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	tfs "github.com/torrentfs/torrentfs/fs"
+	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
 const pieceLen = 64 << 10
@@ -31,6 +32,8 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(mmapHelperEnv); path != "" {
 		os.Exit(mmapHelper(path))
 	}
+	// The tests start peers: run as root, they run in a network namespace of their own.
+	testnet.Isolate()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: /dev/fuse is missing; these tests need FUSE (modprobe fuse, or a container with --device /dev/fuse)")
 		os.Exit(1)

@@ -89,27 +89,30 @@ func serveControl(id string, h http.Handler) (func(), error) {
 	}, nil
 }
 
-// mountID returns the ID of the torrentfs mount at dir, from /proc/self/mountinfo.
-func mountID(dir string) (string, error) {
+// mountID returns the ID of the torrentfs mount at dir, from /proc/self/mountinfo, and the
+// uid of the user who mounted it, or -1 if mountinfo does not say.
+func mountID(dir string) (string, int, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", err
+		return "", -1, err
 	}
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		return "", err
+		return "", -1, err
 	}
-	id, ok := findMount(string(b), abs)
+	id, owner, ok := findMount(string(b), abs)
 	if !ok {
-		return "", fmt.Errorf("%s is not a torrentfs mount", dir)
+		return "", -1, fmt.Errorf("%s is not a torrentfs mount", dir)
 	}
-	return id, nil
+	return id, owner, nil
 }
 
 // findMount returns the ID in the source of the torrentfs mount at dir in a mountinfo
-// listing: the last one, as a later mount on the same point hides the earlier.
-func findMount(mountinfo, dir string) (string, bool) {
-	id, found := "", false
+// listing, and the uid of the user who mounted it (the user_id option of a FUSE mount), or
+// -1 if there is none: the last mount at dir, as a later mount on the same point hides the
+// earlier.
+func findMount(mountinfo, dir string) (string, int, bool) {
+	id, owner, found := "", -1, false
 	for _, line := range strings.Split(mountinfo, "\n") {
 		// ID parent major:minor root mountpoint options... - fstype source superoptions
 		f := strings.Fields(line)
@@ -118,9 +121,18 @@ func findMount(mountinfo, dir string) (string, bool) {
 			continue
 		}
 		src := unescapeMountinfo(f[sep+2])
-		id, found = strings.TrimPrefix(src, fsNamePrefix), strings.HasPrefix(src, fsNamePrefix)
+		id, owner, found = strings.TrimPrefix(src, fsNamePrefix), -1, strings.HasPrefix(src, fsNamePrefix)
+		if sep+3 < len(f) {
+			for _, o := range strings.Split(f[sep+3], ",") {
+				if v, ok := strings.CutPrefix(o, "user_id="); ok {
+					if n, err := strconv.Atoi(v); err == nil {
+						owner = n
+					}
+				}
+			}
+		}
 	}
-	return id, found
+	return id, owner, found
 }
 
 // torrentfsMounts lists the torrentfs mounts in a mountinfo listing, with their IDs.
@@ -165,9 +177,13 @@ type control struct {
 }
 
 func dialControl(mnt string) (*control, error) {
-	id, err := mountID(mnt)
+	id, owner, err := mountID(mnt)
 	if err != nil {
 		return nil, err
+	}
+	// A mount's socket is in its user's runtime directory, which no one else can enter.
+	if owner >= 0 && owner != os.Getuid() {
+		return nil, fmt.Errorf("%s is another user's mount (uid %d): only they can ask it", mnt, owner)
 	}
 	path := controlSocket(id)
 	if _, err := os.Stat(path); err != nil {

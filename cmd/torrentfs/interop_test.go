@@ -425,3 +425,96 @@ func ffprobe(t *testing.T, path string) string {
 	}
 	return strings.ReplaceAll(string(out), path, "FILE")
 }
+
+// TestCreateVerifiedByOthers makes torrents with torrentfs create, of a tree with an empty
+// file, of a single file, and with a piece length not the default, and has aria2,
+// Transmission and libtorrent load each one, check the source files against it and find
+// them complete, and name the info-hash create printed. A damaged copy of the files is
+// found incomplete, so a check that passes is one that ran.
+func TestCreateVerifiedByOthers(t *testing.T) {
+	for _, tool := range []string{"aria2c", "transmission-cli", "transmission-show"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed: run make deps", tool)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string][]byte // by path under the data's parent
+		path  string            // what create is given, under the data's parent
+		flags []string
+	}{
+		{"tree", map[string][]byte{
+			"sample/a/b.bin": fetchtest.Payload(5<<20+12345, 1), "sample/c.txt": []byte("hello\n"),
+			"sample/d/e/f.gz": fetchtest.Payload(300<<10, 2), "sample/g/empty": {},
+		}, "sample", nil},
+		{"single file", map[string][]byte{"one.bin": fetchtest.Payload(3<<20+777, 3)}, "one.bin", nil},
+		{"piece length", map[string][]byte{
+			"sample/a/b.bin": fetchtest.Payload(2<<20+1, 4), "sample/c.txt": []byte("x"),
+			"sample/d.bin": fetchtest.Payload(700<<10+3, 5),
+		}, "sample", []string{"--piece-length", "1M"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, tc.files)
+			tor := filepath.Join(t.TempDir(), "made.torrent")
+			code, out, errOut := torrentfs(t, nil, append(append([]string{"create", "-o", tor}, tc.flags...), filepath.Join(dir, tc.path))...)
+			if code != 0 {
+				t.Fatalf("create: exit %d: %s", code, errOut)
+			}
+			ih := strings.Fields(out)[0]
+			if _, info, err := fetch.LoadTorrentFile(tor); err != nil || tc.flags != nil && info.PieceLength != 1<<20 {
+				t.Fatalf("the torrent made: %v, piece length %d", err, info.PieceLength)
+			}
+
+			// Transmission and libtorrent check the files they find when the torrent is added,
+			// then seed them; aria2 checks meanwhile. None of them writes to complete files.
+			out2, err := exec.Command("transmission-show", tor).CombinedOutput()
+			if err != nil || !strings.Contains(string(out2), "Hash: "+ih+"\n") {
+				t.Fatalf("transmission-show: %v; want hash %s in:\n%s", err, ih, out2)
+			}
+			tr, _ := transmission(t, tor, dir)
+			lt, _ := libtorrent(t, tor, dir)
+			if got := strings.TrimPrefix(lt.waitFor(t, "infohash "), "infohash "); got != ih {
+				t.Fatalf("libtorrent's info-hash %s; create's %s", got, ih)
+			}
+
+			// aria2: --check-integrity hashes every piece; with nothing to fetch and no seeding
+			// it exits 0, and, missing a piece no peer has, 7 once --bt-stop-timeout passes.
+			if out, err := exec.Command("aria2c", "--show-files", tor).CombinedOutput(); err != nil ||
+				!strings.Contains(string(out), "Info Hash: "+ih+"\n") {
+				t.Fatalf("aria2c --show-files: %v; want info hash %s in:\n%s", err, ih, out)
+			}
+			check := []string{"--check-integrity=true", "--seed-time=0", "--bt-stop-timeout=5"}
+			if code := aria2(t, tor, dir, check...).wait(t); code != 0 {
+				t.Fatalf("aria2c found the source files incomplete: exit %d", code)
+			}
+			damaged := t.TempDir()
+			writeTree(t, damaged, tc.files)
+			for p, b := range tc.files {
+				if len(b) > 1<<20 {
+					b = bytes.Clone(b)
+					b[1<<20] ^= 1
+					writeTree(t, damaged, map[string][]byte{p: b})
+					break
+				}
+			}
+			if code := aria2(t, tor, damaged, check...).wait(t); code != 7 {
+				t.Fatalf("aria2c on damaged files: exit %d; want 7 (unfinished)", code)
+			}
+
+			tr.waitFor(t, "Seeding")
+			lt.waitFor(t, "seeding")
+		})
+	}
+}
+
+// wait waits for aria2c to exit and returns its exit code.
+func (a *aria2Proc) wait(t testing.TB) int {
+	t.Helper()
+	select {
+	case <-a.exited:
+	case <-time.After(time.Minute):
+		t.Fatal("aria2c did not exit in a minute")
+	}
+	return a.cmd.ProcessState.ExitCode()
+}

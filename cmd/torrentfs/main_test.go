@@ -18,18 +18,28 @@ import (
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
 // bin is the torrentfs binary built for these tests.
 var bin string
 
 func TestMain(m *testing.M) {
+	if op := os.Getenv(probeEnv); op != "" {
+		os.Exit(probeMain(op, os.Args[1]))
+	}
+	// The tests start peers: run as root, they run in a network namespace of their own.
+	testnet.Isolate()
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: /dev/fuse is missing; these tests need FUSE")
 		os.Exit(1)
 	}
 	dir, err := os.MkdirTemp("", "torrentfs-bin")
 	if err != nil {
+		panic(err)
+	}
+	// Tests run it as another user too.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		panic(err)
 	}
 	bin = filepath.Join(dir, "torrentfs")

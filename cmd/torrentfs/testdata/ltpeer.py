@@ -6,7 +6,8 @@ interop tests, on 127.0.0.1 only: DHT, local discovery, UPnP, NAT-PMP and uTP of
                                           with padding files, or a v2-only one, and
                                           print its magnet link
   ltpeer.py run TORRENT DIR PORT [PEER]   seed TORRENT from DIR, or download it there
-                                          from PEER (host:port); prints "listening"
+                                          from PEER (host:port); prints "infohash H"
+                                          (its v1 info-hash, in hex), "listening"
                                           once it accepts peers, "pieces N" as it gets
                                           them, "seeding" once it has every piece, and
                                           runs until killed
@@ -43,7 +44,9 @@ def run(args):
         "allow_multiple_connections_per_ip": True,
         "alert_mask": lt.alert_category.error | lt.alert_category.status,
     })
-    h = ses.add_torrent({"ti": lt.torrent_info(torrent), "save_path": save})
+    ti = lt.torrent_info(torrent)
+    print("infohash", ti.info_hashes().v1, flush=True)
+    h = ses.add_torrent({"ti": ti, "save_path": save})
     if len(args) > 3:
         host, peer = args[3].rsplit(":", 1)
         h.connect_peer((host, int(peer)))

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/torrentfs/torrentfs/internal/testnet"
+)
+
+// Another user is nobody, the Debian user that owns nothing.
+const nobody = 65534
+
+// probeEnv makes the test binary a probe: it does what the variable names to the path in
+// its first argument, and exits (probeMain).
+const probeEnv = "TORRENTFS_TEST_PROBE"
+
+// probeMain does op to path: "stat", "readdir" (stdout: the names), "read" (stdout: the
+// bytes) or "dial" (a unix socket). It exits 0 if op succeeded; otherwise it writes "errno
+// N" if the error is an errno, and exits 1.
+func probeMain(op, path string) int {
+	var err error
+	switch op {
+	case "stat":
+		_, err = os.Stat(path)
+	case "readdir":
+		var entries []fs.DirEntry
+		if entries, err = os.ReadDir(path); err == nil {
+			for _, e := range entries {
+				fmt.Println(e.Name())
+			}
+		}
+	case "read":
+		var b []byte
+		if b, err = os.ReadFile(path); err == nil {
+			os.Stdout.Write(b)
+		}
+	case "dial":
+		var c net.Conn
+		if c, err = net.Dial("unix", path); err == nil {
+			c.Close()
+		}
+	default:
+		err = fmt.Errorf("unknown probe %q", op)
+	}
+	if err == nil {
+		return 0
+	}
+	if errno, ok := errors.AsType[syscall.Errno](err); ok {
+		fmt.Printf("errno %d", int(errno))
+	}
+	fmt.Fprintln(os.Stderr, err)
+	return 1
+}
+
+// asNobody runs commands as the user nobody, with the test binary as a probe.
+type asNobody struct {
+	t     *testing.T
+	probe string // a link to (or a copy of) the test binary, which nobody may run
+}
+
+// newAsNobody needs root, to be someone else, and a copy of the test binary where nobody
+// can run it: go test builds it in a directory only its user can enter.
+func newAsNobody(t *testing.T) *asNobody {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatalf("this test mounts as root and reads as another user: run it as root (uid is %d)", os.Geteuid())
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := filepath.Join(openDir(t), "probe")
+	if err := os.Link(exe, probe); err != nil {
+		copyFile(t, exe, probe)
+		if err := os.Chmod(probe, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &asNobody{t: t, probe: probe}
+}
+
+// openDir returns a new directory that every user may enter: t.TempDir's parent is its
+// user's alone.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// run runs name with args as nobody, in /, with an environment of nobody's, and returns
+// its exit code, stdout and stderr.
+func (a *asNobody) run(env []string, name string, args ...string) (int, []byte, string) {
+	a.t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Dir = "/"
+	cmd.Env = append([]string{"HOME=/nonexistent", "PATH=/usr/bin:/bin"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if _, ok := errors.AsType[*exec.ExitError](err); err != nil && !ok {
+		a.t.Fatalf("run %s as nobody: %v", name, err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.Bytes(), stderr.String()
+}
+
+// do runs the probe op on path as nobody and returns its output, and the errno it failed
+// with, or 0.
+func (a *asNobody) do(op, path string) ([]byte, syscall.Errno) {
+	a.t.Helper()
+	code, out, errOut := a.run([]string{probeEnv + "=" + op}, a.probe, path)
+	if code == 0 {
+		return out, 0
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(string(out), "errno "))
+	if err != nil {
+		a.t.Fatalf("%s %s as nobody: exit %d, %q, %s", op, path, code, out, errOut)
+	}
+	return nil, syscall.Errno(n)
+}
+
+// denied fails the test unless nobody gets EACCES doing op to path.
+func (a *asNobody) denied(op, path string) {
+	a.t.Helper()
+	if out, errno := a.do(op, path); errno != syscall.EACCES {
+		a.t.Fatalf("%s %s as nobody: errno %d (%v), %d bytes; want %v", op, path, errno, errno, len(out), syscall.EACCES)
+	}
+}
+
+// checkMode fails the test unless path is owned by us with exactly mode perm (and type).
+func checkMode(t *testing.T, path string, mode fs.FileMode) {
+	t.Helper()
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode() != mode {
+		t.Fatalf("%s has mode %v; want %v", path, st.Mode(), mode)
+	}
+	if uid := st.Sys().(*syscall.Stat_t).Uid; int(uid) != os.Getuid() {
+		t.Fatalf("%s belongs to uid %d; want %d", path, uid, os.Getuid())
+	}
+}
+
+// TestNoWayIn checks that without --allow-other another user can neither read a mount nor
+// ask it anything, and that the cache directory, default or given, and the control socket
+// are their user's alone; with --allow-other, the other user reads the files, and still
+// cannot reach the control socket.
+func TestNoWayIn(t *testing.T) {
+	other := newAsNobody(t)
+	tor, data, addr := swarm(t, "f.bin", 1<<20+3)
+	base := openDir(t)
+
+	// The default cache directory, made by the mount, and the control socket.
+	xdg := filepath.Join(base, "xdg")
+	mnt := filepath.Join(base, "private")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := start(t, []string{"XDG_CACHE_HOME=" + xdg}, append([]string{"mount", "--peer", addr, tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, map[string][]byte{"f.bin": data})
+	cacheDir := filepath.Join(xdg, "torrentfs")
+	checkMode(t, xdg, fs.ModeDir|0o700)
+	checkMode(t, cacheDir, fs.ModeDir|0o700)
+	torrentDirs, err := filepath.Glob(filepath.Join(cacheDir, "*"))
+	if err != nil || len(torrentDirs) == 0 {
+		t.Fatalf("nothing in the cache directory %s (%v)", cacheDir, err)
+	}
+	for _, d := range torrentDirs {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			checkMode(t, d, fs.ModeDir|0o700)
+		}
+	}
+	id, _, err := mountID(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := controlSocket(id)
+	checkMode(t, filepath.Dir(sock), fs.ModeDir|0o700)
+	checkMode(t, sock, fs.ModeSocket|0o600)
+	if code, out, errOut := torrentfs(t, nil, "status", mnt); code != 0 || !strings.Contains(out, "f.bin") {
+		t.Fatalf("status as its user: exit %d, %q, %s", code, out, errOut)
+	}
+
+	// Another user: the mount, its files, the socket and the cache are closed to them.
+	other.denied("stat", mnt)
+	other.denied("readdir", mnt)
+	other.denied("read", filepath.Join(mnt, "f.bin"))
+	other.denied("dial", sock)
+	other.denied("readdir", cacheDir)
+	code, _, errOut := other.run(nil, bin, "status", mnt)
+	if code != 1 || !strings.Contains(errOut, "another user's mount (uid 0)") {
+		t.Fatalf("status as nobody: exit %d, %q; want exit 1 and that it is another user's mount", code, errOut)
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+
+	// --allow-other: another user reads the files, and only them. The cache directory given,
+	// made by the mount, is its user's alone.
+	cacheDir = filepath.Join(base, "cache")
+	m = start(t, nil, append([]string{"mount", "--allow-other", "--cache-dir", cacheDir, "--peer", addr, tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	checkMode(t, cacheDir, fs.ModeDir|0o700)
+	if out, errno := other.do("readdir", mnt); errno != 0 || string(out) != "f.bin\n" {
+		t.Fatalf("readdir of an --allow-other mount as nobody: %q, errno %d (%v)", out, errno, errno)
+	}
+	if out, errno := other.do("read", filepath.Join(mnt, "f.bin")); errno != 0 || !bytes.Equal(out, data) {
+		t.Fatalf("read of an --allow-other mount as nobody: %d bytes, errno %d (%v); want the %d of the source",
+			len(out), errno, errno, len(data))
+	}
+	id, _, err = mountID(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.denied("dial", controlSocket(id))
+	other.denied("readdir", cacheDir)
+	if code, _, errOut := other.run(nil, bin, "status", mnt); code != 1 || !strings.Contains(errOut, "another user's mount (uid 0)") {
+		t.Fatalf("status of an --allow-other mount as nobody: exit %d, %q", code, errOut)
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestNoWayOut checks, run as root, that these tests, the torrentfs processes they start and
+// third-party clients are all in the network namespace testnet made, whose only interface is
+// loopback, and that the mount and its control socket work there. Run as another user, the
+// tests run where they were started.
+func TestNoWayOut(t *testing.T) {
+	if root := os.Geteuid() == 0; testnet.Isolated() != root {
+		t.Fatalf("uid %d, isolated %v: the tests are isolated when, and only when, run as root", os.Geteuid(), testnet.Isolated())
+	} else if !root {
+		return
+	}
+	netns := func(pid int) string {
+		t.Helper()
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	ours := netns(os.Getpid())
+	if parent := netns(os.Getppid()); parent == ours {
+		t.Fatalf("the tests share %s with the process that started them", ours)
+	}
+	if ifs, err := net.Interfaces(); err != nil || len(ifs) != 1 || ifs[0].Name != "lo" {
+		t.Fatalf("interfaces %v (%v); want lo alone", ifs, err)
+	}
+
+	tor, data, addr := swarm(t, "f.bin", 1<<20+5)
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	checkTree(t, mnt, map[string][]byte{"f.bin": data})
+	if code, out, errOut := torrentfs(t, nil, "status", mnt); code != 0 || !strings.Contains(out, "f.bin") {
+		t.Fatalf("status: exit %d, %q, %s", code, out, errOut)
+	}
+	lt, _ := libtorrent(t, tor, t.TempDir())
+	for _, p := range []*proc{m, lt} {
+		if ns := netns(p.cmd.Process.Pid); ns != ours {
+			t.Fatalf("%s runs in %s, the tests in %s", p.name, ns, ours)
+		}
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
