@@ -454,13 +454,15 @@ func (r *benchRun) memory(path string) {
 		}
 		mnt, p, _ := r.mount(tor, "", flags, peer)
 		pid := p.cmd.Process.Pid
-		stop := sampleMem(pid)
+		stop, cpu0 := sampleMem(pid), cpuTime(r.b, pid)
 		d := timeRead(r.b, filepath.Join(mnt, filepath.Base(path)), 0, size)
+		cpu := cpuTime(r.b, pid) - cpu0
 		peak := stop()
 		hwm := peakRSS(pid)
 		rss, anon, file := procStatus(pid, "VmRSS:"), procStatus(pid, "RssAnon:"), procStatus(pid, "RssFile:")
 		unmount(r.b, p)
 		r.add(benchRow{label, "cold sequential read, " + c.name, mibps(size, d), mibps(size, raw) + " (anacrolix download)", ratio(raw, d), "", true})
+		r.add(benchRow{label, "CPU of the mount for that read, " + c.name, fmt.Sprintf("%.2f s", cpu.Seconds()), "", "", "", true})
 		r.add(benchRow{label, "peak VmRSS / RssAnon / RssFile while streaming 512 MiB (VmHWM), " + c.name,
 			fmt.Sprintf("%d / %d / %d MiB (%d MiB)", peak.rss>>20, peak.anon>>20, peak.file>>20, hwm>>20), "", "",
 			"VmHWM ≤ 150 MiB, RssAnon ≤ 64 MiB", hwm <= 150<<20 && peak.anon <= 64<<20})
