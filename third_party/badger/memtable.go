@@ -375,7 +375,8 @@ func (lf *logFile) encryptionEnabled() bool {
 }
 
 // Acquire lock on mmap/file if you are calling this
-func (lf *logFile) read(p valuePointer) (buf []byte, err error) {
+// torrentfs: read reads with pread(2) into *bp, grown if needed (see valueLog.Read).
+func (lf *logFile) read(p valuePointer, bp *[]byte) (buf []byte, err error) {
 	offset := p.Offset
 	// Do not convert size to uint32, because the lf.Data can be of size
 	// 4GB, which overflows the uint32 during conversion to make the size 0,
@@ -390,7 +391,13 @@ func (lf *logFile) read(p valuePointer) (buf []byte, err error) {
 		int64(offset+valsz) > int64(lfsz) {
 		err = y.ErrEOF
 	} else {
-		buf = lf.Data[offset : offset+valsz]
+		if uint32(cap(*bp)) < valsz {
+			*bp = make([]byte, valsz)
+		}
+		buf = (*bp)[:valsz]
+		if _, err = lf.Fd.ReadAt(buf, int64(offset)); err != nil {
+			buf = nil
+		}
 	}
 	return buf, err
 }
@@ -437,7 +444,9 @@ func (lf *logFile) iterate(readOnly bool, offset uint32, fn logEntry) (uint32, e
 	}
 
 	// For now, read directly from file, because it allows
-	reader := bufio.NewReader(lf.NewReader(int(offset)))
+	// torrentfs: with pread(2), not through the mmap, as valueLog.Read does: the value-log
+	// GC iterates over a whole file, which stayed resident in the process until deleted.
+	reader := bufio.NewReaderSize(io.NewSectionReader(lf.Fd, int64(offset), int64(len(lf.Data))-int64(offset)), 64<<10)
 	read := &safeRead{
 		k:            make([]byte, 10),
 		v:            make([]byte, 10),
