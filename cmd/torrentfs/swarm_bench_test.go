@@ -53,7 +53,12 @@ func (r *benchRun) swarm(size int64) {
 // buildAt builds torrentfs at a git revision of this repository and returns the binary.
 func (r *benchRun) buildAt(rev string) string {
 	dir := r.temp()
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		r.b.Fatalf("git rev-parse: %v", err)
+	}
 	archive := exec.Command("git", "archive", "--format=tar", rev)
+	archive.Dir = strings.TrimSpace(string(top))
 	untar := exec.Command("tar", "-x", "-C", dir)
 	pipe, err := archive.StdoutPipe()
 	if err != nil {
@@ -63,8 +68,10 @@ func (r *benchRun) buildAt(rev string) string {
 	if err := untar.Start(); err != nil {
 		r.b.Fatal(err)
 	}
-	if out, err := archive.CombinedOutput(); err != nil {
-		r.b.Fatalf("git archive %s: %v\n%s", rev, err, out)
+	var stderr strings.Builder
+	archive.Stderr = &stderr
+	if err := archive.Run(); err != nil {
+		r.b.Fatalf("git archive %s: %v\n%s", rev, err, stderr.String())
 	}
 	if err := untar.Wait(); err != nil {
 		r.b.Fatalf("untar %s: %v", rev, err)
