@@ -107,30 +107,34 @@ type swarmNet struct {
 }
 
 // newNet starts a tracker and an aria2 seeder for one row.
-func (s *benchSwarm) newNet() *swarmNet {
-	b := s.r.b
-	mi, err := metainfo.LoadFromFile(s.base)
+func (s *benchSwarm) newNet() *swarmNet { return newSwarmNet(s.r.b, s.base, s.src) }
+
+// newSwarmNet starts a tracker for the torrent base and an aria2 seeder of the files in src,
+// and returns once the tracker knows of the seeder.
+func newSwarmNet(t testing.TB, base, src string) *swarmNet {
+	t.Helper()
+	mi, err := metainfo.LoadFromFile(base)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	tport := opentracker(b, mi.HashInfoBytes().HexString())
+	tport := opentracker(t, mi.HashInfoBytes().HexString())
 	mi.Announce = fmt.Sprintf("http://127.0.0.1:%d/announce", tport)
 	mi.AnnounceList = nil
-	tor := filepath.Join(s.r.temp(), "swarm.torrent")
+	tor := filepath.Join(t.TempDir(), "swarm.torrent")
 	f, err := os.Create(tor)
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := mi.Write(f); err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	f.Close()
 	n := &swarmNet{tor: tor, ih: mi.HashInfoBytes(), tracker: tport}
-	n.seeder, n.rpc = aria2RPC(b, tor, s.src, "--check-integrity=true", "--seed-ratio=0.0")
-	waitAccepting(b, "aria2c", n.seeder.port, n.seeder.exited)
+	n.seeder, n.rpc = aria2RPC(t, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
+	waitAccepting(t, "aria2c", n.seeder.port, n.seeder.exited)
 	// aria2 announces once it has checked the file: a mount that announced before would not
 	// hear of it until its next announce.
-	n.waitAnnounced(b, 1, 0)
+	n.waitAnnounced(t, 1, 0)
 	return n
 }
 
