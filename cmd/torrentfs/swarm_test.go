@@ -19,7 +19,7 @@ import (
 // that find an aria2 seeder and each other only through a tracker, and reads the file
 // through all three at once, each in its own random order of 4 MiB blocks. Every byte read
 // equals the source, and the seeder sends fewer than 1.7 copies of the file: the mounts ask
-// it for different pieces and pass them on (anacrolix patch 0010). Before that change, each
+// it for different pieces and pass them on (anacrolix patch 0011). Before that change, each
 // mount took much of its own copy from the seeder: 2.0 copies here, against 1.3 to 1.4 after.
 func TestSwarmSharesTheSeed(t *testing.T) {
 	const size, block, mounts = 64<<20 + 12345, 4 << 20, 3
