@@ -64,7 +64,8 @@ third-party:
 	third_party/regen.sh
 
 # bench runs the cache micro-benchmarks and the end-to-end benchmark, which rewrites
-# BENCHMARKS.md; it takes about three minutes and needs root (FUSE, dropping the page cache).
+# BENCHMARKS.md; it takes about three minutes, three more for the swarm part (which
+# `-args -bench-part swarm` runs alone), and needs root (FUSE, dropping the page cache).
 bench: deps
 	$(GO) test ./cache/ -run '^$$' -bench . -benchmem
 	$(GO) test ./cmd/torrentfs/ -run '^$$' -bench EndToEnd -benchtime 1x -timeout 40m -args -bench-out $(CURDIR)/BENCHMARKS.md

@@ -159,7 +159,7 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 		ml = ml.Int(
 			leftPiece.Availability,
 			rightPiece.Availability)
-		if priority == PiecePriorityReadahead {
+		if priority == PiecePriorityReadahead && !t.spreadSeedRequests(p.peer) {
 			// TODO: For readahead in particular, it would be even better to consider distance from the
 			// reader position so that reads earlier in a torrent don't starve reads later in the
 			// torrent. This would probably require reconsideration of how readahead priority works.
@@ -173,6 +173,48 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 	// does not contain duplicates, if we order at the request index level we should never have any
 	// ambiguity.
 	return ml.MustLess()
+}
+
+// torrentfs: several readers of one torrent (mounts on a LAN, or a household's players) read
+// the same pieces at about the same time. Each asked the seed for every piece of its read
+// window, in index order, so the seed sent each piece once per reader, and the readers had
+// nothing to give each other that the seed was not already sending. Now a seed is asked only
+// for pieces no other peer can give (leaveToLeechers), and, while such peers are connected, a
+// seed's share of the readahead window is asked in this client's random piece order
+// (spreadSeedRequests), so that readers ask the seed for different pieces and pass them on.
+// A lone reader, with only seeds connected, keeps index order.
+
+// leaveToLeechers reports whether piece i should not be asked of p, a seed, because another
+// connected peer that is not a seed has it and does not choke us.
+func (t *Torrent) leaveToLeechers(p *PeerConn, i pieceIndex) bool {
+	if all, known := p.peerHasAllPieces(); !all || !known {
+		return false
+	}
+	if t.piece(i).relativeAvailability == 0 {
+		return false
+	}
+	for c := range t.conns {
+		if c == p || c.peerChoking {
+			continue
+		}
+		if all, known := c.peerHasAllPieces(); all && known {
+			continue
+		}
+		if c.peerHasPiece(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// spreadSeedRequests reports whether readahead pieces asked of p should go in the client's
+// random piece order rather than index order: p is a seed, and peers that are not seeds are
+// connected, with whom the pieces can be shared.
+func (t *Torrent) spreadSeedRequests(p *PeerConn) bool {
+	if all, known := p.peerHasAllPieces(); !all || !known {
+		return false
+	}
+	return len(t.conns) > len(t.connsWithAllPieces)
 }
 
 type desiredRequestState struct {
@@ -220,6 +262,9 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 			}
 			if !p.peerHasPiece(pieceIndex) {
 				return true
+			}
+			if t.leaveToLeechers(p, pieceIndex) {
+				return true // torrentfs
 			}
 			requestHeap.pieceStates[pieceIndex].Set(pieceExtra)
 			allowedFast := p.peerAllowedFast.Contains(pieceIndex)
