@@ -15,8 +15,12 @@ import (
 // pieces and is shaded by how many of them are cached.
 const maxCells = 800
 
-// maxPageFiles keeps the page of a torrent with many files short.
-const maxPageFiles = 100
+// maxPageFiles keeps the page of a torrent with many files short; maxFileCells, the map of
+// each file's pieces in the file list.
+const (
+	maxPageFiles = 100
+	maxFileCells = 100
+)
 
 // status serves the status page: every torrent with its numbers, piece map, peers and files.
 // A small script fetches the page's main part again every second (?part=main) and puts it
@@ -26,6 +30,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	type cell struct{ Class string }
 	type file struct {
 		Path, URL, Size, Percent string
+		Cells                    []cell // its pieces' part of the map
 	}
 	type peer struct {
 		Addr, Client, Have, Down, Up, Rate string
@@ -63,7 +68,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 					rw.MoreFiles = len(t.Files) - k
 					break
 				}
-				rw.Files = append(rw.Files, file{f.Path, f.URL, human.Bytes(f.Length), percent(f.Cached, f.Length)})
+				fl := file{Path: f.Path, URL: f.URL, Size: human.Bytes(f.Length), Percent: percent(f.Cached, f.Length)}
+				if len(t.Files) > 1 && f.EndPiece <= len(t.PieceMap) {
+					for _, c := range library.Cells(t.PieceMap[f.FirstPiece:f.EndPiece], maxFileCells) {
+						fl.Cells = append(fl.Cells, cell{cellClass(c)})
+					}
+				}
+				rw.Files = append(rw.Files, fl)
 			}
 		}
 		rows = append(rows, rw)
@@ -109,7 +120,7 @@ var statusTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 body{font:14px sans-serif;margin:1em 2em;color:#222}h2{font-size:16px;margin:1.4em 0 .2em}
 .m{display:flex;flex-wrap:wrap;max-width:960px;margin:.4em 0}.m i{width:8px;height:12px;margin:0 1px 1px 0}
 .c0{background:#ddd}.c1{background:#bcd}.c2{background:#9bd}.c3{background:#69c}.c4{background:#36a}
-.d{background:#e90}.w{background:#fd8}
+.d{background:#e90}.w{background:#fd8}.m.f{margin:0;max-width:none;flex-wrap:nowrap}.m.f i{width:3px;height:10px;margin:0}
 .k i{display:inline-block;width:10px;height:10px;margin:0 3px 0 10px}
 table{border-collapse:collapse;font-size:13px;margin-top:.5em}td,th{padding:1px 10px 1px 0;text-align:left}
 small{color:#555}
@@ -136,7 +147,7 @@ down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} �
 {{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>has</th><th>from it</th><th>rate</th><th>to it</th></tr>
 {{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td></tr>
 {{end}}</table>{{end}}
-<table class="files">{{range .Files}}<tr><td>{{.Percent}}</td><td><a href="{{.URL}}">{{.Path}}</a></td><td>{{.Size}}</td></tr>
+<table class="files">{{range .Files}}<tr><td>{{.Percent}}</td><td><a href="{{.URL}}">{{.Path}}</a></td><td>{{.Size}}</td><td>{{if .Cells}}<div class="m f">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>{{end}}</td></tr>
 {{end}}{{if .MoreFiles}}<tr><td></td><td>… {{.MoreFiles}} more</td></tr>{{end}}</table>
 {{end}}</section>
 {{else}}<p>No torrents.</p>{{end}}
