@@ -176,7 +176,8 @@ func TestHTTP(t *testing.T) {
 		strings.Trim(one.PieceMap, "1") != "" {
 		t.Errorf("/api/torrents/%s:\n%s", one.InfoHash, b)
 	}
-	if resp, b := get(t, base+"/"); resp.StatusCode != 200 || !strings.Contains(string(b), "<h2>tree</h2>") || !strings.Contains(string(b), `class="c4"`) {
+	if resp, b := get(t, base+"/"); resp.StatusCode != 200 || !strings.Contains(string(b), "<h2>tree</h2>") || !strings.Contains(string(b), `class="c4"`) ||
+		strings.Count(string(b), `<div class="m f">`) != len(ts[0].Files) {
 		t.Errorf("status page: %s\n%s", resp.Status, b)
 	}
 	if code := p.stop(t, syscall.SIGINT); code != 0 {
