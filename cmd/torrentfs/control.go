@@ -223,7 +223,11 @@ func (c *control) do(ctx context.Context, method, path string, body any, v any) 
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("%s: %s", c.mnt, strings.TrimSpace(string(msg)))
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		// A mount started by an older torrentfs, which answered /status in plain text.
+		return fmt.Errorf("%s: cannot read its answer (is it served by another version of torrentfs? remount it): %w", c.mnt, err)
+	}
+	return nil
 }
 
 // errReported is returned by a command that has printed its errors itself: it exits 1
