@@ -138,6 +138,9 @@ type Client struct {
 	// storages holds how to read each torrent's storage (metainfo.Hash → func() storage.
 	// TorrentReader), recorded as anacrolix opens it, for reads that skip anacrolix.
 	storages sync.Map
+	// contacts holds each torrent's first-contact record (metainfo.Hash → *contact), made
+	// before it joins anacrolix, whose callbacks write it (contact.go).
+	contacts sync.Map
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
@@ -224,6 +227,7 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	tc.Callbacks.PeerConnClosed = c.peerClosed
+	c.contactCallbacks(&tc.Callbacks)
 	if cfg.tune != nil {
 		cfg.tune(tc)
 	}
