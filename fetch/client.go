@@ -223,6 +223,10 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
 	// piece they have, so keep seeders connected.
 	tc.DropMutuallyCompletePeers = false
+	// Dial the peers trackers name as soon as the torrent is added, not at its first read:
+	// Transmission and aria2 answer a handshake only on their own timers, so the first read
+	// would wait for it (issue #13; anacrolix patch 0012).
+	tc.ConnectBeforeDemand = true
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
