@@ -225,7 +225,7 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.DropMutuallyCompletePeers = false
 	// Dial the peers trackers name as soon as the torrent is added, not at its first read:
 	// Transmission and aria2 answer a handshake only on their own timers, so the first read
-	// would wait for it (issue #13; anacrolix patch 0012).
+	// would wait for it (issue #13; anacrolix patch 0013).
 	tc.ConnectBeforeDemand = true
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
