@@ -138,6 +138,9 @@ type Client struct {
 	// storages holds how to read each torrent's storage (metainfo.Hash → func() storage.
 	// TorrentReader), recorded as anacrolix opens it, for reads that skip anacrolix.
 	storages sync.Map
+	// contacts holds each torrent's first-contact record (metainfo.Hash → *contact), made
+	// before it joins anacrolix, whose callbacks write it (contact.go).
+	contacts sync.Map
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
@@ -220,10 +223,15 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
 	// piece they have, so keep seeders connected.
 	tc.DropMutuallyCompletePeers = false
+	// Dial the peers trackers name as soon as the torrent is added, not at its first read:
+	// Transmission and aria2 answer a handshake only on their own timers, so the first read
+	// would wait for it (issue #13; anacrolix patch 0013).
+	tc.ConnectBeforeDemand = true
 	tc.Slogger = slog.New(quietHandler{c.log.Handler(), &c.closing})
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	tc.Callbacks.PeerConnClosed = c.peerClosed
+	c.contactCallbacks(&tc.Callbacks)
 	if cfg.tune != nil {
 		cfg.tune(tc)
 	}

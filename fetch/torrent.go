@@ -71,6 +71,7 @@ type Torrent struct {
 	t          *torrent.Torrent
 	tfiles     []*torrent.File // files' anacrolix files, in the same order
 	stopMirror func()
+	contact    *contact // when each step of its first contact with the swarm happened
 
 	// goroutines counts the goroutines the torrent owns: the mirror of verified pieces and,
 	// while armed, the resume timer's function. close stops them and waits.
@@ -223,8 +224,10 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []s
 
 // join adds spec to anacrolix and waits for its info dictionary (bounded by ctx).
 func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []string) (*torrent.Torrent, error) {
+	ct := c.newContact(spec.InfoHash)
 	t, isNew, err := c.cl.AddTorrentSpec(spec)
 	if err != nil {
+		c.contacts.CompareAndDelete(spec.InfoHash, ct)
 		return nil, fmt.Errorf("add torrent: %w", err)
 	}
 	if !isNew { // reserve should have caught it; the torrent is another Add's
@@ -282,6 +285,9 @@ func (c *Client) register(tt *Torrent) bool {
 // start makes the torrent active with t, its anacrolix torrent.
 func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
 	tt.t = t
+	if v, ok := tt.c.contacts.Load(tt.ih); ok {
+		tt.contact = v.(*contact)
+	}
 	for _, f := range t.Files() {
 		if !strings.Contains(f.FileInfo().Attr, "p") {
 			tt.tfiles = append(tt.tfiles, f)
@@ -378,7 +384,11 @@ func (t *Torrent) mirrorVerified() {
 	go func() {
 		defer t.goroutines.Done()
 		for ch := range sub.Values {
-			t.verified[ch.Index].Store(t.t.PieceState(ch.Index).Complete)
+			complete := t.t.PieceState(ch.Index).Complete
+			t.verified[ch.Index].Store(complete)
+			if complete {
+				t.contact.saw(stepPiece)
+			}
 		}
 	}()
 }
@@ -440,6 +450,7 @@ func (t *Torrent) leaveClient(drop bool) {
 		if drop && t.live.Load() {
 			t.t.Drop()
 			t.c.storages.Delete(ih)
+			t.c.contacts.CompareAndDelete(ih, t.contact)
 		}
 		t.c.mu.Lock()
 		if t.c.torrents[ih] == t {

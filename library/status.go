@@ -24,7 +24,10 @@ type Status struct {
 	Evicted      int64   `json:"evicted"`
 	HashFailures int64   `json:"hash_failures"`
 	PieceLength  int64   `json:"piece_length,omitempty"`
-	Pieces       int     `json:"pieces,omitempty"`
+	// FirstContact is where the first read's time went: each step of the torrent's first
+	// contact with the swarm, in nanoseconds since it started (fetch.FirstContact).
+	FirstContact *fetch.FirstContact `json:"first_contact,omitempty"`
+	Pieces       int                 `json:"pieces,omitempty"`
 	// With detail only: the piece map (see fetch.Torrent.PieceMap) and the connected peers.
 	PieceMap string       `json:"piece_map,omitempty"`
 	PeerList []fetch.Peer `json:"peer_list,omitempty"`
@@ -66,6 +69,10 @@ func (l *Library) Status(i Info, detail bool) Status {
 		s.Ratio = float64(st.Uploaded) / float64(st.Downloaded)
 	}
 	s.PieceLength = t.PieceLength()
+	if !s.Dormant {
+		fc := t.FirstContact()
+		s.FirstContact = &fc
+	}
 	pm := t.PieceMap()
 	s.Pieces = len(pm)
 	if detail {

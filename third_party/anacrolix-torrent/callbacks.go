@@ -77,4 +77,10 @@ const (
 	TrackerDisconnected       StatusEvent = "tracker_disconnected"
 	TrackerAnnounceSuccessful StatusEvent = "tracker_announce_successful"
 	TrackerAnnounceError      StatusEvent = "tracker_announce_error"
+	// torrentfs: a regular (HTTP or UDP) tracker announce is sent; its answer is
+	// TrackerAnnounceSuccessful or TrackerAnnounceError. Url and InfoHash are set.
+	TrackerAnnouncing StatusEvent = "tracker_announcing"
+	// torrentfs: an outgoing connection's dial starts, after the dial rate limiter. Url is the
+	// peer's address and InfoHash the torrent's.
+	PeerDialing StatusEvent = "peer_dialing"
 )

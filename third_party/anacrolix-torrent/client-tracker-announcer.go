@@ -556,8 +556,14 @@ func (me *regularTrackerAnnounceDispatcher) singleAnnounce(
 	ctx, cancel := context.WithTimeout(context.TODO(), tracker.DefaultTrackerAnnounceTimeout)
 	defer cancel()
 	logger.Debug("announcing", "req", req)
+	me.statusUpdated(StatusUpdatedEvent{Event: TrackerAnnouncing, Url: string(key.url), InfoHash: key.ShortInfohash.HexString()})
 	resp, err := me.trackerClients[key.url].client.Announce(ctx, req, me.getAnnounceOpts())
 	now := time.Now()
+	if err == nil {
+		me.statusUpdated(StatusUpdatedEvent{Event: TrackerAnnounceSuccessful, Url: string(key.url), InfoHash: key.ShortInfohash.HexString()})
+	} else {
+		me.statusUpdated(StatusUpdatedEvent{Event: TrackerAnnounceError, Url: string(key.url), InfoHash: key.ShortInfohash.HexString(), Error: err})
+	}
 	{
 		level := slog.LevelDebug
 		if err != nil {
@@ -584,6 +590,14 @@ func (me *regularTrackerAnnounceDispatcher) singleAnnounce(
 		}
 	})
 	t.addPeers(peerInfos(nil).AppendFromTracker(resp.Peers))
+}
+
+// torrentfs: regular tracker announces report to the StatusUpdated callbacks, as websocket
+// trackers' do. Called without the client lock.
+func (me *regularTrackerAnnounceDispatcher) statusUpdated(ev StatusUpdatedEvent) {
+	for _, cb := range me.torrentClient.config.Callbacks.StatusUpdated {
+		cb(ev)
+	}
 }
 
 // Updates the announce state, shared by regularTrackerAnnounceDispatcher and Torrent, but it lives in Torrent

@@ -845,6 +845,9 @@ func (cl *Client) dialAndCompleteHandshake(opts outgoingConnOpts) (c *PeerConn, 
 	}
 	torrent.Add("establish outgoing connection", 1)
 	addr := opts.peerInfo.Addr
+	for _, cb := range cl.config.Callbacks.StatusUpdated {
+		cb(StatusUpdatedEvent{Event: PeerDialing, Url: addr.String(), InfoHash: opts.t.InfoHash().HexString()})
+	}
 	dialPool := dialPool{
 		resCh: make(chan DialResult),
 		addr:  addr.String(),

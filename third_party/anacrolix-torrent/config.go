@@ -183,6 +183,9 @@ type ClientConfig struct {
 	// bit of a special case, since a peer could also be useless if they're just not interested, or
 	// we don't intend to obtain all of a torrent's data.
 	DropMutuallyCompletePeers bool
+	// torrentfs: connect to peers as soon as an incomplete torrent's info is known, not only
+	// once a piece is wanted, so that the first read finds its peers handshaken.
+	ConnectBeforeDemand bool
 	// Use dialers to obtain connections to regular peers.
 	DialForPeerConns bool
 	// Whether to accept peer connections at all.

@@ -2577,6 +2577,9 @@ func (t *Torrent) newConnsAllowed() bool {
 	if t.needData() {
 		return true
 	}
+	if t.cl.config.ConnectBeforeDemand && t.haveInfo() && !t.haveAllPieces() {
+		return true
+	}
 	return t.seeding() && t.haveAnyPieces()
 }
 
