@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 	"sync"
@@ -71,22 +72,12 @@ func (t *Torrent) Peers() []Peer {
 		})
 	}
 	slices.SortFunc(ps, func(a, b Peer) int {
-		if c := cmpFloat(b.DownloadRate, a.DownloadRate); c != 0 {
+		if c := cmp.Compare(b.DownloadRate, a.DownloadRate); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Addr, b.Addr)
 	})
 	return ps
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // clientName is what a peer calls its software in its extended handshake ("Transmission

@@ -9,6 +9,7 @@
 package library
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -397,21 +398,11 @@ func (l *Library) List() []Info {
 		case a.Name != "" && b.Name == "":
 			return -1
 		case a.Name != b.Name:
-			return cmpString(a.Name, b.Name)
+			return cmp.Compare(a.Name, b.Name)
 		}
-		return cmpString(a.InfoHash, b.InfoHash)
+		return cmp.Compare(a.InfoHash, b.InfoHash)
 	})
 	return r
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Get returns the Info of the torrent named key (its entry's name or its info-hash) and the
@@ -442,7 +433,7 @@ func (l *Library) Torrents() []*fetch.Torrent {
 			es = append(es, e)
 		}
 	}
-	slices.SortFunc(es, func(a, b *entry) int { return cmpString(a.name, b.name) })
+	slices.SortFunc(es, func(a, b *entry) int { return cmp.Compare(a.name, b.name) })
 	ts := make([]*fetch.Torrent, len(es))
 	for i, e := range es {
 		ts[i] = e.t
