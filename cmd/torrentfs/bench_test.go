@@ -35,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory or status")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, startup or smallfiles")
 )
 
 // part reports whether the run includes the named part.
@@ -82,6 +82,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		if r.part("status") {
 			r.statusCost(big)
+		}
+		if r.part("startup") {
+			r.startup()
+		}
+		if r.part("smallfiles") {
+			r.treeCopy(false)
+			r.treeCopy(true)
 		}
 	}
 	report := r.report()
