@@ -338,6 +338,18 @@ func (t *Torrent) wake() error {
 	return nil
 }
 
+// Start makes a dormant torrent active at once, as the first Open of one of its files would,
+// running its Wake hooks; it does nothing to an active torrent. It fails with Wake.Before's
+// error, or the client's, and the torrent then stays dormant; with ErrDropped once the
+// torrent left the client after Drop.
+func (t *Torrent) Start() error {
+	if err := t.openHandle(); err != nil {
+		return err
+	}
+	defer t.closeHandle()
+	return t.wake()
+}
+
 // Dormant reports whether the torrent is dormant: added by AddDormant and none of its files
 // opened yet.
 func (t *Torrent) Dormant() bool { return !t.live.Load() }
