@@ -96,9 +96,11 @@ func (r *benchRun) writeSmallTree(dir string) (string, int64) {
 }
 
 // treeCopy: issue #13's "many small files". cp -r of a torrent of 40 files (0 B to 30 MiB,
-// 91 MiB) from a fresh mount, against a sequential read of one file of the same size from a
-// fresh mount, both seeded by a `torrentfs seed` on 127.0.0.1, taking turns three times; the
-// medians are compared. realistic puts the shaping proxy in front of both seeders.
+// 91 MiB) from a fresh mount, against cp of one file of the same size from a fresh mount: a
+// sequential read, with the same writes on the other side. Both are seeded by a `torrentfs
+// seed` on 127.0.0.1 and take turns five times; the best of each are compared, as other work
+// on the machine only slows a run down. realistic puts the shaping proxy in front of both
+// seeders.
 func (r *benchRun) treeCopy(realistic bool) {
 	label := "tree copy, unlimited"
 	if realistic {
@@ -121,28 +123,35 @@ func (r *benchRun) treeCopy(realistic bool) {
 	}
 	treePeer, onePeer := seed(treeTor, tree), seed(oneTor, one)
 	var copies, reads []time.Duration
-	for range 3 {
+	for range 5 {
 		mnt, p, _ := r.mount(oneTor, "", nil, onePeer)
-		reads = append(reads, timeRead(r.b, filepath.Join(mnt, "one.bin"), 0, size))
+		copied := filepath.Join(r.temp(), "one.bin")
+		reads = append(reads, timeCopy(r.b, filepath.Join(mnt, "one.bin"), copied))
+		os.Remove(copied)
 		unmount(r.b, p)
 
 		mnt, p, _ = r.mount(treeTor, "", nil, treePeer)
 		dst := filepath.Join(r.temp(), "copy")
-		t0 := time.Now()
-		if out, err := exec.Command("cp", "-r", filepath.Join(mnt, "tree"), dst).CombinedOutput(); err != nil {
-			r.b.Fatalf("cp -r: %v\n%s", err, out)
-		}
-		copies = append(copies, time.Since(t0))
+		copies = append(copies, timeCopy(r.b, filepath.Join(mnt, "tree"), dst))
 		unmount(r.b, p)
 		if got := treeSize(r.b, dst); got != size {
 			r.b.Fatalf("the copy holds %d bytes of %d", got, size)
 		}
 		os.RemoveAll(dst)
 	}
-	cp, seq := median(copies), median(reads)
-	r.add(benchRow{label, fmt.Sprintf("cp -r of 40 files (0 B to 30 MiB, %.0f MiB), fresh mount, median of 3", float64(size)/(1<<20)),
-		mibps(size, cp), mibps(size, seq) + " (one file of the same size read in sequence)", ratio(seq, cp), "≥ 80%",
+	cp, seq := slices.Min(copies), slices.Min(reads)
+	r.add(benchRow{label, fmt.Sprintf("cp -r of 40 files (0 B to 30 MiB, %.0f MiB), fresh mount, best of 5", float64(size)/(1<<20)),
+		mibps(size, cp), mibps(size, seq) + " (cp of one file of the same size, best of 5)", ratio(seq, cp), "≥ 80%",
 		float64(seq)/float64(cp) >= 0.8})
+}
+
+// timeCopy runs cp -r src dst and returns how long it took.
+func timeCopy(b testing.TB, src, dst string) time.Duration {
+	t0 := time.Now()
+	if out, err := exec.Command("cp", "-r", src, dst).CombinedOutput(); err != nil {
+		b.Fatalf("cp -r: %v\n%s", err, out)
+	}
+	return time.Since(t0)
 }
 
 // treeSize is the sum of the sizes of the files under dir.
