@@ -40,6 +40,11 @@ type Handle struct {
 	t    *Torrent
 	file *torrent.File
 
+	// credit is what the stream this file continues had read in sequence (Torrent.continues),
+	// for the heads that start near the file's start: the kernel's second concurrent read
+	// gets a head of its own.
+	credit atomic.Int64
+
 	// Guarded by mu.
 	mu     sync.Mutex
 	idle   []*head // most recently used last
@@ -307,11 +312,17 @@ func (h *Handle) take(off int64) (*head, error) {
 }
 
 // newHead starts a head at off. One at the file's start that continues a stream which read
-// the files before to their end (Torrent.continues) keeps that stream's readahead.
+// the files before to their end (Torrent.continues) keeps that stream's readahead, and so do
+// the other heads of its handle near the file's start.
 func (h *Handle) newHead(off int64) *head {
 	hd := &head{pos: off, start: off, base: h.file.Offset(), spill: off < seqGap}
 	if off == 0 {
-		hd.credit, _ = h.t.continues(hd.base, true)
+		if run, ok := h.t.continues(hd.base, true); ok {
+			h.credit.Store(run)
+		}
+	}
+	if hd.spill {
+		hd.credit = h.credit.Load()
 	}
 	h.publish(hd)
 	h.t.heads.Store(hd, struct{}{})
