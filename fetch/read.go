@@ -73,8 +73,9 @@ type head struct {
 }
 
 // readahead is how far ahead of pos the head asks for pieces: a little at first, growing by
-// what was read in sequence, up to limit. A head reused for a read behind where its stream
-// started (take accepts up to seqGap behind) has read nothing in sequence from there.
+// what was read in sequence, in its file and, for a head that continues a stream, in the files
+// before (credit), up to limit. A head reused for a read behind where its stream started (take
+// accepts up to seqGap behind) has read nothing in sequence from there.
 func (hd *head) readahead(pos, limit int64) int64 {
 	return min(limit, minReadahead+hd.credit+max(0, pos-hd.start))
 }
