@@ -40,6 +40,11 @@ type Handle struct {
 	t    *Torrent
 	file *torrent.File
 
+	// credit is what the stream this file continues had read in sequence (Torrent.continues),
+	// for the heads that start near the file's start: the kernel's second concurrent read
+	// gets a head of its own.
+	credit atomic.Int64
+
 	// Guarded by mu.
 	mu     sync.Mutex
 	idle   []*head // most recently used last
@@ -49,11 +54,17 @@ type Handle struct {
 // head is the position of one stream of reads, with the anacrolix Reader that fetches for it
 // while it reads what is not yet verified. A head is used by one read at a time.
 type head struct {
-	r     torrent.Reader        // opened, and moved to pos, only when a read goes through anacrolix
-	rpos  int64                 // where r is
-	pos   int64                 // where the next read will start
-	start int64                 // where sequential reading started; immutable
-	base  int64                 // the file's offset in the torrent; immutable
+	r     torrent.Reader // opened, and moved to pos, only when a read goes through anacrolix
+	rpos  int64          // where r is
+	pos   int64          // where the next read will start
+	start int64          // where sequential reading started; immutable
+	base  int64          // the file's offset in the torrent; immutable
+	// credit is what the stream this head continues read in sequence in the files before
+	// (Torrent.continues); immutable.
+	credit int64
+	// spill is set when the stream started near its file's start, as a copy reads: its window
+	// runs on past the file's end into the next files of the torrent; immutable.
+	spill bool
 	store storage.TorrentReader // the torrent's storage, for readCached; opened on first use
 
 	// window is the torrent's bytes [begin, end) this head reads and reads ahead into, for
@@ -62,16 +73,27 @@ type head struct {
 }
 
 // readahead is how far ahead of pos the head asks for pieces: a little at first, growing by
-// what was read in sequence, up to limit. A head reused for a read behind where its stream
-// started (take accepts up to seqGap behind) has read nothing in sequence from there.
+// what was read in sequence, in its file and, for a head that continues a stream, in the files
+// before (credit), up to limit. A head reused for a read behind where its stream started (take
+// accepts up to seqGap behind) has read nothing in sequence from there.
 func (hd *head) readahead(pos, limit int64) int64 {
-	return min(limit, minReadahead+max(0, pos-hd.start))
+	return min(limit, minReadahead+hd.credit+max(0, pos-hd.start))
+}
+
+// windowEnd is the end, in torrent bytes, of the window of a head at file offset pos: its
+// readahead, stopped at its file's end unless the head spills into the next files.
+func (h *Handle) windowEnd(hd *head, pos int64) int64 {
+	end := hd.base + pos + hd.readahead(pos, h.t.c.cfg.Readahead)
+	if !hd.spill {
+		end = min(end, hd.base+h.Size())
+	}
+	return min(end, h.t.size)
 }
 
 // publish records the head's window after it moved.
 func (h *Handle) publish(hd *head) {
 	hd.begin.Store(hd.base + hd.pos)
-	hd.end.Store(hd.base + hd.pos + hd.readahead(hd.pos, h.t.c.cfg.Readahead))
+	hd.end.Store(h.windowEnd(hd, hd.pos))
 }
 
 // Open returns a handle for file i, to be closed. The first open of a file starts its
@@ -143,6 +165,9 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 		n += m
 		hd.pos += int64(m)
 		h.publish(hd)
+		if hd.spill && hd.pos == h.Size() {
+			h.t.endStream(hd.base+hd.pos, hd.credit+hd.pos-hd.start)
+		}
 		if err == io.EOF {
 			return n, nil
 		}
@@ -162,7 +187,7 @@ func (h *Handle) readCached(hd *head, p []byte) int {
 	t := h.t
 	off, end := hd.base+hd.pos, hd.base+h.Size()
 	need := min(off+int64(len(p)), end)
-	window := min(off+hd.readahead(hd.pos, t.c.cfg.Readahead), end)
+	window := h.windowEnd(hd, hd.pos)
 	if !t.allVerified(off, max(need, window)) {
 		return 0
 	}
@@ -192,16 +217,17 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		slice = min(slice, timeout)
 	}
 	if hd.r == nil {
-		// A new reader is at the file's start, whatever the last one read: readCached
-		// closes the head's reader and moves the head on without it.
-		hd.r, hd.rpos = h.file.NewReader(), 0
-		max := h.t.c.cfg.Readahead
+		// A reader of the whole torrent, so that a window may run on into the next files
+		// (spill); reads stop at the file's end all the same (fill). A new reader is at
+		// the torrent's start, whatever the last one read: readCached closes the head's
+		// reader and moves the head on without it.
+		hd.r, hd.rpos = h.t.t.NewReader(), -hd.base
 		hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
-			return hd.readahead(rc.CurrentPos, max)
+			return h.windowEnd(hd, rc.CurrentPos-hd.base) - rc.CurrentPos
 		})
 	}
 	if hd.rpos != hd.pos {
-		if _, err := hd.r.Seek(hd.pos, io.SeekStart); err != nil {
+		if _, err := hd.r.Seek(hd.base+hd.pos, io.SeekStart); err != nil {
 			return 0, err
 		}
 		hd.rpos = hd.pos
@@ -291,8 +317,19 @@ func (h *Handle) take(off int64) (*head, error) {
 	return h.newHead(off), nil
 }
 
+// newHead starts a head at off. One at the file's start that continues a stream which read
+// the files before to their end (Torrent.continues) keeps that stream's readahead, and so do
+// the other heads of its handle near the file's start.
 func (h *Handle) newHead(off int64) *head {
-	hd := &head{pos: off, start: off, base: h.file.Offset()}
+	hd := &head{pos: off, start: off, base: h.file.Offset(), spill: off < seqGap}
+	if off == 0 {
+		if run, ok := h.t.continues(hd.base, true); ok {
+			h.credit.Store(run)
+		}
+	}
+	if hd.spill {
+		hd.credit = h.credit.Load()
+	}
 	h.publish(hd)
 	h.t.heads.Store(hd, struct{}{})
 	return hd

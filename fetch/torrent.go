@@ -40,6 +40,7 @@ type Torrent struct {
 	c         *Client
 	ih        metainfo.Hash
 	info      *metainfo.Info
+	size      int64 // info.TotalLength(), padding included
 	infoBytes []byte
 	modTime   time.Time
 	files     []File
@@ -55,6 +56,13 @@ type Torrent struct {
 	evicted atomic.Int64
 	// read counts the bytes its files' readers were given.
 	read atomic.Int64
+	// stream is where the last read head that read its file to the end stopped, in torrent
+	// bytes, and what it had read in sequence (run): a head at the start of the next file
+	// continues it (Torrent.continues). Guarded by smu.
+	smu       sync.Mutex
+	stream    bool
+	streamEnd int64
+	streamRun int64
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
 	// meter turns transfer totals into rates (status.go).
@@ -251,7 +259,7 @@ func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []st
 // newTorrent returns a torrent of info, not yet in anacrolix: its files are listed from the
 // info alone, as anacrolix lists them, padding files (BEP 47) left out.
 func (c *Client) newTorrent(ih metainfo.Hash, info *metainfo.Info, infoBytes []byte, modTime time.Time) *Torrent {
-	tt := &Torrent{c: c, ih: ih, info: info, infoBytes: infoBytes, modTime: modTime, gone: make(chan struct{})}
+	tt := &Torrent{c: c, ih: ih, info: info, size: info.TotalLength(), infoBytes: infoBytes, modTime: modTime, gone: make(chan struct{})}
 	var offset int64
 	for _, fi := range info.UpvertedFiles() {
 		if !strings.Contains(fi.Attr, "p") {
@@ -342,6 +350,18 @@ func (t *Torrent) wake() error {
 		d.wake.After()
 	}
 	return nil
+}
+
+// Start makes a dormant torrent active at once, as the first Open of one of its files would,
+// running its Wake hooks; it does nothing to an active torrent. It fails with Wake.Before's
+// error, or the client's, and the torrent then stays dormant; with ErrDropped once the
+// torrent left the client after Drop.
+func (t *Torrent) Start() error {
+	if err := t.openHandle(); err != nil {
+		return err
+	}
+	defer t.closeHandle()
+	return t.wake()
 }
 
 // Dormant reports whether the torrent is dormant: added by AddDormant and none of its files
@@ -689,11 +709,37 @@ func (t *Torrent) prefetch(i int) {
 			t.t.Piece(p).SetPriority(torrent.PiecePriorityHigh)
 		}
 	}
-	high(begin, min(end, begin+headTail))
-	high(max(begin, end-headTail), end)
+	if _, ok := t.continues(begin, false); !ok { // a stream is on its way here
+		high(begin, min(end, begin+headTail))
+		high(max(begin, end-headTail), end)
+	}
 	if t.c.cfg.Prefetch == PrefetchFile {
 		t.prefetchFile(f)
 	}
+}
+
+// endStream records that a read head that started near its file's start read it to its end,
+// at torrent offset end, having read run bytes in sequence.
+func (t *Torrent) endStream(end, run int64) {
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	t.stream, t.streamEnd, t.streamRun = true, end, run
+}
+
+// continues reports whether a file starting at torrent offset off continues the last stream
+// that read a file to its end (endStream): it starts where that stream stopped, or after
+// less than a piece (padding, a small file skipped). It returns what that stream read in
+// sequence, to keep its readahead. With take, the stream is continued: it is forgotten.
+func (t *Torrent) continues(off int64, take bool) (run int64, ok bool) {
+	t.smu.Lock()
+	defer t.smu.Unlock()
+	if !t.stream || off < t.streamEnd || off-t.streamEnd >= t.info.PieceLength {
+		return 0, false
+	}
+	if take {
+		t.stream = false
+	}
+	return t.streamRun, true
 }
 
 // prefetchFile adds f to the background prefetch.

@@ -71,6 +71,8 @@ type entry struct {
 	t    *fetch.Torrent
 	// stop ends the wait for a magnet link's metadata.
 	stop context.CancelFunc
+	// started: added dormant and started at once (addStarted), which logs it.
+	started bool
 }
 
 // New returns an empty library serving its torrents in mnt. The client's storage must be c.
@@ -128,12 +130,15 @@ func (l *Library) add(ctx context.Context, s, origin string) error {
 		}
 		return fmt.Errorf("%s: %w (%s, %s)", s, ErrDuplicate, what, src.ih.HexString())
 	}
-	e := &entry{ih: src.ih, source: s, origin: origin}
+	e := &entry{ih: src.ih, source: s, origin: origin, started: origin == "" && src.mi != nil}
 	l.entries[src.ih] = e
 	l.mu.Unlock()
 
-	if origin != "" && src.mi != nil {
-		return l.addDormant(e, src)
+	if src.mi != nil {
+		if origin != "" {
+			return l.addDormant(e, src)
+		}
+		return l.addStarted(e, src)
 	}
 	if err := l.acquire(e); err != nil {
 		l.forget(e)
@@ -212,6 +217,38 @@ func (l *Library) addDormant(e *entry, src source) error {
 	return l.attach(e, t)
 }
 
+// addStarted adds the torrent of a .torrent file the user named. Its entry is in the mount as
+// soon as the file is parsed: the torrent is added dormant, then started before addStarted
+// returns, so that opening its database and joining the swarm do not hold up the first
+// listing of a mount (issue #13). If it cannot start, its entry leaves the mount and the
+// error is returned, as if it had never been added.
+func (l *Library) addStarted(e *entry, src source) error {
+	if err := l.addDormant(e, src); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	t, name := e.t, e.name
+	l.mu.Unlock()
+	if t == nil { // removed meanwhile
+		return nil
+	}
+	if err := t.Start(); err != nil {
+		l.mu.Lock()
+		removed := l.entries[e.ih] != e
+		if !removed {
+			delete(l.entries, e.ih)
+		}
+		l.mu.Unlock()
+		if !removed {
+			l.mnt.Remove(name)
+			t.Drop()
+		}
+		return err
+	}
+	l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length(), "dormant", false)
+	return nil
+}
+
 // woke finishes what attach leaves to a dormant torrent's waking.
 func (l *Library) woke(e *entry) {
 	l.mu.Lock()
@@ -221,7 +258,9 @@ func (l *Library) woke(e *entry) {
 		return
 	}
 	l.saveInfo(e.ih, t)
-	l.log.Info("started", "torrent", name, "infohash", e.ih.HexString())
+	if !e.started {
+		l.log.Info("started", "torrent", name, "infohash", e.ih.HexString())
+	}
 	l.watchComplete(name, t)
 }
 
@@ -278,7 +317,9 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	if changed {
 		l.saveNames()
 	}
-	l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length(), "dormant", dormant)
+	if !e.started {
+		l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length(), "dormant", dormant)
+	}
 	if !dormant {
 		l.watchComplete(name, t)
 	}

@@ -35,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, swarm or firstcontact")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, swarm, firstcontact, startup or smallfiles")
 	// The swarm part reads a file of its own, 256 MiB as issue #15 asks; a smaller one makes a
 	// quick run while developing.
 	benchSwarmMiB = flag.Int("bench-swarm-mib", 256, "size in MiB of the file the swarm part's mounts read")
@@ -95,6 +95,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		if r.part("firstcontact") {
 			r.firstContact(big)
+		}
+		if r.part("startup") {
+			r.startup()
+		}
+		if r.part("smallfiles") {
+			r.treeCopy(false)
+			r.treeCopy(true)
 		}
 	}
 	report := r.report()

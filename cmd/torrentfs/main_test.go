@@ -587,6 +587,15 @@ func TestTwoMountsDefaultCache(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "already mounted by another torrentfs process") {
 		t.Fatalf("same torrent twice: exit %d, %q", code, errOut)
 	}
+	// Added to the second mount, it is refused the same way, and its entry, in the mount
+	// while its database opened, is gone.
+	code, _, errOut = torrentfs(t, env, "add", mnt2, tor1)
+	if code != 1 || !strings.Contains(errOut, "already mounted by another torrentfs process") {
+		t.Fatalf("add of a torrent another mount has: exit %d, %q", code, errOut)
+	}
+	if es, err := os.ReadDir(mnt2); err != nil || len(es) != 1 || es[0].Name() != "two.bin" {
+		t.Fatalf("second mount lists %v (%v), want two.bin alone", es, err)
+	}
 	for _, p := range []*proc{p1, p2} {
 		if code := p.stop(t, syscall.SIGINT); code != 0 {
 			t.Fatalf("exit %d", code)
