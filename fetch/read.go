@@ -56,6 +56,7 @@ type Handle struct {
 type head struct {
 	r     torrent.Reader // opened, and moved to pos, only when a read goes through anacrolix
 	rpos  int64          // where r is
+	rbase int64          // the torrent offset of r's 0: the file's (a file reader), or 0
 	pos   int64          // where the next read will start
 	start int64          // where sequential reading started; immutable
 	base  int64          // the file's offset in the torrent; immutable
@@ -217,17 +218,24 @@ func (h *Handle) readOnce(ctx context.Context, hd *head, p []byte) (int, error) 
 		slice = min(slice, timeout)
 	}
 	if hd.r == nil {
-		// A reader of the whole torrent, so that a window may run on into the next files
-		// (spill); reads stop at the file's end all the same (fill). A new reader is at
-		// the torrent's start, whatever the last one read: readCached closes the head's
-		// reader and moves the head on without it.
-		hd.r, hd.rpos = h.t.t.NewReader(), -hd.base
+		// A head that spills reads through a reader of the whole torrent, so that its window
+		// may run on into the next files; reads stop at the file's end all the same (fill).
+		// Others read through a reader of their file. A new reader is moved to pos before
+		// its first read (rpos -1): readCached closes the head's reader and moves the head
+		// on without it.
+		if hd.spill {
+			hd.r, hd.rbase = h.t.t.NewReader(), 0
+		} else {
+			hd.r, hd.rbase = h.file.NewReader(), hd.base
+		}
+		hd.rpos = -1
 		hd.r.SetReadaheadFunc(func(rc torrent.ReadaheadContext) int64 {
-			return h.windowEnd(hd, rc.CurrentPos-hd.base) - rc.CurrentPos
+			at := hd.rbase + rc.CurrentPos // in the torrent
+			return h.windowEnd(hd, at-hd.base) - at
 		})
 	}
 	if hd.rpos != hd.pos {
-		if _, err := hd.r.Seek(hd.base+hd.pos, io.SeekStart); err != nil {
+		if _, err := hd.r.Seek(hd.base+hd.pos-hd.rbase, io.SeekStart); err != nil {
 			return 0, err
 		}
 		hd.rpos = hd.pos
@@ -317,11 +325,18 @@ func (h *Handle) take(off int64) (*head, error) {
 	return h.newHead(off), nil
 }
 
+// spillable reports whether a head may read through a reader of the whole torrent: only
+// where anacrolix lays the files end to end. A hybrid v1/v2 torrent's files start on piece
+// boundaries (padding files, or its v2 layout where the metadata came from peers), and the
+// last of them lie past the end of anacrolix's whole-torrent reader, whose length leaves the
+// gaps out: it would end early and cut those files short (TestLibtorrent's f.gz was).
+func (t *Torrent) spillable() bool { return !t.gapped }
+
 // newHead starts a head at off. One at the file's start that continues a stream which read
 // the files before to their end (Torrent.continues) keeps that stream's readahead, and so do
 // the other heads of its handle near the file's start.
 func (h *Handle) newHead(off int64) *head {
-	hd := &head{pos: off, start: off, base: h.file.Offset(), spill: off < seqGap}
+	hd := &head{pos: off, start: off, base: h.file.Offset(), spill: off < seqGap && h.t.spillable()}
 	if off == 0 {
 		if run, ok := h.t.continues(hd.base, true); ok {
 			h.credit.Store(run)

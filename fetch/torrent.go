@@ -78,6 +78,7 @@ type Torrent struct {
 	live       atomic.Bool
 	t          *torrent.Torrent
 	tfiles     []*torrent.File // files' anacrolix files, in the same order
+	gapped     bool            // its files do not lie end to end in anacrolix's layout: see spillable
 	stopMirror func()
 	contact    *contact // when each step of its first contact with the swarm happened
 
@@ -296,11 +297,17 @@ func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
 	if v, ok := tt.c.contacts.Load(tt.ih); ok {
 		tt.contact = v.(*contact)
 	}
+	var end int64
 	for _, f := range t.Files() {
+		if f.Offset() != end {
+			tt.gapped = true
+		}
+		end = f.Offset() + f.Length()
 		if !strings.Contains(f.FileInfo().Attr, "p") {
 			tt.tfiles = append(tt.tfiles, f)
 		}
 	}
+	tt.gapped = tt.gapped || end != t.Length()
 	tt.swarm.rememberStrings(torrent.PeerSourceDirect, peers)
 	// anacrolix dials these and announces to the trackers itself as the torrent starts.
 	tt.swarm.mu.Lock()
