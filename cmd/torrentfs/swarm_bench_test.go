@@ -26,6 +26,10 @@ import (
 // same run, to compare a change of policy with what came before.
 var benchSwarmBefore = flag.String("bench-swarm-before", "", "also run the swarm part with torrentfs built at this git revision")
 
+// benchSwarmRows names the swarm rows to run, to iterate on a few of them. The lone mount,
+// which every row compares with, is always run.
+var benchSwarmRows = flag.String("bench-swarm-rows", "4,4random,16,third,smallcap", "the swarm rows to run, comma-separated: 4, 4random, 16, third, smallcap")
+
 // swarm: one aria2 seeder and several torrentfs mounts (separate processes and caches)
 // reading the same file at once, every peer found through a tracker alone: what the seeder
 // uploads, as a multiple of the file, and how long each mount's read takes against a lone
@@ -366,11 +370,22 @@ func (s *benchSwarm) run() {
 			"", "", "", true})
 		r.add(benchRow{s.label, "  its seeder's upload", s.copies(up), "", "", "", true})
 	}
-	s.together(4, false, lone[false], 1.2)
-	s.together(4, true, lone[true], 1.2)
-	s.together(16, false, lone[false], 1.5)
-	s.thirdParty(lone[false])
-	s.smallCap()
+	rows := strings.Split(*benchSwarmRows, ",")
+	if slices.Contains(rows, "4") {
+		s.together(4, false, lone[false], 1.2)
+	}
+	if slices.Contains(rows, "4random") {
+		s.together(4, true, lone[true], 1.2)
+	}
+	if slices.Contains(rows, "16") {
+		s.together(16, false, lone[false], 1.5)
+	}
+	if slices.Contains(rows, "third") {
+		s.thirdParty(lone[false])
+	}
+	if slices.Contains(rows, "smallcap") {
+		s.smallCap()
+	}
 }
 
 // copies writes bytes sent as a multiple of the file.

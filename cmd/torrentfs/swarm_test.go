@@ -21,6 +21,8 @@ import (
 // equals the source, and the seeder sends fewer than 1.7 copies of the file: the mounts ask
 // it for different pieces and pass them on (anacrolix patch 0011). Before that change, each
 // mount took much of its own copy from the seeder: 2.0 copies here, against 1.3 to 1.4 after.
+// Patch 0014 takes it to about 1.1, but under -race with other tests running it still sent
+// 1.45 to 1.69 in some runs (1.64 with 0011 alone), so the bound stays.
 func TestSwarmSharesTheSeed(t *testing.T) {
 	const size, block, mounts = 64<<20 + 12345, 4 << 20, 3
 	const maxCopies = 1.7

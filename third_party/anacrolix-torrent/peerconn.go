@@ -51,6 +51,12 @@ type PeerConn struct {
 	// Indexed by metadata piece, set to true if posted and pending a response.
 	metadataRequests []bool
 	sentHaves        bitmap.Bitmap
+	// torrentfs: the pieces of the peer's last HAVEs, and when they came (sharerNear).
+	recentHaves [recentHaves]recentHave
+	recentHave  int
+	// torrentfs: when the peer last announced a piece that we and our other peers that are not
+	// seeds did not have: it fetches from a seed (pieceSharer).
+	lastFirstHave time.Time
 	// Chunks that we might reasonably expect to receive from the peer. Due to latency, buffering,
 	// and implementation differences, we may receive chunks that are no longer in the set of
 	// requests actually want. This could use a roaring.BSI if the memory use becomes noticeable.
@@ -476,10 +482,15 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 		return nil
 	}
 	cn.raisePeerMinPieces(piece + 1)
+	if cn.t.haveInfo() && cn.t.piece(piece).relativeAvailability == 0 && !cn.t.pieceComplete(piece) {
+		cn.lastFirstHave = time.Now() // torrentfs
+	}
 	if !cn.peerHasPiece(piece) {
 		cn.t.incPieceAvailability(piece)
 	}
 	cn._peerPieces.Add(uint32(piece))
+	cn.recentHaves[cn.recentHave] = recentHave{piece, time.Now()} // torrentfs
+	cn.recentHave = (cn.recentHave + 1) % len(cn.recentHaves)
 	if cn.t.wantPieceIndex(piece) {
 		cn.onNeedUpdateRequests("have")
 	}

@@ -187,6 +187,14 @@ type Torrent struct {
 
 	connsWithAllPieces map[*Peer]struct{}
 
+	// torrentfs: when each piece was first left to another peer to fetch from a seed
+	// (leaveToSharer), and first left while a reader was in it; the timer that updates the
+	// requests to seeds at seedShareDue, when such a piece may be asked of them.
+	seedShareSince  map[pieceIndex]time.Time
+	seedShareUrgent map[pieceIndex]time.Time
+	seedShareTimer  *time.Timer
+	seedShareDue    time.Time
+
 	// Last active PeerConn request for each chunk.
 	requestState map[RequestIndex]requestState
 	// Chunks we've written to since the corresponding piece was last checked.
@@ -1107,6 +1115,9 @@ func (t *Torrent) close(wg *sync.WaitGroup) {
 	t.deferUpdateRegularTrackerAnnouncing()
 	t.closedCtxCancel(errTorrentClosed)
 	t.getInfoCtxCancel(errTorrentClosed)
+	if t.seedShareTimer != nil {
+		t.seedShareTimer.Stop() // torrentfs
+	}
 	for _, f := range t.onClose {
 		f()
 	}
