@@ -76,6 +76,30 @@ type hostile struct {
 	rejected   atomic.Int64 // requests rejected or left unanswered on purpose
 	dropped    atomic.Int64 // connections it closed itself after a piece
 	closedByUs atomic.Int64 // connections the mount closed (the peer read EOF or a reset)
+	// changed gets a token when handshakes, requests or closedByUs move, for waitUntil.
+	changed chan struct{}
+}
+
+// bump says that a counter moved.
+func (h *hostile) bump() {
+	select {
+	case h.changed <- struct{}{}:
+	default:
+	}
+}
+
+// waitUntil waits, for a minute at most, until done reports true; it is checked again each
+// time a counter moves. what describes the state for the failure.
+func (h *hostile) waitUntil(t *testing.T, done func() bool, what func() string) {
+	t.Helper()
+	timeout := time.After(time.Minute)
+	for !done() {
+		select {
+		case <-h.changed:
+		case <-timeout:
+			t.Fatalf("after a minute: %s", what())
+		}
+	}
 }
 
 func newHostile(t *testing.T, torrent string, data []byte, how misbehaviour) *hostile {
@@ -92,7 +116,7 @@ func newHostile(t *testing.T, torrent string, data []byte, how misbehaviour) *ho
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &hostile{how: how, ih: mi.HashInfoBytes(), info: &info, data: data, ln: ln,
+	h := &hostile{changed: make(chan struct{}, 1), how: how, ih: mi.HashInfoBytes(), info: &info, data: data, ln: ln,
 		addr: ln.Addr().String(), conns: make(map[net.Conn]struct{})}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.wg.Add(1)
@@ -153,6 +177,7 @@ func (h *hostile) serve(c net.Conn) {
 		}()
 		if err := h.play(c); err != nil && h.ctx.Err() == nil {
 			h.closedByUs.Add(1)
+			h.bump()
 		}
 	}()
 }
@@ -179,6 +204,7 @@ func (h *hostile) play(c net.Conn) error {
 		return fmt.Errorf("handshake for %s", res.Hash)
 	}
 	h.handshakes.Add(1)
+	h.bump()
 	w := bufio.NewWriter(c)
 	send := func(m pp.Message) error {
 		if _, err := w.Write(m.MustMarshalBinary()); err != nil {
@@ -239,6 +265,7 @@ func (h *hostile) play(c net.Conn) error {
 			continue
 		}
 		h.requests.Add(1)
+		h.bump()
 		i, begin, length := int(m.Index), int64(m.Begin), int64(m.Length)
 		if i >= n || length > chunkSize || begin+length > h.info.Piece(i).Length() {
 			return fmt.Errorf("bad request %d %d %d", i, begin, length)
@@ -364,7 +391,9 @@ func (h *hostile) flood(c net.Conn, send func(pp.Message) error) error {
 					<-readErr
 					return err
 				}
-				if h.requests.Add(1) == 400 {
+				asked := h.requests.Add(1)
+				h.bump()
+				if asked == 400 {
 					openGate.Do(func() { close(gate) })
 				}
 			}
@@ -586,13 +615,9 @@ func TestHostileFloods(t *testing.T) {
 			}
 			// Wait until the mount has answered every connection: with a handshake, or by
 			// closing it.
-			deadline := time.Now().Add(time.Minute)
-			for h.handshakes.Load()+h.closedByUs.Load() < n {
-				if time.Now().After(deadline) {
-					t.Fatalf("of %d connections, %d handshaken and %d closed after a minute", n, h.handshakes.Load(), h.closedByUs.Load())
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			h.waitUntil(t, func() bool { return h.handshakes.Load()+h.closedByUs.Load() >= n }, func() string {
+				return fmt.Sprintf("of %d connections, %d handshaken and %d closed", n, h.handshakes.Load(), h.closedByUs.Load())
+			})
 		}, func(t *testing.T, h *hostile) {
 			h.mu.Lock()
 			open := len(h.conns)
@@ -609,13 +634,9 @@ func TestHostileFloods(t *testing.T) {
 			// Wait until the mount has taken every request: answers for all of them would
 			// be more than the memory bound.
 			total := int64(floodRounds * h.floodPieces * (256 << 10) / chunkSize)
-			deadline := time.Now().Add(time.Minute)
-			for h.requests.Load() < total {
-				if time.Now().After(deadline) {
-					t.Fatalf("the flooding peer sent %d requests in a minute, got %d chunks, %d closed", h.requests.Load(), h.served.Load(), h.closedByUs.Load())
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			h.waitUntil(t, func() bool { return h.requests.Load() >= total }, func() string {
+				return fmt.Sprintf("the flooding peer sent %d requests, got %d chunks, %d closed", h.requests.Load(), h.served.Load(), h.closedByUs.Load())
+			})
 		}, func(t *testing.T, h *hostile) {
 			t.Logf("request flood: %d requests, %d chunks received", h.requests.Load(), h.served.Load())
 			if h.handshakes.Load() != 1 {
