@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,10 +37,11 @@ type fcBuild struct{ name, bin string }
 // and two films) seeded by Transmission and aria2, which announce to a tracker.
 type fcSwarm struct {
 	dir     string
-	tor     string // announces to the tracker the seeders use
+	tor     string // announces to the tracker that names both seeders
 	ih      metainfo.Hash
 	size    int64 // of big.bin
 	seeders []int // the seeders' peer ports
+	rnd     *rand.Rand
 }
 
 // firstContact: issue #13's first contact on a fresh mount, in a swarm of other clients
@@ -63,8 +65,8 @@ func (r *benchRun) firstContact(big string) {
 	// The default configuration, and with header obfuscation (MSE) tried second, in turn.
 	var raws, plains []time.Duration
 	for range fcMounts {
-		raws = append(raws, r.rawFirstPiece(s.tor, nil))
-		plains = append(plains, r.rawFirstPiece(s.tor, func(cfg *torrent.ClientConfig) {
+		raws = append(raws, r.rawFirstPiece(s, s.tor, nil))
+		plains = append(plains, r.rawFirstPiece(s, s.tor, func(cfg *torrent.ClientConfig) {
 			cfg.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{Preferred: false, RequirePreferred: false}
 		}))
 	}
@@ -73,6 +75,7 @@ func (r *benchRun) firstContact(big string) {
 		raw.String(), "", "", "", true})
 	r.add(benchRow{"first contact, baseline", "plain anacrolix leecher, plain BitTorrent handshake first (MSE second): first verified piece, p50 / worst of 5",
 		fcStats(plains).String(), raw.String() + " (default config)", "", "", true})
+	r.fcArrive(s, s.seeders)
 	n, d := r.aria2Download(s.tor)
 	r.add(benchRow{"first contact, baseline", "aria2 leecher: whole torrent from the same swarm", mibps(n, d), "", "", "", true})
 
@@ -110,7 +113,7 @@ func (r *benchRun) firstContact(big string) {
 		var contacts [][]fetch.FirstContact = make([][]fetch.FirstContact, len(builds))
 		for range fcMounts {
 			for bi, b := range builds {
-				mnt, p := r.fcMount(b.bin, s.tor)
+				mnt, p := r.fcMount(s, s.seeders, b.bin, s.tor)
 				d := f.run(mnt)
 				fc := fcContact(r.b, b.bin, mnt)
 				unmount(r.b, p)
@@ -164,9 +167,13 @@ func (r *benchRun) fcSwarm(big string) fcSwarm {
 
 	parent := filepath.Dir(s.dir)
 	s.tor = filepath.Join(parent, "swarm.torrent")
-	mk := func(tor, announce string) {
+	mk := func(tor string, announce ...string) {
 		os.Remove(tor)
-		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, s.dir).CombinedOutput(); err != nil {
+		args := []string{"-l", "18", "-o", tor}
+		for _, a := range announce {
+			args = append(args, "-a", a)
+		}
+		if out, err := exec.Command("mktorrent", append(args, s.dir)...).CombinedOutput(); err != nil {
 			r.b.Fatalf("mktorrent: %v\n%s", err, out)
 		}
 	}
@@ -176,17 +183,71 @@ func (r *benchRun) fcSwarm(big string) fcSwarm {
 		r.b.Fatal(err)
 	}
 	s.ih = mi.HashInfoBytes()
-	tport := opentracker(r.b, s.ih.HexString())
-	mk(s.tor, fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
+	s.rnd = rand.New(rand.NewPCG(1, 3))
+	// aria2 announces to a tracker of its own, which the bench then announces to
+	// Transmission's, the one the mounts' torrent names. Seeders that knew each other would
+	// connect, and Transmission keeps one peer an IP address: it would shut out, for 30 s at
+	// a time, every mount from 127.0.0.1, as it never would a user with an address of their
+	// own.
+	announce := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/announce", port) }
+	tport, a2Tracker := opentracker(r.b, s.ih.HexString()), opentracker(r.b, s.ih.HexString())
+	mk(s.tor, announce(tport))
+	a2Tor := filepath.Join(parent, "aria2.torrent")
+	mk(a2Tor, announce(a2Tracker))
 
 	tr, trPort := transmission(r.b, s.tor, parent)
-	a := aria2(r.b, s.tor, parent, "--check-integrity=true", "--seed-ratio=0.0")
+	a := aria2(r.b, a2Tor, parent, "--check-integrity=true", "--seed-ratio=0.0")
 	s.seeders = []int{trPort, a.port}
 	waitAccepting(r.b, "aria2c", a.port, a.exited)
 	tr.waitFor(r.b, "Seeding")
+	r.fcWaitSeeders(tport, s.ih, 1)     // Transmission has announced, and will not again in the bench
+	r.fcWaitSeeders(a2Tracker, s.ih, 1) // aria2 has checked its files
+	r.fcAnnounce(tport, s.ih, a.port, "-PX0000-aria2seeder0")
 	r.fcWaitSeeders(tport, s.ih, 2)
 	r.progress("swarm ready: Transmission and aria2 seeding, tracker on port %d", tport)
 	return s
+}
+
+// fcArrive returns when a new client may come to the swarm as a user's would. First, no
+// seeder may still hold a connection of the last client's (on its port at ports): every
+// client here is 127.0.0.1, and Transmission keeps one peer an IP address, dropping the
+// next unanswered until it has let go of the last one (at its next 500 ms pulse). Then a
+// random part of a second: a user's mount comes at any moment of the seeders' timers
+// (Transmission reads new peers every 500 ms, aria2 accepts them once a second), but one
+// that came right after Transmission let go would come at the same moment of them each
+// time, the worst.
+func (r *benchRun) fcArrive(s fcSwarm, ports []int) {
+	deadline := time.Now().Add(time.Minute)
+	for held := fcHeld(r.b, ports); held != ""; held = fcHeld(r.b, ports) {
+		if time.Now().After(deadline) {
+			r.b.Fatalf("a seeder still holds a connection a minute after its client left: %s", held)
+		}
+		time.Sleep(10 * time.Millisecond) // polling the kernel's table: nothing tells us
+	}
+	<-time.After(time.Duration(s.rnd.Int64N(int64(time.Second)))) // a random arrival, not a wait for anything
+}
+
+// fcHeld returns the first connection the kernel holds on one of the ports, other than a
+// listening socket or one in TIME_WAIT (closed on our side and theirs), or "".
+func fcHeld(b *testing.B, ports []int) string {
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(table)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] == "0A" || f[3] == "06" { // LISTEN, TIME_WAIT
+				continue
+			}
+			_, hexPort, _ := strings.Cut(f[1], ":")
+			port, err := strconv.ParseUint(hexPort, 16, 16)
+			if err == nil && slices.Contains(ports, int(port)) {
+				return fmt.Sprintf("%s: local %s remote %s state %s", table, f[1], f[2], f[3])
+			}
+		}
+	}
+	return ""
 }
 
 // fcWaitSeeders waits until the tracker at port names n seeders of ih: aria2 announces once
@@ -220,7 +281,8 @@ func (r *benchRun) fcWaitSeeders(port int, ih metainfo.Hash, n int) {
 
 // fcMount mounts tor with binary bin and a fresh cache, with no peer named: they come from
 // the tracker.
-func (r *benchRun) fcMount(bin, tor string, peers ...string) (string, *proc) {
+func (r *benchRun) fcMount(s fcSwarm, seeders []int, bin, tor string, peers ...string) (string, *proc) {
+	r.fcArrive(s, seeders)
 	mnt := r.temp()
 	args := append([]string{"mount", "--cache-dir", r.temp(), tor, mnt}, loopback...)
 	for _, p := range peers {
@@ -328,7 +390,8 @@ func timeCmd(b *testing.B, cmd *exec.Cmd) time.Duration {
 // rawFirstPiece is the baseline: a plain anacrolix client (the default configuration, the
 // copy torrentfs builds on) that finds the swarm through the tracker, asked for the first
 // piece; it returns the time from adding the torrent to that piece's verification.
-func (r *benchRun) rawFirstPiece(tor string, tune func(*torrent.ClientConfig)) time.Duration {
+func (r *benchRun) rawFirstPiece(s fcSwarm, tor string, tune func(*torrent.ClientConfig)) time.Duration {
+	r.fcArrive(s, s.seeders)
 	cfg := torrent.NewDefaultClientConfig()
 	cfg.DefaultStorage = storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   r.temp(),
@@ -414,11 +477,13 @@ func (r *benchRun) fcRealistic(s fcSwarm, builds []fcBuild) {
 	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, s.dir).CombinedOutput(); err != nil {
 		r.b.Fatalf("mktorrent: %v\n%s", err, out)
 	}
+	proxies := slices.Clone(s.seeders) // where a client's connections are held: the proxies hold the seeders'
 	for i, seeder := range s.seeders {
 		proxy := shapingProxy(r.b, fmt.Sprintf("127.0.0.1:%d", seeder), realLatency, realRate)
 		_, pp, _ := strings.Cut(proxy, ":")
 		var p int
 		fmt.Sscan(pp, &p)
+		proxies = append(proxies, p)
 		r.fcAnnounce(tport, s.ih, p, fmt.Sprintf("-PX0000-%012d", i))
 	}
 	rnd := rand.New(rand.NewPCG(17, 17))
@@ -429,7 +494,7 @@ func (r *benchRun) fcRealistic(s fcSwarm, builds []fcBuild) {
 	file := func(mnt, name string) string { return filepath.Join(mnt, filepath.Base(s.dir), name) }
 	for range fcMounts {
 		for bi, b := range builds {
-			mnt, p := r.fcMount(b.bin, tor)
+			mnt, p := r.fcMount(s, proxies, b.bin, tor)
 			if _, err := os.ReadDir(filepath.Join(mnt, filepath.Base(s.dir))); err != nil {
 				r.b.Fatal(err)
 			}
@@ -443,7 +508,7 @@ func (r *benchRun) fcRealistic(s fcSwarm, builds []fcBuild) {
 			}
 			unmount(r.b, p)
 
-			mnt, p = r.fcMount(b.bin, tor)
+			mnt, p = r.fcMount(s, proxies, b.bin, tor)
 			probe[bi] = append(probe[bi], timeCmd(r.b, fcProbe(file(mnt, "end.mp4"))))
 			unmount(r.b, p)
 		}
