@@ -66,6 +66,9 @@ type Config struct {
 	// pure-Go uTP is a small fraction of TCP's speed (docs/measurements.md), and a peer whose
 	// uTP connection wins the dial race is held to it.
 	UTP bool
+	// Encryption says how peer connections use BitTorrent's stream encryption (MSE). The
+	// zero value, EncryptionAllow, opens with the plain handshake.
+	Encryption Encryption
 	// NoUpload stops seeding to other peers.
 	NoUpload bool
 
@@ -116,6 +119,35 @@ func ParsePrefetch(s string) (Prefetch, error) {
 		}
 	}
 	return 0, fmt.Errorf("prefetch %q: want none, file or all", s)
+}
+
+// Encryption is how a client uses BitTorrent's message stream encryption (MSE) with peers.
+type Encryption int
+
+const (
+	// EncryptionAllow opens connections with the plain handshake, tries MSE with a peer that
+	// refuses it, and accepts both. Transmission answers an MSE handshake a 500 ms timer tick
+	// later than a plain one, so it is the default (docs/measurements.md).
+	EncryptionAllow Encryption = iota
+	// EncryptionPrefer opens connections with MSE, tries the plain handshake with a peer that
+	// refuses it, and accepts both: anacrolix's default.
+	EncryptionPrefer
+	// EncryptionRequire uses MSE only, both ways.
+	EncryptionRequire
+)
+
+var encryptionNames = []string{EncryptionAllow: "allow", EncryptionPrefer: "prefer", EncryptionRequire: "require"}
+
+func (e Encryption) String() string { return encryptionNames[e] }
+
+// ParseEncryption parses "allow", "prefer" or "require".
+func ParseEncryption(s string) (Encryption, error) {
+	for i, n := range encryptionNames {
+		if s == n {
+			return Encryption(i), nil
+		}
+	}
+	return 0, fmt.Errorf("encryption %q: want allow, prefer or require", s)
 }
 
 // Client is a BitTorrent client. It is safe for concurrent use.
@@ -218,6 +250,10 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.NoDefaultPortForwarding = cfg.NoPortForwarding
 	tc.DisablePEX = cfg.NoPEX
 	tc.DisableUTP = !cfg.UTP
+	tc.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{
+		Preferred:        cfg.Encryption != EncryptionAllow,
+		RequirePreferred: cfg.Encryption == EncryptionRequire,
+	}
 	tc.DisableTrackers = cfg.NoTrackers
 	tc.NoUpload = cfg.NoUpload
 	tc.Seed = !cfg.NoUpload

@@ -109,6 +109,7 @@ type swarmFlags struct {
 	noUPnP   bool
 	noPEX    bool
 	utp      bool
+	encrypt  string
 	logFlags
 }
 
@@ -121,6 +122,8 @@ func (s *swarmFlags) register(c *cobra.Command) {
 	fs.BoolVar(&s.noUPnP, "no-upnp", false, "do not ask the router to forward the port (UPnP/NAT-PMP)")
 	fs.BoolVar(&s.noPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
 	fs.BoolVar(&s.utp, "utp", false, "also use uTP (slow in this client: see BENCHMARKS.md)")
+	fs.StringVar(&s.encrypt, "encryption", fetch.EncryptionAllow.String(), "peer connection encryption, a `mode`: allow (plain handshake first, encrypted if refused), prefer (encrypted first) or require")
+	c.RegisterFlagCompletionFunc("encryption", cobra.FixedCompletions([]string{"allow", "prefer", "require"}, cobra.ShellCompDirectiveNoFileComp))
 	s.logFlags.register(c)
 }
 
@@ -131,11 +134,16 @@ func trackerFlag(fs *pflag.FlagSet, p *[]string, usage string) {
 
 // config returns the client config and the log the flags ask for; the caller closes the log.
 func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
+	enc, err := fetch.ParseEncryption(s.encrypt)
+	if err != nil {
+		return fetch.Config{}, nil, usageError{err.Error()}
+	}
 	log, err := s.logFlags.open(stderr)
 	if err != nil {
 		return fetch.Config{}, nil, err
 	}
 	return fetch.Config{
+		Encryption:       enc,
 		ListenAddr:       s.listen,
 		NoDHT:            s.noDHT,
 		NoPortForwarding: s.noUPnP,

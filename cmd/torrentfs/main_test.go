@@ -703,6 +703,7 @@ func TestBadInput(t *testing.T) {
 		{"bad flag", []string{"mount", "--nope", tor, mnt()}, 2, "flag provided but not defined"},
 		{"bad size", []string{"mount", "--readahead", "lots", tor, mnt()}, 2, "bad size"},
 		{"bad log level", mount("--log-level", "loud", tor, mnt()), 2, "bad --log-level"},
+		{"bad encryption", mount("--encryption", "maybe", tor, mnt()), 2, `encryption "maybe": want allow, prefer or require`},
 		{"missing torrent", mount(filepath.Join(dir, "nope.torrent"), mnt()), 1, "no such file"},
 		{"not bencode", mount("../../testdata/not-bencode.torrent", mnt()), 1, "not a valid .torrent file"},
 		{"empty torrent", mount("../../testdata/empty.torrent", mnt()), 1, "empty file"},

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+)
+
+// plainHeader is how a BitTorrent handshake without stream encryption begins on the wire.
+var plainHeader = []byte("\x13BitTorrent protocol")
+
+// wireWatch is a TCP proxy to a peer that records how each connection through it began:
+// with the plain BitTorrent handshake, or not (MSE: a Diffie-Hellman key, then noise).
+type wireWatch struct {
+	addr string
+	mu   sync.Mutex
+	seen []bool // per connection, in order: did it open with the plain handshake?
+}
+
+func watchWire(t *testing.T, target string) *wireWatch {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &wireWatch{addr: l.Addr().String()}
+	var conns sync.WaitGroup
+	var open sync.Map // net.Conn → struct{}, closed at cleanup
+	t.Cleanup(func() {
+		l.Close()
+		open.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+		conns.Wait()
+	})
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer conns.Done()
+				defer c.Close()
+				open.Store(c, struct{}{})
+				defer open.Delete(c)
+				head := make([]byte, len(plainHeader))
+				if _, err := io.ReadFull(c, head); err != nil {
+					return
+				}
+				w.mu.Lock()
+				w.seen = append(w.seen, bytes.Equal(head, plainHeader))
+				w.mu.Unlock()
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				open.Store(s, struct{}{})
+				defer open.Delete(s)
+				if _, err := s.Write(head); err != nil {
+					return
+				}
+				done := make(chan struct{})
+				go func() { io.Copy(c, s); c.(*net.TCPConn).CloseWrite(); close(done) }()
+				io.Copy(s, c)
+				s.(*net.TCPConn).CloseWrite()
+				<-done
+			}()
+		}
+	}()
+	return w
+}
+
+// opened returns, per connection so far, whether it opened with the plain handshake.
+func (w *wireWatch) opened() []bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.seen)
+}
+
+// TestEncryption: by default a mount opens a peer connection with the plain handshake
+// (Transmission answers it a 500 ms tick sooner than an encrypted one) and, when the peer
+// refuses it, connects again with stream encryption (MSE): aria2 with --bt-require-crypto
+// and a torrentfs seeder with --encryption require both serve it. With --encryption
+// require a mount never sends a plain handshake, and with prefer it opens with MSE. The
+// first bytes of each connection are watched on the wire, through a proxy.
+func TestEncryption(t *testing.T) {
+	dir := t.TempDir()
+	data := fetchtest.Payload(1<<20+12345, 21)
+	src := filepath.Join(dir, "f.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tor := filepath.Join(dir, "f.torrent")
+	if code, _, errOut := torrentfs(t, nil, "create", "--piece-length", "256K", "-o", tor, src); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errOut)
+	}
+	aria2Seeder := func(t *testing.T, args ...string) string {
+		a := aria2(t, tor, dir, append([]string{"--check-integrity=true", "--seed-ratio=0.0"}, args...)...)
+		waitAccepting(t, "aria2c", a.port, a.exited)
+		return fmt.Sprintf("127.0.0.1:%d", a.port)
+	}
+	ourSeeder := func(t *testing.T, args ...string) string {
+		s := start(t, nil, append(append([]string{"seed", tor, src}, args...), loopback...)...)
+		return "127.0.0.1:" + port(s.waitFor(t, "msg=seeding"))
+	}
+	for _, tc := range []struct {
+		name   string
+		seeder func(t *testing.T) string
+		mount  []string
+		// want checks the openings of the mount's connections, in order.
+		want func(opened []bool) bool
+		what string
+	}{
+		{"aria2 requires MSE", func(t *testing.T) string { return aria2Seeder(t, "--bt-require-crypto=true") }, nil,
+			func(o []bool) bool { return len(o) >= 2 && o[0] && !o[len(o)-1] }, "plain first, then MSE"},
+		{"torrentfs seed requires MSE", func(t *testing.T) string { return ourSeeder(t, "--encryption", "require") }, nil,
+			func(o []bool) bool { return len(o) >= 2 && o[0] && !o[len(o)-1] }, "plain first, then MSE"},
+		{"aria2 takes either", func(t *testing.T) string { return aria2Seeder(t) }, nil,
+			func(o []bool) bool { return len(o) >= 1 && !slices.Contains(o, false) }, "plain only"},
+		{"mount requires MSE", func(t *testing.T) string { return aria2Seeder(t) }, []string{"--encryption", "require"},
+			func(o []bool) bool { return len(o) >= 1 && !slices.Contains(o, true) }, "MSE only"},
+		{"mount prefers MSE", func(t *testing.T) string { return ourSeeder(t) }, []string{"--encryption", "prefer"},
+			func(o []bool) bool { return len(o) >= 1 && !o[0] }, "MSE first"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := watchWire(t, tc.seeder(t))
+			mnt := t.TempDir()
+			args := append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", w.addr}, tc.mount...)
+			m := start(t, nil, append(append(args, tor, mnt), loopback...)...)
+			m.waitFor(t, "msg=mounted")
+			checkTree(t, mnt, map[string][]byte{"f.bin": data})
+			if o := w.opened(); !tc.want(o) {
+				t.Errorf("connections opened with the plain handshake: %v; want %s", o, tc.what)
+			}
+			if code := m.stop(t, syscall.SIGINT); code != 0 {
+				t.Fatalf("mount: exit %d", code)
+			}
+		})
+	}
+}
