@@ -27,6 +27,8 @@ type FirstContact struct {
 	Piece     time.Duration `json:"piece,omitempty"`      // a piece passed its hash check
 	ReadBegan time.Duration `json:"read_began,omitempty"` // a read of a file began
 	Read      time.Duration `json:"read,omitempty"`       // a read returned data
+	// From is the client of the peer that sent the first chunk ("aria2/1.36.0").
+	From string `json:"from,omitempty"`
 }
 
 // step is one step of a first contact.
@@ -53,6 +55,7 @@ const (
 type contact struct {
 	start time.Time
 	at    [numSteps]atomic.Int64 // nanoseconds since start, at least 1; 0 until the step
+	from  atomic.Pointer[string] // the client that sent the first chunk
 }
 
 // saw records step s now, if it is the first time; it reports whether it was.
@@ -68,7 +71,12 @@ func (ct *contact) snapshot() FirstContact {
 		return FirstContact{}
 	}
 	d := func(s step) time.Duration { return time.Duration(ct.at[s].Load()) }
+	var from string
+	if p := ct.from.Load(); p != nil {
+		from = *p
+	}
 	return FirstContact{
+		From:     from,
 		Announce: d(stepAnnounce), Answer: d(stepAnswer), Dial: d(stepDial), Handshake: d(stepHandshake),
 		Message: d(stepMessage), Unchoke: d(stepUnchoke), Request: d(stepRequest), Chunk: d(stepChunk),
 		Piece: d(stepPiece), ReadBegan: d(stepReadBegan), Read: d(stepRead),
@@ -89,7 +97,7 @@ func (f FirstContact) LogValue() slog.Value {
 		slog.String("message", ms(f.Message)), slog.String("unchoke", ms(f.Unchoke)),
 		slog.String("request", ms(f.Request)), slog.String("chunk", ms(f.Chunk)),
 		slog.String("piece", ms(f.Piece)), slog.String("read_began", ms(f.ReadBegan)),
-		slog.String("read", ms(f.Read)))
+		slog.String("read", ms(f.Read)), slog.String("from", f.From))
 }
 
 // FirstContact returns where the torrent's first contact with the swarm spent its time so
@@ -155,5 +163,20 @@ func (c *Client) contactCallbacks(cb *torrent.Callbacks) {
 		}
 	}
 	cb.SentRequest = append(cb.SentRequest, func(ev torrent.PeerRequestEvent) { c.sawForPeer(ev.Peer, stepRequest) })
-	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) { c.sawForPeer(ev.Peer, stepChunk) })
+	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
+		t := ev.Peer.Torrent()
+		if t == nil {
+			return
+		}
+		v, ok := c.contacts.Load(t.InfoHash())
+		if !ok {
+			return
+		}
+		if ct := v.(*contact); ct.saw(stepChunk) {
+			if pc, ok := ev.Peer.TryAsPeerConn(); ok {
+				name := clientName(pc)
+				ct.from.Store(&name)
+			}
+		}
+	})
 }
