@@ -54,3 +54,34 @@ func TestReadObserver(t *testing.T) {
 		t.Errorf("FilePieces(0) = %d, %d", first, end)
 	}
 }
+
+// A first read's first contact is recorded step by step, in order, with the client that
+// sent the first chunk: here a torrentfs seeder named as a peer, with no tracker.
+func TestFirstContact(t *testing.T) {
+	tt, h, data := seededFile(t, 3*pieceLen, fetch.Config{})
+	if got := readAt(t, h, pieceLen, 1000); string(got) != string(data[pieceLen:pieceLen+1000]) {
+		t.Fatal("read differs from the source")
+	}
+	fc := tt.FirstContact()
+	steps := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"dial", fc.Dial}, {"handshake", fc.Handshake}, {"message", fc.Message}, {"unchoke", fc.Unchoke},
+		{"request", fc.Request}, {"chunk", fc.Chunk}, {"piece", fc.Piece}, {"read", fc.Read},
+	}
+	for i, s := range steps {
+		if s.d <= 0 || (i > 0 && s.d < steps[i-1].d) {
+			t.Errorf("%s at %v, after %s at %v: want each step recorded, in order (%+v)", s.name, s.d, steps[max(i-1, 0)].name, steps[max(i-1, 0)].d, fc)
+		}
+	}
+	if fc.ReadBegan <= 0 || fc.ReadBegan > fc.Read {
+		t.Errorf("read began at %v, returned at %v", fc.ReadBegan, fc.Read)
+	}
+	if fc.Announce != 0 || fc.Answer != 0 {
+		t.Errorf("announce %v, answer %v: there is no tracker", fc.Announce, fc.Answer)
+	}
+	if !strings.HasPrefix(fc.From, "torrentfs/") {
+		t.Errorf("first chunk from %q, want the torrentfs seeder", fc.From)
+	}
+}
