@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
@@ -156,6 +157,47 @@ func checkMode(t *testing.T, path string, mode fs.FileMode) {
 	if uid := st.Sys().(*syscall.Stat_t).Uid; int(uid) != os.Getuid() {
 		t.Fatalf("%s belongs to uid %d; want %d", path, uid, os.Getuid())
 	}
+}
+
+// TestLogFileMode checks that --log-file makes a new log its user's alone (it names
+// torrents, paths and peers), and that a log that exists keeps its mode and is appended to.
+// The log is seed's: it logs, then fails, as none of the local data matches the torrent.
+func TestLogFileMode(t *testing.T) {
+	data := fetchtest.Payload(100<<10+3, 7)
+	s := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: data}}, 16<<10)
+	dir := t.TempDir()
+	wrong := filepath.Join(dir, "f.bin")
+	if err := os.WriteFile(wrong, make([]byte, len(data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seed := func(log string) string {
+		t.Helper()
+		code, _, errOut := torrentfs(t, nil, append([]string{"seed", "--log-file", log, s.TorrentPath, wrong}, loopback...)...)
+		if code != 1 || !strings.Contains(errOut, "none of the data") {
+			t.Fatalf("seed of data that does not match: exit %d, %q; want exit 1 and that none matches", code, errOut)
+		}
+		b, err := os.ReadFile(log)
+		if err != nil || !strings.Contains(string(b), "msg=\"verifying local data\"") {
+			t.Fatalf("log file %s: %v\n%s", log, err, b)
+		}
+		return string(b)
+	}
+
+	fresh := filepath.Join(dir, "new.log")
+	seed(fresh)
+	checkMode(t, fresh, 0o600)
+
+	old := filepath.Join(dir, "old.log")
+	if err := os.WriteFile(old, []byte("before\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(old, 0o640); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if b := seed(old); !strings.HasPrefix(b, "before\n") {
+		t.Fatalf("the log that existed was not appended to:\n%s", b)
+	}
+	checkMode(t, old, 0o640)
 }
 
 // TestNoWayIn checks that without --allow-other another user can neither read a mount nor
