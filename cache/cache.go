@@ -83,13 +83,46 @@ type Cache struct {
 
 var _ storage.ClientImplCloser = (*Cache)(nil)
 
+// OwnerError is the error of a cache directory that belongs to another user than the
+// process's: that user could read what this one reads, or plant pieces marked complete.
+type OwnerError struct {
+	Dir   string
+	Owner int // the directory's uid
+	Uid   int // the process's (effective) uid
+}
+
+func (e *OwnerError) Error() string {
+	return fmt.Sprintf("cache dir %s belongs to uid %d, not you (uid %d)", e.Dir, e.Owner, e.Uid)
+}
+
+// CheckOwner returns an *OwnerError if the directory dir, symlinks followed, belongs to
+// another user than the process's, and the error of os.Stat if it cannot be found.
+func CheckOwner(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cache dir: %w", err)
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fmt.Errorf("cache dir %s: no owner to check", dir)
+	}
+	if uid := os.Geteuid(); int(sys.Uid) != uid {
+		return &OwnerError{Dir: dir, Owner: int(sys.Uid), Uid: uid}
+	}
+	return nil
+}
+
 // Open returns a cache rooted at dir, creating it if needed with mode 0700: what a user
-// reads is theirs alone. A directory that exists keeps its mode; the directories and files
-// Open makes inside it are its user's alone too. It fails at once if dir cannot be written,
-// rather than when the first piece arrives.
+// reads is theirs alone. A directory that exists keeps its mode, but must belong to the
+// process's user (else an *OwnerError); the directories and files Open makes inside it are
+// its user's alone too. It fails at once if dir cannot be written, rather than when the
+// first piece arrives.
 func Open(dir string, opts Options) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
+	}
+	if err := CheckOwner(dir); err != nil {
+		return nil, err
 	}
 	probe, err := os.CreateTemp(dir, ".probe-*")
 	if err != nil {

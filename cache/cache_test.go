@@ -244,6 +244,33 @@ func TestUnwritableDir(t *testing.T) {
 	}
 }
 
+// TestOtherUsersDir checks that Open refuses a cache directory that belongs to another
+// user, with an *OwnerError, and writes nothing in it.
+func TestOtherUsersDir(t *testing.T) {
+	dir, owner := t.TempDir(), 65534 // nobody
+	if os.Geteuid() == 0 {
+		if err := os.Chown(dir, owner, owner); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		dir, owner = "/", 0
+	}
+	c, err := Open(dir, Options{})
+	if err == nil {
+		c.Close()
+		t.Fatalf("Open of a directory of uid %d succeeded", owner)
+	}
+	oe, ok := errors.AsType[*OwnerError](err)
+	if !ok || oe.Dir != dir || oe.Owner != owner || oe.Uid != os.Geteuid() {
+		t.Fatalf("Open of a directory of uid %d: %v; want an *OwnerError naming it", owner, err)
+	}
+	if owner != 0 {
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+			t.Fatalf("Open wrote in the refused directory: %v, %v", entries, err)
+		}
+	}
+}
+
 // TestCrash kills a process with SIGKILL after it has verified piece 0 and written, but not
 // verified, piece 1. On reopen piece 0 must be complete with its exact bytes and piece 1 must
 // not be complete.

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
@@ -156,6 +157,122 @@ func checkMode(t *testing.T, path string, mode fs.FileMode) {
 	if uid := st.Sys().(*syscall.Stat_t).Uid; int(uid) != os.Getuid() {
 		t.Fatalf("%s belongs to uid %d; want %d", path, uid, os.Getuid())
 	}
+}
+
+// TestLogFileMode checks that --log-file makes a new log its user's alone (it names
+// torrents, paths and peers), and that a log that exists keeps its mode and is appended to.
+// The log is seed's: it logs, then fails, as none of the local data matches the torrent.
+func TestLogFileMode(t *testing.T) {
+	data := fetchtest.Payload(100<<10+3, 7)
+	s := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: data}}, 16<<10)
+	dir := t.TempDir()
+	wrong := filepath.Join(dir, "f.bin")
+	if err := os.WriteFile(wrong, make([]byte, len(data)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seed := func(log string) string {
+		t.Helper()
+		code, _, errOut := torrentfs(t, nil, append([]string{"seed", "--log-file", log, s.TorrentPath, wrong}, loopback...)...)
+		if code != 1 || !strings.Contains(errOut, "none of the data") {
+			t.Fatalf("seed of data that does not match: exit %d, %q; want exit 1 and that none matches", code, errOut)
+		}
+		b, err := os.ReadFile(log)
+		if err != nil || !strings.Contains(string(b), "msg=\"verifying local data\"") {
+			t.Fatalf("log file %s: %v\n%s", log, err, b)
+		}
+		return string(b)
+	}
+
+	fresh := filepath.Join(dir, "new.log")
+	seed(fresh)
+	checkMode(t, fresh, 0o600)
+
+	old := filepath.Join(dir, "old.log")
+	if err := os.WriteFile(old, []byte("before\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(old, 0o640); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if b := seed(old); !strings.HasPrefix(b, "before\n") {
+		t.Fatalf("the log that existed was not appended to:\n%s", b)
+	}
+	checkMode(t, old, 0o640)
+}
+
+// TestCacheDirOwner checks that the cache directory is its user's own. Without $HOME and
+// $XDG_CACHE_HOME the default is torrentfs-cache-UID in $TMPDIR, made with mode 0700. A
+// cache directory that belongs to another user, given or default, is refused with what to
+// do, and so is a symlink at the default in $TMPDIR; a directory of one's own, or a symlink
+// to one given with --cache-dir, is taken whatever its mode.
+func TestCacheDirOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("this test gives a directory to another user: run it as root (uid is %d)", os.Geteuid())
+	}
+	tor := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: fetchtest.Payload(64<<10+1, 3)}}, 16<<10).TorrentPath
+	mnt := t.TempDir()
+	tmp := t.TempDir()
+	noHome := []string{"HOME=", "XDG_CACHE_HOME=", "TMPDIR=" + tmp}
+	fallback := filepath.Join(tmp, fmt.Sprintf("torrentfs-cache-%d", os.Geteuid()))
+	refused := func(env []string, want string, args ...string) {
+		t.Helper()
+		code, _, errOut := torrentfs(t, env, args...)
+		if code != 1 || !strings.Contains(errOut, "torrentfs: "+want+"\n") {
+			t.Fatalf("torrentfs %s: exit %d, %q; want exit 1 and %q", strings.Join(args, " "), code, errOut, want)
+		}
+		if mounted(mnt) {
+			t.Fatalf("torrentfs %s mounted %s", strings.Join(args, " "), mnt)
+		}
+	}
+	ok := func(env []string, args ...string) {
+		t.Helper()
+		if code, out, errOut := torrentfs(t, env, args...); code != 0 || !strings.HasPrefix(out, "INFOHASH") {
+			t.Fatalf("torrentfs %s: exit %d, %q, %q; want the cache's (empty) list", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+	notYours := func(dir string) string {
+		return fmt.Sprintf("cache dir %s belongs to uid %d, not you (uid %d): remove it or use --cache-dir", dir, nobody, os.Geteuid())
+	}
+	mount := func(flags ...string) []string {
+		return append(append(append([]string{"mount"}, flags...), tor, mnt), loopback...)
+	}
+
+	// The default without $HOME is made, ours alone.
+	ok(noHome, "cache", "ls")
+	checkMode(t, fallback, fs.ModeDir|0o700)
+
+	// Another user made it first: refused.
+	if err := os.Chown(fallback, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	refused(noHome, notYours(fallback), "cache", "ls")
+	refused(noHome, notYours(fallback), mount()...)
+
+	// Or planted a symlink there, even to a directory of ours: refused.
+	own := t.TempDir()
+	if err := os.Remove(fallback); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(own, fallback); err != nil {
+		t.Fatal(err)
+	}
+	symlink := fmt.Sprintf("cache dir %s is a symlink: remove it or use --cache-dir", fallback)
+	refused(noHome, symlink, "cache", "ls")
+	refused(noHome, symlink, mount()...)
+
+	// --cache-dir: another user's directory is refused, one's own taken whatever its mode,
+	// also through a symlink.
+	theirs := t.TempDir()
+	if err := os.Chown(theirs, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	refused(nil, notYours(theirs), "cache", "ls", "--cache-dir", theirs)
+	refused(nil, notYours(theirs), mount("--cache-dir", theirs)...)
+	if err := os.Chmod(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ok(nil, "cache", "ls", "--cache-dir", own)
+	ok(nil, "cache", "ls", "--cache-dir", fallback)
 }
 
 // TestNoWayIn checks that without --allow-other another user can neither read a mount nor

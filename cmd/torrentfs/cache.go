@@ -37,14 +37,21 @@ torrent's name. rm and verify refuse a torrent that a running mount has open.`,
 		Short: "List the torrents in the cache",
 		Args:  nArgs(0, 0),
 		RunE: func(c *cobra.Command, args []string) error {
-			return cacheList(cacheDir.path(), c.OutOrStdout())
+			dir, err := cacheDir.dir()
+			if err != nil {
+				return err
+			}
+			return cacheList(dir, c.OutOrStdout())
 		},
 	}, &cobra.Command{
 		Use:   "rm [flags] TORRENT...",
 		Short: "Remove torrents (info-hash or name) from the cache",
 		Args:  nArgs(1, -1),
 		RunE: func(c *cobra.Command, args []string) error {
-			dir := cacheDir.path()
+			dir, err := cacheDir.dir()
+			if err != nil {
+				return err
+			}
 			return eachTorrent(dir, args, func(ih metainfo.Hash) error {
 				if err := cache.Remove(dir, ih); err != nil {
 					return err
@@ -58,7 +65,11 @@ torrent's name. rm and verify refuse a torrent that a running mount has open.`,
 		Short: "Rehash cached pieces and drop those that fail (every torrent by default)",
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			return cacheVerify(cacheDir.path(), args, c.OutOrStdout())
+			dir, err := cacheDir.dir()
+			if err != nil {
+				return err
+			}
+			return cacheVerify(dir, args, c.OutOrStdout())
 		},
 	})
 	return c

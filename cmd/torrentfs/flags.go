@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
 )
 
@@ -85,19 +86,52 @@ func (d *durationFlag) Set(v string) error {
 type cacheDirFlag string
 
 func (d *cacheDirFlag) register(fs *pflag.FlagSet) {
-	fs.StringVar((*string)(d), "cache-dir", "", "`dir`ectory of the piece cache (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
+	fs.StringVar((*string)(d), "cache-dir", "", "`dir`ectory of the piece cache, which must belong to you (default $XDG_CACHE_HOME/torrentfs, else ~/.cache/torrentfs)")
 	cobra.MarkFlagDirname(fs, "cache-dir")
 }
 
-func (d cacheDirFlag) path() string {
+// dir returns the cache directory: --cache-dir, else the user's cache directory, else, with
+// neither $XDG_CACHE_HOME nor $HOME, torrentfs-cache-UID in the temporary directory. It
+// refuses a directory that belongs to another user, and in the temporary directory, where
+// anyone may have made that name first, a symlink.
+func (d cacheDirFlag) dir() (string, error) {
 	if d != "" {
-		return string(d)
+		return checkCacheDir(string(d))
 	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return filepath.Join(os.TempDir(), "torrentfs-cache")
+	if dir, err := os.UserCacheDir(); err == nil {
+		return checkCacheDir(filepath.Join(dir, "torrentfs"))
 	}
-	return filepath.Join(dir, "torrentfs")
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("torrentfs-cache-%d", os.Geteuid()))
+	// Made here, alone, so that what is there can be checked: cache.Open follows symlinks.
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("cache dir: %w", err)
+	}
+	st, err := os.Lstat(dir)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("cache dir: %w", err)
+	case st.Mode()&os.ModeSymlink != 0:
+		return "", fmt.Errorf("cache dir %s is a symlink: remove it or use --cache-dir", dir)
+	case !st.IsDir():
+		return "", fmt.Errorf("cache dir %s is not a directory: remove it or use --cache-dir", dir)
+	}
+	return checkCacheDir(dir)
+}
+
+// checkCacheDir returns dir, or an error if it exists and belongs to another user.
+func checkCacheDir(dir string) (string, error) {
+	if err := cache.CheckOwner(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", cacheDirAdvice(err)
+	}
+	return dir, nil
+}
+
+// cacheDirAdvice adds what to do to the error of a cache directory of another user's.
+func cacheDirAdvice(err error) error {
+	if _, ok := errors.AsType[*cache.OwnerError](err); ok {
+		return fmt.Errorf("%w: remove it or use --cache-dir", err)
+	}
+	return err
 }
 
 // swarmFlags are the flags of every command that joins a swarm.

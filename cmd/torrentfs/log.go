@@ -27,7 +27,7 @@ func (l *logFlags) register(c *cobra.Command) {
 	fs := c.Flags()
 	fs.StringVar(&l.level, "log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&l.format, "log-format", "auto", "log `format`: text (for people), logfmt (key=value), json, or auto: text on a terminal, else logfmt")
-	fs.StringVar(&l.file, "log-file", "", "append the log to `file` instead of writing it to stderr")
+	fs.StringVar(&l.file, "log-file", "", "append the log to `file` instead of writing it to stderr (a new file is made mode 0600)")
 	fs.BoolVarP(&l.quiet, "quiet", "q", false, "log only warnings and errors (--log-level warn), and keep no status line on the terminal")
 	fs.BoolVarP(&l.verbose, "verbose", "v", false, "log everything (--log-level debug)")
 	c.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))
@@ -73,7 +73,9 @@ func (l *logFlags) open(stderr io.Writer) (*logSink, error) {
 	}
 	sink := &logSink{w: stderr}
 	if l.file != "" {
-		f, err := os.OpenFile(l.file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		// The log names torrents, paths and peers: a new file is its user's alone. A file
+		// that exists keeps its mode, which its owner chose.
+		f, err := os.OpenFile(l.file, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("--log-file: %w", err)
 		}

@@ -103,7 +103,11 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	if cfg.Prefetch, err = fetch.ParsePrefetch(f.prefetch); err != nil {
 		return usageError{err.Error()}
 	}
-	cacheDir, maxSize := f.cacheDir.path(), f.maxSize
+	cacheDir, err := f.cacheDir.dir()
+	if err != nil {
+		return err
+	}
+	maxSize := f.maxSize
 
 	// Check everything local before touching the network: a bad source gets its line; a
 	// mount of nothing but bad sources is an error.
@@ -145,7 +149,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	}
 	c, err := cache.Open(cacheDir, cache.Options{Logger: log.Logger, MaxSize: int64(maxSize)})
 	if err != nil {
-		return err
+		return cacheDirAdvice(err)
 	}
 	defer c.Close() // after the client
 
