@@ -41,6 +41,7 @@ type fcSwarm struct {
 	ih      metainfo.Hash
 	size    int64 // of big.bin
 	seeders []int // the seeders' peer ports
+	tracker int   // the port of the tracker that names them
 	rnd     *rand.Rand
 }
 
@@ -51,8 +52,11 @@ type fcSwarm struct {
 // piece from the same swarm, and aria2's download of the torrent. For each first read the
 // mount's record of its first contact (status --json, fetch.FirstContact) is printed, and
 // its medians are kept in the report. Then the realistic profile: each seeder behind its own
-// shaping proxy (20 MiB/s, 40 ms each way), which a second tracker alone names.
-// With -bench-compare BIN, every figure is also taken with BIN, mount by mount in turn.
+// shaping proxy (20 MiB/s, 40 ms each way), which a second tracker alone names. Both again
+// with a libtorrent seeder added, which answers at once where Transmission and aria2 answer
+// on their timers (docs/measurements.md). Last, what the plain handshake first saves.
+// With -bench-compare BIN, the figures of the issue's swarm are also taken with BIN, mount
+// by mount in turn.
 func (r *benchRun) firstContact(big string) {
 	r.progress("first contact, third-party swarm")
 	s := r.fcSwarm(big)
@@ -79,7 +83,30 @@ func (r *benchRun) firstContact(big string) {
 	n, d := r.aria2Download(s.tor)
 	r.add(benchRow{"first contact, baseline", "aria2 leecher: whole torrent from the same swarm", mibps(n, d), "", "", "", true})
 
-	label := "first contact, unlimited"
+	r.fcUnlimited("first contact, unlimited", s, s.seeders, builds, raw.String()+" (anacrolix first piece)")
+	r.fcRealistic("first contact, realistic", s, s.seeders, builds)
+
+	// The same with a libtorrent seeder added, which answers as soon as a peer connects:
+	// what a fresh mount does when one seeder has no timers.
+	lpTracker := opentracker(r.b, s.ih.HexString())
+	tor := filepath.Join(r.temp(), "libtorrent.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", lpTracker), "-o", tor, s.dir).CombinedOutput(); err != nil {
+		r.b.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	lt, ltPort := libtorrent(r.b, tor, filepath.Dir(s.dir))
+	lt.waitFor(r.b, "seeding")
+	r.fcAnnounce(s.tracker, s.ih, ltPort, "-PX0000-libtorrent00")
+	r.fcWaitSeeders(s.tracker, s.ih, 3)
+	withLT := append(slices.Clone(s.seeders), ltPort)
+	r.fcUnlimited("first contact, unlimited, libtorrent seeding too", s, withLT, builds[:1], "")
+	r.fcRealistic("first contact, realistic, libtorrent seeding too", s, withLT, builds[:1])
+
+	r.fcEncryption(s)
+}
+
+// fcUnlimited takes issue #13's figures on fresh mounts of each build, seeders (their
+// ports) found through the tracker, and adds their rows under label next to baseline.
+func (r *benchRun) fcUnlimited(label string, s fcSwarm, seeders []int, builds []fcBuild, baseline string) {
 	type figure struct {
 		measure string
 		run     func(mnt string) time.Duration
@@ -110,16 +137,16 @@ func (r *benchRun) firstContact(big string) {
 	}
 	for fi, f := range figures {
 		times := make([][]time.Duration, len(builds))
-		var contacts [][]fetch.FirstContact = make([][]fetch.FirstContact, len(builds))
+		contacts := make([][]fetch.FirstContact, len(builds))
 		for range fcMounts {
 			for bi, b := range builds {
-				mnt, p := r.fcMount(s, s.seeders, b.bin, s.tor)
+				mnt, p := r.fcMount(s, seeders, b.bin, s.tor)
 				d := f.run(mnt)
 				fc := fcContact(r.b, b.bin, mnt)
 				unmount(r.b, p)
 				times[bi] = append(times[bi], d)
 				contacts[bi] = append(contacts[bi], fc)
-				r.progress("  %s, %s: %s; %s", f.measure, b.name, ms(d), fcLine(fc))
+				r.progress("  %s, %s, %s: %s; %s", label, f.measure, b.name, ms(d), fcLine(fc))
 			}
 		}
 		for bi, b := range builds {
@@ -128,15 +155,48 @@ func (r *benchRun) firstContact(big string) {
 			if len(builds) > 1 {
 				measure += ", " + b.name
 			}
-			r.add(benchRow{label, measure, st.String(), raw.String() + " (anacrolix first piece)", "",
+			r.add(benchRow{label, measure, st.String(), baseline, "",
 				fmt.Sprintf("p50 ≤ %s, worst ≤ %s", ms(f.p50), ms(f.mx)), st.p50 <= f.p50 && st.max <= f.mx})
 			if fi == 0 {
 				r.fcBreakdown(label+", "+b.name, contacts[bi])
 			}
 		}
 	}
+}
 
-	r.fcRealistic(s, builds)
+// fcEncryption: what the plain handshake first saves a first read, measured against a
+// seeder with no timers of its own (a torrentfs seeder) behind the realistic profile's
+// proxy (40 ms each way), named with --peer: mounts with --encryption allow (the default)
+// and prefer (MSE first), in turn.
+func (r *benchRun) fcEncryption(s fcSwarm) {
+	label := "first contact, realistic, a torrentfs seeder"
+	tor := filepath.Join(r.temp(), "swarm.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", tor, s.dir).CombinedOutput(); err != nil {
+		r.b.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	seeder := start(r.b, nil, append([]string{"seed", tor, s.dir}, loopback...)...)
+	proxy := shapingProxy(r.b, "127.0.0.1:"+port(seeder.waitFor(r.b, "msg=seeding")), realLatency, realRate)
+	modes := []string{"allow", "prefer"}
+	times := make([][]time.Duration, len(modes))
+	for range fcMounts {
+		for i, mode := range modes {
+			mnt := r.temp()
+			args := append([]string{"mount", "--cache-dir", r.temp(), "--peer", proxy, "--encryption", mode, tor, mnt}, loopback...)
+			p := startProc(r.b, "torrentfs", exec.Command(bin, args...), func() { detachIfMounted(args) })
+			p.waitFor(r.b, "msg=mounted")
+			if _, err := os.ReadDir(filepath.Join(mnt, filepath.Base(s.dir))); err != nil {
+				r.b.Fatal(err)
+			}
+			d := timeRead(r.b, filepath.Join(mnt, filepath.Base(s.dir), "big.bin"), 0, 64<<10)
+			fc := fcContact(r.b, bin, mnt)
+			unmount(r.b, p)
+			times[i] = append(times[i], d)
+			r.progress("  %s, --encryption %s: %s; %s", label, mode, ms(d), fcLine(fc))
+		}
+	}
+	plain, mse := fcStats(times[0]), fcStats(times[1])
+	r.add(benchRow{label, "first 64 KiB at offset 0, --encryption allow (plain handshake first), p50 / worst of 5", plain.String(),
+		mse.String() + " (--encryption prefer: MSE first)", fmt.Sprintf("%.2f", float64(plain.p50)/float64(mse.p50)), "", true})
 }
 
 // fcSwarm writes the swarm's files, makes its torrent (mktorrent, 256 KiB pieces) and starts
@@ -204,6 +264,7 @@ func (r *benchRun) fcSwarm(big string) fcSwarm {
 	r.fcWaitSeeders(a2Tracker, s.ih, 1) // aria2 has checked its files
 	r.fcAnnounce(tport, s.ih, a.port, "-PX0000-aria2seeder0")
 	r.fcWaitSeeders(tport, s.ih, 2)
+	s.tracker = tport
 	r.progress("swarm ready: Transmission and aria2 seeding, tracker on port %d", tport)
 	return s
 }
@@ -340,6 +401,9 @@ func fcLine(f fetch.FirstContact) string {
 		}
 		parts = append(parts, s.name+" "+v)
 	}
+	if f.From != "" {
+		parts = append(parts, "first chunk from "+f.From)
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -470,15 +534,14 @@ func (r *benchRun) fcAnnounce(tport int, ih metainfo.Hash, port int, peerID stri
 // 40 ms each way), and a second tracker names only the proxies (registered by an announce
 // made for them, as the seeders' own announces name their real ports); the mounts are given
 // a copy of the torrent that announces to that tracker alone.
-func (r *benchRun) fcRealistic(s fcSwarm, builds []fcBuild) {
-	label := "first contact, realistic"
+func (r *benchRun) fcRealistic(label string, s fcSwarm, seeders []int, builds []fcBuild) {
 	tport := opentracker(r.b, s.ih.HexString())
 	tor := filepath.Join(r.temp(), "swarm.torrent")
 	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, s.dir).CombinedOutput(); err != nil {
 		r.b.Fatalf("mktorrent: %v\n%s", err, out)
 	}
-	proxies := slices.Clone(s.seeders) // where a client's connections are held: the proxies hold the seeders'
-	for i, seeder := range s.seeders {
+	proxies := slices.Clone(seeders) // where a client's connections are held: the proxies hold the seeders'
+	for i, seeder := range seeders {
 		proxy := shapingProxy(r.b, fmt.Sprintf("127.0.0.1:%d", seeder), realLatency, realRate)
 		_, pp, _ := strings.Cut(proxy, ":")
 		var p int
@@ -502,7 +565,7 @@ func (r *benchRun) fcRealistic(s fcSwarm, builds []fcBuild) {
 			fc := fcContact(r.b, b.bin, mnt)
 			first[bi] = append(first[bi], d)
 			contacts[bi] = append(contacts[bi], fc)
-			r.progress("  realistic first byte, %s: %s; %s", b.name, ms(d), fcLine(fc))
+			r.progress("  %s, first byte, %s: %s; %s", label, b.name, ms(d), fcLine(fc))
 			for range 4 {
 				random[bi] = append(random[bi], timeRead(r.b, file(mnt, "big.bin"), rnd.Int64N(s.size-64<<10), 64<<10))
 			}
