@@ -773,20 +773,25 @@ func TestNoFUSE(t *testing.T) {
 		os.Mkdir(filepath.Join(dir, d), 0o755)
 		os.Chown(filepath.Join(dir, d), 65534, 65534)
 	}
+	os.Mkdir(filepath.Join(dir, "rootcache"), 0o700) // a cache must belong to its user
 	os.Chmod(dir, 0o755)
-	args := []string{filepath.Join(dir, "torrentfs"), "mount", "--cache-dir", filepath.Join(dir, "cache"), filepath.Join(dir, "f.torrent"), filepath.Join(dir, "mnt")}
-	args = append(args, loopback...)
+	mountArgs := func(cache string) []string {
+		args := []string{filepath.Join(dir, "torrentfs"), "mount", "--cache-dir", filepath.Join(dir, cache), filepath.Join(dir, "f.torrent"), filepath.Join(dir, "mnt")}
+		return append(args, loopback...)
+	}
+	args := mountArgs("cache")
 
 	for _, tc := range []struct {
 		name string
 		cmd  *exec.Cmd
+		args []string
 		want string
 	}{
-		{"no /dev/fuse", exec.Command("unshare", "-m", "sh", "-c", `mount -t tmpfs none /dev && exec "$@"`, "sh"), "no /dev/fuse"},
-		{"user without fusermount3", exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "PATH=/nonexistent"), "fusermount3 not found"},
+		{"no /dev/fuse", exec.Command("unshare", "-m", "sh", "-c", `mount -t tmpfs none /dev && exec "$@"`, "sh"), mountArgs("rootcache"), "no /dev/fuse"},
+		{"user without fusermount3", exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", "PATH=/nonexistent"), args, "fusermount3 not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.cmd.Args = append(tc.cmd.Args, args...)
+			tc.cmd.Args = append(tc.cmd.Args, tc.args...)
 			var stderr bytes.Buffer
 			tc.cmd.Stderr = &stderr
 			err := tc.cmd.Run()
