@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -113,10 +114,8 @@ func (p Prefetch) String() string { return prefetchNames[p] }
 
 // ParsePrefetch parses "none", "file" or "all".
 func ParsePrefetch(s string) (Prefetch, error) {
-	for i, n := range prefetchNames {
-		if s == n {
-			return Prefetch(i), nil
-		}
+	if i := slices.Index(prefetchNames, s); i >= 0 {
+		return Prefetch(i), nil
 	}
 	return 0, fmt.Errorf("prefetch %q: want none, file or all", s)
 }
@@ -142,10 +141,8 @@ func (e Encryption) String() string { return encryptionNames[e] }
 
 // ParseEncryption parses "allow", "prefer" or "require".
 func ParseEncryption(s string) (Encryption, error) {
-	for i, n := range encryptionNames {
-		if s == n {
-			return Encryption(i), nil
-		}
+	if i := slices.Index(encryptionNames, s); i >= 0 {
+		return Encryption(i), nil
 	}
 	return 0, fmt.Errorf("encryption %q: want allow, prefer or require", s)
 }

@@ -95,7 +95,7 @@ func (r *benchRun) firstContact(big string) {
 	}
 	lt, ltPort := libtorrent(r.b, tor, filepath.Dir(s.dir))
 	lt.waitFor(r.b, "seeding")
-	r.fcAnnounce(s.tracker, s.ih, ltPort, "-PX0000-libtorrent00")
+	announceAs(r.b, s.tracker, s.ih, ltPort, "-PX0000-libtorrent00")
 	r.fcWaitSeeders(s.tracker, s.ih, 3)
 	withLT := append(slices.Clone(s.seeders), ltPort)
 	r.fcUnlimited("first contact, unlimited, libtorrent seeding too", s, withLT, builds[:1], "")
@@ -262,7 +262,7 @@ func (r *benchRun) fcSwarm(big string) fcSwarm {
 	tr.waitFor(r.b, "Seeding")
 	r.fcWaitSeeders(tport, s.ih, 1)     // Transmission has announced, and will not again in the bench
 	r.fcWaitSeeders(a2Tracker, s.ih, 1) // aria2 has checked its files
-	r.fcAnnounce(tport, s.ih, a.port, "-PX0000-aria2seeder0")
+	announceAs(r.b, tport, s.ih, a.port, "-PX0000-aria2seeder0")
 	r.fcWaitSeeders(tport, s.ih, 2)
 	s.tracker = tport
 	r.progress("swarm ready: Transmission and aria2 seeding, tracker on port %d", tport)
@@ -518,18 +518,6 @@ func (r *benchRun) aria2Download(tor string) (int64, time.Duration) {
 	return info.TotalLength(), time.Since(t0)
 }
 
-// fcAnnounce registers a peer at 127.0.0.1:port with the tracker at tport, as that peer
-// would announce itself, seeding.
-func (r *benchRun) fcAnnounce(tport int, ih metainfo.Hash, port int, peerID string) {
-	q := url.Values{"info_hash": {string(ih[:])}, "peer_id": {peerID}, "port": {fmt.Sprint(port)},
-		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"0"}, "event": {"started"}, "compact": {"1"}}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/announce?%s", tport, q.Encode()))
-	if err != nil {
-		r.b.Fatal(err)
-	}
-	resp.Body.Close()
-}
-
 // fcRealistic: the realistic profile. Each seeder gets its own shaping proxy (20 MiB/s,
 // 40 ms each way), and a second tracker names only the proxies (registered by an announce
 // made for them, as the seeders' own announces name their real ports); the mounts are given
@@ -547,7 +535,7 @@ func (r *benchRun) fcRealistic(label string, s fcSwarm, seeders []int, builds []
 		var p int
 		fmt.Sscan(pp, &p)
 		proxies = append(proxies, p)
-		r.fcAnnounce(tport, s.ih, p, fmt.Sprintf("-PX0000-%012d", i))
+		announceAs(r.b, tport, s.ih, p, fmt.Sprintf("-PX0000-%012d", i))
 	}
 	rnd := rand.New(rand.NewPCG(17, 17))
 	first := make([][]time.Duration, len(builds))

@@ -6,12 +6,15 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
@@ -143,6 +146,75 @@ func TestEncryption(t *testing.T) {
 			checkTree(t, mnt, map[string][]byte{"f.bin": data})
 			if o := w.opened(); !tc.want(o) {
 				t.Errorf("connections opened with the plain handshake: %v; want %s", o, tc.what)
+			}
+			if code := m.stop(t, syscall.SIGINT); code != 0 {
+				t.Fatalf("mount: exit %d", code)
+			}
+		})
+	}
+}
+
+// TestEncryptionRequired: seeders that take only encrypted connections, found through a
+// tracker, serve a mount that opens with the plain handshake: Transmission with -er,
+// libtorrent with its forced policy, aria2 with --bt-require-crypto. Each seeder announces
+// to a tracker of its own; the mount's tracker names it through a proxy that watches how
+// each connection began: plain, refused, then MSE.
+func TestEncryptionRequired(t *testing.T) {
+	dir := t.TempDir()
+	data := fetchtest.Payload(2<<20+777, 22)
+	if err := os.Mkdir(filepath.Join(dir, "sample"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sample", "f.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, tport int) string {
+		tor := filepath.Join(dir, name)
+		os.Remove(tor)
+		out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, filepath.Join(dir, "sample")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("mktorrent: %v\n%s", err, out)
+		}
+		return tor
+	}
+	mi, _, err := fetch.LoadTorrentFile(mk("probe.torrent", 1)) // the info-hash does not depend on the tracker
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih := mi.HashInfoBytes()
+
+	for _, tc := range []struct {
+		name   string
+		seeder func(t *testing.T, tor string) int // its port, once it seeds
+	}{
+		{"Transmission", func(t *testing.T, tor string) int {
+			p, port := transmission(t, tor, dir, "-er")
+			p.waitFor(t, "Seeding")
+			return port
+		}},
+		{"libtorrent", func(t *testing.T, tor string) int {
+			p, port := libtorrentEnv(t, []string{"LTPEER_ENCRYPTION=forced"}, tor, dir)
+			p.waitFor(t, "seeding")
+			return port
+		}},
+		{"aria2", func(t *testing.T, tor string) int {
+			a := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0", "--bt-require-crypto=true")
+			waitAccepting(t, "aria2c", a.port, a.exited)
+			return a.port
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seederTracker, mountTracker := opentracker(t, ih.HexString()), opentracker(t, ih.HexString())
+			w := watchWire(t, fmt.Sprintf("127.0.0.1:%d", tc.seeder(t, mk(tc.name+".torrent", seederTracker))))
+			_, wport, _ := net.SplitHostPort(w.addr)
+			p, _ := strconv.Atoi(wport)
+			announceAs(t, mountTracker, ih, p, "-PX0000-wirewatch000")
+			mnt := t.TempDir()
+			m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), mk("mount-"+tc.name+".torrent", mountTracker), mnt}, loopback...)...)
+			m.waitFor(t, "msg=mounted")
+			checkTree(t, mnt, map[string][]byte{"sample/f.bin": data})
+			if o := w.opened(); len(o) < 2 || !o[0] || o[len(o)-1] {
+				t.Errorf("connections opened with the plain handshake: %v; want plain first, then MSE", o)
 			}
 			if code := m.stop(t, syscall.SIGINT); code != 0 {
 				t.Fatalf("mount: exit %d", code)

@@ -192,9 +192,10 @@ func TestBadPeer(t *testing.T) {
 }
 
 // transmission runs Debian's transmission-cli on torrent with its files under dir, on
-// 127.0.0.1 with DHT, local discovery, PEX, µTP, port mapping and RPC off, and returns it
-// and its peer port. It is stopped when the test ends.
-func transmission(t testing.TB, torrent, dir string) (*proc, int) {
+// 127.0.0.1 with DHT, local discovery, PEX, µTP, port mapping and RPC off, and args (such
+// as -er, encryption required), and returns it and its peer port. It is stopped when the
+// test ends.
+func transmission(t testing.TB, torrent, dir string, args ...string) (*proc, int) {
 	t.Helper()
 	if _, err := exec.LookPath("transmission-cli"); err != nil {
 		t.Fatal("transmission-cli not installed: run make deps")
@@ -213,7 +214,7 @@ func transmission(t testing.TB, torrent, dir string) (*proc, int) {
 	}
 	port := freePort(t)
 	p := startProc(t, "transmission-cli", exec.Command("transmission-cli",
-		"-g", cfg, "--no-portmap", "-p", fmt.Sprint(port), "-w", dir, torrent), nil)
+		append(append([]string{"-g", cfg, "--no-portmap", "-p", fmt.Sprint(port), "-w", dir}, args...), torrent)...), nil)
 	waitAccepting(t, "transmission-cli", port, p.done)
 	return p, port
 }
@@ -270,9 +271,17 @@ func TestTransmission(t *testing.T) {
 // returns once libtorrent listens, with its port. It is stopped when the test ends.
 func libtorrent(t testing.TB, torrent, dir string, peers ...string) (*proc, int) {
 	t.Helper()
+	return libtorrentEnv(t, nil, torrent, dir, peers...)
+}
+
+// libtorrentEnv is libtorrent with env added to the environment (LTPEER_ENCRYPTION=forced).
+func libtorrentEnv(t testing.TB, env []string, torrent, dir string, peers ...string) (*proc, int) {
+	t.Helper()
 	port := freePort(t)
 	args := append([]string{"testdata/ltpeer.py", "run", torrent, dir, fmt.Sprint(port)}, peers...)
-	p := startProc(t, "libtorrent", exec.Command("/usr/bin/python3", args...), nil)
+	cmd := exec.Command("/usr/bin/python3", args...)
+	cmd.Env = append(os.Environ(), env...)
+	p := startProc(t, "libtorrent", cmd, nil)
 	p.waitFor(t, "listening: successfully listening on [TCP]")
 	return p, port
 }

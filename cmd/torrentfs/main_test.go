@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
@@ -339,6 +343,20 @@ func opentracker(t testing.TB, infohashes ...string) int {
 	// opentracker says nothing when it is ready.
 	waitAccepting(t, "opentracker", p, exited)
 	return p
+}
+
+// announceAs registers a peer at 127.0.0.1:port with the tracker at tport, as that peer
+// would announce itself, seeding: to name a peer the tracker could not know, such as a
+// proxy in front of a seeder.
+func announceAs(t testing.TB, tport int, ih metainfo.Hash, port int, peerID string) {
+	t.Helper()
+	q := url.Values{"info_hash": {string(ih[:])}, "peer_id": {peerID}, "port": {fmt.Sprint(port)},
+		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"0"}, "event": {"started"}, "compact": {"1"}}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/announce?%s", tport, q.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 }
 
 // waitAccepting dials a third-party program's port until it accepts, with a bound, for

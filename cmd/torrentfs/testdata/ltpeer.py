@@ -10,7 +10,9 @@ interop tests, on 127.0.0.1 only: DHT, local discovery, UPnP, NAT-PMP and uTP of
                                           (its v1 info-hash, in hex), "listening"
                                           once it accepts peers, "pieces N" as it gets
                                           them, "seeding" once it has every piece, and
-                                          runs until killed
+                                          runs until killed; with LTPEER_ENCRYPTION=forced
+                                          in the environment, only encrypted (MSE)
+                                          connections, both ways
 """
 import os
 import sys
@@ -36,14 +38,17 @@ def create(args):
 
 def run(args):
     torrent, save, port = args[0], args[1], int(args[2])
-    ses = lt.session({
+    settings = {
         "listen_interfaces": "127.0.0.1:%d" % port,
         "outgoing_interfaces": "127.0.0.1",
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "enable_incoming_utp": False, "enable_outgoing_utp": False,
         "allow_multiple_connections_per_ip": True,
         "alert_mask": lt.alert_category.error | lt.alert_category.status,
-    })
+    }
+    if os.environ.get("LTPEER_ENCRYPTION") == "forced":
+        settings["in_enc_policy"] = settings["out_enc_policy"] = int(lt.enc_policy.forced)
+    ses = lt.session(settings)
     ti = lt.torrent_info(torrent)
     print("infohash", ti.info_hashes().v1, flush=True)
     h = ses.add_torrent({"ti": ti, "save_path": save})
