@@ -156,7 +156,7 @@ func (s *swarmFlags) register(c *cobra.Command) {
 	fs.BoolVar(&s.noUPnP, "no-upnp", false, "do not ask the router to forward the port (UPnP/NAT-PMP)")
 	fs.BoolVar(&s.noPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
 	fs.BoolVar(&s.utp, "utp", false, "also use uTP (slow in this client: see BENCHMARKS.md)")
-	fs.StringVar(&s.encrypt, "encryption", fetch.EncryptionAllow.String(), "peer connection encryption, a `mode`: allow (plain handshake first, encrypted if refused), prefer (encrypted first) or require")
+	fs.StringVar(&s.encrypt, "encryption", fetch.EncryptionAllow.String(), "peer connection encryption, a `mode`: allow (plain handshake first, encrypted if refused), prefer (encrypted handshake first) or require (encrypted only, the whole stream)")
 	c.RegisterFlagCompletionFunc("encryption", cobra.FixedCompletions([]string{"allow", "prefer", "require"}, cobra.ShellCompDirectiveNoFileComp))
 	s.logFlags.register(c)
 }
