@@ -3,6 +3,8 @@ package library
 import (
 	"cmp"
 	"path"
+	"strings"
+	"time"
 
 	"github.com/torrentfs/torrentfs/fetch"
 )
@@ -134,4 +136,27 @@ func Cells(pm string, n int) []Cell {
 		out[c] = cl
 	}
 	return out
+}
+
+// Started says how the torrent's first contact with the swarm went, in time since it
+// started: where a slow start waited (a tracker, a peer's answer, its first piece, and who
+// sent that). Empty before any of it.
+func (s Status) Started() string {
+	fc := s.FirstContact
+	if fc == nil {
+		return ""
+	}
+	var parts []string
+	add := func(what string, d time.Duration) {
+		if d > 0 {
+			parts = append(parts, what+" "+d.Round(time.Millisecond).String())
+		}
+	}
+	add("tracker answered after", fc.Answer)
+	add("first peer after", fc.Handshake)
+	add("first piece after", fc.Piece)
+	if len(parts) > 0 && fc.From != "" {
+		parts[len(parts)-1] += " (from " + fc.From + ")"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -36,14 +36,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Addr, Client, Have, Down, Up, Rate string
 	}
 	type row struct {
-		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate, ReadRate, Ratio, Evicted string
-		Peers, KnownPeers, Seeders                                                                        int
-		Pending, Dormant                                                                                  bool
-		HashFailures                                                                                      int64
-		Cells                                                                                             []cell
-		PeerList                                                                                          []peer
-		Files                                                                                             []file
-		MoreFiles                                                                                         int
+		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate, ReadRate, Ratio, Evicted, Started string
+		Peers, KnownPeers, Seeders                                                                                 int
+		Pending, Dormant                                                                                           bool
+		HashFailures                                                                                               int64
+		Cells                                                                                                      []cell
+		PeerList                                                                                                   []peer
+		Files                                                                                                      []file
+		MoreFiles                                                                                                  int
 	}
 	var rows []row
 	for _, i := range s.lib.List() {
@@ -55,6 +55,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			rw.Down, rw.Up, rw.Evicted = human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), human.Bytes(t.Evicted)
 			rw.DownRate, rw.UpRate, rw.ReadRate = rate(t.DownloadRate), rate(t.UploadRate), rate(t.ReadRate)
 			rw.Ratio = fmt.Sprintf("%.2f", t.Ratio)
+			rw.Started = t.Started()
 			rw.Peers, rw.KnownPeers, rw.Seeders, rw.HashFailures = t.Peers, t.KnownPeers, t.Seeders, t.HashFailures
 			for _, c := range library.Cells(t.PieceMap, maxCells) {
 				rw.Cells = append(rw.Cells, cell{cellClass(c)})
@@ -142,7 +143,8 @@ setInterval(async () => {
 {{range .Rows}}<section class="torrent">{{if .Pending}}<h2>awaiting metadata</h2><small>{{.InfoHash}}</small>
 {{else}}<h2>{{.Name}}</h2><small>{{.InfoHash}}</small>
 <p>{{.Cached}} of {{.Size}} cached (<span class="pct">{{.Percent}}</span>){{if .Dormant}} · dormant until a file is opened{{end}} · {{.Peers}} peers of {{.KnownPeers}} known, {{.Seeders}} seeders<br>
-down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} · read {{.Read}} ({{.ReadRate}}) · evicted {{.Evicted}} · hash failures {{.HashFailures}}</p>
+down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} · read {{.Read}} ({{.ReadRate}}) · evicted {{.Evicted}} · hash failures {{.HashFailures}}{{if .Started}}<br>
+<span class="started">started: {{.Started}}</span>{{end}}</p>
 <div class="m">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>
 {{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>has</th><th>from it</th><th>rate</th><th>to it</th></tr>
 {{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td></tr>

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,7 +178,8 @@ func TestHTTP(t *testing.T) {
 		t.Errorf("/api/torrents/%s:\n%s", one.InfoHash, b)
 	}
 	if resp, b := get(t, base+"/"); resp.StatusCode != 200 || !strings.Contains(string(b), "<h2>tree</h2>") || !strings.Contains(string(b), `class="c4"`) ||
-		strings.Count(string(b), `<div class="m f">`) != len(ts[0].Files) {
+		strings.Count(string(b), `<div class="m f">`) != len(ts[0].Files) ||
+		!regexp.MustCompile(`started: first peer after [0-9.]+m?s, first piece after [0-9.]+m?s \(from torrentfs/`).Match(b) {
 		t.Errorf("status page: %s\n%s", resp.Status, b)
 	}
 	if code := p.stop(t, syscall.SIGINT); code != 0 {

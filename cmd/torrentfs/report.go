@@ -63,6 +63,9 @@ func writeTorrent(w io.Writer, t library.Status, colour bool) {
 	fmt.Fprintf(w, "rates:    %s down, %s up, %s read\n", perSecond(t.DownloadRate), perSecond(t.UploadRate), perSecond(t.ReadRate))
 	fmt.Fprintf(w, "transfer: %s down, %s up (ratio %.2f); %s read from its files\n",
 		human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), t.Ratio, human.Bytes(t.Read))
+	if line := t.Started(); line != "" {
+		fmt.Fprintf(w, "started:  %s\n", line)
+	}
 	if t.HashFailures > 0 {
 		fmt.Fprintf(w, "hashes:   %d pieces failed their check (their data was thrown away)\n", t.HashFailures)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,6 +68,10 @@ func TestStatusReport(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("no %q in status:\n%s", want, out)
 		}
+	}
+	// How the start went: the tracker, the first peer, the first piece and who sent it.
+	if !regexp.MustCompile(`started:  tracker answered after [0-9.]+m?s, first peer after [0-9.]+m?s, first piece after [0-9.]+m?s \(from (Transmission 3.00|aria2/1.36.0|libtorrent/[0-9.]+)\)\n`).MatchString(out) {
+		t.Errorf("no line of the first contact in status:\n%s", out)
 	}
 	// Two lines of 64 cells, a piece each: the first 12 pieces were read; a readahead
 	// window follows them, and beyond it pieces are missing.
