@@ -66,6 +66,20 @@ func (ct *contact) saw(s step) bool {
 	return ct.at[s].CompareAndSwap(0, max(int64(time.Since(ct.start)), 1))
 }
 
+// sawRead records that a read returned data, and reports whether it was the first. Once
+// chunks have arrived, data a read returns comes from a piece that passed its hash check,
+// which the piece-state subscription (Torrent.mirrorVerified) may not have told yet: that
+// step is taken as done by now, so that the steps stay in order.
+func (ct *contact) sawRead() bool {
+	if ct == nil {
+		return false
+	}
+	if ct.at[stepChunk].Load() != 0 {
+		ct.saw(stepPiece)
+	}
+	return ct.saw(stepRead)
+}
+
 func (ct *contact) snapshot() FirstContact {
 	if ct == nil {
 		return FirstContact{}

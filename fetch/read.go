@@ -139,7 +139,7 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (n int, err er
 		defer h.t.releasePrefetch()
 	}
 	n, err = h.fill(ctx, hd, p)
-	if n > 0 && ct.saw(stepRead) {
+	if n > 0 && ct.sawRead() {
 		h.t.c.log.Debug("first contact", "torrent", h.t.Name(), "since_start", ct.snapshot())
 	}
 	h.t.read.Add(int64(n))
