@@ -54,6 +54,15 @@ const WaitForever time.Duration = -1
 // eviction always has pieces outside the readers' windows to drop.
 func ReadaheadFor(readahead, cacheSize int64) int64 { return min(readahead, cacheSize/4) }
 
+// DefaultMaxUnverified is anacrolix's bound on the bytes of pieces downloading at once.
+const DefaultMaxUnverified = 64 << 20
+
+// MaxUnverifiedFor bounds the bytes of pieces downloading at once at an eighth of a cache of
+// cacheSize bytes: their chunks are in the cache, and a piece cannot be evicted until it is
+// whole and verified, so a fast first fill of a small cache could otherwise hold it full of
+// pieces nothing can evict.
+func MaxUnverifiedFor(cacheSize int64) int64 { return min(DefaultMaxUnverified, cacheSize/8) }
+
 // Config configures a Client. The zero value joins the public swarm with DHT, PEX, trackers
 // and port forwarding on, which is what a user wants; tests switch them off.
 type Config struct {
@@ -77,6 +86,9 @@ type Config struct {
 	// Readahead caps how far ahead of a sequential reader pieces are requested.
 	// Zero means DefaultReadahead.
 	Readahead int64
+	// MaxUnverified bounds the bytes of pieces being downloaded at once, not yet verified.
+	// Zero means DefaultMaxUnverified.
+	MaxUnverified int64
 	// ReadTimeout is how long a read may wait while no data at all arrives from the swarm
 	// before it fails with ErrTimeout. Zero means DefaultReadTimeout; negative waits forever.
 	ReadTimeout time.Duration
@@ -254,6 +266,9 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.NoDefaultPortForwarding = cfg.NoPortForwarding
 	tc.DisablePEX = cfg.NoPEX
 	tc.DisableUTP = !cfg.UTP
+	if cfg.MaxUnverified > 0 {
+		tc.MaxUnverifiedBytes = cfg.MaxUnverified
+	}
 	tc.HeaderObfuscationPolicy = torrent.HeaderObfuscationPolicy{
 		Preferred:        cfg.Encryption != EncryptionAllow,
 		RequirePreferred: cfg.Encryption == EncryptionRequire,

@@ -155,6 +155,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 
 	cfg.Storage = c
 	cfg.Readahead = fetch.ReadaheadFor(int64(f.readahead), int64(maxSize))
+	cfg.MaxUnverified = fetch.MaxUnverifiedFor(int64(maxSize))
 	cfg.ReadTimeout = time.Duration(f.readTimeout)
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = fetch.WaitForever
