@@ -237,6 +237,12 @@ func TestCacheDirOwner(t *testing.T) {
 		return append(append(append([]string{"mount"}, flags...), tor, mnt), loopback...)
 	}
 
+	// A $XDG_CACHE_HOME that cannot be used is said so, not replaced by the fallback.
+	refused([]string{"XDG_CACHE_HOME=relative/cache", "TMPDIR=" + tmp}, "cache dir: path in $XDG_CACHE_HOME is relative: make it an absolute path or use --cache-dir", mount()...)
+	if _, err := os.Stat(fallback); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the fallback %s was made for a relative $XDG_CACHE_HOME: %v", fallback, err)
+	}
+
 	// The default without $HOME is made, ours alone.
 	ok(noHome, "cache", "ls")
 	checkMode(t, fallback, fs.ModeDir|0o700)

@@ -100,6 +100,9 @@ func (d cacheDirFlag) dir() (string, error) {
 	}
 	if dir, err := os.UserCacheDir(); err == nil {
 		return checkCacheDir(filepath.Join(dir, "torrentfs"))
+	} else if os.Getenv("XDG_CACHE_HOME") != "" || os.Getenv("HOME") != "" {
+		// Set but unusable (a relative $XDG_CACHE_HOME): say so, rather than cache elsewhere.
+		return "", fmt.Errorf("cache dir: %w: make it an absolute path or use --cache-dir", err)
 	}
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("torrentfs-cache-%d", os.Geteuid()))
 	// Made here, alone, so that what is there can be checked: cache.Open follows symlinks.
