@@ -137,11 +137,18 @@ func (c *Client) sawFor(ih metainfo.Hash, s step) {
 	}
 }
 
-func (c *Client) sawForPeer(p *torrent.Peer, s step) {
+// contactOf returns the first-contact record of the torrent of peer p, or nil; saw and
+// sawRead take a nil record.
+func (c *Client) contactOf(p *torrent.Peer) *contact {
 	if t := p.Torrent(); t != nil {
-		c.sawFor(t.InfoHash(), s)
+		if v, ok := c.contacts.Load(t.InfoHash()); ok {
+			return v.(*contact)
+		}
 	}
+	return nil
 }
+
+func (c *Client) sawForPeer(p *torrent.Peer, s step) { c.contactOf(p).saw(s) }
 
 // contactCallbacks adds the anacrolix callbacks that record first contacts.
 func (c *Client) contactCallbacks(cb *torrent.Callbacks) {
@@ -178,15 +185,7 @@ func (c *Client) contactCallbacks(cb *torrent.Callbacks) {
 	}
 	cb.SentRequest = append(cb.SentRequest, func(ev torrent.PeerRequestEvent) { c.sawForPeer(ev.Peer, stepRequest) })
 	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
-		t := ev.Peer.Torrent()
-		if t == nil {
-			return
-		}
-		v, ok := c.contacts.Load(t.InfoHash())
-		if !ok {
-			return
-		}
-		if ct := v.(*contact); ct.saw(stepChunk) {
+		if ct := c.contactOf(ev.Peer); ct.saw(stepChunk) {
 			if pc, ok := ev.Peer.TryAsPeerConn(); ok {
 				name := clientName(pc)
 				ct.from.Store(&name)
