@@ -30,6 +30,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+	"github.com/torrentfs/torrentfs/internal/bencheck"
 	"github.com/torrentfs/torrentfs/third_party/badger"
 	"golang.org/x/time/rate"
 )
@@ -288,10 +289,18 @@ func (t *torrent) loadInfo(ih metainfo.Hash) ([]byte, error) {
 		info, err = item.ValueCopy(nil)
 		return err
 	})
-	if err == nil && metainfo.HashBytes(info) != ih {
+	if err != nil {
+		return nil, err
+	}
+	if metainfo.HashBytes(info) != ih {
 		return nil, fmt.Errorf("cache: stored info of %s does not match its info-hash", ih.HexString())
 	}
-	return info, err
+	// The hash binds the record to the info-hash, not to a sane shape: whoever made the
+	// torrent chose its info dictionary.
+	if err := bencheck.Check(info); err != nil {
+		return nil, fmt.Errorf("cache: stored info of %s: %w", ih.HexString(), err)
+	}
+	return info, nil
 }
 
 // ErrNoInfo is returned by LoadInfo for a torrent whose info dictionary was never saved.

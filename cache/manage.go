@@ -15,6 +15,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/torrentfs/torrentfs/internal/bencheck"
 	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
@@ -170,6 +171,9 @@ func withClosed(dir string, ih metainfo.Hash, fn func(*torrent, *metainfo.Info) 
 // decodeInfo decodes and checks an info dictionary read back from the database: it hashes to
 // its info-hash, but the database, and so the hash, may be anyone's.
 func decodeInfo(raw []byte) (*metainfo.Info, error) {
+	if err := bencheck.Check(raw); err != nil {
+		return nil, fmt.Errorf("stored info dictionary: %w", err)
+	}
 	var info metainfo.Info
 	if err := bencode.Unmarshal(raw, &info); err != nil {
 		return nil, fmt.Errorf("stored info dictionary: %w", err)

@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -249,6 +250,10 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// SourceTimeout bounds the download of a .torrent named by a magnet link's xs= or as=
+// parameter, as library bounds one named by a URL.
+const SourceTimeout = 30 * time.Second
+
 func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	cfg := c.cfg
 	tc := torrent.NewDefaultClientConfig()
@@ -280,6 +285,9 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 		tc.CryptoSelector = func(mse.CryptoMethod) mse.CryptoMethod { return mse.CryptoMethodRC4 }
 	}
 	tc.DisableTrackers = cfg.NoTrackers
+	// A magnet's xs= and as= sources are strangers' servers: the whole fetch, a slow body
+	// included, is bounded in time here, and in size and shape by anacrolix patch 0015.
+	tc.MetainfoSourcesClient = &http.Client{Timeout: SourceTimeout}
 	tc.NoUpload = cfg.NoUpload
 	tc.Seed = !cfg.NoUpload
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
@@ -297,6 +305,7 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 		c.log.Debug("a peer says which client it is", "peer", pc.RemoteAddr.String(), "client", m.V)
 	}
 	c.contactCallbacks(&tc.Callbacks)
+	tc.Callbacks.StatusUpdated = append(tc.Callbacks.StatusUpdated, c.trackerStatus)
 	if cfg.tune != nil {
 		cfg.tune(tc)
 	}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
-	"github.com/anacrolix/torrent/tracker"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker"
 )
 
 // Finding peers again. A read of a piece that no connected peer has must not wait for the

@@ -15,6 +15,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 
+	"github.com/torrentfs/torrentfs/internal/bencheck"
 	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
@@ -67,6 +68,9 @@ type Torrent struct {
 	swarm swarm
 	// meter turns transfer totals into rates (status.go).
 	meter meter
+	// trackerFailing holds the URLs (string → struct{}) of its trackers whose last
+	// announce failed, so each failure is logged once (trackers.go).
+	trackerFailing sync.Map
 
 	// wmu serialises waking the torrent with its leaving the client. Guarded by wmu: sleep
 	// holds what waking needs, nil once awake; left is set once the torrent left the client.
@@ -568,6 +572,9 @@ var ErrTooLarge = infocheck.ErrTooLarge
 func ParseTorrent(data []byte, name string) (*metainfo.MetaInfo, *metainfo.Info, error) {
 	if len(data) == 0 {
 		return nil, nil, fmt.Errorf("%s: empty file, not a .torrent file", name)
+	}
+	if err := bencheck.Check(data); err != nil {
+		return nil, nil, fmt.Errorf("%s: not a valid .torrent file: %w", name, err)
 	}
 	mi, err := metainfo.Load(bytes.NewReader(data))
 	if err != nil {

@@ -24,7 +24,7 @@ ourmod=github.com/torrentfs/torrentfs
 
 # name | module | version | packages copied ("." is the module's root package)
 copies=(
-	"anacrolix-torrent|github.com/anacrolix/torrent|v1.61.0|. smartban test internal/amortize internal/check internal/extracmp internal/indexed internal/limiter internal/mytimer internal/nestedmaps internal/request-strategy internal/testutil"
+	"anacrolix-torrent|github.com/anacrolix/torrent|v1.61.0|. smartban test tracker tracker/http internal/amortize internal/check internal/extracmp internal/indexed internal/limiter internal/mytimer internal/nestedmaps internal/request-strategy internal/testutil"
 	"badger|github.com/dgraph-io/badger/v4|v4.9.6|."
 )
 

@@ -34,7 +34,6 @@ import (
 	"github.com/anacrolix/missinggo/v2/panicif"
 	"github.com/anacrolix/missinggo/v2/pproffd"
 	"github.com/anacrolix/sync"
-	"github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/webtorrent"
 	"github.com/cespare/xxhash"
 	"github.com/dustin/go-humanize"
@@ -42,6 +41,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/amortize"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/extracmp"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/iplist"
@@ -53,6 +53,8 @@ import (
 	infohash_v2 "github.com/anacrolix/torrent/types/infohash-v2"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/check"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/limiter"
+
+	"github.com/torrentfs/torrentfs/internal/bencheck"
 )
 
 const webseedRequestUpdateTimerInterval = 5 * time.Second
@@ -1321,6 +1323,9 @@ func (cl *Client) haveDhtServer() bool {
 
 // Process incoming ut_metadata message.
 func (cl *Client) gotMetadataExtensionMsg(payload []byte, t *Torrent, c *PeerConn) error {
+	if err := bencheck.Check(payload); err != nil {
+		return fmt.Errorf("ut_metadata message: %w", err)
+	}
 	var d pp.ExtendedMetadataRequestMsg
 	err := bencode.Unmarshal(payload, &d)
 	if _, ok := err.(bencode.ErrUnusedTrailingBytes); ok {

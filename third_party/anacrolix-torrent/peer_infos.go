@@ -4,7 +4,7 @@ import (
 	"github.com/anacrolix/dht/v2/krpc"
 
 	"github.com/anacrolix/torrent/peer_protocol"
-	"github.com/anacrolix/torrent/tracker"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker"
 )
 
 // Helper-type used to bulk-manage PeerInfos.

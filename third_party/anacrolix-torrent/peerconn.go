@@ -36,6 +36,8 @@ import (
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	utHolepunch "github.com/anacrolix/torrent/peer_protocol/ut-holepunch"
+
+	"github.com/torrentfs/torrentfs/internal/bencheck"
 )
 
 type PeerStatus struct {
@@ -1092,6 +1094,9 @@ func (c *PeerConn) onReadExtendedMsg(id pp.ExtensionNumber, payload []byte) (err
 	}
 	if id == pp.HandshakeExtendedID {
 		var d pp.ExtendedHandshakeMessage
+		if err := bencheck.Check(payload); err != nil {
+			return fmt.Errorf("extended handshake: %w", err)
+		}
 		if err := bencode.Unmarshal(payload, &d); err != nil {
 			c.protocolLogger.Printf("error parsing extended handshake message %q: %s", payload, err)
 			return fmt.Errorf("unmarshalling extended handshake payload: %w", err)

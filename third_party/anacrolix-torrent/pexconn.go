@@ -9,6 +9,8 @@ import (
 	"github.com/anacrolix/log"
 
 	pp "github.com/anacrolix/torrent/peer_protocol"
+
+	"github.com/torrentfs/torrentfs/internal/bencheck"
 )
 
 const (
@@ -122,6 +124,9 @@ func (s *pexConnState) updateRemoteLiveConns(rx pp.PexMsg) (errs []error) {
 
 // Recv is called from the reader goroutine
 func (s *pexConnState) Recv(payload []byte) error {
+	if err := bencheck.Check(payload); err != nil {
+		return fmt.Errorf("pex message: %w", err)
+	}
 	rx, err := pp.LoadPexMsg(payload)
 	if err != nil {
 		return fmt.Errorf("unmarshalling pex message: %w", err)

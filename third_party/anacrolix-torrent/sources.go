@@ -3,6 +3,7 @@ package torrent
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"time"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/torrentfs/torrentfs/internal/bencheck"
+	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
 // Add HTTP endpoints that serve the metainfo. They will be used if the torrent info isn't obtained
@@ -85,6 +89,20 @@ func getTorrentSource(ctx context.Context, source string, hc *http.Client) (mi m
 		err = fmt.Errorf("unexpected response status code: %v", resp.StatusCode)
 		return
 	}
-	err = bencode.NewDecoder(resp.Body).Decode(&mi)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, infocheck.MaxTorrentSize+1))
+	if err != nil {
+		return
+	}
+	if len(b) > infocheck.MaxTorrentSize {
+		err = fmt.Errorf("more than %d bytes: %w", infocheck.MaxTorrentSize, infocheck.ErrTooLarge)
+		return
+	}
+	if err = bencheck.Check(b); err != nil {
+		return
+	}
+	err = bencode.Unmarshal(b, &mi)
+	if _, ok := err.(bencode.ErrUnusedTrailingBytes); ok {
+		err = nil
+	}
 	return
 }

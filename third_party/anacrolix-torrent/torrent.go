@@ -49,7 +49,6 @@ import (
 	utHolepunch "github.com/anacrolix/torrent/peer_protocol/ut-holepunch"
 	"github.com/anacrolix/torrent/segments"
 	"github.com/anacrolix/torrent/storage"
-	"github.com/anacrolix/torrent/tracker"
 	typedRoaring "github.com/anacrolix/torrent/typed-roaring"
 	"github.com/anacrolix/torrent/types/infohash"
 	infohash_v2 "github.com/anacrolix/torrent/types/infohash-v2"
@@ -58,6 +57,9 @@ import (
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/check"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/nestedmaps"
 	request_strategy "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/internal/request-strategy"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker"
+
+	"github.com/torrentfs/torrentfs/internal/bencheck"
 )
 
 var errTorrentClosed = errors.New("torrent closed")
@@ -664,6 +666,10 @@ func (t *Torrent) hashInfoBytes(b []byte, info *metainfo.Info) error {
 
 // Called when metadata for a torrent becomes available.
 func (t *Torrent) setInfoBytesLocked(b []byte) (err error) {
+	if err = bencheck.Check(b); err != nil {
+		err = fmt.Errorf("info bytes: %w", err)
+		return
+	}
 	var info metainfo.Info
 	err = bencode.Unmarshal(b, &info)
 	if err != nil {

@@ -12,9 +12,9 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/anacrolix/torrent/tracker"
-	httpTracker "github.com/anacrolix/torrent/tracker/http"
 	"github.com/anacrolix/torrent/webtorrent"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker"
+	httpTracker "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker/http"
 )
 
 type websocketTrackerStatus struct {
