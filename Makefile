@@ -39,7 +39,7 @@ test: deps third-party-check vet
 FUZZTIME ?= 10s
 FUZZ_TARGETS := fetch:FuzzParseTorrent fs:FuzzCleanName fs:FuzzUniqueName fs:FuzzBuildTree \
 	library:FuzzParseInfoHash library:FuzzMagnet library:FuzzControl \
-	cache:FuzzReadMeta cache:FuzzMarkerPiece cache:FuzzStoredInfo
+	cache:FuzzReadMeta cache:FuzzMarkerPiece cache:FuzzStoredInfo internal/bencheck:FuzzCheck
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -69,6 +70,9 @@ func FuzzStoredInfo(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// Deep nesting, which once overflowed the decoder's stack (issue #21).
+	f.Add(bytes.Repeat([]byte("l"), 4096))
+	f.Add([]byte("d5:filesl" + strings.Repeat("d4:pathl", 150)))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		info, err := decodeInfo(raw)
 		if err != nil {

@@ -1,6 +1,7 @@
 package fetch_test
 
 import (
+	"bytes"
 	"math/bits"
 	"os"
 	"path/filepath"
@@ -56,6 +57,11 @@ func FuzzParseTorrent(f *testing.F) {
 		{Path: []string{".pad", "7"}, Length: 7, ExtendedFileAttrs: metainfo.ExtendedFileAttrs{Attr: "p"}},
 	}}))
 	f.Add(torrentBytes(f, metainfo.Info{Name: "empty", PieceLength: 1 << 14}))
+	// Deep nesting, which once overflowed the decoder's stack (issue #21), at the top and
+	// inside the info dictionary, and an absurd string length.
+	f.Add(bytes.Repeat([]byte("l"), 4096))
+	f.Add([]byte("d4:infod4:name1:a5:filesl" + strings.Repeat("d4:pathl", 150)))
+	f.Add([]byte("d4:infod4:name4000000000:a"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mi, info, err := fetch.ParseTorrent(data, "fuzz.torrent")
 		if err != nil {
