@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of Options.
@@ -36,9 +39,11 @@ type Options struct {
 	// MaxRequests caps the requests served at once; more get 503 with Retry-After.
 	// DefaultMaxRequests if 0.
 	MaxRequests int
-	// StallTimeout cuts off a response that could write nothing for this long: a client
-	// that stops reading lets go of its file (and the pieces its read head pins). Each
-	// write of up to 32 KiB gets the whole timeout. DefaultStallTimeout if 0.
+	// StallTimeout cuts off a response whose client has taken nothing for this long (to
+	// 1.25 times as long): a client that stops reading lets go of its file, and of the
+	// pieces its read head pins. A client that takes data, however slowly, is not cut off.
+	// Progress is what the client's TCP acknowledges when the server's ConnContext is
+	// ConnContext, else a write of up to 32 KiB that completes. DefaultStallTimeout if 0.
 	StallTimeout time.Duration
 	// Logger gets failed logins and cut-off responses; slog.Default() if nil.
 	Logger *slog.Logger
@@ -68,21 +73,70 @@ func Protect(h http.Handler, o Options) http.Handler {
 	return stallDeadlines(h, o.StallTimeout, o.Logger)
 }
 
+// ConnContext is an http.Server's ConnContext that lets Protect see how much of a response
+// the client has taken (its TCP acknowledgements), not only whether a write has returned:
+// a write blocks until the kernel's send buffer, up to megabytes, has room for it again.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+type connKey struct{}
+
 // stallDeadlines sets nosniff on every response, and a write deadline of d before every
-// write, so a client that takes nothing for d is cut off while a slow one that keeps
-// taking data is not. The first deadline is set at once: on a kept-alive connection the
-// last request's would still hold.
+// write and whenever the client has acknowledged data, so a client that takes nothing for
+// d is cut off while a slow one that keeps taking data is not. The first deadline is set
+// at once: on a kept-alive connection the last request's would still hold.
 func stallDeadlines(h http.Handler, d time.Duration, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		rc := http.NewResponseController(w)
 		rc.SetWriteDeadline(time.Now().Add(d))
 		sw := &stallWriter{ResponseWriter: w, rc: rc, d: d}
+		if c, ok := r.Context().Value(connKey{}).(*net.TCPConn); ok {
+			done, watched := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(watched)
+				watchAcks(c, rc, d, done)
+			}()
+			defer func() { close(done); <-watched }()
+		}
 		h.ServeHTTP(sw, r)
 		if sw.stalled {
 			log.Info("http response cut off: the client took nothing", "for", d, "remote", r.RemoteAddr, "path", r.URL.Path)
 		}
 	})
+}
+
+// watchAcks moves the write deadline of c to d from now each time, checked every d/4,
+// that the client has acknowledged more data, until done is closed.
+func watchAcks(c *net.TCPConn, rc *http.ResponseController, d time.Duration, done <-chan struct{}) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	acked := func() uint64 {
+		var n uint64
+		raw.Control(func(fd uintptr) {
+			if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+				n = info.Bytes_acked
+			}
+		})
+		return n
+	}
+	tick := time.NewTicker(d / 4)
+	defer tick.Stop()
+	last := acked()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		if n := acked(); n != last {
+			last = n
+			rc.SetWriteDeadline(time.Now().Add(d))
+		}
+	}
 }
 
 // stallWriter extends the write deadline before each write. It has no ReadFrom, so

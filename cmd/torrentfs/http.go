@@ -173,6 +173,7 @@ func (s *httpServer) serve(h http.Handler, log *slog.Logger) {
 			h.ServeHTTP(w, r)
 		}),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       web.ConnContext, // lets web.Protect see a slow client's progress
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		// No ReadTimeout or WriteTimeout: they would end a long stream. Requests have no
