@@ -67,9 +67,10 @@ type logins struct {
 
 	mu sync.Mutex
 	// Guarded by mu.
-	addrs    map[string]*loginFailures
-	lastLog  time.Time
-	unlogged int // failed logins not yet in a log line
+	addrs     map[string]*loginFailures
+	lastLog   time.Time
+	lastPrune time.Time // when forgotten addresses were last dropped
+	unlogged  int       // failed logins not yet in a log line
 }
 
 type loginFailures struct {
@@ -105,10 +106,13 @@ func (l *logins) failed(addr string, now time.Time) {
 	key := addr
 	f := l.addrs[key]
 	if f == nil && len(l.addrs) >= loginMaxAddrs {
-		for a, g := range l.addrs {
-			if now.Sub(g.until) > loginForget {
-				delete(l.addrs, a)
+		if now.Sub(l.lastPrune) >= time.Minute { // not at every failure of a flood
+			for a, g := range l.addrs {
+				if now.Sub(g.until) > loginForget {
+					delete(l.addrs, a)
+				}
 			}
+			l.lastPrune = now
 		}
 		if len(l.addrs) >= loginMaxAddrs {
 			key = overflowAddr
