@@ -18,7 +18,12 @@ import (
 // files serves the file at a path of the mount through a fetch.Handle, the mount's read
 // path, with ranges and a strong ETag (the info-hash and the file's index: a torrent's files
 // never change); or a directory's listing.
+//
+// Torrent content is a stranger's: it is served sandboxed (Content-Security-Policy:
+// sandbox), so a torrent's HTML page runs no script and has an origin of its own, not the
+// status page's.
 func (s *Server) files(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Security-Policy", "sandbox")
 	p := r.PathValue("path")
 	t, i, ok := s.mnt.Lookup(p)
 	if !ok {

@@ -7,6 +7,10 @@
 //	GET /api/torrents/{key}        one torrent by info-hash (or name), with its piece map and peers
 //	GET /metrics                   Prometheus metrics
 //	GET /files/{path...}           a file or a directory listing, by its path in the mount
+//
+// Protect puts the protections a server on the network needs around the handler: nosniff
+// and a sandbox for torrent content, a Host check against DNS rebinding, a cap on requests,
+// write deadlines that cut off stalled clients, and basic authentication.
 package web
 
 import (

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
 // browser starts Debian's Chromium, headless, with nothing that would reach the network on
@@ -104,6 +107,70 @@ func TestStatusPageInBrowser(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q on the page:\n%s", want, text)
 		}
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestTorrentPageSandboxed opens a torrent's index.html over HTTP in Chromium: its script
+// must not run, and the page must not be of the status page's origin, so that even a
+// script given to it (here by DevTools) cannot read the API. The same page from a data:
+// URL shows that the script would have run.
+func TestTorrentPageSandboxed(t *testing.T) {
+	page := []byte(`<!doctype html><html><head><meta charset="utf-8"><title>untouched</title></head><body>
+<p id="m">untouched</p>
+<script>document.title = "ran"; fetch("/api/torrents").then(r => r.text()).then(() => { document.title = "read the API" })</script>
+</body></html>
+`)
+	s := fetchtest.NewSwarm(t, "site", []fetchtest.File{
+		{Path: []string{"index.html"}, Data: page},
+		{Path: []string{"x.bin"}, Data: fetchtest.Payload(100000, 3)},
+	}, 16<<10)
+	_, addr := s.StartSeeder(t)
+	m, _, base := httpMount(t, s.TorrentPath, addr)
+	ctx := browser(t)
+	eval := func(expr string, opts ...chromedp.EvaluateOption) string {
+		t.Helper()
+		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		v, err := chromedp.Run(tctx, chromedp.Evaluate[string](expr, opts...))
+		if err != nil {
+			t.Fatalf("%s: %v", expr, err)
+		}
+		return v
+	}
+	open := func(url string) {
+		t.Helper()
+		tctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := chromedp.Run(tctx, chromedp.Navigate(url)); err != nil {
+			t.Fatalf("open %s: %v", url, err)
+		}
+	}
+
+	open("data:text/html;base64," + base64.StdEncoding.EncodeToString(page))
+	if title := eval(`document.title`); title != "ran" {
+		t.Fatalf("the page's script did not run from a data: URL either (title %q): the test shows nothing", title)
+	}
+
+	open(base + "/files/site/index.html")
+	if text := eval(`document.getElementById("m").textContent`); text != "untouched" {
+		t.Fatalf("not the torrent's page: %q", text)
+	}
+	if title := eval(`document.title`); title != "untouched" {
+		t.Errorf("the torrent's script ran: title %q", title)
+	}
+	if origin := eval(`window.origin`); origin != "null" {
+		t.Errorf("the torrent's page has the origin %q, want an opaque one (null)", origin)
+	}
+	if got := eval(`fetch("/api/torrents").then(r => r.text(), e => "refused: " + e)`, chromedp.EvalAwaitPromise); !strings.HasPrefix(got, "refused") {
+		t.Errorf("a script in the torrent's page read the API: %.80q", got)
+	}
+	// The status page itself is not sandboxed: its script runs and reads the API.
+	open(base + "/")
+	if got := eval(`fetch("/api/torrents").then(r => r.text(), e => "refused: " + e)`, chromedp.EvalAwaitPromise); !strings.Contains(got, `"site"`) {
+		t.Errorf("the status page cannot read the API: %.80q", got)
 	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,15 +20,22 @@ import (
 
 // httpFlags are mount's --http flags: the web server (package web) of the mount.
 type httpFlags struct {
-	addr     string
-	auth     string
-	authFile string
+	addr        string
+	auth        string
+	authFile    string
+	hosts       []string
+	maxRequests int
+	timeout     durationFlag
 }
 
 func (h *httpFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&h.addr, "http", "", "serve a status page, a JSON API, Prometheus /metrics and the files over HTTP at `address` (host:port, or a port alone for 127.0.0.1); any address but a loopback one needs --http-auth or --http-auth-file")
 	fl.StringVar(&h.auth, "http-auth", "", "require HTTP basic authentication with `user:password` (other users of this machine can see it in ps: prefer --http-auth-file)")
-	fl.StringVar(&h.authFile, "http-auth-file", "", "require HTTP basic authentication with the user:password held in `file`")
+	fl.StringVar(&h.authFile, "http-auth-file", "", "require HTTP basic authentication with the user:password held in `file`, which only its owner may read (chmod 600)")
+	fl.StringArrayVar(&h.hosts, "http-host", nil, "also answer HTTP requests addressed to this host `name` (repeatable); by default only IP addresses and localhost are, against DNS rebinding")
+	fl.IntVar(&h.maxRequests, "http-max-requests", web.DefaultMaxRequests, "most HTTP requests served at once; more get 503")
+	h.timeout = durationFlag(web.DefaultStallTimeout)
+	fl.Var(&h.timeout, "http-timeout", "cut off an HTTP response whose client takes no data for this long")
 }
 
 // errHTTPNoAuth is returned for --http on an address other than loopback without
@@ -36,9 +44,8 @@ var errHTTPNoAuth = errors.New("--http: an address other than loopback (127.0.0.
 
 // httpServer is the mount's web server: listening from listen, serving from serve until stop.
 type httpServer struct {
-	l          net.Listener
-	user, pass string
-	auth       bool
+	l    net.Listener
+	opts web.Options
 
 	srv      *http.Server
 	cancel   context.CancelFunc // ends the requests' reads
@@ -50,8 +57,8 @@ type httpServer struct {
 // listen checks the flags and listens, or returns nil when --http is not given.
 func (h *httpFlags) listen() (*httpServer, error) {
 	if h.addr == "" {
-		if h.auth != "" || h.authFile != "" {
-			return nil, usagef("--http-auth and --http-auth-file need --http")
+		if h.auth != "" || h.authFile != "" || len(h.hosts) > 0 {
+			return nil, usagef("--http-auth, --http-auth-file and --http-host need --http")
 		}
 		return nil, nil
 	}
@@ -63,26 +70,35 @@ func (h *httpFlags) listen() (*httpServer, error) {
 	if err != nil {
 		return nil, usagef("--http %s: want host:port or a port", h.addr)
 	}
-	s := &httpServer{}
+	if h.maxRequests < 1 {
+		return nil, usagef("--http-max-requests %d: want at least 1", h.maxRequests)
+	}
+	if h.timeout <= 0 {
+		return nil, usagef("--http-timeout: want a duration above 0, e.g. 1m")
+	}
+	for _, n := range h.hosts {
+		if n == "" || strings.ContainsAny(n, ":/ ") {
+			return nil, usagef("--http-host %q: want a host name, without a port", n)
+		}
+	}
+	s := &httpServer{opts: web.Options{Hosts: h.hosts, MaxRequests: h.maxRequests, StallTimeout: time.Duration(h.timeout)}}
 	switch {
 	case h.auth != "" && h.authFile != "":
 		return nil, usagef("give --http-auth or --http-auth-file, not both")
 	case h.auth != "":
-		s.user, s.pass, s.auth = parseAuth(h.auth)
-		if !s.auth {
-			return nil, usagef("--http-auth: want user:password")
+		if s.opts.User, s.opts.Password, err = parseAuth(h.auth); err != nil {
+			return nil, usagef("--http-auth: %v", err)
 		}
 	case h.authFile != "":
-		b, err := os.ReadFile(h.authFile)
+		b, err := readAuthFile(h.authFile)
 		if err != nil {
-			return nil, fmt.Errorf("--http-auth-file: %w", err)
+			return nil, fmt.Errorf("--http-auth-file %s: %w", h.authFile, err)
 		}
-		s.user, s.pass, s.auth = parseAuth(strings.TrimRight(string(b), "\r\n"))
-		if !s.auth {
-			return nil, fmt.Errorf("--http-auth-file %s: want one line user:password", h.authFile)
+		if s.opts.User, s.opts.Password, err = parseAuth(strings.TrimRight(string(b), "\r\n")); err != nil {
+			return nil, fmt.Errorf("--http-auth-file %s: %w", h.authFile, err)
 		}
 	}
-	if !s.auth && !isLoopback(host) {
+	if s.opts.User == "" && !isLoopback(host) {
 		return nil, errHTTPNoAuth
 	}
 	if s.l, err = net.Listen("tcp", addr); err != nil {
@@ -91,9 +107,47 @@ func (h *httpFlags) listen() (*httpServer, error) {
 	return s, nil
 }
 
-func parseAuth(s string) (user, pass string, ok bool) {
-	user, pass, ok = strings.Cut(s, ":")
-	return user, pass, ok && user != "" && !strings.ContainsAny(s, "\r\n")
+// parseAuth splits user:password; neither may be empty.
+func parseAuth(s string) (user, pass string, err error) {
+	user, pass, ok := strings.Cut(s, ":")
+	switch {
+	case !ok || user == "" || strings.ContainsAny(s, "\r\n"):
+		return "", "", errors.New("want one line user:password")
+	case pass == "":
+		return "", "", errors.New("the password is empty: anyone could log in; give one")
+	}
+	return user, pass, nil
+}
+
+// maxAuthFile is the most an auth file may hold: one line.
+const maxAuthFile = 4 << 10
+
+// readAuthFile reads a credentials file, refusing one that others may read or write, as ssh
+// does its keys.
+func readAuthFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("mode %04o lets other users read or change the password: chmod 600 %s", perm, name)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxAuthFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxAuthFile {
+		return nil, errors.New("want one line user:password, and this file is longer")
+	}
+	return b, nil
 }
 
 // isLoopback reports whether host names only this machine: a loopback IP or localhost. An
@@ -108,9 +162,8 @@ func isLoopback(host string) bool {
 
 // serve serves h until stop. Call it once.
 func (s *httpServer) serve(h http.Handler, log *slog.Logger) {
-	if s.auth {
-		h = web.BasicAuth(h, s.user, s.pass)
-	}
+	s.opts.Logger = log
+	h = web.Protect(h, s.opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.srv = &http.Server{
@@ -120,8 +173,13 @@ func (s *httpServer) serve(h http.Handler, log *slog.Logger) {
 			h.ServeHTTP(w, r)
 		}),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       web.ConnContext, // lets web.Protect see a slow client's progress
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		MaxHeaderBytes:    64 << 10,
+		// No ReadTimeout or WriteTimeout: they would end a long stream. Requests have no
+		// body, and web.Protect gives each write its own deadline.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	s.done = make(chan struct{})
 	go func() {
@@ -130,7 +188,7 @@ func (s *httpServer) serve(h http.Handler, log *slog.Logger) {
 			log.Error("http server stopped", "err", err)
 		}
 	}()
-	log.Info("http", "addr", s.l.Addr().String(), "url", "http://"+s.l.Addr().String()+"/", "auth", s.auth)
+	log.Info("http", "addr", s.l.Addr().String(), "url", "http://"+s.l.Addr().String()+"/", "auth", s.opts.User != "", "max_requests", s.opts.MaxRequests)
 }
 
 // stop stops the server: new connections are refused, idle ones closed; requests still

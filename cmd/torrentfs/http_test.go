@@ -241,56 +241,82 @@ func TestHTTPMedia(t *testing.T) {
 	}
 }
 
-// TestHTTPAuth: an address other than loopback needs credentials; with them, every request
-// without them gets 401. The server binds 0.0.0.0 but the test only ever reaches it through
-// 127.0.0.1.
+// TestHTTPAuth: an address other than loopback needs credentials, which an empty password
+// or a file others may read are not; with them, every request without them gets 401. A
+// failed login is logged, and its address is refused for a second, even with the right
+// password. The server binds 0.0.0.0 but the test only ever reaches it through 127.0.0.1.
 func TestHTTPAuth(t *testing.T) {
 	tor, _, addr := swarm(t, "one.bin", 100000)
 	hp := freePort(t)
 	mnt := t.TempDir()
-	code, _, stderr := torrentfs(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
-		"--http", fmt.Sprintf("0.0.0.0:%d", hp), tor, mnt}, loopback...)...)
-	if code != 1 || !strings.Contains(stderr, "--http-auth") {
-		t.Fatalf("--http 0.0.0.0 without credentials: exit %d, %q", code, stderr)
+	mount := func(extra ...string) []string {
+		return append(append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
+			"--http", fmt.Sprintf("0.0.0.0:%d", hp)}, extra...), append([]string{tor, mnt}, loopback...)...)
 	}
-	if mounted(mnt) {
-		t.Fatal("mounted anyway")
-	}
-
 	authFile := filepath.Join(t.TempDir(), "auth")
-	if err := os.WriteFile(authFile, []byte("me:s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
+	writeAuth := func(content string, mode os.FileMode) {
+		t.Helper()
+		if err := os.WriteFile(authFile, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(authFile, mode); err != nil { // WriteFile keeps an existing file's mode
+			t.Fatal(err)
+		}
 	}
-	p := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
-		"--http", fmt.Sprintf("0.0.0.0:%d", hp), "--http-auth-file", authFile, tor, mnt}, loopback...)...)
+	refused := func(what, want string, extra ...string) {
+		t.Helper()
+		code, _, stderr := torrentfs(t, nil, mount(extra...)...)
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Errorf("%s: exit %d, %q; want an error with %q", what, code, stderr, want)
+		}
+		if mounted(mnt) {
+			t.Fatalf("%s: mounted anyway", what)
+		}
+	}
+	refused("--http 0.0.0.0 without credentials", "--http-auth")
+	refused("--http-auth with an empty password", "password is empty", "--http-auth", "me:")
+	writeAuth("me:\n", 0o600)
+	refused("--http-auth-file with an empty password", "password is empty", "--http-auth-file", authFile)
+	writeAuth("me:s3cret\n", 0o644)
+	refused("--http-auth-file of mode 0644", "chmod 600 "+authFile, "--http-auth-file", authFile)
+	writeAuth("me:s3cret\n", 0o640)
+	refused("--http-auth-file of mode 0640", "chmod 600 "+authFile, "-o", "http_auth_file="+authFile)
+
+	writeAuth("me:s3cret\n", 0o600)
+	p := start(t, nil, mount("--http-auth-file", authFile)...)
 	p.waitFor(t, "msg=mounted")
 	base := fmt.Sprintf("http://127.0.0.1:%d", hp)
-	for _, u := range []string{"/", "/metrics", "/api/torrents", "/files/one.bin"} {
+	do := func(u, user, pass string) *http.Response {
+		t.Helper()
 		req, _ := http.NewRequest("GET", base+u, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
+		return resp
+	}
+	for _, u := range []string{"/", "/metrics", "/api/torrents", "/files/one.bin"} {
+		// A browser asks first without credentials: that is not a failed login.
+		if resp := do(u, "", ""); resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
 			t.Errorf("%s without credentials: %s", u, resp.Status)
 		}
-		req.SetBasicAuth("me", "wrong")
-		if resp, err = http.DefaultClient.Do(req); err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("%s with a wrong password: %s", u, resp.Status)
-		}
-		req.SetBasicAuth("me", "s3cret")
-		if resp, err = http.DefaultClient.Do(req); err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		if resp := do(u, "me", "s3cret"); resp.StatusCode != http.StatusOK {
 			t.Errorf("%s with credentials: %s", u, resp.Status)
 		}
+	}
+	if resp := do("/", "me", "wrong"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a wrong password: %s", resp.Status)
+	}
+	line := p.waitFor(t, "http login failed")
+	if !strings.Contains(line, "remote=127.0.0.1 ") {
+		t.Errorf("the failed login's line does not name its address: %s", line)
+	}
+	if resp := do("/", "me", "s3cret"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("the right password at once after a wrong one: %s, Retry-After %q; want 429 for a second", resp.Status, resp.Header.Get("Retry-After"))
 	}
 	if code := p.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
