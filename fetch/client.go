@@ -195,8 +195,12 @@ type Client struct {
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
 	adding   map[metainfo.Hash]bool     // guarded by mu: info-hashes Add is adding now
 
-	// bg runs the client's own background work (announces for peers, the rate meters); Close cancels bgCtx
-	// and waits for it.
+	// announces holds the "need peers" announces waiting for one of the announceWorkers
+	// (peers.go).
+	announces chan func(ctx context.Context)
+
+	// bg runs the client's own background work (announce workers, the rate meters); Close
+	// cancels bgCtx and waits for it.
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -217,7 +221,8 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool)}
+	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool),
+		announces: make(chan func(context.Context), announceQueue)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.writeWarn.Interval = writeErrorEvery
 
@@ -246,6 +251,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.cl = cl
 	c.bg.Go(c.sampleRates)
+	for range announceWorkers {
+		c.bg.Go(c.runAnnounces)
+	}
 	return c, nil
 }
 

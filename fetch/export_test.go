@@ -57,3 +57,16 @@ const (
 	MinReadahead = minReadahead
 	HeadTail     = headTail
 )
+
+// Contacts is how many first-contact records the client holds.
+func (c *Client) Contacts() int {
+	n := 0
+	c.contacts.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// NeedPeers runs a "need peers" round for the torrent, as a read waiting on a piece no
+// connected peer has does; AnnounceWorkers is how many of its announces run at once.
+func (t *Torrent) NeedPeers() { t.c.needPeers(t) }
+
+const AnnounceWorkers = announceWorkers
