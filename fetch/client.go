@@ -288,6 +288,11 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 		tc.CryptoSelector = func(mse.CryptoMethod) mse.CryptoMethod { return mse.CryptoMethodRC4 }
 	}
 	tc.DisableTrackers = cfg.NoTrackers
+	// WebTorrent (WebRTC data channels to browsers, through wss:// trackers) is not a transport
+	// torrentfs offers: a mount's peers are BitTorrent clients on TCP and uTP. Off, a stranger's
+	// wss:// tracker cannot reach the WebRTC and DTLS code (pion) at all. Web seeds (BEP 19,
+	// plain HTTP) stay on: docs/design.md, "Network features".
+	tc.DisableWebtorrent = true
 	tc.NoUpload = cfg.NoUpload
 	tc.Seed = !cfg.NoUpload
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
