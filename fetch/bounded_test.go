@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"strings"
 	"testing"
@@ -107,5 +108,31 @@ func TestFailedMagnetForgotten(t *testing.T) {
 	}
 	if n := c.Contacts(); n != 0 {
 		t.Fatalf("%d first-contact records kept for magnet links that failed", n)
+	}
+}
+
+// Bans are bounded: of 5,000 addresses banned, the newest 4,096 are kept.
+func TestBannedPeersBounded(t *testing.T) {
+	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr := func(i int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881)
+	}
+	for i := range 5000 {
+		c.BanPeer(addr(i))
+	}
+	banned := c.BannedPeers()
+	if len(banned) != 4096 {
+		t.Fatalf("%d bans kept after 5,000; want 4,096", len(banned))
+	}
+	kept := make(map[string]bool)
+	for _, b := range banned {
+		kept[b] = true
+	}
+	if oldest, newest := addr(5000-4096-1).Addr().String(), addr(4999).Addr().String(); kept[oldest] || !kept[newest] {
+		t.Fatalf("bans kept: %s %v, %s %v; want the newest", oldest, kept[oldest], newest, kept[newest])
 	}
 }

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
@@ -70,3 +71,7 @@ func (c *Client) Contacts() int {
 func (t *Torrent) NeedPeers() { t.c.needPeers(t) }
 
 const AnnounceWorkers = announceWorkers
+
+// BanPeer bans the peer at ap as its bad data would; BannedPeers lists the bans kept.
+func (c *Client) BanPeer(ap netip.AddrPort) { c.cl.BanPeer(ap) }
+func (c *Client) BannedPeers() []string     { return c.cl.BadPeerIPs() }
