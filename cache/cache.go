@@ -96,33 +96,16 @@ func (e *OwnerError) Error() string {
 	return fmt.Sprintf("cache dir %s belongs to uid %d, not you (uid %d)", e.Dir, e.Owner, e.Uid)
 }
 
-// CheckOwner returns an *OwnerError if the directory dir, symlinks followed, belongs to
-// another user than the process's, and the error of os.Stat if it cannot be found.
-func CheckOwner(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("cache dir: %w", err)
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("cache dir %s: no owner to check", dir)
-	}
-	if uid := os.Geteuid(); int(sys.Uid) != uid {
-		return &OwnerError{Dir: dir, Owner: int(sys.Uid), Uid: uid}
-	}
-	return nil
-}
-
 // Open returns a cache rooted at dir, creating it if needed with mode 0700: what a user
 // reads is theirs alone. A directory that exists keeps its mode, but must belong to the
-// process's user (else an *OwnerError); the directories and files Open makes inside it are
-// its user's alone too. It fails at once if dir cannot be written, rather than when the
+// process's user (else an *OwnerError) and be writable by nobody else (else a *ModeError);
+// the directories and files Open makes inside it are its user's alone too. It fails at once if dir cannot be written, rather than when the
 // first piece arrives.
 func Open(dir string, opts Options) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("cache dir: %w", err)
 	}
-	if err := CheckOwner(dir); err != nil {
+	if err := CheckDir(dir); err != nil {
 		return nil, err
 	}
 	probe, err := os.CreateTemp(dir, ".probe-*")
@@ -358,10 +341,15 @@ func (c *Cache) Close() error {
 	return errors.Join(errs...)
 }
 
-// lockDir takes an exclusive flock on dir/torrentfs.lock. The kernel drops it when the process
-// dies, so a kill -9 leaves no stale lock.
+// lockDir takes an exclusive flock on dir/torrentfs.lock, dir being a torrent's directory.
+// The kernel drops it when the process dies, so a kill -9 leaves no stale lock. Every use of
+// a torrent's directory (open, list, verify, evict, remove) takes it first, so it first
+// checks that the directory is the cache's own (checkTorrentDir): a *PlantedError if not.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, "torrentfs.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err := checkTorrentDir(dir); err != nil {
+		return nil, err
+	}
+	f, err := openNoFollow(filepath.Join(dir, "torrentfs.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock cache: %w", err)
 	}

@@ -95,7 +95,7 @@ func Find(dir, key string) ([]metainfo.Hash, error) {
 // process has the torrent open.
 func Remove(dir string, ih metainfo.Hash) error {
 	tdir := filepath.Join(dir, ih.HexString())
-	if _, err := os.Stat(tdir); err != nil {
+	if _, err := os.Lstat(tdir); err != nil {
 		return err
 	}
 	return removeClosed(tdir)
@@ -138,7 +138,7 @@ func Verify(dir string, ih metainfo.Hash) (VerifyResult, error) {
 // info dictionary, and calls fn.
 func withClosed(dir string, ih metainfo.Hash, fn func(*torrent, *metainfo.Info) error) error {
 	tdir := filepath.Join(dir, ih.HexString())
-	if _, err := os.Stat(tdir); err != nil {
+	if _, err := os.Lstat(tdir); err != nil {
 		return err
 	}
 	lock, err := lockDir(tdir) // fail fast, before Badger's own lock and its log lines
@@ -148,7 +148,7 @@ func withClosed(dir string, ih metainfo.Hash, fn func(*torrent, *metainfo.Info) 
 	lock.Close()
 	// Looking is not using: keep the torrent's last-used time.
 	used := lastUsed(tdir)
-	defer os.Chtimes(filepath.Join(tdir, metaFile), used, used)
+	defer setTimes(filepath.Join(tdir, metaFile), used)
 	t, err := openDB(tdir, slog.New(slog.DiscardHandler), 4<<20, newSpace(tdir))
 	if err != nil {
 		return err

@@ -22,31 +22,27 @@ func writeMeta(dir string, m meta) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, metaFile+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, metaFile))
+	return WriteRecord(dir, metaFile, append(b, '\n'))
 }
 
 func readMeta(dir string) (meta, error) {
 	var m meta
-	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+	b, err := ReadRecord(dir, metaFile)
 	if err != nil {
 		return m, err
 	}
 	return m, json.Unmarshal(b, &m)
 }
 
+// touchMeta marks the torrent in dir used now.
 func touchMeta(dir string) {
-	now := time.Now()
-	os.Chtimes(filepath.Join(dir, metaFile), now, now)
+	setTimes(filepath.Join(dir, metaFile), time.Now())
 }
 
 // lastUsed is when the torrent in dir was last opened or closed.
 func lastUsed(dir string) time.Time {
 	for _, p := range []string{filepath.Join(dir, metaFile), dir} {
-		if st, err := os.Stat(p); err == nil {
+		if st, err := os.Lstat(p); err == nil {
 			return st.ModTime()
 		}
 	}

@@ -92,8 +92,8 @@ type torrent struct {
 }
 
 func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("cache dir: %w", err)
+	if err := makeTorrentDir(dir); err != nil {
+		return nil, err
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
@@ -112,8 +112,8 @@ func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, 
 		log.Warn("the cache of this torrent is damaged; starting it afresh", "dir", dir, "err", err)
 		if rerr := removeDir(dir); rerr == nil {
 			lock.Close()
-			if err = os.MkdirAll(dir, 0o700); err != nil {
-				return nil, fmt.Errorf("cache dir: %w", err)
+			if err = makeTorrentDir(dir); err != nil {
+				return nil, err
 			}
 			if lock, err = lockDir(dir); err != nil {
 				return nil, err

@@ -175,7 +175,7 @@ func keepBallast(dir string, size, free, reserve int64) bool {
 	if free < size+reserve+2*minFree {
 		return false
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := openNoFollow(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return false // there already, or cannot be: either way nothing to do
 	}

@@ -196,8 +196,12 @@ type Client struct {
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
 	adding   map[metainfo.Hash]bool     // guarded by mu: info-hashes Add is adding now
 
-	// bg runs the client's own background work (announces for peers, the rate meters); Close cancels bgCtx
-	// and waits for it.
+	// announces holds the "need peers" announces waiting for one of the announceWorkers
+	// (peers.go).
+	announces chan func(ctx context.Context)
+
+	// bg runs the client's own background work (announce workers, the rate meters); Close
+	// cancels bgCtx and waits for it.
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -218,7 +222,8 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool)}
+	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool),
+		announces: make(chan func(context.Context), announceQueue)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.writeWarn.Interval = writeErrorEvery
 
@@ -247,6 +252,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.cl = cl
 	c.bg.Go(c.sampleRates)
+	for range announceWorkers {
+		c.bg.Go(c.runAnnounces)
+	}
 	return c, nil
 }
 
@@ -288,6 +296,11 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A magnet's xs= and as= sources are strangers' servers: the whole fetch, a slow body
 	// included, is bounded in time here, and in size and shape by anacrolix patch 0015.
 	tc.MetainfoSourcesClient = &http.Client{Timeout: SourceTimeout}
+	// WebTorrent (WebRTC data channels to browsers, through wss:// trackers) is not a transport
+	// torrentfs offers: a mount's peers are BitTorrent clients on TCP and uTP. Off, a stranger's
+	// wss:// tracker cannot reach the WebRTC and DTLS code (pion) at all. Web seeds (BEP 19,
+	// plain HTTP) stay on: docs/design.md, "Network features".
+	tc.DisableWebtorrent = true
 	tc.NoUpload = cfg.NoUpload
 	tc.Seed = !cfg.NoUpload
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other

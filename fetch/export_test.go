@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
@@ -57,3 +58,20 @@ const (
 	MinReadahead = minReadahead
 	HeadTail     = headTail
 )
+
+// Contacts is how many first-contact records the client holds.
+func (c *Client) Contacts() int {
+	n := 0
+	c.contacts.Range(func(any, any) bool { n++; return true })
+	return n
+}
+
+// NeedPeers runs a "need peers" round for the torrent, as a read waiting on a piece no
+// connected peer has does; AnnounceWorkers is how many of its announces run at once.
+func (t *Torrent) NeedPeers() { t.c.needPeers(t) }
+
+const AnnounceWorkers = announceWorkers
+
+// BanPeer bans the peer at ap as its bad data would; BannedPeers lists the bans kept.
+func (c *Client) BanPeer(ap netip.AddrPort) { c.cl.BanPeer(ap) }
+func (c *Client) BannedPeers() []string     { return c.cl.BadPeerIPs() }

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strconv"
@@ -35,6 +36,12 @@ const (
 	maxKnownPeers = 1000
 	// announceTimeout bounds one "need peers" announce.
 	announceTimeout = 15 * time.Second
+	// announceWorkers is how many "need peers" announces the client makes at once, for all
+	// its torrents and whatever their tracker count; announceQueue how many more may wait;
+	// needPeersTrackers how many of a torrent's trackers one round announces to.
+	announceWorkers   = 4
+	announceQueue     = 64
+	needPeersTrackers = 16
 )
 
 // swarm is what a torrent remembers of the peers it has known, and when it last looked for
@@ -155,7 +162,10 @@ func (t *Torrent) lookForPeers(p int) {
 }
 
 // needPeers announces t to its trackers and the DHT in the background, adding the peers
-// they name. The client owns these goroutines: Close stops them and waits.
+// they name. A torrent may list hundreds of trackers, so one call announces to at most
+// needPeersTrackers of them, picked at random, and the announces wait their turn for one of
+// the client's announceWorkers (runAnnounces); when announceQueue are already waiting, the
+// rest are dropped, to be tried at the next call.
 func (c *Client) needPeers(t *Torrent) {
 	var urls []string
 	if !c.cfg.NoTrackers {
@@ -171,22 +181,59 @@ func (c *Client) needPeers(t *Torrent) {
 	if len(urls) == 0 && len(dhts) == 0 {
 		return
 	}
+	rand.Shuffle(len(urls), func(i, j int) { urls[i], urls[j] = urls[j], urls[i] })
+	urls = urls[:min(len(urls), needPeersTrackers)]
 	c.log.Debug("looking for peers", "torrent", t.Name(), "trackers", len(urls), "dht", len(dhts) > 0)
+	dropped := 0
 	for _, u := range urls {
-		c.bg.Go(func() { t.announce(c.bgCtx, u) })
+		if !c.queueAnnounce(func(ctx context.Context) { t.announce(ctx, u) }) {
+			dropped++
+		}
 	}
 	for _, s := range dhts {
-		done, stop, err := t.t.AnnounceToDht(s)
-		if err != nil {
-			continue
-		}
-		c.bg.Go(func() {
+		ok := c.queueAnnounce(func(ctx context.Context) {
+			done, stop, err := t.t.AnnounceToDht(s)
+			if err != nil {
+				return
+			}
 			defer stop()
+			ctx, cancel := context.WithTimeout(ctx, announceEvery)
+			defer cancel()
 			select {
 			case <-done:
-			case <-c.bgCtx.Done():
+			case <-ctx.Done():
 			}
 		})
+		if !ok {
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		c.log.Debug("too many announces waiting: some dropped", "torrent", t.Name(), "dropped", dropped)
+	}
+}
+
+// queueAnnounce queues an announce for the client's announce workers, and reports whether
+// there was room.
+func (c *Client) queueAnnounce(f func(ctx context.Context)) bool {
+	select {
+	case c.announces <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+// runAnnounces is one of the client's announce workers: it runs queued announces one at a
+// time until the client closes.
+func (c *Client) runAnnounces() {
+	for {
+		select {
+		case f := <-c.announces:
+			f(c.bgCtx)
+		case <-c.bgCtx.Done():
+			return
+		}
 	}
 }
 

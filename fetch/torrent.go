@@ -142,6 +142,7 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	tt.start(t, peers)
 	if !c.register(tt) { // anacrolix drops t as the client closes
 		tt.close()
+		c.contacts.CompareAndDelete(ih, tt.contact)
 		return nil, ErrClientClosed
 	}
 	return tt, nil
@@ -235,12 +236,18 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []s
 	return spec, peers, modTime, nil
 }
 
-// join adds spec to anacrolix and waits for its info dictionary (bounded by ctx).
-func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []string) (*torrent.Torrent, error) {
+// join adds spec to anacrolix and waits for its info dictionary (bounded by ctx). If it
+// fails, the torrent's first-contact record goes with it: a magnet link whose metadata never
+// came leaves nothing behind.
+func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []string) (_ *torrent.Torrent, err error) {
 	ct := c.newContact(spec.InfoHash)
+	defer func() {
+		if err != nil {
+			c.contacts.CompareAndDelete(spec.InfoHash, ct)
+		}
+	}()
 	t, isNew, err := c.cl.AddTorrentSpec(spec)
 	if err != nil {
-		c.contacts.CompareAndDelete(spec.InfoHash, ct)
 		return nil, fmt.Errorf("add torrent: %w", err)
 	}
 	if !isNew { // reserve should have caught it; the torrent is another Add's

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -345,8 +344,9 @@ func (l *Library) forget(e *entry) bool {
 var ErrNotFound = errors.New("no such torrent in this mount")
 
 // Remove removes the torrent named key (its entry's name or its info-hash). Its open files
-// keep reading until closed. Its cached pieces stay, for the cap's eviction to reclaim,
-// unless purge is set: then they are deleted once its files are closed.
+// keep reading until closed. Its cached pieces stay, for the cap's eviction to reclaim, and
+// its name is kept for the next time it is added, unless purge is set: then they are
+// deleted once its files are closed, and the name is forgotten.
 func (l *Library) Remove(key string, purge bool) error {
 	l.mu.Lock()
 	e := l.find(key)
@@ -401,6 +401,7 @@ func (l *Library) remove(e *entry, purge bool) error {
 			l.log.Warn("cannot purge the torrent's cache", "torrent", e.name, "err", err)
 			return
 		}
+		l.forgetName(e.ih)
 		l.log.Info("purged from the cache", "torrent", e.name, "infohash", e.ih.HexString())
 	})
 	return err
@@ -488,8 +489,11 @@ const namesFile = "names.json"
 
 func (l *Library) loadNames() map[metainfo.Hash]string {
 	names := make(map[metainfo.Hash]string)
-	b, err := os.ReadFile(filepath.Join(l.cache.Dir(), namesFile))
+	b, err := cache.ReadRecord(l.cache.Dir(), namesFile)
 	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			l.log.Warn("cannot read the entries' names", "err", err)
+		}
 		return names
 	}
 	var m map[string]string
@@ -502,6 +506,20 @@ func (l *Library) loadNames() map[metainfo.Hash]string {
 		}
 	}
 	return names
+}
+
+// forgetName drops the name kept for ih, unless the torrent was added again meanwhile.
+func (l *Library) forgetName(ih metainfo.Hash) {
+	l.mu.Lock()
+	_, back := l.entries[ih]
+	_, named := l.names[ih]
+	if !back {
+		delete(l.names, ih)
+	}
+	l.mu.Unlock()
+	if named && !back {
+		l.saveNames()
+	}
 }
 
 // saveNames writes the names, atomically; another mount of the same cache may write them
@@ -517,13 +535,7 @@ func (l *Library) saveNames() {
 	if err != nil {
 		return
 	}
-	path := filepath.Join(l.cache.Dir(), namesFile)
-	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o600); err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := cache.WriteRecord(l.cache.Dir(), namesFile, b); err != nil {
 		l.log.Debug("cannot keep the entries' names", "err", err)
 	}
 }

@@ -204,7 +204,7 @@ func TestLogFileMode(t *testing.T) {
 // $XDG_CACHE_HOME the default is torrentfs-cache-UID in $TMPDIR, made with mode 0700. A
 // cache directory that belongs to another user, given or default, is refused with what to
 // do, and so is a symlink at the default in $TMPDIR; a directory of one's own, or a symlink
-// to one given with --cache-dir, is taken whatever its mode.
+// to one given with --cache-dir, is taken unless others may write in it.
 func TestCacheDirOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatalf("this test gives a directory to another user: run it as root (uid is %d)", os.Geteuid())
@@ -279,6 +279,14 @@ func TestCacheDirOwner(t *testing.T) {
 	}
 	ok(nil, "cache", "ls", "--cache-dir", own)
 	ok(nil, "cache", "ls", "--cache-dir", fallback)
+
+	// One that others may write in is refused: they could plant a database or a symlink.
+	if err := os.Chmod(own, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	writable := fmt.Sprintf("cache dir %s is writable by other users (mode 0777): chmod 700 it or use --cache-dir", own)
+	refused(nil, writable, "cache", "ls", "--cache-dir", own)
+	refused(nil, writable, mount("--cache-dir", own)...)
 }
 
 // TestNoWayIn checks that without --allow-other another user can neither read a mount nor

@@ -121,18 +121,23 @@ func (d cacheDirFlag) dir() (string, error) {
 	return checkCacheDir(dir)
 }
 
-// checkCacheDir returns dir, or an error if it exists and belongs to another user.
+// checkCacheDir returns dir, or an error if it exists and belongs to another user or others
+// may write in it.
 func checkCacheDir(dir string) (string, error) {
-	if err := cache.CheckOwner(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := cache.CheckDir(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", cacheDirAdvice(err)
 	}
 	return dir, nil
 }
 
-// cacheDirAdvice adds what to do to the error of a cache directory of another user's.
+// cacheDirAdvice adds what to do to the error of a cache directory of another user's, or
+// one that others may write in.
 func cacheDirAdvice(err error) error {
 	if _, ok := errors.AsType[*cache.OwnerError](err); ok {
 		return fmt.Errorf("%w: remove it or use --cache-dir", err)
+	}
+	if _, ok := errors.AsType[*cache.ModeError](err); ok {
+		return fmt.Errorf("%w: chmod 700 it or use --cache-dir", err)
 	}
 	return err
 }

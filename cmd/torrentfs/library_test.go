@@ -121,6 +121,15 @@ func TestLibrary(t *testing.T) {
 	if _, out, _ := torrentfs(t, nil, "cache", "ls", "--cache-dir", cache); strings.Contains(out, "one.bin") || !strings.Contains(out, "two.bin") {
 		t.Fatalf("cache ls after remove --purge of one.bin only:\n%s", out)
 	}
+	// and forgets the name it was given; a torrent removed without --purge keeps its own.
+	b, _ := os.ReadFile(filepath.Join(cache, "names.json"))
+	var names map[string]string
+	if err := json.Unmarshal(b, &names); err != nil {
+		t.Fatalf("names.json: %v, %q", err, b)
+	}
+	if n, ok := names[infoHash(t, tor1)]; ok || names[infoHash(t, tor2)] != "two.bin" {
+		t.Fatalf("names.json after remove --purge of one.bin (%q, %v): %q", n, ok, b)
+	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}

@@ -92,6 +92,9 @@ type Client struct {
 	// through legitimate channels.
 	dopplegangerAddrs map[string]struct{}
 	badPeerIPs        map[bannableAddr]struct{} // torrentfs: IPs, or IPs and ports on loopback
+	// torrentfs: badPeerOrder holds the banned addresses oldest first, so that the oldest
+	// ban goes when there are maxBannedPeers.
+	badPeerOrder []bannableAddr
 	// All Torrents once.
 	torrents map[*Torrent]struct{}
 	// All Torrents by their short infohashes (v1 if valid, and truncated v2 if valid). Unless the
@@ -1719,10 +1722,31 @@ func (cl *Client) AddDhtNodes(nodes []string) {
 	}
 }
 
+// torrentfs: maxBannedPeers bounds the banned addresses a client keeps. Strangers choose
+// how many addresses send bad data (every port of a loopback peer is one, patch 10), and
+// each ban was kept for the client's life; past the bound the oldest ban is lifted, and that
+// peer's bad data fails its hash check again if it comes back.
+const maxBannedPeers = 4096
+
+// torrentfs: BanPeer bans the peer at ap as its bad data would (banPeer): by its IP, or on
+// loopback its IP and port.
+func (cl *Client) BanPeer(ap netip.AddrPort) {
+	cl.lock()
+	defer cl.unlock()
+	cl.banPeer(bannableAddrOf(ap))
+}
+
 // torrentfs: banPeer bans a peer's identity (bannableAddrOf): its IP, or on loopback its IP
 // and port, and drops the connections of peers with that identity.
 func (cl *Client) banPeer(addr bannableAddr) {
 	g.MakeMapIfNil(&cl.badPeerIPs)
+	if _, ok := cl.badPeerIPs[addr]; !ok {
+		if len(cl.badPeerOrder) >= maxBannedPeers {
+			delete(cl.badPeerIPs, cl.badPeerOrder[0])
+			cl.badPeerOrder = append(cl.badPeerOrder[:0], cl.badPeerOrder[1:]...)
+		}
+		cl.badPeerOrder = append(cl.badPeerOrder, addr)
+	}
 	cl.badPeerIPs[addr] = struct{}{}
 	for t := range cl.torrents {
 		t.iterPeers(func(p *Peer) {
