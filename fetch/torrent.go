@@ -569,9 +569,13 @@ func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
 const (
 	MaxTorrentSize = infocheck.MaxTorrentSize
 	MaxPieces      = infocheck.MaxPieces
+	MaxFiles       = infocheck.MaxFiles
+	MaxDirs        = infocheck.MaxDirs
+	MaxPathDepth   = infocheck.MaxPathDepth
+	MaxPathBytes   = infocheck.MaxPathBytes
 )
 
-// ErrTooLarge is wrapped by the errors of a torrent beyond MaxTorrentSize or MaxPieces.
+// ErrTooLarge is wrapped by the errors of a torrent beyond one of these limits.
 var ErrTooLarge = infocheck.ErrTooLarge
 
 // ParseTorrent checks the contents of a .torrent file; name says where it came from in

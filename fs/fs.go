@@ -78,6 +78,7 @@ type builder struct {
 	parent *fusefs.Inode // any inode of the mount, to make new ones
 	t      *fetch.Torrent
 	a      *attrs
+	seen   map[*fusefs.Inode]suffixes // of the directories where names clashed
 }
 
 // build returns the torrent's entry: a file for a single-file torrent, else a directory
@@ -96,7 +97,7 @@ func (b *builder) build(ctx context.Context) *fusefs.Inode {
 		if len(f.Path) > 0 {
 			base = cleanName(f.Path[len(f.Path)-1])
 		}
-		addUnique(parent, base, b.newFile(ctx, i))
+		b.add(parent, base, b.newFile(ctx, i))
 	}
 	return top
 }
@@ -110,7 +111,7 @@ func (b *builder) subdir(ctx context.Context, parent *fusefs.Inode, name string)
 		return d
 	}
 	d := b.newDir(ctx)
-	addUnique(parent, name, d)
+	b.add(parent, name, d)
 	if pd.dirs == nil {
 		pd.dirs = make(map[string]*fusefs.Inode)
 	}
@@ -118,8 +119,25 @@ func (b *builder) subdir(ctx context.Context, parent *fusefs.Inode, name string)
 	return d
 }
 
+// add adds child to parent, a directory of the tree being built, under name made unique.
+func (b *builder) add(parent *fusefs.Inode, name string, child *fusefs.Inode) {
+	if parent.GetChild(name) != nil {
+		s := b.seen[parent]
+		if s == nil {
+			if b.seen == nil {
+				b.seen = make(map[*fusefs.Inode]suffixes)
+			}
+			s = make(suffixes)
+			b.seen[parent] = s
+		}
+		name = uniqueName(name, func(n string) bool { return parent.GetChild(n) != nil }, s)
+	}
+	parent.AddChild(name, child, false)
+}
+
+// addUnique adds child to parent under name made unique, and returns the name used.
 func addUnique(parent *fusefs.Inode, name string, child *fusefs.Inode) string {
-	name = uniqueName(name, func(n string) bool { return parent.GetChild(n) != nil })
+	name = uniqueName(name, func(n string) bool { return parent.GetChild(n) != nil }, nil)
 	parent.AddChild(name, child, false)
 	return name
 }

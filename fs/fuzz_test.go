@@ -47,23 +47,31 @@ func FuzzCleanName(f *testing.F) {
 }
 
 // FuzzUniqueName: uniqueName returns a valid name that is not taken, the name itself when it
-// is free. taken holds the names of a directory, one a line, and a run of the name's own
-// " (i)" variants.
+// is free, and the same name with the memory of a directory's suffixes as without it. taken
+// holds the names of a directory, one a line; then runs names are taken, alternately name's
+// and other's (whose stems may clash with name's once cut), as a tree's build takes them.
 func FuzzUniqueName(f *testing.F) {
 	for _, s := range nameSeeds {
-		f.Add(s, "a.mkv\na (2).mkv", uint8(3))
+		f.Add(s, s+"x", "a.mkv\na (2).mkv", uint8(30))
 	}
-	f.Fuzz(func(t *testing.T, name, others string, runs uint8) {
-		name = cleanName(name)
+	f.Add(strings.Repeat("x", 250)+"a", strings.Repeat("x", 250)+"b", strings.Repeat("x", 248)+" (3)", uint8(40))
+	f.Add("a. (3)", "a (2).", "a (2). (3)\na. (3) (2)", uint8(25))
+	f.Fuzz(func(t *testing.T, name, other, others string, runs uint8) {
+		names := [2]string{cleanName(name), cleanName(other)}
 		taken := make(map[string]bool)
 		for _, o := range strings.Split(others, "\n") {
 			taken[o] = true
 		}
-		free := !taken[name]
-		// Take the first runs names uniqueName would give, one after the other.
-		for range runs {
-			u := uniqueName(name, func(s string) bool { return taken[s] })
+		seen := make(suffixes)
+		for r := range int(runs) {
+			name := names[r%2]
+			free := !taken[name]
+			isTaken := func(s string) bool { return taken[s] }
+			u := uniqueName(name, isTaken, seen)
 			checkName(t, u)
+			if want := uniqueName(name, isTaken, nil); u != want {
+				t.Fatalf("%q: %q with the directory's suffixes, %q without", name, u, want)
+			}
 			if taken[u] {
 				t.Fatalf("%q: %q is taken", name, u)
 			}
@@ -73,7 +81,6 @@ func FuzzUniqueName(f *testing.F) {
 			if utf8.ValidString(name) && !utf8.ValidString(u) {
 				t.Fatalf("%q: made unique as invalid UTF-8 %q", name, u)
 			}
-			free = false
 			taken[u] = true
 		}
 	})

@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"path"
 	"slices"
 	"strings"
 
@@ -71,31 +70,58 @@ func (m *Mount) ReadDir(p string) ([]DirEntry, bool) {
 
 // Paths returns the path of each file of the root entry called name as the mount shows it,
 // by file index (as in Torrent.Files). It reports false if the root holds no such entry.
+// It walks the tree without recursion, building each path in one buffer: its cost is the
+// size of the paths it returns, however deep they are.
 func (m *Mount) Paths(name string) ([]string, bool) {
 	n := m.root.EmbeddedInode().GetChild(name)
 	if n == nil {
 		return nil, false
 	}
-	var t *fetch.Torrent
-	paths := map[int]string{}
-	var walk func(n *fusefs.Inode, p string)
-	walk = func(n *fusefs.Inode, p string) {
-		if f, ok := n.Operations().(*file); ok {
-			t = f.t
-			paths[f.index] = p
-			return
+	if f, ok := n.Operations().(*file); ok {
+		r := make([]string, len(f.t.Files()))
+		r[f.index] = name
+		return r, true
+	}
+	// Depth first: the directories from the entry down to the one being listed, each with
+	// the children left to visit and the length of its path in buf.
+	type child struct {
+		name string
+		n    *fusefs.Inode
+	}
+	type frame struct {
+		left []child
+		end  int
+	}
+	children := func(n *fusefs.Inode) []child {
+		var cs []child
+		for name, c := range n.Children() {
+			cs = append(cs, child{name, c})
 		}
-		for c, child := range n.Children() {
-			walk(child, path.Join(p, c))
+		return cs
+	}
+	var (
+		r     []string
+		buf   = []byte(name)
+		stack = []frame{{children(n), len(name)}}
+	)
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if len(top.left) == 0 {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		c := top.left[0]
+		top.left = top.left[1:]
+		buf = append(append(buf[:top.end], '/'), c.name...)
+		switch op := c.n.Operations().(type) {
+		case *file:
+			if r == nil {
+				r = make([]string, len(op.t.Files()))
+			}
+			r[op.index] = string(buf)
+		case *dir:
+			stack = append(stack, frame{children(c.n), len(buf)})
 		}
 	}
-	walk(n, name)
-	if t == nil {
-		return nil, true // a directory torrent with no files
-	}
-	r := make([]string, len(t.Files()))
-	for i, p := range paths {
-		r[i] = p
-	}
-	return r, true
+	return r, true // nil for a directory torrent with no files
 }

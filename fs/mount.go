@@ -137,22 +137,37 @@ func New(dir string, opts Options) (*Mount, error) {
 	return m, nil
 }
 
-// Add adds t to the root as one entry: a file for a single-file torrent, a directory of its
-// tree otherwise. The entry is called name, cleaned as names from a torrent are, and made
-// unique among the root's entries with " (2)", " (3)"…; Add returns the name used. The
-// tree is built before it appears, so a reader never sees part of it.
+// Add adds t to the root as one entry: Attach of Build.
+func (m *Mount) Add(name string, t *fetch.Torrent) (string, error) {
+	return m.Attach(name, m.Build(t)), nil
+}
+
+// Tree is a torrent's entry, built by Build and not yet in the root.
+type Tree struct {
+	entry *fusefs.Inode
+}
+
+// Build builds t's entry: a file for a single-file torrent, a directory of its tree
+// otherwise. It takes no lock of the Mount's, so that a torrent of many files holds up
+// nothing else; its cost is linear in the torrent's files and path elements, which
+// infocheck bounds. A Tree that is never attached is garbage.
 //
 // The Mount does not own t: after Remove, the caller drops it (t.Drop), which waits for
 // files still open.
-func (m *Mount) Add(name string, t *fetch.Torrent) (string, error) {
-	ctx := context.Background()
+func (m *Mount) Build(t *fetch.Torrent) *Tree {
 	b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a}
-	entry := b.build(ctx)
+	return &Tree{entry: b.build(context.Background())}
+}
+
+// Attach adds tr to the root as one entry, called name, cleaned as names from a torrent
+// are, and made unique among the root's entries with " (2)", " (3)"…; it returns the name
+// used. The tree was built whole before, so a reader never sees part of it.
+func (m *Mount) Attach(name string, tr *Tree) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	name = addUnique(m.root.EmbeddedInode(), cleanName(name), entry)
+	name = addUnique(m.root.EmbeddedInode(), cleanName(name), tr.entry)
 	m.root.mtime.Store(time.Now().UnixNano())
-	return name, nil
+	return name
 }
 
 // Remove removes the root entry called name, and tells the kernel to forget it, so that it

@@ -40,9 +40,23 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// uniqueName returns name, or name with " (2)", " (3)"… before its extension, whichever
-// taken does not hold, keeping the result within maxName bytes.
-func uniqueName(name string, taken func(string) bool) string {
+// suffixes remembers, for one directory whose names are only ever added, how far uniqueName
+// found " (i)" names taken, so that n files of one name cost O(n) checks rather than
+// O(n²). A key is a family of candidates that differ only in i: the stem as cut for i's
+// number of digits, the extension, and that number of digits. Its value is the first i of
+// the family not known to be taken: every candidate of the family below it is taken.
+type suffixes map[suffixKey]int
+
+type suffixKey struct {
+	stem, ext string
+	digits    int
+}
+
+// uniqueName returns name, or name with " (2)", " (3)"… before its extension, the first of
+// these that taken does not hold, keeping the result within maxName bytes. seen may be nil.
+// If it is not, it belongs to the directory taken looks in, whose names are only ever added,
+// and the caller adds the name returned.
+func uniqueName(name string, taken func(string) bool, seen suffixes) string {
 	if !taken(name) {
 		return name
 	}
@@ -51,11 +65,24 @@ func uniqueName(name string, taken func(string) bool) string {
 		ext = ""
 	}
 	stem := strings.TrimSuffix(name, ext)
-	for i := 2; ; i++ {
-		suffix := " (" + strconv.Itoa(i) + ")" + ext
-		c := truncate(stem, maxName-len(suffix)) + suffix
-		if !taken(c) {
-			return c
+	// i from lo to hi have the same number of digits, so the same stem.
+	for lo, hi, digits := 2, 10, 1; ; lo, hi, digits = hi, hi*10, digits+1 {
+		k := suffixKey{stem: truncate(stem, maxName-len(" ()")-digits-len(ext)), ext: ext, digits: digits}
+		i := lo
+		if seen != nil {
+			i = max(i, seen[k])
+		}
+		for ; i < hi; i++ {
+			c := k.stem + " (" + strconv.Itoa(i) + ")" + ext
+			if !taken(c) {
+				if seen != nil {
+					seen[k] = i + 1
+				}
+				return c
+			}
+		}
+		if seen != nil {
+			seen[k] = hi
 		}
 	}
 }

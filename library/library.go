@@ -292,6 +292,7 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	if !dormant {
 		l.saveInfo(e.ih, t)
 	}
+	tree := l.mnt.Build(t) // outside mu: a torrent of many files holds up no other
 	l.mu.Lock()
 	if l.entries[e.ih] != e { // removed meanwhile
 		l.mu.Unlock()
@@ -302,13 +303,7 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	if n, ok := l.names[e.ih]; ok {
 		want = n
 	}
-	name, err := l.mnt.Add(want, t)
-	if err != nil {
-		l.mu.Unlock()
-		t.Drop()
-		l.forget(e)
-		return err
-	}
+	name := l.mnt.Attach(want, tree)
 	e.name, e.t = name, t
 	changed := l.names[e.ih] != name
 	l.names[e.ih] = name

@@ -302,11 +302,11 @@ func report(stdout, stderr io.Writer, did string, res []library.Result) error {
 	failed := false
 	for _, r := range res {
 		if r.Error != "" {
-			fmt.Fprintf(stderr, "torrentfs: %s\n", r.Error)
+			fmt.Fprintf(stderr, "torrentfs: %s\n", human.Text(r.Error))
 			failed = true
 			continue
 		}
-		fmt.Fprintf(stdout, "%s %s\n", did, r.Source)
+		fmt.Fprintf(stdout, "%s %s\n", did, human.Text(r.Source))
 	}
 	if failed {
 		return errReported
@@ -332,14 +332,14 @@ func newLsCmd() *cobra.Command {
 			fmt.Fprintln(w, "NAME\tSIZE\tCACHED\tINFOHASH")
 			for _, i := range list {
 				if i.Name == "" {
-					fmt.Fprintf(w, "(awaiting metadata: %s)\t\t\t%s\n", i.Source, i.InfoHash)
+					fmt.Fprintf(w, "(awaiting metadata: %s)\t\t\t%s\n", human.Text(i.Source), i.InfoHash)
 					continue
 				}
 				pct := "100%"
 				if i.Length > 0 {
 					pct = strconv.FormatInt(i.Cached*100/i.Length, 10) + "%"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Name, human.Bytes(i.Length), pct, i.InfoHash)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", human.Text(i.Name), human.Bytes(i.Length), pct, i.InfoHash)
 			}
 			return w.Flush()
 		},

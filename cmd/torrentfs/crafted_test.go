@@ -100,3 +100,59 @@ func vmHWM(t *testing.T, pid int) int64 {
 	t.Fatal("no VmHWM")
 	return 0
 }
+
+// TestShapeBeside mounts a seeded torrent beside torrents past each limit of a torrent's
+// shape, and one of 50,000 files of one name: each over a limit is refused with a line that
+// names the limit, the mount comes up, its good torrent reads the source's bytes, and the
+// files of one name are all there. A torrent of too many files added to the running mount
+// is refused the same way, and the others keep serving.
+func TestShapeBeside(t *testing.T) {
+	tor, data, addr := swarm(t, "good.bin", 3<<20+5)
+	dir := t.TempDir()
+	crafted := map[string]fetchtest.Crafted{}
+	for _, c := range fetchtest.CraftedTorrents() {
+		crafted[c.Name] = c
+	}
+	write := func(name string) string {
+		p := filepath.Join(dir, name+".torrent")
+		if err := crafted[name].Write(p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	limits := map[string]string{
+		"too-deep":       "a path 2049 elements deep: too large for torrentfs (at most 2048)",
+		"too-many-dirs":  "more than 262144 directories: too large for torrentfs",
+		"too-long-paths": "more than 32 MiB of file paths: too large for torrentfs",
+	}
+	args := []string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, write("50k-same-name")}
+	for name := range limits {
+		args = append(args, write(name))
+	}
+	mnt := t.TempDir()
+	m := start(t, nil, append(append(args, mnt), loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	for name, limit := range limits {
+		m.waitFor(t, name+".torrent: "+limit)
+	}
+	streamEqual(t, filepath.Join(mnt, "good.bin"), data)
+	es, err := os.ReadDir(filepath.Join(mnt, "same"))
+	if err != nil || len(es) != 50_000 {
+		t.Fatalf("the torrent of 50,000 files of one name: %d entries, %v", len(es), err)
+	}
+	if _, err := os.Stat(filepath.Join(mnt, "same", "a (50000).txt")); err != nil {
+		t.Fatal(err)
+	}
+
+	code, _, errOut := torrentfs(t, nil, "add", mnt, write("too-many-files"))
+	if code != 1 || !strings.Contains(errOut, "too-many-files.torrent: more than 1048576 files: too large for torrentfs") {
+		t.Fatalf("add of a torrent of too many files: exit %d, %q", code, errOut)
+	}
+	if code, out, _ := torrentfs(t, nil, "ls", mnt); code != 0 || !strings.Contains(out, "good.bin") || !strings.Contains(out, "same") {
+		t.Fatalf("ls: exit %d:\n%s", code, out)
+	}
+	readEqual(t, filepath.Join(mnt, "good.bin"), 1<<20, data[1<<20:2<<20])
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}

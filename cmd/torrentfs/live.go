@@ -72,7 +72,7 @@ func (l *liveLine) run(lib *library.Library, stop <-chan struct{}) {
 	tick := time.NewTicker(liveEvery)
 	defer tick.Stop()
 	for {
-		l.set(clip(liveStatus(lib), l.width()-1))
+		l.set(human.Clip(liveStatus(lib), l.width()-1))
 		select {
 		case <-tick.C:
 		case <-stop:
@@ -94,7 +94,7 @@ func liveStatus(lib *library.Library) string {
 		down, up, peers = down+st.DownloadRate, up+st.UploadRate, peers+st.Peers
 		cached, length = cached+st.Cached, length+t.Length()
 		if st.ReadRate > readRate {
-			readRate, reading = st.ReadRate, t.Name()
+			readRate, reading = st.ReadRate, human.Text(t.Name())
 		}
 	}
 	line := fmt.Sprintf("↓ %s ↑ %s · %d peers · %s of %s cached", perSecond(down), perSecond(up), peers,

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+
+	"github.com/torrentfs/torrentfs/internal/human"
 )
 
 func main() {
@@ -37,10 +39,10 @@ func main() {
 	case errors.As(err, &es): // a background mount's child printed why
 		os.Exit(int(es))
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "torrentfs: %v\n", err)
+		fmt.Fprintf(os.Stderr, "torrentfs: %s\n", human.Text(err.Error()))
 		os.Exit(2)
 	default:
-		fmt.Fprintf(os.Stderr, "torrentfs: %v\n", err)
+		fmt.Fprintf(os.Stderr, "torrentfs: %s\n", human.Text(err.Error()))
 		os.Exit(1)
 	}
 }

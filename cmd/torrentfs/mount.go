@@ -17,6 +17,7 @@ import (
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
+	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/library"
 	"github.com/torrentfs/torrentfs/web"
 )
@@ -118,7 +119,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 			if len(sources) == 1 {
 				return err
 			}
-			fmt.Fprintf(stderr, "torrentfs: %v\n", err)
+			fmt.Fprintf(stderr, "torrentfs: %s\n", human.Text(err.Error()))
 			bad = err
 			continue
 		}
@@ -193,7 +194,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 				m.Unmount()
 				return err
 			}
-			fmt.Fprintf(stderr, "torrentfs: %v\n", err)
+			fmt.Fprintf(stderr, "torrentfs: %s\n", human.Text(err.Error()))
 			continue
 		}
 		added++

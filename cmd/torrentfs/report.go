@@ -46,11 +46,11 @@ func writeReport(w io.Writer, r library.Report, colour bool) {
 	if pending > 0 {
 		fmt.Fprintf(w, "\nawaiting metadata: %d magnet link(s)\n", pending)
 	}
-	fmt.Fprintf(w, "\ncache:    %s on disk of at most %s, in %s\n", human.Bytes(r.CacheUsed), human.Bytes(r.CacheLimit), r.CacheDir)
+	fmt.Fprintf(w, "\ncache:    %s on disk of at most %s, in %s\n", human.Bytes(r.CacheUsed), human.Bytes(r.CacheLimit), human.Text(r.CacheDir))
 }
 
 func writeTorrent(w io.Writer, t library.Status, colour bool) {
-	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", t.Name, t.InfoHash)
+	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", human.Text(t.Name), t.InfoHash)
 	if t.Dormant {
 		fmt.Fprintf(w, "dormant:  %s; starts when a file of it is opened\n", human.Bytes(t.Length))
 		return
@@ -64,7 +64,7 @@ func writeTorrent(w io.Writer, t library.Status, colour bool) {
 	fmt.Fprintf(w, "transfer: %s down, %s up (ratio %.2f); %s read from its files\n",
 		human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), t.Ratio, human.Bytes(t.Read))
 	if line := t.Started(); line != "" {
-		fmt.Fprintf(w, "started:  %s\n", line)
+		fmt.Fprintf(w, "started:  %s\n", human.Text(line))
 	}
 	if t.HashFailures > 0 {
 		fmt.Fprintf(w, "hashes:   %d pieces failed their check (their data was thrown away)\n", t.HashFailures)
@@ -80,7 +80,7 @@ func writeTorrent(w io.Writer, t library.Status, colour bool) {
 	if len(t.PeerList) > 0 {
 		fmt.Fprintf(w, "connections:\n")
 		for _, p := range t.PeerList {
-			fmt.Fprintf(w, "  %-21s %-22s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, clip(p.Client, 22),
+			fmt.Fprintf(w, "  %-21s %-22s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, human.Clip(p.Client, 22),
 				p.Have*100, human.Bytes(p.Downloaded), perSecond(p.DownloadRate), human.Bytes(p.Uploaded))
 		}
 	}
@@ -90,7 +90,7 @@ func writeTorrent(w io.Writer, t library.Status, colour bool) {
 			fmt.Fprintf(w, "  … %d more\n", len(t.Files)-i)
 			break
 		}
-		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(f.Cached, f.Length), f.Path, human.Bytes(f.Length))
+		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(f.Cached, f.Length), human.Text(f.Path), human.Bytes(f.Length))
 	}
 }
 
@@ -135,12 +135,3 @@ func percent(n, total int64) string {
 }
 
 func perSecond(r float64) string { return human.Bytes(int64(r)) + "/s" }
-
-// clip is s, valid UTF-8, cut to n runes.
-func clip(s string, n int) string {
-	r := []rune(strings.ToValidUTF8(s, "?"))
-	if len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return string(r)
-}

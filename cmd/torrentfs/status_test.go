@@ -176,3 +176,56 @@ func TestLiveLine(t *testing.T) {
 		t.Fatalf("mount in a pipe: exit %d, output with terminal codes:\n%q", code, m.output())
 	}
 }
+
+// TestTerminalClean mounts a torrent whose name and file path hold a clear-screen sequence,
+// a bell and a right-to-left override, and reads it: ls, status and the mount's own log and
+// live line show them escaped, in a pipe and on a terminal, never raw. status --json keeps
+// them as they are, JSON-escaped.
+func TestTerminalClean(t *testing.T) {
+	const name, elem = "evil\x1b[2J\a\u202etxt.exe", "sub\x1b]0;owned\a\u2066"
+	const escName, escElem = `evil\x1b[2J\x07\u202etxt.exe`, `sub\x1b]0;owned\x07\u2066`
+	data := fetchtest.Payload(1<<20+3, 21)
+	s := fetchtest.NewSwarm(t, name, []fetchtest.File{{Path: []string{elem, "f\a.bin"}, Data: data}}, 256<<10)
+	_, addr := s.StartSeeder(t)
+	raw := func(what, out string) {
+		t.Helper()
+		for _, bad := range []string{"\x1b[2J", "\x1b]", "\a", "\u202e", "\u2066"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s holds %q raw:\n%q", what, bad, out)
+			}
+		}
+	}
+	mnt := t.TempDir()
+	m := startPTY(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, s.TorrentPath, mnt}, loopback...)...)
+	m.waitFor(t, "INFO  mounted ")
+	streamEqual(t, filepath.Join(mnt, name, elem, "f\a.bin"), data)
+	m.waitFor(t, "reading "+escName)
+
+	for _, args := range [][]string{{"ls", mnt}, {"status", mnt}} {
+		code, out, errOut := torrentfs(t, nil, args...)
+		if code != 0 || !strings.Contains(out, escName) {
+			t.Fatalf("%s in a pipe: exit %d, %s, no %q:\n%s", args[0], code, errOut, escName, out)
+		}
+		if args[0] == "status" && !strings.Contains(out, escElem+`/f\x07.bin`) {
+			t.Errorf("status in a pipe: no %q:\n%s", escElem+`/f\x07.bin`, out)
+		}
+		raw(args[0]+" in a pipe", out)
+		p := startPTY(t, nil, args...)
+		if code := p.wait(t); code != 0 || !strings.Contains(p.output(), escName) {
+			t.Fatalf("%s on a terminal: exit %d, no %q:\n%s", args[0], code, escName, p.output())
+		}
+		raw(args[0]+" on a terminal", p.output())
+	}
+	code, js, _ := torrentfs(t, nil, "status", "--json", mnt)
+	var r []mountStatus
+	if err := json.Unmarshal([]byte(js), &r); code != 0 || err != nil || len(r) != 1 || len(r[0].Torrents) != 1 || r[0].Torrents[0].Name != name {
+		t.Fatalf("status --json: exit %d, %v: the name is not kept as it is:\n%s", code, err, js)
+	}
+	if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("fusermount3 -u: %v: %s", err, out)
+	}
+	if code := m.wait(t); code != 0 {
+		t.Fatalf("mount: exit %d:\n%s", code, m.output())
+	}
+	raw("the mount's log and live line", m.output())
+}

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/torrentfs/torrentfs/fetch"
 )
 
 // Crafted is a .torrent made to strain whoever loads it: a stranger's. Its piece hashes are
@@ -88,6 +91,36 @@ func CraftedTorrents() []Crafted {
 	}
 	// root: a, a (2), a (3), a (4)/ [b, b (2)], c_, c_ (2), c_ (3)
 	cs = append(cs, Crafted{Name: "duplicate-paths", info: dup, Entries: 1 + 7 + 2})
+
+	// 50,000 files of one name in one directory: named a.txt, a (2).txt… a (50000).txt,
+	// each found with one look, not after all those before it.
+	same := &metainfo.Info{Name: "same", PieceLength: 1 << 20}
+	for range 50_000 {
+		same.Files = append(same.Files, metainfo.FileInfo{Path: []string{"a.txt"}, Length: 1})
+	}
+	cs = append(cs, Crafted{Name: "50k-same-name", info: same, Entries: 1 + 50_000})
+
+	// One past each limit of a torrent's shape (fetch.MaxFiles and the others), each made as
+	// cheaply as it can be.
+	files := &metainfo.Info{Name: "files", PieceLength: 1 << 30}
+	for range fetch.MaxFiles + 1 {
+		files.Files = append(files.Files, metainfo.FileInfo{Path: []string{"f"}, Length: 0})
+	}
+	cs = append(cs, Crafted{Name: "too-many-files", Refused: true, TooLarge: true, info: files})
+	dirs := &metainfo.Info{Name: "dirs", PieceLength: 1 << 30}
+	for i := range fetch.MaxDirs/2 + 1 { // d/, d/"" : two directories a file
+		dirs.Files = append(dirs.Files, metainfo.FileInfo{Path: []string{strconv.Itoa(i), "", "f"}, Length: 0})
+	}
+	cs = append(cs, Crafted{Name: "too-many-dirs", Refused: true, TooLarge: true, info: dirs})
+	tooDeep := &metainfo.Info{Name: "too-deep", PieceLength: 16 * kib,
+		Files: []metainfo.FileInfo{{Path: make([]string, fetch.MaxPathDepth+1), Length: 1}}}
+	cs = append(cs, Crafted{Name: "too-deep", Refused: true, TooLarge: true, info: tooDeep})
+	long := &metainfo.Info{Name: "long-paths", PieceLength: 1 << 30}
+	name := strings.Repeat("x", 64<<10)
+	for range fetch.MaxPathBytes/len(name) + 1 {
+		long.Files = append(long.Files, metainfo.FileInfo{Path: []string{name}, Length: 0})
+	}
+	cs = append(cs, Crafted{Name: "too-long-paths", Refused: true, TooLarge: true, info: long})
 	return cs
 }
 

@@ -5,6 +5,7 @@ package infocheck
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"strings"
 
@@ -22,9 +23,29 @@ const (
 	// about 700 MiB resident (cmd/torrentfs TestCrafted, 2^50-bytes), most of it anacrolix's
 	// per-piece state.
 	MaxPieces = 1 << 20
+
+	// A torrent's shape is bounded too: a mount keeps an inode for each file and directory
+	// (about 250 and 600 bytes), and fetch a record of each file (about 350 bytes), and a
+	// few kilobytes of .torrent can name millions of directories with empty or repeated
+	// path elements. At the caps, the tree takes about 400 MiB (docs/design.md).
+
+	// MaxFiles bounds a torrent's files, padding files included: far more than people
+	// share in one torrent, which can hold at most a few million file entries in
+	// MaxTorrentSize anyway.
+	MaxFiles = 1 << 20
+	// MaxDirs bounds the directories of a torrent's tree: the distinct paths that lead to
+	// its files.
+	MaxDirs = 1 << 18
+	// MaxPathDepth bounds the elements of one file's path: as deep as a path the kernel
+	// resolves in one go can reach (PATH_MAX is 4096 bytes: 2048 names of one byte).
+	MaxPathDepth = 2048
+	// MaxPathBytes bounds the bytes of all the files' paths together, each element counted
+	// with one byte more, as if joined by slashes: the paths of a million files 32 bytes
+	// long. Listing a torrent's files (status, the web side) holds them all.
+	MaxPathBytes = 32 << 20
 )
 
-// ErrTooLarge is wrapped by the errors of a torrent beyond MaxTorrentSize or MaxPieces.
+// ErrTooLarge is wrapped by the errors of a torrent beyond one of the limits above.
 var ErrTooLarge = errors.New("too large for torrentfs")
 
 // Check rejects what anacrolix, and the cache, would choke on. Pieces are counted over the
@@ -37,6 +58,14 @@ func Check(info *metainfo.Info) error {
 		return errors.New("missing or bad piece length")
 	case len(info.Pieces)%20 != 0:
 		return fmt.Errorf("piece hashes are %d bytes, not a multiple of 20", len(info.Pieces))
+	}
+	if err := checkShape(info.UpvertedV1Files()); err != nil {
+		return err
+	}
+	if info.HasV2() { // a hybrid torrent's tree is built from its v2 file tree
+		if err := checkShape(info.UpvertedFilesIter()); err != nil {
+			return err
+		}
 	}
 	var length, data int64
 	for f := range info.UpvertedV1Files() {
@@ -74,6 +103,48 @@ func Check(info *metainfo.Info) error {
 	if info.HasV2() && (int64(info.NumPieces()) != n || info.TotalLength() != data) {
 		return fmt.Errorf("a hybrid torrent whose v1 and v2 parts disagree: %d pieces and %d bytes against %d and %d",
 			n, data, info.NumPieces(), info.TotalLength())
+	}
+	return nil
+}
+
+// checkShape checks files against MaxFiles, MaxDirs, MaxPathDepth and MaxPathBytes. It
+// stops at the first limit passed, so its own cost is bounded by them.
+func checkShape(files iter.Seq[metainfo.FileInfo]) error {
+	type dir struct {
+		parent int32 // 0: the torrent's top directory
+		name   string
+	}
+	var (
+		n     int
+		bytes int64
+		dirs  = make(map[dir]int32)
+	)
+	for f := range files {
+		if n++; n > MaxFiles {
+			return fmt.Errorf("more than %d files: %w", MaxFiles, ErrTooLarge)
+		}
+		p := f.BestPath()
+		if len(p) > MaxPathDepth {
+			return fmt.Errorf("a path %d elements deep: %w (at most %d)", len(p), ErrTooLarge, MaxPathDepth)
+		}
+		for _, e := range p {
+			bytes += int64(len(e)) + 1
+		}
+		if bytes > MaxPathBytes {
+			return fmt.Errorf("more than %d MiB of file paths: %w", MaxPathBytes>>20, ErrTooLarge)
+		}
+		var parent int32
+		for _, e := range p[:max(len(p)-1, 0)] {
+			id, ok := dirs[dir{parent, e}]
+			if !ok {
+				if len(dirs) == MaxDirs {
+					return fmt.Errorf("more than %d directories: %w", MaxDirs, ErrTooLarge)
+				}
+				id = int32(len(dirs) + 1)
+				dirs[dir{parent, e}] = id
+			}
+			parent = id
+		}
 	}
 	return nil
 }
