@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/torrentfs/torrentfs/internal/human"
@@ -39,12 +40,22 @@ func main() {
 	case errors.As(err, &es): // a background mount's child printed why
 		os.Exit(int(es))
 	case errors.As(err, &ue):
-		fmt.Fprintf(os.Stderr, "torrentfs: %s\n", human.Text(err.Error()))
+		fmt.Fprintf(os.Stderr, "torrentfs: %s\n", lines(err.Error()))
 		os.Exit(2)
 	default:
-		fmt.Fprintf(os.Stderr, "torrentfs: %s\n", human.Text(err.Error()))
+		fmt.Fprintf(os.Stderr, "torrentfs: %s\n", lines(err.Error()))
 		os.Exit(1)
 	}
+}
+
+// lines escapes what a terminal would act on in an error message, line by line: a torrent's
+// name may hold anything, but a wrapped program's output has real line breaks.
+func lines(s string) string {
+	ls := strings.Split(s, "\n")
+	for i, l := range ls {
+		ls[i] = human.Text(l)
+	}
+	return strings.Join(ls, "\n")
 }
 
 // usageError is a mistake in the command line; it exits 2.
