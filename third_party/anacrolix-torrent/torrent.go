@@ -60,6 +60,7 @@ import (
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker"
 
 	"github.com/torrentfs/torrentfs/internal/bencheck"
+	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
 var errTorrentClosed = errors.New("torrent closed")
@@ -674,6 +675,10 @@ func (t *Torrent) setInfoBytesLocked(b []byte) (err error) {
 	err = bencode.Unmarshal(b, &info)
 	if err != nil {
 		err = fmt.Errorf("unmarshalling info bytes: %w", err)
+		return
+	}
+	if err = infocheck.Check(&info); err != nil {
+		err = fmt.Errorf("info bytes: %w", err)
 		return
 	}
 	err = t.hashInfoBytes(b, &info)
