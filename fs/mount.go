@@ -219,6 +219,17 @@ func (m *Mount) Unmount() error {
 	return nil
 }
 
+// Detach lazily unmounts dir if it is still mounted: the mount point is free at once, and
+// files open in it fail once the file system's process ends. A process that cannot end
+// cleanly calls it last, so that it leaves no "transport endpoint is not connected" behind.
+func Detach(dir string) error {
+	err := detach(dir)
+	if errors.Is(err, unix.EINVAL) { // not a mount point (any more)
+		return nil
+	}
+	return err
+}
+
 // detach lazily unmounts dir: directly as root, else through fusermount3.
 func detach(dir string) error {
 	err := unix.Unmount(dir, unix.MNT_DETACH)

@@ -100,6 +100,10 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		return err
 	}
 	defer log.Close()
+	// From Ctrl-C or SIGTERM on, every step of the way out is bounded: shutdown.go.
+	sd := newShutdown(log.Logger, log.w, mnt)
+	defer sd.stop()
+	defer context.AfterFunc(ctx, sd.arm)()
 	if cfg.Prefetch, err = fetch.ParsePrefetch(f.prefetch); err != nil {
 		return usageError{err.Error()}
 	}
@@ -151,7 +155,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	if err != nil {
 		return cacheDirAdvice(err)
 	}
-	defer c.Close() // after the client
+	defer func() { sd.at("closing the cache"); c.Close() }() // after the client
 
 	cfg.Storage = c
 	cfg.Readahead = fetch.ReadaheadFor(int64(f.readahead), int64(maxSize))
@@ -165,7 +169,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer func() { sd.at("closing the torrent client"); cl.Close() }()
 	c.Watch(cl)
 
 	id := newMountID()
@@ -174,16 +178,16 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		return err
 	}
 	lib := library.New(cl, c, m, library.Options{Add: f.addOptions(), MetadataTimeout: time.Duration(f.metadataTimeout), Logger: log.Logger})
-	defer lib.Close() // before the client
+	defer func() { sd.at("closing the library"); lib.Close() }() // before the client
 	stopControl, err := serveControl(id, lib.Handler())
 	if err != nil {
 		log.Warn("no control socket: add, remove, ls and status will not reach this mount", "err", err)
 		stopControl = func() {}
 	}
-	defer stopControl()
+	defer func() { sd.at("closing the control socket"); stopControl() }()
 	if hs != nil {
 		hs.serve(web.New(lib, m, cl, c, metrics).Handler(), log.Logger)
-		defer hs.stop() // before the library and the client: requests hold handles
+		defer func() { sd.at("stopping the HTTP server"); hs.stop() }() // before the library and the client: requests hold handles
 	}
 
 	added := 0
@@ -210,7 +214,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	defer serviceReady(ctx, log)() // background mount, systemd: notify.go
 
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() { sd.at("stopping the status goroutines"); wg.Wait() }()
 	done := make(chan struct{})
 	defer close(done)
 	// This one ends when the kernel lets the file system go: at once on a clean unmount, and
@@ -233,13 +237,16 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 			}
 		}
 	})
+	defer sd.arm() // an unmount from outside too
 	select {
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mnt)
 	case <-ctx.Done():
+		sd.at("unmounting")
 		if err := m.Unmount(); err != nil {
 			return err
 		}
+		sd.at("the kernel to let the file system go")
 		select {
 		case <-unmounted:
 		case <-time.After(unmountWait):
