@@ -250,13 +250,16 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		select {
 		case <-unmounted:
 		case <-time.After(unmountWait):
-			log.Warn("file system still busy after unmount; exiting anyway")
+			log.Warn("file system still busy after unmount (files open, or requests waiting for peers); exiting anyway",
+				"waited", unmountWait)
 		}
 		log.Info("unmounted", "mountpoint", mnt)
 	}
 	return nil
 }
 
-// unmountWait is how long a mount asked to stop waits for files still open, after
-// detaching its mount point.
-const unmountWait = 10 * time.Second
+// unmountWait is how long a mount asked to stop waits for files still open and requests in
+// progress, after detaching its mount point. What is still open then fails once the process
+// has exited. It leaves most of shutdownBound to closing the HTTP server (httpStopWait),
+// the library, the client and the cache.
+const unmountWait = 3 * time.Second
