@@ -2,6 +2,8 @@ package fetch
 
 import (
 	"context"
+	"testing"
+	"time"
 
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
@@ -57,3 +59,14 @@ const (
 	MinReadahead = minReadahead
 	HeadTail     = headTail
 )
+
+// LookForPeers is what a read waiting for piece p does to find peers that have it.
+func (t *Torrent) LookForPeers(p int) { t.lookForPeers(p) }
+
+// SetRedialEvery sets how often a read waiting for peers dials known peers again, until the
+// test ends.
+func SetRedialEvery(t testing.TB, d time.Duration) {
+	old := redialEvery
+	redialEvery = d
+	t.Cleanup(func() { redialEvery = old })
+}

@@ -25,8 +25,10 @@ import (
 //   - announces to the torrent's trackers, at most every announceEvery;
 //   - and asks the DHT, when it is on, as often as it announces.
 
+// redialEvery is a variable for tests, which redial at every look.
+var redialEvery = 2 * time.Second
+
 const (
-	redialEvery   = 2 * time.Second
 	announceEvery = time.Minute
 	// firstAnnounce is how soon after the torrent starts, and its first regular announce, a
 	// read may announce again.
