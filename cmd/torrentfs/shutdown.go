@@ -28,14 +28,19 @@ type shutdown struct {
 	mnt   string
 	bound time.Duration
 
-	step    atomic.Pointer[string]
-	armOnce sync.Once
+	step atomic.Pointer[string]
+
+	mu      sync.Mutex    // guards armed and stopped, so that no arm starts once stop waits
+	armed   bool          // the watchdog runs
 	stopped chan struct{} // closed by stop
 	wg      sync.WaitGroup
 }
 
 func newShutdown(log *slog.Logger, w io.Writer, mnt string) *shutdown {
-	return &shutdown{log: log, w: w, mnt: mnt, bound: shutdownBound, stopped: make(chan struct{})}
+	s := &shutdown{log: log, w: w, mnt: mnt, bound: shutdownBound, stopped: make(chan struct{})}
+	first := "the mount to act on the signal (it may be starting)"
+	s.step.Store(&first)
+	return s
 }
 
 // at names the step the mount's way out is at now.
@@ -44,38 +49,60 @@ func (s *shutdown) at(step string) {
 	s.log.Debug("stopping", "step", step)
 }
 
-// arm starts the clock; later calls do nothing.
+// arm starts the clock; later calls, and calls after stop, do nothing.
 func (s *shutdown) arm() {
-	s.armOnce.Do(func() {
-		s.wg.Go(func() {
-			t := time.NewTimer(s.bound)
-			defer t.Stop()
-			select {
-			case <-t.C:
-				s.expire()
-			case <-s.stopped:
-			}
-		})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stopped:
+		return
+	default:
+	}
+	if s.armed {
+		return
+	}
+	s.armed = true
+	s.wg.Go(func() {
+		t := time.NewTimer(s.bound)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			s.expire()
+		case <-s.stopped:
+		}
 	})
 }
 
 // stop disarms the watchdog: the mount ended in time.
 func (s *shutdown) stop() {
+	s.mu.Lock()
 	close(s.stopped)
+	s.mu.Unlock()
 	s.wg.Wait()
 }
 
-// expire ends a mount whose way out hung.
+// expire ends a mount whose way out hung. The mount point is detached first and the report
+// written with a bound of its own, so that a log that cannot be written (a full pipe) does
+// not hold the exit.
 func (s *shutdown) expire() {
-	step := "?"
-	if p := s.step.Load(); p != nil {
-		step = *p
-	}
-	s.log.Error("stopping hung; detaching the mount point and exiting", "waiting_for", step, "after", s.bound)
-	fmt.Fprintf(s.w, "goroutines of the hung mount, waiting for %s:\n", step)
-	pprof.Lookup("goroutine").WriteTo(s.w, 2)
-	if err := fs.Detach(s.mnt); err != nil {
-		s.log.Error("cannot detach the mount point", "mountpoint", s.mnt, "err", err)
+	step := *s.step.Load()
+	detachErr := fs.Detach(s.mnt)
+	written := make(chan struct{})
+	go func() { // not waited for: the process ends below
+		defer close(written)
+		s.log.Error("stopping hung; detached the mount point, exiting", "waiting_for", step, "after", s.bound)
+		if detachErr != nil {
+			s.log.Error("cannot detach the mount point", "mountpoint", s.mnt, "err", detachErr)
+		}
+		fmt.Fprintf(s.w, "goroutines of the hung mount, waiting for %s:\n", step)
+		pprof.Lookup("goroutine").WriteTo(s.w, 2)
+	}()
+	select {
+	case <-written:
+	case <-time.After(reportWait):
 	}
 	os.Exit(1)
 }
+
+// reportWait bounds the writing of a hung mount's report.
+const reportWait = 2 * time.Second
