@@ -198,7 +198,8 @@ func interruptMetadataPending(t *testing.T) (*proc, string, func(t *testing.T)) 
 
 // A stream through a cache a third of the torrent's size, with --prefetch all: the prefetch
 // fills the cache, and the stream, past what it holds, evicts as it goes on. It has most of
-// the torrent still to read when interrupted, more than the mount's 3 s for open files.
+// the torrent still to read when interrupted; it may still finish in the 3 s the mount gives
+// open files (once in six runs), or fail when the mount exits.
 func interruptEvicting(t *testing.T) (*proc, string, func(t *testing.T)) {
 	const maxSize = 64 << 20
 	data := fetchtest.Payload(3*maxSize+4321, 24)
