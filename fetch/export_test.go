@@ -3,6 +3,8 @@ package fetch
 import (
 	"context"
 	"net/netip"
+	"testing"
+	"time"
 
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
@@ -75,3 +77,14 @@ const AnnounceWorkers = announceWorkers
 // BanPeer bans the peer at ap as its bad data would; BannedPeers lists the bans kept.
 func (c *Client) BanPeer(ap netip.AddrPort) { c.cl.BanPeer(ap) }
 func (c *Client) BannedPeers() []string     { return c.cl.BadPeerIPs() }
+
+// LookForPeers is what a read waiting for piece p does to find peers that have it.
+func (t *Torrent) LookForPeers(p int) { t.lookForPeers(p) }
+
+// SetRedialEvery sets how often a read waiting for peers dials known peers again, until the
+// test ends.
+func SetRedialEvery(t testing.TB, d time.Duration) {
+	old := redialEvery
+	redialEvery = d
+	t.Cleanup(func() { redialEvery = old })
+}

@@ -26,8 +26,10 @@ import (
 //   - announces to the torrent's trackers, at most every announceEvery;
 //   - and asks the DHT, when it is on, as often as it announces.
 
+// redialEvery is a variable for tests, which redial at every look.
+var redialEvery = 2 * time.Second
+
 const (
-	redialEvery   = 2 * time.Second
 	announceEvery = time.Minute
 	// firstAnnounce is how soon after the torrent starts, and its first regular announce, a
 	// read may announce again.
@@ -46,6 +48,12 @@ const (
 
 // swarm is what a torrent remembers of the peers it has known, and when it last looked for
 // more.
+//
+// Lock order: anacrolix's client lock before mu. anacrolix calls peerClosed, which takes mu,
+// with its client lock held, so nothing may call into anacrolix while holding mu: a read
+// that did (lookForPeers, asking for the connected peers) waited for the client lock while
+// a closing connection, holding it, waited for mu, and the torrent's client was stuck for
+// good, unmount and Ctrl-C included.
 type swarm struct {
 	mu           sync.Mutex
 	known        map[netip.AddrPort]torrent.PeerSource // guarded by mu
@@ -126,6 +134,13 @@ func (t *Torrent) lookForPeers(p int) {
 	if t.peerHas(p) {
 		return
 	}
+	// Asked of anacrolix before taking swarm.mu: see swarm's lock order.
+	connected := make(map[netip.AddrPort]bool)
+	for _, pc := range t.t.PeerConns() {
+		if ap, err := netip.ParseAddrPort(pc.RemoteAddr.String()); err == nil {
+			connected[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
+		}
+	}
 	now := time.Now()
 	t.swarm.mu.Lock()
 	redial := now.Sub(t.swarm.lastRedial) >= redialEvery
@@ -138,12 +153,6 @@ func (t *Torrent) lookForPeers(p int) {
 	}
 	var peers []torrent.PeerInfo
 	if redial {
-		connected := make(map[netip.AddrPort]bool)
-		for _, pc := range t.t.PeerConns() {
-			if ap, err := netip.ParseAddrPort(pc.RemoteAddr.String()); err == nil {
-				connected[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
-			}
-		}
 		for a, src := range t.swarm.known {
 			if !connected[a] {
 				peers = append(peers, torrent.PeerInfo{Addr: stringAddr(a.String()), Source: src})

@@ -217,13 +217,20 @@ func (m *Mount) raiseReadahead() {
 	}
 }
 
-// Wait blocks until the file system is unmounted, by Unmount or from outside.
+// Wait blocks until the file system is unmounted, by Unmount or from outside, and every
+// request in progress has returned. It may wait for ever on a request that does not return
+// (a read waiting for peers): bound it.
 func (m *Mount) Wait() { m.server.Wait() }
 
-// Unmount unmounts the file system. If files are open, it detaches it lazily: the mount
-// point is free at once and the open files keep working until closed.
+// Unmount unmounts the file system and returns without waiting for requests in progress;
+// Wait waits for them. If files are open, it detaches it lazily: the mount point is free at
+// once and the open files keep working until closed.
+//
+// It does not use go-fuse's Server.Unmount, which, once the kernel has let go, waits
+// without a bound for every request in progress, and retries with sleeps while files are
+// open.
 func (m *Mount) Unmount() error {
-	err := m.server.Unmount()
+	err := unmount(m.dir)
 	if err == nil {
 		return nil
 	}
@@ -232,6 +239,30 @@ func (m *Mount) Unmount() error {
 		return fmt.Errorf("unmount %s: %w", m.dir, err)
 	}
 	return nil
+}
+
+// unmount unmounts dir: directly as root, else through fusermount3.
+func unmount(dir string) error {
+	err := unix.Unmount(dir, 0)
+	if err == nil || !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3: %v: %s", err, out)
+	}
+	return nil
+}
+
+// Detach lazily unmounts dir if it is still mounted: the mount point is free at once, and
+// files open in it fail once the file system's process ends. A process that cannot end
+// cleanly calls it last, so that it leaves no "transport endpoint is not connected" behind.
+func Detach(dir string) error {
+	err := detach(dir)
+	if errors.Is(err, unix.EINVAL) { // not a mount point (any more)
+		return nil
+	}
+	return err
 }
 
 // detach lazily unmounts dir: directly as root, else through fusermount3.

@@ -651,7 +651,7 @@ func TestUnmountPaths(t *testing.T) {
 		t.Fatal("still mounted after SIGINT with a file open")
 	}
 
-	// That exit waits up to 10 s for the open file; a second Ctrl-C ends it at once.
+	// That exit waits up to 3 s for the open file; a second Ctrl-C ends it at once.
 	p = start(t, nil, args...)
 	p.waitFor(t, "msg=mounted")
 	g, err := os.Open(filepath.Join(mnt, "f.bin"))
@@ -662,7 +662,7 @@ func TestUnmountPaths(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGINT)
 	p.waitFor(t, "detaching lazily")
 	// The second signal may land before the first is fully handled; send it until the
-	// process ends. Caught and ignored, it would exit 0 after the 10 s instead.
+	// process ends. Caught and ignored, it would exit 0 after the 3 s instead.
 	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
 		p.cmd.Process.Signal(syscall.SIGINT)
 		select {

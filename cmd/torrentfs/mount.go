@@ -101,6 +101,10 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		return err
 	}
 	defer log.Close()
+	// From Ctrl-C or SIGTERM on, every step of the way out is bounded: shutdown.go.
+	sd := newShutdown(log.Logger, log.w, mnt)
+	defer sd.stop()
+	defer context.AfterFunc(ctx, sd.arm)()
 	if cfg.Prefetch, err = fetch.ParsePrefetch(f.prefetch); err != nil {
 		return usageError{err.Error()}
 	}
@@ -152,7 +156,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	if err != nil {
 		return cacheDirAdvice(err)
 	}
-	defer c.Close() // after the client
+	defer func() { sd.at("closing the cache"); c.Close() }() // after the client
 
 	cfg.Storage = c
 	cfg.Readahead = fetch.ReadaheadFor(int64(f.readahead), int64(maxSize))
@@ -166,7 +170,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
+	defer func() { sd.at("closing the torrent client"); cl.Close() }()
 	c.Watch(cl)
 
 	id := newMountID()
@@ -175,16 +179,16 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		return err
 	}
 	lib := library.New(cl, c, m, library.Options{Add: f.addOptions(), MetadataTimeout: time.Duration(f.metadataTimeout), Logger: log.Logger})
-	defer lib.Close() // before the client
+	defer func() { sd.at("closing the library"); lib.Close() }() // before the client
 	stopControl, err := serveControl(id, lib.Handler())
 	if err != nil {
 		log.Warn("no control socket: add, remove, ls and status will not reach this mount", "err", err)
 		stopControl = func() {}
 	}
-	defer stopControl()
+	defer func() { sd.at("closing the control socket"); stopControl() }()
 	if hs != nil {
 		hs.serve(web.New(lib, m, cl, c, metrics).Handler(), log.Logger)
-		defer hs.stop() // before the library and the client: requests hold handles
+		defer func() { sd.at("stopping the HTTP server"); hs.stop() }() // before the library and the client: requests hold handles
 	}
 
 	added := 0
@@ -211,7 +215,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	defer serviceReady(ctx, log)() // background mount, systemd: notify.go
 
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() { sd.at("stopping the status goroutines"); wg.Wait() }()
 	done := make(chan struct{})
 	defer close(done)
 	// This one ends when the kernel lets the file system go: at once on a clean unmount, and
@@ -234,23 +238,29 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 			}
 		}
 	})
+	defer sd.arm() // an unmount from outside too
 	select {
 	case <-unmounted:
 		log.Info("unmounted from outside", "mountpoint", mnt)
 	case <-ctx.Done():
+		sd.at("unmounting")
 		if err := m.Unmount(); err != nil {
 			return err
 		}
+		sd.at("the kernel to let the file system go")
 		select {
 		case <-unmounted:
 		case <-time.After(unmountWait):
-			log.Warn("file system still busy after unmount; exiting anyway")
+			log.Warn("file system still busy after unmount (files open, or requests waiting for peers); exiting anyway",
+				"waited", unmountWait)
 		}
 		log.Info("unmounted", "mountpoint", mnt)
 	}
 	return nil
 }
 
-// unmountWait is how long a mount asked to stop waits for files still open, after
-// detaching its mount point.
-const unmountWait = 10 * time.Second
+// unmountWait is how long a mount asked to stop waits for files still open and requests in
+// progress, after detaching its mount point. What is still open then fails once the process
+// has exited. It leaves most of shutdownBound to closing the HTTP server (httpStopWait),
+// the library, the client and the cache.
+const unmountWait = 3 * time.Second
