@@ -39,6 +39,19 @@ type Options struct {
 }
 
 // Library is the set of torrents of one mount. It is safe for concurrent use.
+//
+// An entry's life: pending (in entries, being added by the one call or goroutine that made
+// it, its adder: resolving nothing more, opening its database, waiting for metadata), then
+// attached (in the mount, e.t set) or given up (its adder takes it out). Remove takes an
+// attached entry out of entries at once; a pending one it marks removing, stops its
+// metadata wait, and waits for its adder to take it out and release its database, so
+// that its info-hash cannot be added again before its old database is released.
+//
+// Lock order: a fetch.Torrent's wake lock (held while the Wake hooks run, which take mu) →
+// mu → fs.Mount's lock (mnt.Attach is called under mu). mu is held across no call into
+// fetch or cache and no wait: Remove waits for an adder, and Close for wg, without it.
+// Every goroutine the library starts is started under mu unless closed is set, so that
+// none is added to wg once Close may be waiting for it (goLocked).
 type Library struct {
 	// Immutable after New.
 	cl    *fetch.Client
@@ -62,16 +75,24 @@ type Library struct {
 
 // entry is one torrent of the library.
 type entry struct {
+	// Immutable after add made it.
 	ih     metainfo.Hash
 	source string // as given
 	origin string // the file of a watched directory it came from, if any
+	// started: added dormant and started at once (addStarted), which logs it.
+	started bool
+	// done is closed once the adder is done with the entry: attached or given up.
+	done chan struct{}
+
+	// Guarded by Library.mu. name and t are written only while the entry is in
+	// Library.entries and not removing, so whoever took it out reads them without mu.
 	// Set once the metadata is known and the entry is in the mount.
 	name string
 	t    *fetch.Torrent
 	// stop ends the wait for a magnet link's metadata.
 	stop context.CancelFunc
-	// started: added dormant and started at once (addStarted), which logs it.
-	started bool
+	// removing: Remove took the entry while pending, and waits for its adder.
+	removing bool
 }
 
 // New returns an empty library serving its torrents in mnt. The client's storage must be c.
@@ -97,6 +118,20 @@ func (l *Library) Close() {
 	l.wg.Wait()
 }
 
+// errClosed is returned by Add once Close has begun.
+var errClosed = errors.New("library closed")
+
+// goLocked runs f in a goroutine that Close waits for, unless Close has begun; it reports
+// whether it did. Guarded by mu: Close sets closed under mu before it waits, so no goroutine
+// is added to wg while Close waits.
+func (l *Library) goLocked(f func()) bool {
+	if l.closed {
+		return false
+	}
+	l.wg.Go(f)
+	return true
+}
+
 // ErrDuplicate is returned when a source names a torrent the library already has.
 var ErrDuplicate = errors.New("already in this mount")
 
@@ -119,29 +154,42 @@ func (l *Library) add(ctx context.Context, s, origin string) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return errors.New("library closed")
+		return errClosed
 	}
 	if e, ok := l.entries[src.ih]; ok {
-		l.mu.Unlock()
 		what := e.name
-		if what == "" {
+		switch {
+		case e.removing:
+			what = "being removed"
+		case what == "":
 			what = "awaiting metadata"
 		}
+		l.mu.Unlock()
 		return fmt.Errorf("%s: %w (%s, %s)", s, ErrDuplicate, what, src.ih.HexString())
 	}
-	e := &entry{ih: src.ih, source: s, origin: origin, started: origin == "" && src.mi != nil}
+	e := &entry{ih: src.ih, source: s, origin: origin, started: origin == "" && src.mi != nil, done: make(chan struct{})}
 	l.entries[src.ih] = e
 	l.mu.Unlock()
 
+	waiting, err := l.fill(ctx, e, src)
+	if !waiting {
+		close(e.done)
+	}
+	return err
+}
+
+// fill attaches the pending entry e of src, or gives it up; it reports whether it left that
+// to a goroutine waiting for the metadata, which closes e.done.
+func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool, _ error) {
 	if src.mi != nil {
-		if origin != "" {
-			return l.addDormant(e, src)
+		if e.origin != "" {
+			return false, l.addDormant(e, src)
 		}
-		return l.addStarted(e, src)
+		return false, l.addStarted(e, src)
 	}
 	if err := l.acquire(e); err != nil {
 		l.forget(e)
-		return err
+		return false, err
 	}
 	opts := l.opts.Add
 	opts.MetaInfo = src.mi
@@ -155,9 +203,9 @@ func (l *Library) add(ctx context.Context, s, origin string) error {
 		t, err := l.cl.Add(ctx, src.add, opts) // returns at once: the metadata is known
 		if err != nil {
 			l.forget(e)
-			return err
+			return false, err
 		}
-		return l.attach(e, t)
+		return false, l.attach(e, t)
 	}
 
 	l.log.Info("fetching metadata from peers", "infohash", src.ih.HexString())
@@ -166,28 +214,45 @@ func (l *Library) add(ctx context.Context, s, origin string) error {
 		wctx, stop = context.WithTimeout(l.ctx, l.opts.MetadataTimeout)
 	}
 	l.mu.Lock()
-	e.stop = stop
+	e.stop = stop // called by takeLocked from now on, or below
+	removed := l.entries[e.ih] != e || e.removing
+	if !removed {
+		waiting = l.goLocked(func() {
+			defer stop()
+			l.wait(wctx, e, src, opts)
+		})
+	}
 	l.mu.Unlock()
-	l.wg.Go(func() {
-		defer stop()
-		t, err := l.cl.Add(wctx, src.add, opts)
-		if err != nil {
-			removed := l.forget(e)
-			if l.ctx.Err() == nil && !removed {
-				if errors.Is(err, context.DeadlineExceeded) {
-					l.log.Warn("no metadata from peers in time: the magnet link is dropped", "source", s,
-						"infohash", src.ih.HexString(), "metadata_timeout", l.opts.MetadataTimeout)
-				} else {
-					l.log.Warn("cannot add torrent", "source", s, "err", err)
-				}
+	if waiting {
+		return true, nil
+	}
+	stop()
+	l.forget(e)
+	if removed {
+		return false, nil
+	}
+	return false, errClosed
+}
+
+// wait waits for the metadata of e's magnet link and attaches e, or gives it up.
+func (l *Library) wait(ctx context.Context, e *entry, src source, opts fetch.AddOptions) {
+	defer close(e.done)
+	t, err := l.cl.Add(ctx, src.add, opts)
+	if err != nil {
+		removed := l.forget(e)
+		if l.ctx.Err() == nil && !removed {
+			if errors.Is(err, context.DeadlineExceeded) {
+				l.log.Warn("no metadata from peers in time: the magnet link is dropped", "source", e.source,
+					"infohash", src.ih.HexString(), "metadata_timeout", l.opts.MetadataTimeout)
+			} else {
+				l.log.Warn("cannot add torrent", "source", e.source, "err", err)
 			}
-			return
 		}
-		if err := l.attach(e, t); err != nil {
-			l.log.Warn("cannot add torrent", "source", s, "err", err)
-		}
-	})
-	return nil
+		return
+	}
+	if err := l.attach(e, t); err != nil {
+		l.log.Warn("cannot add torrent", "source", e.source, "err", err)
+	}
 }
 
 // acquire opens the entry's database in the cache.
@@ -273,10 +338,7 @@ func (l *Library) saveInfo(ih metainfo.Hash, t *fetch.Torrent) {
 func (l *Library) watchComplete(name string, t *fetch.Torrent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed { // Close is waiting for wg, or has
-		return
-	}
-	l.wg.Go(func() {
+	l.goLocked(func() {
 		select {
 		case <-t.Complete():
 			l.log.Info("every piece is cached: the torrent reads without peers", "torrent", name)
@@ -294,7 +356,7 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	}
 	tree := l.mnt.Build(t) // outside mu: a torrent of many files holds up no other
 	l.mu.Lock()
-	if l.entries[e.ih] != e { // removed meanwhile
+	if l.givenUpLocked(e) { // removed meanwhile
 		l.mu.Unlock()
 		t.Drop()
 		return nil
@@ -320,19 +382,32 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	return nil
 }
 
-// forget drops an entry that never made it into the mount, and reports whether it was
-// already removed.
+// forget gives up an entry that never made it into the mount, releasing its database, and
+// reports whether it was removed meanwhile. Only e's adder calls it.
 func (l *Library) forget(e *entry) bool {
 	l.mu.Lock()
-	removed := l.entries[e.ih] != e
+	removed := l.givenUpLocked(e)
 	if !removed {
 		delete(l.entries, e.ih)
 	}
 	l.mu.Unlock()
-	if !removed {
-		l.cache.Release(e.ih)
-	}
+	// Release closes only a database the client has not opened; none other of e.ih is open:
+	// its entry has been in entries until now.
+	l.cache.Release(e.ih)
 	return removed
+}
+
+// givenUpLocked reports whether the pending entry e was removed while being added, and then
+// takes it out of entries. Only e's adder calls it. Guarded by mu.
+func (l *Library) givenUpLocked(e *entry) bool {
+	if l.entries[e.ih] != e {
+		return true
+	}
+	if e.removing {
+		delete(l.entries, e.ih)
+		return true
+	}
+	return false
 }
 
 // ErrNotFound is returned by Remove for a name or info-hash the library does not have.
@@ -349,15 +424,16 @@ func (l *Library) Remove(key string, purge bool) error {
 		l.mu.Unlock()
 		return fmt.Errorf("%s: %w", key, ErrNotFound)
 	}
-	delete(l.entries, e.ih)
+	l.takeLocked(e)
 	l.mu.Unlock()
 	return l.remove(e, purge)
 }
 
-// find returns the entry of key, or nil. Guarded by mu.
+// find returns the entry of key, or nil; entries being removed are not found. Guarded by
+// mu.
 func (l *Library) find(key string) *entry {
 	if ih, ok := ParseInfoHash(key); ok {
-		if e, ok := l.entries[ih]; ok {
+		if e, ok := l.entries[ih]; ok && !e.removing {
 			return e
 		}
 	}
@@ -369,13 +445,24 @@ func (l *Library) find(key string) *entry {
 	return nil
 }
 
-// remove takes an entry that left the map out of the mount.
+// takeLocked starts removing e: an attached entry leaves entries at once; a pending one is
+// marked removing and its metadata wait stopped, and its adder takes it out. Guarded by mu.
+func (l *Library) takeLocked(e *entry) {
+	if e.t != nil {
+		delete(l.entries, e.ih)
+		return
+	}
+	e.removing = true
+	if e.stop != nil {
+		e.stop()
+	}
+}
+
+// remove finishes removing e, which takeLocked took: it waits for a pending entry's adder
+// to give it up, or takes an attached one out of the mount. e's fields no longer change.
 func (l *Library) remove(e *entry, purge bool) error {
 	if e.t == nil { // awaiting metadata
-		if e.stop != nil {
-			e.stop()
-		}
-		l.cache.Release(e.ih)
+		<-e.done
 		l.log.Info("removed", "source", e.source, "infohash", e.ih.HexString())
 		return nil
 	}
@@ -386,7 +473,9 @@ func (l *Library) remove(e *entry, purge bool) error {
 	if !purge {
 		return err
 	}
-	l.wg.Go(func() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.goLocked(func() {
 		select {
 		case <-dropped:
 		case <-l.ctx.Done():
@@ -414,17 +503,23 @@ type Info struct {
 
 // List describes the library's torrents, by name; those awaiting metadata last.
 func (l *Library) List() []Info {
+	type listed struct {
+		i Info
+		t *fetch.Torrent
+	}
 	l.mu.Lock()
-	var es []*entry
+	var es []listed
 	for _, e := range l.entries {
-		es = append(es, e)
+		if !e.removing {
+			es = append(es, listed{Info{InfoHash: e.ih.HexString(), Source: e.source, Name: e.name}, e.t})
+		}
 	}
 	l.mu.Unlock()
 	var r []Info
 	for _, e := range es {
-		i := Info{InfoHash: e.ih.HexString(), Source: e.source}
-		if e.t != nil {
-			i.Name, i.Length, i.Cached, i.Read = e.name, e.t.Length(), e.t.BytesCompleted(), e.t.BytesRead()
+		i := e.i
+		if e.t != nil { // outside mu: fetch takes locks of its own
+			i.Length, i.Cached, i.Read = e.t.Length(), e.t.BytesCompleted(), e.t.BytesRead()
 		}
 		r = append(r, i)
 	}

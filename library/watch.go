@@ -53,9 +53,15 @@ func (l *Library) watch(dir string) error {
 	wa := &watcher{dir: abs, w: w}
 	l.watched[abs] = wa
 	l.mu.Unlock()
+	// A watcher not started closes its fsnotify watcher here; a started one, as it ends.
+	started := false
+	defer func() {
+		if !started {
+			w.Close()
+		}
+	}()
 	entries, err := os.ReadDir(abs)
 	if err != nil {
-		w.Close()
 		return err
 	}
 	added := 0
@@ -66,8 +72,13 @@ func (l *Library) watch(dir string) error {
 			}
 		}
 	}
+	l.mu.Lock()
+	started = l.goLocked(func() { l.runWatcher(wa) })
+	l.mu.Unlock()
+	if !started {
+		return errClosed
+	}
 	l.log.Info("watching", "dir", abs, "torrents", added)
-	l.wg.Go(func() { l.runWatcher(wa) })
 	return nil
 }
 
@@ -117,12 +128,12 @@ func (l *Library) sync(path string) {
 	l.mu.Lock()
 	var old *entry
 	for _, e := range l.entries {
-		if e.origin == path {
+		if e.origin == path && !e.removing {
 			old = e
 		}
 	}
 	if old != nil && gone {
-		delete(l.entries, old.ih)
+		l.takeLocked(old)
 	}
 	l.mu.Unlock()
 	switch {

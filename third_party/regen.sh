@@ -5,6 +5,8 @@
 #   third_party/regen.sh            regenerate third_party/anacrolix-torrent and third_party/badger
 #   third_party/regen.sh --check    regenerate into a temporary directory and fail on any
 #                                   difference from the committed copies
+#                                   (both fail first if go.mod requires another version of a
+#                                   copied module than the copies table below names)
 #   third_party/regen.sh --rewrite [FILE|DIR...]
 #                                   point imports of the copied packages at the copies, in
 #                                   our own code (default: every .go file outside third_party/)
@@ -29,6 +31,25 @@ copies=(
 )
 
 die() { echo "regen.sh: $*" >&2; exit 1; }
+
+# checkversions fails unless go.mod (as the go command reads it, so GOFLAGS=-modfile=FILE
+# is honoured) requires each copied module at the version its copy is made from: otherwise
+# the copied packages and the module's other packages, imported from go.mod's version, would
+# be two versions of one module built together.
+checkversions() {
+	local entry name mod ver pkgs have status=0
+	for entry in "${copies[@]}"; do
+		IFS='|' read -r name mod ver pkgs <<<"$entry"
+		# -e: go.mod's version is printed even when the module cannot be looked up (offline).
+		have=$(cd "$root" && go list -m -e -f '{{.Version}}' "$mod") || die "cannot read the version of $mod in go.mod"
+		if [ "$have" != "$ver" ]; then
+			echo "regen.sh: go.mod requires $mod ${have:-at no version} but third_party/$name is made from $ver;" \
+				"make them agree (the copies table in third_party/regen.sh, and the patches, or go.mod)" >&2
+			status=1
+		fi
+	done
+	return $status
+}
 
 # sedscript prints a sed -E program that rewrites the quoted import paths of every copied
 # package to its path in this module.
@@ -112,6 +133,7 @@ case $mode in
 	done
 	;;
 --check)
+	checkversions || exit 1
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	status=0
@@ -127,6 +149,7 @@ case $mode in
 	exit $status
 	;;
 "")
+	checkversions || exit 1
 	for entry in "${copies[@]}"; do
 		IFS='|' read -r name mod ver pkgs <<<"$entry"
 		tmp=$(mktemp -d)
