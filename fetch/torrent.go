@@ -6,16 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"io"
 	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 
 	"github.com/torrentfs/torrentfs/internal/bencheck"
+	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/internal/infocheck"
 )
 
@@ -548,21 +551,42 @@ func (t *Torrent) allVerified(off, end int64) bool {
 // LoadTorrentFile reads and checks a .torrent file, so that a bad one gets a clear error
 // before anything is started.
 func LoadTorrentFile(path string) (*metainfo.MetaInfo, *metainfo.Info, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if st.IsDir() {
-		return nil, nil, fmt.Errorf("%s: is a directory, not a .torrent file", path)
-	}
-	if st.Size() > MaxTorrentSize {
-		return nil, nil, fmt.Errorf("%s: %d bytes: %w (a .torrent file may have at most %d MiB)", path, st.Size(), ErrTooLarge, MaxTorrentSize>>20)
-	}
-	data, err := os.ReadFile(path)
+	data, err := ReadSourceFile(path, MaxTorrentSize)
 	if err != nil {
 		return nil, nil, err
 	}
 	return ParseTorrent(data, path)
+}
+
+// ReadSourceFile reads a file a user named as a source (a .torrent or .magnet file, in a
+// watched directory too): a regular file of at most limit bytes. A FIFO, a device or a
+// file that grows while it is read is refused without blocking or reading on for ever.
+// Larger files' errors wrap ErrTooLarge.
+func ReadSourceFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO's open would wait for a writer
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case st.IsDir():
+		return nil, fmt.Errorf("%s: is a directory, not a .torrent file", path)
+	case !st.Mode().IsRegular():
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, st.Mode().Type())
+	case st.Size() > limit:
+		return nil, fmt.Errorf("%s: %d bytes: %w (at most %s)", path, st.Size(), ErrTooLarge, human.Bytes(limit))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", path, err)
+	case int64(len(data)) > limit:
+		return nil, fmt.Errorf("%s: grew past %s while read: %w", path, human.Bytes(limit), ErrTooLarge)
+	}
+	return data, nil
 }
 
 // Limits on what a torrent may ask of torrentfs: see package infocheck.

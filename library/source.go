@@ -27,6 +27,8 @@ const (
 	MaxTorrentSize = fetch.MaxTorrentSize
 	// urlTimeout bounds the download of a .torrent from a URL.
 	urlTimeout = 30 * time.Second
+	// maxMagnetFile bounds a .magnet file: one link, its trackers and web seeds.
+	maxMagnetFile = 1 << 20
 )
 
 // source is a torrent named by one of the ways a user names one, made ready for fetch.Add.
@@ -89,7 +91,7 @@ func resolve(ctx context.Context, s string) (source, error) {
 		}
 	}
 	if isMagnetFile(s) {
-		b, err := os.ReadFile(s)
+		b, err := fetch.ReadSourceFile(s, maxMagnetFile)
 		if err != nil {
 			return source{}, err
 		}

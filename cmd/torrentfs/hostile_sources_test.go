@@ -209,7 +209,7 @@ func mktorrentAnnouncing(t *testing.T, dir, name, announce string) string {
 
 // TestHostileSources mounts a watched directory that holds a good torrent, seeded by aria2
 // through opentracker, beside every kind of hostile source: .torrent files of 10 MB of
-// nested lists and of an absurd string length, torrents whose HTTP trackers answer with
+// nested lists and of an absurd string length, a FIFO and links to /dev/zero, torrents whose HTTP trackers answer with
 // nested lists, an endless body, a slow body, a gzip bomb and an absurd count, a magnet
 // whose xs= source is nested lists, a magnet whose only peer sends 10 MB of nested lists as
 // its metadata, and an add of a URL that serves nested lists. Each gets a log line (or, for
@@ -246,6 +246,12 @@ func TestHostileSources(t *testing.T) {
 	// The hostile sources.
 	os.WriteFile(filepath.Join(watch, "deep.torrent"), deepBencode(10<<20), 0o644)
 	os.WriteFile(filepath.Join(watch, "count.torrent"), []byte("d4:infod6:lengthi1e4:name4000000000:x"), 0o644)
+	// Files that are not files: an endless one and one whose open would wait for a writer.
+	os.Symlink("/dev/zero", filepath.Join(watch, "zero.torrent"))
+	os.Symlink("/dev/zero", filepath.Join(watch, "zero.magnet"))
+	if err := syscall.Mkfifo(filepath.Join(watch, "fifo.torrent"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	trackers := map[string]string{} // torrent file → its tracker's URL
 	for _, how := range []string{"deep", "endless", "slow", "gzip", "count"} {
 		u := web.URL + "/" + how + "/announce"
@@ -265,7 +271,7 @@ func TestHostileSources(t *testing.T) {
 	m.waitFor(t, "msg=mounted")
 
 	// Bad .torrent files: refused with the reason, named.
-	for _, name := range []string{"deep.torrent", "count.torrent"} {
+	for _, name := range []string{"deep.torrent", "count.torrent", "zero.torrent", "zero.magnet", "fifo.torrent"} {
 		line := m.waitFor(t, name)
 		if !strings.Contains(line, "level=WARN") && !strings.Contains(line, "level=ERROR") {
 			t.Errorf("%s: logged as %q, want a warning", name, line)
