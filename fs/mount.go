@@ -74,8 +74,17 @@ type Mount struct {
 // with CheckMountPoint first for clear errors.
 func New(dir string, opts Options) (*Mount, error) {
 	r, fo, log := newRoot(opts)
-	server, err := fusefs.Mount(dir, r, fo)
+	// fusefs.Mount, but that one leaves the mount made and served when the kernel takes it
+	// and the first look at it fails (a mount point that is a file: ENOTDIR).
+	server, err := fuse.NewServer(fusefs.NewNodeFS(r, fo), dir, &fo.MountOptions)
 	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	go server.Serve() // ends when the kernel lets the mount go; Wait waits for it
+	if err := server.WaitMount(); err != nil {
+		if detach(dir) == nil {
+			server.Wait()
+		}
 		return nil, fmt.Errorf("mount %s: %w", dir, err)
 	}
 	m := &Mount{dir: dir, server: server, log: log, root: r}
