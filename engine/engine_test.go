@@ -171,7 +171,11 @@ func TestOpenFailsPartWay(t *testing.T) {
 	cfg.MountPoint = notDir
 	cfg.Sources = []string{s.TorrentPath}
 	cfg.Control = control
-	cfg.HTTP = &engine.HTTPConfig{Addr: "127.0.0.1:0"}
+	httpL, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTP = &engine.HTTPConfig{Listener: httpL}
 	var steps []string
 	cfg.Step = func(s string) { steps = append(steps, s) }
 
@@ -185,6 +189,11 @@ func TestOpenFailsPartWay(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the control socket is left: %v", err)
+	}
+	if l, err := net.Listen("tcp", httpL.Addr().String()); err != nil {
+		t.Errorf("the HTTP listener is left open: %v", err)
+	} else {
+		l.Close()
 	}
 	leaked(t, before)
 
@@ -270,5 +279,29 @@ func leaked(t *testing.T, before map[string]string) {
 		case <-t.Context().Done():
 			return
 		}
+	}
+}
+
+// TestNoSourceAdded: with several sources and none added, each is reported and Open fails
+// with ErrNoSources, leaving nothing mounted.
+func TestNoSourceAdded(t *testing.T) {
+	cfg := config(t, "127.0.0.1:1")
+	cfg.MountPoint = t.TempDir()
+	dir := t.TempDir()
+	cfg.Sources = []string{filepath.Join(dir, "a.torrent"), filepath.Join(dir, "b.torrent")}
+	var failed []string
+	cfg.SourceFailed = func(s string, err error) { failed = append(failed, s) }
+	if _, err := engine.Open(t.Context(), cfg); !errors.Is(err, engine.ErrNoSources) {
+		t.Fatalf("Open of missing sources: %v, want ErrNoSources", err)
+	}
+	if !slices.Equal(failed, cfg.Sources) {
+		t.Errorf("SourceFailed heard of %q, want %q", failed, cfg.Sources)
+	}
+	if mounted(t, cfg.MountPoint) {
+		t.Fatal("still mounted after a failed Open")
+	}
+	cfg.Sources = cfg.Sources[:1]
+	if _, err := engine.Open(t.Context(), cfg); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Open of one missing source: %v, want its not-exist error", err)
 	}
 }
