@@ -73,6 +73,36 @@ type Mount struct {
 // New mounts an empty root read-only on dir and returns once the kernel serves it. Check dir
 // with CheckMountPoint first for clear errors.
 func New(dir string, opts Options) (*Mount, error) {
+	r, fo, log := newRoot(opts)
+	// fusefs.Mount, but that one leaves the mount made and served when the kernel takes it
+	// and the first look at it fails (a mount point that is a file: ENOTDIR).
+	server, err := fuse.NewServer(fusefs.NewNodeFS(r, fo), dir, &fo.MountOptions)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	go server.Serve() // ends when the kernel lets the mount go; Wait waits for it
+	if err := server.WaitMount(); err != nil {
+		if detach(dir) == nil {
+			server.Wait()
+		}
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	m := &Mount{dir: dir, server: server, log: log, root: r}
+	m.raiseReadahead()
+	return m, nil
+}
+
+// NewUnmounted returns an empty root that no kernel serves: a tree of torrents that other
+// front ends (the HTTP server) read through Lookup and ReadDir. Wait returns at once and
+// Unmount does nothing.
+func NewUnmounted(opts Options) *Mount {
+	r, fo, log := newRoot(opts)
+	fusefs.NewNodeFS(r, fo) // gives the root its inode, as a mount would
+	return &Mount{log: log, root: r}
+}
+
+// newRoot returns an empty root and the go-fuse options that serve it.
+func newRoot(opts Options) (*root, *fusefs.Options, *slog.Logger) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -128,13 +158,7 @@ func New(dir string, opts Options) (*Mount, error) {
 	}
 	r := &root{a: a}
 	r.mtime.Store(time.Now().UnixNano())
-	server, err := fusefs.Mount(dir, r, fo)
-	if err != nil {
-		return nil, fmt.Errorf("mount %s: %w", dir, err)
-	}
-	m := &Mount{dir: dir, server: server, log: log, root: r}
-	m.raiseReadahead()
-	return m, nil
+	return r, fo, log
 }
 
 // Add adds t to the root as one entry: Attach of Build.
@@ -220,7 +244,11 @@ func (m *Mount) raiseReadahead() {
 // Wait blocks until the file system is unmounted, by Unmount or from outside, and every
 // request in progress has returned. It may wait for ever on a request that does not return
 // (a read waiting for peers): bound it.
-func (m *Mount) Wait() { m.server.Wait() }
+func (m *Mount) Wait() {
+	if m.server != nil {
+		m.server.Wait()
+	}
+}
 
 // Unmount unmounts the file system and returns without waiting for requests in progress;
 // Wait waits for them. If files are open, it detaches it lazily: the mount point is free at
@@ -230,6 +258,9 @@ func (m *Mount) Wait() { m.server.Wait() }
 // without a bound for every request in progress, and retries with sleeps while files are
 // open.
 func (m *Mount) Unmount() error {
+	if m.server == nil {
+		return nil
+	}
 	err := unmount(m.dir)
 	if err == nil {
 		return nil

@@ -55,9 +55,9 @@ func newMountID() string {
 	return hex.EncodeToString(b)
 }
 
-// serveControl serves h on the control socket of mount id until the returned function is
-// called, which stops the server and waits for it.
-func serveControl(id string, h http.Handler) (func(), error) {
+// listenControl listens on the control socket of mount id, in a directory only this user
+// can enter. The engine serves it; closing the listener removes the socket.
+func listenControl(id string) (net.Listener, error) {
 	dir := runtimeDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -76,17 +76,7 @@ func serveControl(id string, h http.Handler) (func(), error) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	os.Chmod(path, 0o600)
-	srv := &http.Server{Handler: h}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.Serve(l)
-	}()
-	return func() {
-		srv.Close()
-		<-done
-		os.Remove(path)
-	}, nil
+	return l, nil
 }
 
 // mountID returns the ID of the torrentfs mount at dir, from /proc/self/mountinfo, and the

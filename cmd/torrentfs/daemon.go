@@ -73,27 +73,9 @@ func isBackgroundMount(root *cobra.Command, args []string) bool {
 // mount, or with its exit status if it fails first. Cancelling ctx before then (Ctrl-C)
 // stops the child.
 func runBackground(ctx context.Context, args []string, stderr io.Writer) error {
-	childArgs := []string{"mount"}
-	leading := true // the source and mount point come first
-	for _, a := range args {
-		switch a {
-		case "-s", "-n", "-v": // mount(8)'s sloppy, no-mtab and verbose, for its helpers
-			continue
-		case "-f": // mount(8)'s fake: do everything but the mount
-			return nil
-		}
-		if leading && !strings.HasPrefix(a, "-") {
-			// The daemon leaves its working directory: a local source or mount point
-			// must not depend on it. Magnet links and info-hashes name no file.
-			if _, err := os.Stat(a); err == nil {
-				if abs, err := filepath.Abs(a); err == nil {
-					a = abs
-				}
-			}
-		} else {
-			leading = false
-		}
-		childArgs = append(childArgs, a)
+	childArgs, fake := backgroundArgs(args)
+	if fake {
+		return nil
 	}
 	if len(childArgs) == 1 {
 		return usagef("%s takes SOURCE MOUNTPOINT [-o OPTIONS]", helperName)
@@ -167,6 +149,35 @@ func runBackground(ctx context.Context, args []string, stderr io.Writer) error {
 	default:
 		return exitStatus(code)
 	}
+}
+
+// backgroundArgs returns the command line of a background mount's child, `mount` and args
+// with local paths made absolute, less mount(8)'s options for its helpers; fake says that
+// mount(8) asked for everything but the mount (-f).
+func backgroundArgs(args []string) (childArgs []string, fake bool) {
+	childArgs = []string{"mount"}
+	leading := true // the source and mount point come first
+	for _, a := range args {
+		switch a {
+		case "-s", "-n", "-v": // mount(8)'s sloppy, no-mtab and verbose, for its helpers
+			continue
+		case "-f": // mount(8)'s fake: do everything but the mount
+			return nil, true
+		}
+		if leading && !strings.HasPrefix(a, "-") {
+			// The daemon leaves its working directory: a local source or mount point
+			// must not depend on it. Magnet links and info-hashes name no file.
+			if _, err := os.Stat(a); err == nil {
+				if abs, err := filepath.Abs(a); err == nil {
+					a = abs
+				}
+			}
+		} else {
+			leading = false
+		}
+		childArgs = append(childArgs, a)
+	}
+	return childArgs, false
 }
 
 // daemonReady tells a waiting parent, if this process is a background mount's child, that

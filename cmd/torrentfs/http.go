@@ -1,20 +1,17 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/torrentfs/torrentfs/engine"
 	"github.com/torrentfs/torrentfs/web"
 )
 
@@ -42,20 +39,9 @@ func (h *httpFlags) register(fl *pflag.FlagSet) {
 // credentials.
 var errHTTPNoAuth = errors.New("--http: an address other than loopback (127.0.0.1, ::1, localhost) serves the files to the network: give --http-auth-file FILE (user:password) or --http-auth")
 
-// httpServer is the mount's web server: listening from listen, serving from serve until stop.
-type httpServer struct {
-	l    net.Listener
-	opts web.Options
-
-	srv      *http.Server
-	cancel   context.CancelFunc // ends the requests' reads
-	handlers sync.WaitGroup     // requests being served
-	done     chan struct{}      // closed when Serve returned
-	stopped  sync.Once
-}
-
-// listen checks the flags and listens, or returns nil when --http is not given.
-func (h *httpFlags) listen() (*httpServer, error) {
+// listen checks the flags and listens, or returns nil when --http is not given. Listening
+// before anything else is built makes a port taken fail the mount at once.
+func (h *httpFlags) listen() (*engine.HTTPConfig, error) {
 	if h.addr == "" {
 		if h.auth != "" || h.authFile != "" || len(h.hosts) > 0 {
 			return nil, usagef("--http-auth, --http-auth-file and --http-host need --http")
@@ -81,12 +67,12 @@ func (h *httpFlags) listen() (*httpServer, error) {
 			return nil, usagef("--http-host %q: want a host name, without a port", n)
 		}
 	}
-	s := &httpServer{opts: web.Options{Hosts: h.hosts, MaxRequests: h.maxRequests, StallTimeout: time.Duration(h.timeout)}}
+	s := &engine.HTTPConfig{Options: web.Options{Hosts: h.hosts, MaxRequests: h.maxRequests, StallTimeout: time.Duration(h.timeout)}}
 	switch {
 	case h.auth != "" && h.authFile != "":
 		return nil, usagef("give --http-auth or --http-auth-file, not both")
 	case h.auth != "":
-		if s.opts.User, s.opts.Password, err = parseAuth(h.auth); err != nil {
+		if s.Options.User, s.Options.Password, err = parseAuth(h.auth); err != nil {
 			return nil, usagef("--http-auth: %v", err)
 		}
 	case h.authFile != "":
@@ -94,14 +80,14 @@ func (h *httpFlags) listen() (*httpServer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--http-auth-file %s: %w", h.authFile, err)
 		}
-		if s.opts.User, s.opts.Password, err = parseAuth(strings.TrimRight(string(b), "\r\n")); err != nil {
+		if s.Options.User, s.Options.Password, err = parseAuth(strings.TrimRight(string(b), "\r\n")); err != nil {
 			return nil, fmt.Errorf("--http-auth-file %s: %w", h.authFile, err)
 		}
 	}
-	if s.opts.User == "" && !isLoopback(host) {
+	if s.Options.User == "" && !isLoopback(host) {
 		return nil, errHTTPNoAuth
 	}
-	if s.l, err = net.Listen("tcp", addr); err != nil {
+	if s.Listener, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("--http: %w", err)
 	}
 	return s, nil
@@ -159,62 +145,3 @@ func isLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-// serve serves h until stop. Call it once.
-func (s *httpServer) serve(h http.Handler, log *slog.Logger) {
-	s.opts.Logger = log
-	h = web.Protect(h, s.opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s.handlers.Add(1)
-			defer s.handlers.Done()
-			h.ServeHTTP(w, r)
-		}),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ConnContext:       web.ConnContext, // lets web.Protect see a slow client's progress
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		// No ReadTimeout or WriteTimeout: they would end a long stream. Requests have no
-		// body, and web.Protect gives each write its own deadline.
-		IdleTimeout: 2 * time.Minute,
-		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	s.done = make(chan struct{})
-	go func() {
-		defer close(s.done)
-		if err := s.srv.Serve(s.l); !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "err", err)
-		}
-	}()
-	log.Info("http", "addr", s.l.Addr().String(), "url", "http://"+s.l.Addr().String()+"/", "auth", s.opts.User != "", "max_requests", s.opts.MaxRequests)
-}
-
-// stop stops the server: new connections are refused, idle ones closed; requests still
-// running after httpStopWait have their reads cancelled. It waits for the server and every
-// request, and closes the listener if serve was never called. Later calls do nothing.
-func (s *httpServer) stop() {
-	if s != nil {
-		s.stopped.Do(s.shutdown)
-	}
-}
-
-func (s *httpServer) shutdown() {
-	if s.srv == nil {
-		s.l.Close()
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), httpStopWait)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
-		s.cancel()
-		s.srv.Close()
-	}
-	s.cancel()
-	<-s.done
-	s.handlers.Wait()
-}
-
-// httpStopWait is how long a stopping mount lets HTTP requests finish.
-const httpStopWait = 2 * time.Second

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,11 +14,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/torrentfs/torrentfs/cache"
+	"github.com/torrentfs/torrentfs/engine"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/library"
-	"github.com/torrentfs/torrentfs/web"
 )
 
 // mountFlags are the flags of mount.
@@ -105,23 +104,100 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	sd := newShutdown(log.Logger, log.w, mnt)
 	defer sd.stop()
 	defer context.AfterFunc(ctx, sd.arm)()
-	if cfg.Prefetch, err = fetch.ParsePrefetch(f.prefetch); err != nil {
-		return usageError{err.Error()}
-	}
-	cacheDir, err := f.cacheDir.dir()
+	ec, err := f.engineConfig(cfg, log.Logger, sources, mnt, stderr)
 	if err != nil {
 		return err
 	}
-	maxSize := f.maxSize
+	ec.Step = sd.at
+	e, err := engine.Open(ctx, ec)
+	if err != nil {
+		return cacheDirAdvice(err)
+	}
+	lib := e.Library()
+	args := []any{"mountpoint", mnt, "torrents", len(lib.Torrents()), "port", e.Client().Port(), "cache", e.Cache().Dir(), "cache_max_size", e.CacheMaxSize()}
+	if ts := lib.Torrents(); len(ts) == 1 && len(sources) == 1 {
+		args = append(args, "torrent", ts[0].Name(), "infohash", ts[0].InfoHash())
+	}
+	log.Info("mounted", args...)
+	notified := serviceReady(ctx, log) // background mount, systemd: notify.go
+	stopStatus := serveStatus(e, log)
+	select {
+	case <-e.Unmounted():
+		log.Info("unmounted from outside", "mountpoint", mnt)
+	case <-ctx.Done():
+	}
+	sd.arm() // an unmount from outside too
+	sd.at("stopping the status goroutines")
+	stopStatus()
+	notified()
+	return e.Close()
+}
 
-	// Check everything local before touching the network: a bad source gets its line; a
-	// mount of nothing but bad sources is an error.
+// engineConfig maps the flags to the engine's configuration, checking everything local
+// before anything touches the network: a bad source gets its line on stderr, and a mount
+// of nothing but bad sources is an error. It listens for --http and on the control socket
+// last, and the engine owns those listeners from then on.
+func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []string, mnt string, stderr io.Writer) (engine.Config, error) {
+	var err error
+	if cfg.Prefetch, err = fetch.ParsePrefetch(f.prefetch); err != nil {
+		return engine.Config{}, usageError{err.Error()}
+	}
+	good, err := checkSources(sources, stderr)
+	if err != nil {
+		return engine.Config{}, err
+	}
+	if err := fs.CheckMountPoint(mnt, log); err != nil {
+		return engine.Config{}, err
+	}
+	cacheDir, err := f.cacheDir.dir()
+	if err != nil {
+		return engine.Config{}, err
+	}
+	maxSize := int64(f.maxSize)
+	if maxSize == 0 {
+		maxSize = cache.DefaultMaxSize(cacheDir)
+	}
+	if maxSize < cache.MinSize {
+		ms := sizeFlag(maxSize)
+		return engine.Config{}, usagef("--cache-max-size %s: the minimum is %dM", ms.String(), cache.MinSize>>20)
+	}
+	cfg.Readahead = int64(f.readahead)
+	cfg.ReadTimeout = time.Duration(f.readTimeout)
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = fetch.WaitForever
+	}
+	cfg.NoUpload = f.noUpload
+	hc, err := f.http.listen()
+	if err != nil {
+		return engine.Config{}, err
+	}
+	id := newMountID()
+	control, err := listenControl(id)
+	if err != nil {
+		log.Warn("no control socket: add, remove, ls and status will not reach this mount", "err", err)
+	}
+	return engine.Config{
+		CacheDir: cacheDir, CacheMaxSize: maxSize, Client: cfg,
+		MountPoint: mnt, Mount: f.fsOptions(fsNamePrefix+id, log),
+		Library: library.Options{Add: f.addOptions(), MetadataTimeout: time.Duration(f.metadataTimeout)},
+		Sources: good,
+		SourceFailed: func(_ string, err error) {
+			fmt.Fprintf(stderr, "torrentfs: %s\n", human.Text(err.Error()))
+		},
+		Control: control, HTTP: hc, UnmountWait: unmountWait, Logger: log,
+	}, nil
+}
+
+// checkSources checks each source locally (library.Check) and returns the good ones. With
+// one source, its error is returned; with more, each bad one gets its line on stderr, and
+// the last error is returned only if none is good.
+func checkSources(sources []string, stderr io.Writer) ([]string, error) {
 	var good []string
 	var bad error
 	for _, s := range sources {
 		if err := library.Check(s); err != nil {
 			if len(sources) == 1 {
-				return err
+				return nil, err
 			}
 			fmt.Fprintf(stderr, "torrentfs: %s\n", human.Text(err.Error()))
 			bad = err
@@ -130,137 +206,40 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		good = append(good, s)
 	}
 	if len(good) == 0 {
-		return bad
+		return nil, bad
 	}
-	if err := fs.CheckMountPoint(mnt, log.Logger); err != nil {
-		return err
-	}
-	// Listen before mounting, so that a port taken fails the mount; serve once mounted.
-	hs, err := f.http.listen()
-	if err != nil {
-		return err
-	}
-	defer hs.stop() // after the server below, or closes the listener
-	var metrics *web.Metrics
-	if hs != nil {
-		metrics = web.NewMetrics()
-		cfg.ReadObserver = metrics.ObserveRead
-	}
-	if maxSize == 0 {
-		maxSize = sizeFlag(cache.DefaultMaxSize(cacheDir))
-	}
-	if maxSize < cache.MinSize {
-		return usagef("--cache-max-size %s: the minimum is %dM", maxSize.String(), cache.MinSize>>20)
-	}
-	c, err := cache.Open(cacheDir, cache.Options{Logger: log.Logger, MaxSize: int64(maxSize)})
-	if err != nil {
-		return cacheDirAdvice(err)
-	}
-	defer func() { sd.at("closing the cache"); c.Close() }() // after the client
+	return good, nil
+}
 
-	cfg.Storage = c
-	cfg.Readahead = fetch.ReadaheadFor(int64(f.readahead), int64(maxSize))
-	cfg.MaxUnverified = fetch.MaxUnverifiedFor(int64(maxSize))
-	cfg.ReadTimeout = time.Duration(f.readTimeout)
-	if cfg.ReadTimeout == 0 {
-		cfg.ReadTimeout = fetch.WaitForever
-	}
-	cfg.NoUpload = f.noUpload
-	cl, err := fetch.New(cfg)
-	if err != nil {
-		return err
-	}
-	defer func() { sd.at("closing the torrent client"); cl.Close() }()
-	c.Watch(cl)
-
-	id := newMountID()
-	m, err := fs.New(mnt, f.fsOptions(fsNamePrefix+id, log.Logger))
-	if err != nil {
-		return err
-	}
-	lib := library.New(cl, c, m, library.Options{Add: f.addOptions(), MetadataTimeout: time.Duration(f.metadataTimeout), Logger: log.Logger})
-	defer func() { sd.at("closing the library"); lib.Close() }() // before the client
-	stopControl, err := serveControl(id, lib.Handler())
-	if err != nil {
-		log.Warn("no control socket: add, remove, ls and status will not reach this mount", "err", err)
-		stopControl = func() {}
-	}
-	defer func() { sd.at("closing the control socket"); stopControl() }()
-	if hs != nil {
-		hs.serve(web.New(lib, m, cl, c, metrics).Handler(), log.Logger)
-		defer func() { sd.at("stopping the HTTP server"); hs.stop() }() // before the library and the client: requests hold handles
-	}
-
-	added := 0
-	for _, s := range good {
-		if err := lib.Add(ctx, s); err != nil {
-			if len(good) == 1 {
-				m.Unmount()
-				return err
-			}
-			fmt.Fprintf(stderr, "torrentfs: %s\n", human.Text(err.Error()))
-			continue
-		}
-		added++
-	}
-	if added == 0 {
-		m.Unmount()
-		return errors.New("no source could be mounted")
-	}
-	args := []any{"mountpoint", mnt, "torrents", len(lib.Torrents()), "port", cl.Port(), "cache", c.Dir(), "cache_max_size", int64(maxSize)}
-	if ts := lib.Torrents(); len(ts) == 1 && len(sources) == 1 {
-		args = append(args, "torrent", ts[0].Name(), "infohash", ts[0].InfoHash())
-	}
-	log.Info("mounted", args...)
-	defer serviceReady(ctx, log)() // background mount, systemd: notify.go
-
+// serveStatus runs the mount's status goroutines until the function it returns is called:
+// the live line on a terminal, and the client's status on stderr at each SIGUSR1.
+func serveStatus(e *engine.Engine, log *logSink) (stop func()) {
 	var wg sync.WaitGroup
-	defer func() { sd.at("stopping the status goroutines"); wg.Wait() }()
 	done := make(chan struct{})
-	defer close(done)
-	// This one ends when the kernel lets the file system go: at once on a clean unmount, and
-	// after a lazy one when the last open file closes, which may be after we exit anyway.
-	unmounted := make(chan struct{})
-	go func() { m.Wait(); close(unmounted) }()
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
 	if log.live != nil {
-		wg.Go(func() { log.live.run(lib, done) })
+		wg.Go(func() { log.live.run(e.Library(), done) })
 	}
 	wg.Go(func() {
 		for {
 			select {
 			case <-usr1:
-				cl.WriteStatus(log.w)
+				e.Client().WriteStatus(log.w)
 			case <-done:
 				return
 			}
 		}
 	})
-	defer sd.arm() // an unmount from outside too
-	select {
-	case <-unmounted:
-		log.Info("unmounted from outside", "mountpoint", mnt)
-	case <-ctx.Done():
-		sd.at("unmounting")
-		if err := m.Unmount(); err != nil {
-			return err
-		}
-		sd.at("the kernel to let the file system go")
-		select {
-		case <-unmounted:
-		case <-time.After(unmountWait):
-			log.Warn("file system still busy after unmount (files open, or requests waiting for peers); exiting anyway",
-				"waited", unmountWait)
-		}
-		log.Info("unmounted", "mountpoint", mnt)
+	return func() {
+		signal.Stop(usr1)
+		close(done)
+		wg.Wait()
 	}
-	return nil
 }
 
 // unmountWait is how long a mount asked to stop waits for files still open and requests in
 // progress, after detaching its mount point. What is still open then fails once the process
-// has exited. It leaves most of shutdownBound to closing the HTTP server (httpStopWait),
-// the library, the client and the cache.
+// has exited. It leaves most of shutdownBound to closing the HTTP server
+// (engine.HTTPStopWait), the library, the client and the cache.
 const unmountWait = 3 * time.Second
