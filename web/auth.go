@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -39,12 +40,19 @@ func basicAuth(h http.Handler, user, password string, l *logins) http.Handler {
 	})
 }
 
-// remoteIP is the address a request came from, without its port.
+// remoteIP is the address a request came from, without its port; for IPv6 its /64, which
+// one host or home network can take addresses from at will.
 func remoteIP(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
-	return r.RemoteAddr
+	if ip, err := netip.ParseAddr(h); err == nil && ip.Unmap().Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return h
 }
 
 // Limits of logins.
@@ -58,9 +66,11 @@ const (
 
 // logins slows down password guessing: after an address's nth failed login in a row, its
 // requests are refused, without a look at their credentials, for 1 s × 2ⁿ⁻¹ (at most a
-// minute). Nothing sleeps, so a flood holds no goroutines and no lock; the map is bounded,
-// and addresses beyond its bound share one entry. Failed logins are logged, at most one
-// line per loginLogEvery, which counts those not logged.
+// minute). Nothing sleeps, so a flood holds no goroutines and no lock. The map is bounded:
+// past loginMaxAddrs, new addresses' failures are counted and logged in one shared entry,
+// but they are not refused, since refusing every address the map has no room for would let
+// a flood from many addresses lock out the mount's own users. Failed logins are logged, at
+// most one line per loginLogEvery, which counts those not logged.
 type logins struct {
 	// Immutable after newLogins.
 	log *slog.Logger
@@ -89,10 +99,7 @@ const overflowAddr = "*"
 func (l *logins) wait(addr string, now time.Time) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	f := l.addrs[addr]
-	if f == nil && len(l.addrs) >= loginMaxAddrs {
-		f = l.addrs[overflowAddr]
-	}
+	f := l.addrs[addr] // an address past the bound is not slowed down: see logins
 	if f == nil || !now.Before(f.until) {
 		return 0
 	}

@@ -71,7 +71,8 @@ func TestStallDeadlines(t *testing.T) {
 	}
 }
 
-// TestLogins: failures back off per address, a flood of addresses keeps the map bounded,
+// TestLogins: failures back off per address (per /64 for IPv6), a flood of addresses keeps
+// the map bounded without refusing the addresses past it,
 // and the log gets one line per loginLogEvery however many fail.
 func TestLogins(t *testing.T) {
 	var log bytes.Buffer
@@ -96,10 +97,27 @@ func TestLogins(t *testing.T) {
 	if n := len(l.addrs); n > loginMaxAddrs+1 {
 		t.Errorf("%d addresses tracked", n)
 	}
-	if l.wait("192.0.2.1", now.Add(20*time.Second)) == 0 {
-		t.Error("a new address past the bound is not slowed down")
+	if l.wait("192.0.2.1", now.Add(20*time.Second)) != 0 {
+		t.Error("a new address past the bound is refused: a flood from many addresses would lock users out")
 	}
 	if lines := strings.Count(log.String(), "http login failed"); lines > 20000/int(loginLogEvery/time.Millisecond)+2 {
 		t.Errorf("%d log lines for 20000 failures over 20 s", lines)
+	}
+}
+
+// TestRemoteIP: an IPv6 client is keyed by its /64, from which it can take addresses at
+// will; an IPv4 one by its address.
+func TestRemoteIP(t *testing.T) {
+	for addr, want := range map[string]string{
+		"192.0.2.7:4000":           "192.0.2.7",
+		"[2001:db8:1:2::7]:4000":   "2001:db8:1:2::/64",
+		"[2001:db8:1:2:ffff::1]:1": "2001:db8:1:2::/64",
+		"[::ffff:192.0.2.7]:80":    "::ffff:192.0.2.7",
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = addr
+		if got := remoteIP(r); got != want {
+			t.Errorf("remoteIP(%s) = %s, want %s", addr, got, want)
+		}
 	}
 }
