@@ -206,7 +206,9 @@ func (c *Client) needPeers(t *Torrent) {
 				return
 			}
 			defer stop()
-			ctx, cancel := context.WithTimeout(ctx, announceEvery)
+			// Bounded as a tracker's announce is, so that a few torrents no node knows do
+			// not hold every worker; the peers a traversal finds are added as they come.
+			ctx, cancel := context.WithTimeout(ctx, announceTimeout)
 			defer cancel()
 			select {
 			case <-done:
