@@ -84,8 +84,9 @@ func hostileHTTP(t *testing.T) *httptest.Server {
 }
 
 // metadataPeer is a BitTorrent peer on 127.0.0.1 that offers a torrent's metadata (BEP 9) and
-// serves, piece by piece, info bytes of its choosing: here 10 MB of nested lists, which
-// anacrolix decoded before it checked their hash. It is closed when the test ends.
+// serves, piece by piece, info bytes of its choosing: 10 MB of nested lists (whose hash the
+// magnet link names), or a good torrent's info dictionary for another torrent's magnet link,
+// which anacrolix took as it was. It is closed when the test ends.
 type metadataPeer struct {
 	ih     metainfo.Hash
 	info   []byte
@@ -99,13 +100,13 @@ type metadataPeer struct {
 	conns map[net.Conn]bool
 }
 
-func newMetadataPeer(t *testing.T, info []byte) *metadataPeer {
+// newMetadataPeer starts a peer that hands out info as the metadata of ih.
+func newMetadataPeer(t *testing.T, ih metainfo.Hash, info []byte) *metadataPeer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &metadataPeer{info: info, ln: ln, addr: ln.Addr().String(), conns: map[net.Conn]bool{}, first: make(chan struct{})}
-	rand.Read(p.ih[:])
+	p := &metadataPeer{ih: ih, info: info, ln: ln, addr: ln.Addr().String(), conns: map[net.Conn]bool{}, first: make(chan struct{})}
 	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
@@ -261,8 +262,13 @@ func TestHostileSources(t *testing.T) {
 	var xsIH metainfo.Hash
 	rand.Read(xsIH[:])
 	os.WriteFile(filepath.Join(watch, "xs.magnet"), []byte("magnet:?xt=urn:btih:"+xsIH.HexString()+"&xs="+xsURL+"\n"), 0o644)
-	peer := newMetadataPeer(t, deepBencode(10<<20))
+	deep := deepBencode(10 << 20)
+	peer := newMetadataPeer(t, metainfo.HashBytes(deep), deep)
 	os.WriteFile(filepath.Join(watch, "metadata.magnet"), []byte("magnet:?xt=urn:btih:"+peer.ih.HexString()+"&x.pe="+peer.addr+"\n"), 0o644)
+	var liarIH metainfo.Hash
+	rand.Read(liarIH[:])
+	liar := newMetadataPeer(t, liarIH, mi.InfoBytes) // the good torrent's, named "sample"
+	os.WriteFile(filepath.Join(watch, "liar.magnet"), []byte("magnet:?xt=urn:btih:"+liar.ih.HexString()+"&x.pe="+liar.addr+"\n"), 0o644)
 
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), watch, mnt}, loopback...)...)
@@ -290,13 +296,17 @@ func TestHostileSources(t *testing.T) {
 		m.waitFor(t, "tracker="+u)
 	}
 	m.waitFor(t, xsURL)
-	select {
-	case <-peer.first:
-	case <-m.done:
-		t.Fatalf("mount died:\n%s", m.output())
-	case <-time.After(time.Minute):
-		t.Fatal("the mount did not fetch the metadata peer's metadata in a minute")
+	for _, p := range []*metadataPeer{peer, liar} {
+		select {
+		case <-p.first:
+		case <-m.done:
+			t.Fatalf("mount died:\n%s", m.output())
+		case <-time.After(time.Minute):
+			t.Fatal("the mount did not fetch a metadata peer's metadata in a minute")
+		}
 	}
+	m.waitFor(t, liarIH.HexString()+": error completing metadata: error setting info bytes: info bytes do not hash")
+	m.waitFor(t, peer.ih.HexString()+": error completing metadata: error setting info bytes: info bytes: bencode nested too deep")
 
 	// A URL given to add: the same checks, an error that says why, exit 1.
 	code, _, stderr := torrentfs(t, nil, "add", mnt, web.URL+"/deep.torrent")
@@ -304,8 +314,18 @@ func TestHostileSources(t *testing.T) {
 		t.Errorf("add of a URL of nested lists: exit %d, %q; want 1 and the reason", code, stderr)
 	}
 
-	// The mount is still up, and the good torrent reads back the source's bytes.
+	// The mount is still up, the good torrent reads back the source's bytes, and the liar's
+	// magnet link got none of its metadata: one entry named sample.
 	checkTree(t, mnt, files)
+	samples := 0
+	for _, e := range entries(t, mnt) {
+		if strings.HasPrefix(e, "sample") {
+			samples++
+		}
+	}
+	if samples != 1 {
+		t.Errorf("the mount lists %q: a second sample came from the lying peer", entries(t, mnt))
+	}
 	if hwm := procStatus(m.cmd.Process.Pid, "VmHWM:"); hwm > 400<<20 {
 		t.Errorf("VmHWM %d MiB, want at most 400 MiB", hwm>>20)
 	}

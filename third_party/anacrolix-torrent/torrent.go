@@ -665,8 +665,28 @@ func (t *Torrent) hashInfoBytes(b []byte, info *metainfo.Info) error {
 	return nil
 }
 
+// torrentfs: infoBytesMatch reports whether b hashes to the info-hashes the torrent was
+// added with. hashInfoBytes accepted bytes matching neither of a v1-only torrent's hashes,
+// and decoding came first: any peer could hand a magnet link metadata of its choosing.
+func (t *Torrent) infoBytesMatch(b []byte) bool {
+	v1, v2 := infohash.HashBytes(b), infohash_v2.HashBytes(b)
+	switch {
+	case t.infoHash.Ok && t.infoHashV2.Ok:
+		return v1 == t.infoHash.Value && v2 == t.infoHashV2.Value
+	case t.infoHash.Ok:
+		return v1 == t.infoHash.Value || *v2.ToShort() == t.infoHash.Value
+	case t.infoHashV2.Ok:
+		return v2 == t.infoHashV2.Value
+	}
+	return false
+}
+
 // Called when metadata for a torrent becomes available.
 func (t *Torrent) setInfoBytesLocked(b []byte) (err error) {
+	if !t.infoBytesMatch(b) {
+		err = errors.New("info bytes do not hash to the torrent's info-hash")
+		return
+	}
 	if err = bencheck.Check(b); err != nil {
 		err = fmt.Errorf("info bytes: %w", err)
 		return
