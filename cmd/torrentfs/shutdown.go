@@ -81,15 +81,16 @@ func (s *shutdown) stop() {
 	s.wg.Wait()
 }
 
-// expire ends a mount whose way out hung. The mount point is detached first and the report
-// written with a bound of its own, so that a log that cannot be written (a full pipe) does
-// not hold the exit.
+// expire ends a mount whose way out hung. The mount point is detached first, then the
+// report written, both with a bound of their own, so that neither a detach that hangs
+// (fusermount3 is another program) nor a log that cannot be written (a full pipe) holds
+// the exit.
 func (s *shutdown) expire() {
 	step := *s.step.Load()
-	detachErr := fs.Detach(s.mnt)
 	written := make(chan struct{})
 	go func() { // not waited for: the process ends below
 		defer close(written)
+		detachErr := fs.Detach(s.mnt)
 		s.log.Error("stopping hung; detached the mount point, exiting", "waiting_for", step, "after", s.bound)
 		if detachErr != nil {
 			s.log.Error("cannot detach the mount point", "mountpoint", s.mnt, "err", detachErr)
@@ -104,5 +105,5 @@ func (s *shutdown) expire() {
 	os.Exit(1)
 }
 
-// reportWait bounds the writing of a hung mount's report.
-const reportWait = 2 * time.Second
+// reportWait bounds the detach and the writing of a hung mount's report.
+const reportWait = 3 * time.Second
