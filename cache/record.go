@@ -43,10 +43,17 @@ func (e *PlantedError) Error() string {
 }
 
 // CheckDir returns an *OwnerError if the directory dir, symlinks followed, belongs to
-// another user than the process's, a *ModeError if its group or others may write in it, and
-// the error of os.Stat if it cannot be found. systemd's CacheDirectory= (mode 0755 unless
-// CacheDirectoryMode= says otherwise) passes.
+// another user than the process's, a *ModeError if its group or others may write in it, a
+// *PlantedError if dir is a symlink another user (not root) made, and the error of os.Stat
+// if it cannot be found. systemd's CacheDirectory= (mode 0755 unless CacheDirectoryMode=
+// says otherwise) passes, and so does a user's own link to a cache on another disk; a link
+// planted in /tmp that points root's cache at a directory of root's, such as /etc, does not.
 func CheckDir(dir string) error {
+	if lst, err := os.Lstat(dir); err == nil && lst.Mode()&fs.ModeSymlink != 0 {
+		if sys, ok := lst.Sys().(*syscall.Stat_t); !ok || (int(sys.Uid) != os.Geteuid() && sys.Uid != 0) {
+			return &PlantedError{Path: dir, What: "is a symlink of another user's"}
+		}
+	}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("cache dir: %w", err)

@@ -230,3 +230,34 @@ func TestPlantedRecord(t *testing.T) {
 	keepBallast(dir, 1<<20, 1<<40, 0)
 	unchanged()
 }
+
+// TestCacheDirLink: a cache directory named through a symlink of another user's (one planted
+// in /tmp, pointing root's cache at a directory of root's) is refused; the user's own link,
+// to a cache on another disk say, is followed.
+func TestCacheDirLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("run as root: the test makes a link that belongs to nobody")
+	}
+	target, links := t.TempDir(), t.TempDir()
+	planted, own := filepath.Join(links, "planted"), filepath.Join(links, "own")
+	for _, l := range []string{planted, own} {
+		if err := os.Symlink(target, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Lchown(planted, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(planted, Options{})
+	if pe, ok := errors.AsType[*PlantedError](err); !ok || pe.Path != planted {
+		t.Fatalf("Open through another user's link: %v; want a *PlantedError naming it", err)
+	}
+	if entries, _ := os.ReadDir(target); len(entries) != 0 {
+		t.Fatalf("Open wrote through the refused link: %v", entries)
+	}
+	c, err := Open(own, Options{})
+	if err != nil {
+		t.Fatalf("Open through the user's own link: %v", err)
+	}
+	c.Close()
+}
