@@ -105,6 +105,8 @@ type Config struct {
 	// tune, if set, adjusts the anacrolix configuration last. Tests set it (Tune, in
 	// export_test.go) to make peers that behave like other clients (no fast extension, say).
 	tune func(*torrent.ClientConfig)
+	// redialEvery, for tests, replaces the const of that name (peers.go).
+	redialEvery *time.Duration
 }
 
 // Prefetch is what a client downloads beyond the pieces under reads and their readahead.

@@ -3,7 +3,6 @@ package fetch
 import (
 	"context"
 	"net/netip"
-	"testing"
 	"time"
 
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
@@ -81,10 +80,8 @@ func (c *Client) BannedPeers() []string     { return c.cl.BadPeerIPs() }
 // LookForPeers is what a read waiting for piece p does to find peers that have it.
 func (t *Torrent) LookForPeers(p int) { t.lookForPeers(p) }
 
-// SetRedialEvery sets how often a read waiting for peers dials known peers again, until the
-// test ends.
-func SetRedialEvery(t testing.TB, d time.Duration) {
-	old := redialEvery
-	redialEvery = d
-	t.Cleanup(func() { redialEvery = old })
+// RedialEvery returns cfg with a read waiting for peers dialing the known ones again every d.
+func RedialEvery(cfg Config, d time.Duration) Config {
+	cfg.redialEvery = &d
+	return cfg
 }

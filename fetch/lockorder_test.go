@@ -34,8 +34,8 @@ func TestLookForPeersWhilePeersClose(t *testing.T) {
 			}
 		}
 	})
+	cfg = fetch.RedialEvery(cfg, 0)    // every look redials the known peers
 	tt := s.Leech(t, newCache(t), cfg) // no peer has anything
-	fetch.SetRedialEvery(t, 0)         // every look asks anacrolix for the connected peers
 	addr := fmt.Sprintf("127.0.0.1:%d", tt.Client().Port())
 
 	stop := make(chan struct{})

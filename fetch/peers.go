@@ -26,8 +26,9 @@ import (
 //   - announces to the torrent's trackers, at most every announceEvery;
 //   - and asks the DHT, when it is on, as often as it announces.
 
-// redialEvery is a variable for tests, which redial at every look.
-var redialEvery = 2 * time.Second
+// redialEvery is how often a read waiting for peers dials the known ones again; Config's
+// redialEvery (for tests, which redial at every look) replaces it.
+const redialEvery = 2 * time.Second
 
 const (
 	announceEvery = time.Minute
@@ -143,7 +144,7 @@ func (t *Torrent) lookForPeers(p int) {
 	}
 	now := time.Now()
 	t.swarm.mu.Lock()
-	redial := now.Sub(t.swarm.lastRedial) >= redialEvery
+	redial := now.Sub(t.swarm.lastRedial) >= t.c.redialEvery()
 	if redial {
 		t.swarm.lastRedial = now
 	}
@@ -309,4 +310,12 @@ func (t *Torrent) sendDontHave(pieces []int) {
 			}
 		}
 	}
+}
+
+// redialEvery is redialEvery, or what the client's Config says instead.
+func (c *Client) redialEvery() time.Duration {
+	if c.cfg.redialEvery != nil {
+		return *c.cfg.redialEvery
+	}
+	return redialEvery
 }
