@@ -25,6 +25,7 @@ import (
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 	"github.com/torrentfs/torrentfs/web"
 )
 
@@ -56,8 +57,8 @@ type Config struct {
 	Sources      []string
 	SourceFailed func(source string, err error)
 
-	// Control, if set, serves the library's orders (library.Library.Handler) from Open to
-	// Close. The engine owns it from Open on, failed or not, and closes it.
+	// Control, if set, serves the control API (status.Server.ControlHandler: the status and
+	// the library's orders) from Open to Close. The engine owns it from Open on, failed or not, and closes it.
 	Control net.Listener
 
 	// HTTP, if set, serves the web interface (package web) once the sources are added. The
@@ -142,7 +143,7 @@ func (e *Engine) open(ctx context.Context) error {
 		}
 	}
 	if l := e.cfg.Control; l != nil {
-		s := serveControl(l, e.lib.Handler())
+		s := serveControl(l, status.New(e.lib, e.cache, status.Options{}).ControlHandler())
 		e.push("closing the control socket", s.stop)
 	}
 	if err := e.addSources(ctx); err != nil {

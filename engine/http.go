@@ -82,8 +82,7 @@ func (s *httpServer) stop() error {
 // HTTPStopWait is how long Close lets HTTP requests finish.
 const HTTPStopWait = 2 * time.Second
 
-// controlServer serves the library's orders (add, remove, ls, status) on the control
-// listener.
+// controlServer serves the control API (add, remove, ls, status) on the control listener.
 type controlServer struct {
 	srv  *http.Server
 	done chan struct{}

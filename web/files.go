@@ -13,6 +13,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/internal/human"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // files serves the file at a path of the mount through a fetch.Handle, the mount's read
@@ -97,7 +98,7 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	if p != "" && !strings.HasSuffix(p, "/") {
 		// Relative links need the slash.
-		http.Redirect(w, r, fileURL(p)+"/", http.StatusMovedPermanently)
+		http.Redirect(w, r, status.FileURL(p)+"/", http.StatusMovedPermanently)
 		return
 	}
 	type row struct {
@@ -125,7 +126,9 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request, p string) {
 // urlPath is one path element as a relative URL: "a:b" must not read as a scheme.
 type urlPath struct{ name string }
 
-func (u *urlPath) String() string { return "./" + strings.TrimPrefix(fileURL(u.name), "/files/") }
+func (u *urlPath) String() string {
+	return "./" + strings.TrimPrefix(status.FileURL(u.name), "/files/")
+}
 
 var listingTmpl = template.Must(template.New("listing").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>{{.Dir}}</title>

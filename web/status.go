@@ -8,7 +8,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/internal/human"
-	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // maxCells is the most cells a piece map shows; above it, each cell stands for a run of
@@ -47,31 +47,31 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	}
 	var rows []row
 	for _, i := range s.lib.List() {
-		t := s.torrent(i, true)
+		t := s.api.Torrent(i, true)
 		rw := row{Name: i.Name, InfoHash: i.InfoHash, Pending: i.Name == "", Dormant: t.Dormant}
 		if !rw.Pending {
 			rw.Size, rw.Cached, rw.Read = human.Bytes(i.Length), human.Bytes(i.Cached), human.Bytes(i.Read)
-			rw.Percent = percent(i.Cached, i.Length)
+			rw.Percent = status.Percent(i.Cached, i.Length)
 			rw.Down, rw.Up, rw.Evicted = human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), human.Bytes(t.Evicted)
-			rw.DownRate, rw.UpRate, rw.ReadRate = rate(t.DownloadRate), rate(t.UploadRate), rate(t.ReadRate)
+			rw.DownRate, rw.UpRate, rw.ReadRate = status.Rate(t.DownloadRate), status.Rate(t.UploadRate), status.Rate(t.ReadRate)
 			rw.Ratio = fmt.Sprintf("%.2f", t.Ratio)
 			rw.Started = t.Started()
 			rw.Peers, rw.KnownPeers, rw.Seeders, rw.HashFailures = t.Peers, t.KnownPeers, t.Seeders, t.HashFailures
-			for _, c := range library.Cells(t.PieceMap, maxCells) {
+			for _, c := range status.Cells(t.PieceMap, maxCells) {
 				rw.Cells = append(rw.Cells, cell{cellClass(c)})
 			}
 			for _, p := range t.PeerList {
 				rw.PeerList = append(rw.PeerList, peer{p.Addr, p.Client, fmt.Sprintf("%.0f%%", p.Have*100),
-					human.Bytes(p.Downloaded), human.Bytes(p.Uploaded), rate(p.DownloadRate)})
+					human.Bytes(p.Downloaded), human.Bytes(p.Uploaded), status.Rate(p.DownloadRate)})
 			}
 			for k, f := range t.Files {
 				if k == maxPageFiles {
 					rw.MoreFiles = len(t.Files) - k
 					break
 				}
-				fl := file{Path: f.Path, URL: f.URL, Size: human.Bytes(f.Length), Percent: percent(f.Cached, f.Length)}
+				fl := file{Path: f.Path, URL: f.URL, Size: human.Bytes(f.Length), Percent: status.Percent(f.Cached, f.Length)}
 				if len(t.Files) > 1 && f.EndPiece <= len(t.PieceMap) {
-					for _, c := range library.Cells(t.PieceMap[f.FirstPiece:f.EndPiece], maxFileCells) {
+					for _, c := range status.Cells(t.PieceMap[f.FirstPiece:f.EndPiece], maxFileCells) {
 						fl.Cells = append(fl.Cells, cell{cellClass(c)})
 					}
 				}
@@ -95,7 +95,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // cellClass is the CSS class of a piece map's cell: "d" downloading, "w" wanted, else
 // "c0" to "c4" by how much of it is cached.
-func cellClass(c library.Cell) string {
+func cellClass(c status.Cell) string {
 	switch c.State {
 	case fetch.PieceDownloading:
 		return "d"
@@ -104,15 +104,6 @@ func cellClass(c library.Cell) string {
 	}
 	return "c" + strconv.Itoa(c.Cached)
 }
-
-func percent(n, total int64) string {
-	if total == 0 {
-		return "100%"
-	}
-	return strconv.FormatInt(n*100/total, 10) + "%"
-}
-
-func rate(r float64) string { return human.Bytes(int64(r)) + "/s" }
 
 var statusTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>torrentfs</title>

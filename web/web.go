@@ -1,10 +1,11 @@
-// Package web serves a mount over HTTP: a JSON API of its torrents, Prometheus metrics, the
-// files themselves (with ranges, through the same read path as the mount) and a status page
-// for people.
+// Package web serves a mount over HTTP: the JSON API of its torrents (package status, the
+// same handlers as the control socket's), Prometheus metrics, the files themselves (with
+// ranges, through the same read path as the mount) and a status page for people.
 //
 //	GET /                          the status page
 //	GET /api/torrents              the torrents, with stats and per-file progress: []Torrent
 //	GET /api/torrents/{key}        one torrent by info-hash (or name), with its piece map and peers
+//	GET /torrents, GET /status     as on the control socket (see package status)
 //	GET /metrics                   Prometheus metrics
 //	GET /files/{path...}           a file or a directory listing, by its path in the mount
 //
@@ -14,10 +15,8 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,6 +25,7 @@ import (
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // Server serves one mount's library. It is safe for concurrent use.
@@ -35,71 +35,28 @@ type Server struct {
 	mnt     *fs.Mount
 	cache   *cache.Cache
 	metrics *Metrics
+	api     *status.Server // files by their paths in mnt, with their URLs
 }
 
 // New returns a server of lib's torrents, found by path in mnt. metrics, from NewMetrics, get
 // the library's collectors.
 func New(lib *library.Library, mnt *fs.Mount, cl *fetch.Client, c *cache.Cache, metrics *Metrics) *Server {
 	metrics.Watch(lib, cl, c)
-	return &Server{lib: lib, mnt: mnt, cache: c, metrics: metrics}
+	return &Server{lib: lib, mnt: mnt, cache: c, metrics: metrics, api: status.New(lib, c, status.Options{Mount: mnt})}
 }
 
 // Handler serves the endpoints.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.status)
-	mux.HandleFunc("GET /api/torrents", func(w http.ResponseWriter, r *http.Request) {
-		ts := []Torrent{}
-		for _, i := range s.lib.List() {
-			ts = append(ts, s.torrent(i, false))
-		}
-		writeJSON(w, http.StatusOK, ts)
-	})
-	mux.HandleFunc("GET /api/torrents/{key}", func(w http.ResponseWriter, r *http.Request) {
-		key := r.PathValue("key")
-		i, _, ok := s.lib.Get(key)
-		if !ok {
-			writeJSON(w, http.StatusNotFound, apiError{"no such torrent in this mount: " + key})
-			return
-		}
-		writeJSON(w, http.StatusOK, s.torrent(i, true))
-	})
+	s.api.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /files/{path...}", s.files)
 	return mux
 }
 
 // Torrent is a torrent of the API: its Files have their paths in the mount and their URLs.
-type Torrent = library.Status
-
-type apiError struct {
-	Error string `json:"error"`
-}
-
-// torrent describes the torrent of i; detail adds its piece map and peers.
-func (s *Server) torrent(i library.Info, detail bool) Torrent {
-	r := s.lib.Status(i, detail)
-	paths, _ := s.mnt.Paths(i.Name)
-	for k := range r.Files {
-		if k < len(paths) {
-			r.Files[k].Path, r.Files[k].URL = paths[k], fileURL(paths[k])
-		}
-	}
-	return r
-}
-
-// fileURL is the URL path of a file at path p of the mount.
-func fileURL(p string) string {
-	return (&url.URL{Path: "/files/" + p}).EscapedPath()
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+type Torrent = status.Torrent
 
 // errStatus is the HTTP status of a read error.
 func errStatus(err error) int {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // A mount takes orders (add, remove, ls, status) on a unix socket in a directory only its
@@ -245,8 +246,8 @@ to watch. Each appears as one entry at the mount's root.`,
 				}
 				sources = append(sources, s)
 			}
-			var res []library.Result
-			if err := ctl.do(c.Context(), http.MethodPost, "/torrents", library.AddRequest{Sources: sources}, &res); err != nil {
+			var res []status.Result
+			if err := ctl.do(c.Context(), http.MethodPost, "/torrents", status.AddRequest{Sources: sources}, &res); err != nil {
 				return err
 			}
 			return report(c.OutOrStdout(), c.ErrOrStderr(), "added", res)
@@ -268,13 +269,13 @@ reclaim, unless --purge.`,
 			if err != nil {
 				return err
 			}
-			var res []library.Result
+			var res []status.Result
 			for _, key := range args[1:] {
 				q := url.Values{"key": {key}}
 				if purge {
 					q.Set("purge", "1")
 				}
-				var r library.Result
+				var r status.Result
 				if err := ctl.do(c.Context(), http.MethodDelete, "/torrents?"+q.Encode(), nil, &r); err != nil {
 					return err
 				}
@@ -288,7 +289,7 @@ reclaim, unless --purge.`,
 }
 
 // report prints what became of each source or key, and fails if any did.
-func report(stdout, stderr io.Writer, did string, res []library.Result) error {
+func report(stdout, stderr io.Writer, did string, res []status.Result) error {
 	failed := false
 	for _, r := range res {
 		if r.Error != "" {
@@ -325,11 +326,7 @@ func newLsCmd() *cobra.Command {
 					fmt.Fprintf(w, "(awaiting metadata: %s)\t\t\t%s\n", human.Text(i.Source), i.InfoHash)
 					continue
 				}
-				pct := "100%"
-				if i.Length > 0 {
-					pct = strconv.FormatInt(i.Cached*100/i.Length, 10) + "%"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", human.Text(i.Name), human.Bytes(i.Length), pct, i.InfoHash)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", human.Text(i.Name), human.Bytes(i.Length), status.Percent(i.Cached, i.Length), i.InfoHash)
 			}
 			return w.Flush()
 		},

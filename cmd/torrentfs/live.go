@@ -11,6 +11,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // liveLine keeps one status line at the bottom of a terminal, under the log: each record
@@ -97,10 +98,10 @@ func liveStatus(lib *library.Library) string {
 			readRate, reading = st.ReadRate, human.Text(t.Name())
 		}
 	}
-	line := fmt.Sprintf("↓ %s ↑ %s · %d peers · %s of %s cached", perSecond(down), perSecond(up), peers,
+	line := fmt.Sprintf("↓ %s ↑ %s · %d peers · %s of %s cached", status.Rate(down), status.Rate(up), peers,
 		human.Bytes(cached), human.Bytes(length))
 	if reading != "" {
-		line += fmt.Sprintf(" · reading %s at %s", reading, perSecond(readRate))
+		line += fmt.Sprintf(" · reading %s at %s", reading, status.Rate(readRate))
 	}
 	return line
 }

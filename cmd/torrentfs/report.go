@@ -10,7 +10,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/internal/human"
-	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // The status report for people: each torrent with its numbers, its piece map, its peers and
@@ -29,7 +29,7 @@ func colourful(w io.Writer) bool {
 }
 
 // writeReport writes r for people; colour draws the piece maps with ANSI colours.
-func writeReport(w io.Writer, r library.Report, colour bool) {
+func writeReport(w io.Writer, r status.Report, colour bool) {
 	pending := 0
 	first := true
 	for _, t := range r.Torrents {
@@ -49,18 +49,18 @@ func writeReport(w io.Writer, r library.Report, colour bool) {
 	fmt.Fprintf(w, "\ncache:    %s on disk of at most %s, in %s\n", human.Bytes(r.CacheUsed), human.Bytes(r.CacheLimit), human.Text(r.CacheDir))
 }
 
-func writeTorrent(w io.Writer, t library.Status, colour bool) {
+func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 	fmt.Fprintf(w, "torrent:  %s\ninfohash: %s\n", human.Text(t.Name), t.InfoHash)
 	if t.Dormant {
 		fmt.Fprintf(w, "dormant:  %s; starts when a file of it is opened\n", human.Bytes(t.Length))
 		return
 	}
-	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(t.Cached), human.Bytes(t.Length), percent(t.Cached, t.Length))
+	fmt.Fprintf(w, "cached:   %s of %s (%s)\n", human.Bytes(t.Cached), human.Bytes(t.Length), status.Percent(t.Cached, t.Length))
 	if t.Evicted > 0 {
 		fmt.Fprintf(w, "evicted:  %s (the cache is full)\n", human.Bytes(t.Evicted))
 	}
 	fmt.Fprintf(w, "peers:    %d connected, %d seeders; %d known\n", t.Peers, t.Seeders, t.KnownPeers)
-	fmt.Fprintf(w, "rates:    %s down, %s up, %s read\n", perSecond(t.DownloadRate), perSecond(t.UploadRate), perSecond(t.ReadRate))
+	fmt.Fprintf(w, "rates:    %s down, %s up, %s read\n", status.Rate(t.DownloadRate), status.Rate(t.UploadRate), status.Rate(t.ReadRate))
 	fmt.Fprintf(w, "transfer: %s down, %s up (ratio %.2f); %s read from its files\n",
 		human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), t.Ratio, human.Bytes(t.Read))
 	if line := t.Started(); line != "" {
@@ -81,7 +81,7 @@ func writeTorrent(w io.Writer, t library.Status, colour bool) {
 		fmt.Fprintf(w, "connections:\n")
 		for _, p := range t.PeerList {
 			fmt.Fprintf(w, "  %-21s %-22s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, human.Clip(p.Client, 22),
-				p.Have*100, human.Bytes(p.Downloaded), perSecond(p.DownloadRate), human.Bytes(p.Uploaded))
+				p.Have*100, human.Bytes(p.Downloaded), status.Rate(p.DownloadRate), human.Bytes(p.Uploaded))
 		}
 	}
 	fmt.Fprintf(w, "files:\n")
@@ -90,7 +90,7 @@ func writeTorrent(w io.Writer, t library.Status, colour bool) {
 			fmt.Fprintf(w, "  … %d more\n", len(t.Files)-i)
 			break
 		}
-		fmt.Fprintf(w, "  %5s  %s (%s)\n", percent(f.Cached, f.Length), human.Text(f.Path), human.Bytes(f.Length))
+		fmt.Fprintf(w, "  %5s  %s (%s)\n", status.Percent(f.Cached, f.Length), human.Text(f.Path), human.Bytes(f.Length))
 	}
 }
 
@@ -111,7 +111,7 @@ func writePieceMap(w io.Writer, pm string, colour bool) {
 	if colour {
 		draw, reset = colourCells, "\x1b[0m"
 	}
-	cells := library.Cells(pm, mapWidth*mapLines)
+	cells := status.Cells(pm, mapWidth*mapLines)
 	for len(cells) > 0 {
 		n := min(len(cells), mapWidth)
 		var b strings.Builder
@@ -126,12 +126,3 @@ func writePieceMap(w io.Writer, pm string, colour bool) {
 	fmt.Fprintf(w, "  %s cached  %s downloading  %s wanted  %s missing%s\n", draw[fetch.PieceCached]+reset,
 		draw[fetch.PieceDownloading]+reset, draw[fetch.PieceWanted]+reset, draw[fetch.PieceMissing]+reset, reset)
 }
-
-func percent(n, total int64) string {
-	if total == 0 {
-		return "100%"
-	}
-	return fmt.Sprintf("%d%%", n*100/total)
-}
-
-func perSecond(r float64) string { return human.Bytes(int64(r)) + "/s" }

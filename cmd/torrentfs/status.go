@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 func newStatusCmd() *cobra.Command {
@@ -65,7 +65,7 @@ func runStatus(ctx context.Context, mnt string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var r library.Report
+	var r status.Report
 	if err := ctl.do(ctx, http.MethodGet, "/status", nil, &r); err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func runStatus(ctx context.Context, mnt string, stdout io.Writer) error {
 // mountStatus is one mount in status --json.
 type mountStatus struct {
 	Mountpoint string `json:"mountpoint"`
-	library.Report
+	status.Report
 }
 
 // statusJSON prints the report of each mount as JSON.
