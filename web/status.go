@@ -45,13 +45,13 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Files                                                                                                      []file
 		MoreFiles                                                                                                  int
 	}
+	rep := s.api.Report()
 	var rows []row
-	for _, i := range s.lib.List() {
-		t := s.api.Torrent(i, true)
-		rw := row{Name: i.Name, InfoHash: i.InfoHash, Pending: i.Name == "", Dormant: t.Dormant}
+	for _, t := range rep.Torrents {
+		rw := row{Name: t.Name, InfoHash: t.InfoHash, Pending: t.Name == "", Dormant: t.Dormant}
 		if !rw.Pending {
-			rw.Size, rw.Cached, rw.Read = human.Bytes(i.Length), human.Bytes(i.Cached), human.Bytes(i.Read)
-			rw.Percent = status.Percent(i.Cached, i.Length)
+			rw.Size, rw.Cached, rw.Read = human.Bytes(t.Length), human.Bytes(t.Cached), human.Bytes(t.Read)
+			rw.Percent = status.Percent(t.Cached, t.Length)
 			rw.Down, rw.Up, rw.Evicted = human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), human.Bytes(t.Evicted)
 			rw.DownRate, rw.UpRate, rw.ReadRate = status.Rate(t.DownloadRate), status.Rate(t.UploadRate), status.Rate(t.ReadRate)
 			rw.Ratio = fmt.Sprintf("%.2f", t.Ratio)
@@ -80,7 +80,6 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		}
 		rows = append(rows, rw)
 	}
-	used, limit := s.cache.Usage()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	name := "page"
@@ -90,7 +89,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	statusTmpl.ExecuteTemplate(w, name, struct {
 		Rows           []row
 		CacheUsed, Max string
-	}{rows, human.Bytes(used), human.Bytes(limit)})
+	}{rows, human.Bytes(rep.CacheUsed), human.Bytes(rep.CacheLimit)})
 }
 
 // cellClass is the CSS class of a piece map's cell: "d" downloading, "w" wanted, else

@@ -31,9 +31,7 @@ import (
 // Server serves one mount's library. It is safe for concurrent use.
 type Server struct {
 	// Immutable after New.
-	lib     *library.Library
 	mnt     *fs.Mount
-	cache   *cache.Cache
 	metrics *Metrics
 	api     *status.Server // files by their paths in mnt, with their URLs
 }
@@ -42,7 +40,7 @@ type Server struct {
 // the library's collectors.
 func New(lib *library.Library, mnt *fs.Mount, cl *fetch.Client, c *cache.Cache, metrics *Metrics) *Server {
 	metrics.Watch(lib, cl, c)
-	return &Server{lib: lib, mnt: mnt, cache: c, metrics: metrics, api: status.New(lib, c, status.Options{Mount: mnt})}
+	return &Server{mnt: mnt, metrics: metrics, api: status.New(lib, c, status.Options{Mount: mnt})}
 }
 
 // Handler serves the endpoints.
