@@ -3,8 +3,9 @@
 // both the control socket and the web server mount, and the helpers that present it (Percent,
 // Rate, Cells, Torrent.Started) to the command line and the web page.
 //
-// It reads the library, its torrents and the cache; it changes nothing, and adds or removes
-// no torrent: the library's own handler takes those orders.
+// It reads the library, its torrents and the cache, and changes nothing, but for the control
+// socket's orders (RegisterOrders), which it passes to the library as they come: add and
+// remove. The web server never serves those.
 //
 //	GET /torrents              the torrents, as JSON []library.Info
 //	GET /status                every torrent with its peers and piece map, and the cache: Report

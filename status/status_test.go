@@ -121,7 +121,7 @@ func getJSON(t *testing.T, c *http.Client, url string, want int, v any) {
 	}
 }
 
-// readAll reads the torrent's first file through the web server, so that its pieces are
+// readFirst reads the torrent's first file through the web server, so that its pieces are
 // cached.
 func (s *served) readFirst(t *testing.T) {
 	t.Helper()
