@@ -8,9 +8,12 @@ import (
 	"github.com/torrentfs/torrentfs/library"
 )
 
-// Register adds the handlers of the package doc's routes to mux. The control socket and the
-// web server both serve them.
+// Register adds the handlers of the package doc's read routes to mux: the API, which the
+// control socket and the web server both serve, and the socket's own /torrents and
+// /status, which name the cache's directory and the torrents' sources, paths of this
+// machine that the web server does not give away.
 func (s *Server) Register(mux *http.ServeMux) {
+	s.RegisterAPI(mux)
 	mux.HandleFunc("GET /torrents", func(w http.ResponseWriter, r *http.Request) {
 		list := s.lib.List()
 		if list == nil {
@@ -21,6 +24,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, s.Report())
 	})
+}
+
+// RegisterAPI adds the handlers of /api/torrents and /api/torrents/{key} to mux.
+func (s *Server) RegisterAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/torrents", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, s.Torrents())
 	})

@@ -47,7 +47,7 @@ func New(lib *library.Library, mnt *fs.Mount, cl *fetch.Client, c *cache.Cache, 
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.status)
-	s.api.Register(mux)
+	s.api.RegisterAPI(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /files/{path...}", s.files)
 	return mux
