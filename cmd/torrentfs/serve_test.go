@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -120,5 +125,176 @@ func TestServe(t *testing.T) {
 	}
 	if code, _, errOut := torrentfs(t, nil, "ls", ref); code != 1 || !strings.Contains(errOut, "no torrentfs serve") {
 		t.Fatalf("ls %s after it ended: exit %d, %q", ref, code, errOut)
+	}
+}
+
+// rawStatus sends a request with target exactly as given, no body, and returns the status
+// and the body.
+func rawStatus(t *testing.T, base, method, target string, header ...string) (int, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n", method, target)
+	for i := 0; i+1 < len(header); i += 2 {
+		req += header[i] + ": " + header[i+1] + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// rclone runs Debian's rclone with no configuration file and returns its exit code and
+// output.
+func rclone(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command("rclone", append([]string{"--config", "", "--low-level-retries", "1", "--retries", "1"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatalf("rclone: %v", err)
+	}
+	return cmd.ProcessState.ExitCode(), string(out)
+}
+
+// TestServeWebDAV serves a directory torrent without FUSE and reads it over WebDAV with
+// rclone: the listing and every file equal the source. Writes get 405, path tricks 404,
+// PROPFIND of depth 0 and 1 says sizes, dates, types and ETags, infinite depth is refused,
+// and the root's entries come and go with the torrents.
+func TestServeWebDAV(t *testing.T) {
+	files := map[string][]byte{
+		"a/b.bin":           fetchtest.Payload(1<<20+12345, 1),
+		"c.txt":             []byte("hello\n"),
+		"d/e/film.mkv":      fetchtest.Payload(300<<10, 2),
+		"sp ace/é 100%.srt": []byte("1\n00:00:01,000 --> 00:00:02,000\nhi\n"),
+	}
+	tor, addr, src := multiSwarm(t, "tree", files)
+	tor2, _, addr2 := swarm(t, "two.bin", 100<<10)
+	_, base, ref := serve(t, []string{addr, addr2}, tor)
+	remote := `:webdav,url="` + base + `/dav/":`
+
+	code, out := rclone(t, "lsf", "-R", "--files-only", remote)
+	var want []string
+	for p := range files {
+		want = append(want, "tree/"+p)
+	}
+	got := strings.Fields(strings.ReplaceAll(out, " ", "\x00"))
+	for i := range got {
+		got[i] = strings.ReplaceAll(got[i], "\x00", " ")
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if code != 0 || !slices.Equal(got, want) {
+		t.Fatalf("rclone lsf -R: exit %d, %q; want %q", code, got, want)
+	}
+	if code, out := rclone(t, "check", "--download", filepath.Join(src, "tree"), remote+"tree"); code != 0 || !strings.Contains(out, "0 differences found") || !strings.Contains(out, fmt.Sprintf("%d matching files", len(files))) {
+		t.Fatalf("rclone check --download: exit %d:\n%s", code, out)
+	}
+
+	// Read-only.
+	for _, m := range []string{"PUT", "MKCOL", "DELETE", "MOVE", "COPY", "PROPPATCH", "LOCK", "UNLOCK", "POST"} {
+		want := http.StatusForbidden
+		if m == "LOCK" || m == "UNLOCK" || m == "POST" {
+			want = http.StatusMethodNotAllowed
+		}
+		for _, p := range []string{"/dav/tree/c.txt", "/dav/tree/new", "/dav/"} {
+			if code, _ := rawStatus(t, base, m, p, "Destination", base+"/dav/tree/x"); code != want {
+				t.Errorf("%s %s: %d, want %d", m, p, code, want)
+			}
+		}
+	}
+	if code, _ := rclone(t, "mkdir", remote+"tree/new"); code == 0 {
+		t.Errorf("rclone mkdir succeeded on a read-only server")
+	}
+	if code, out := rawStatus(t, base, "OPTIONS", "/dav/"); code != 200 || strings.Contains(out, "LOCK") {
+		t.Errorf("OPTIONS /dav/: %d %q", code, out)
+	}
+
+	// Path tricks.
+	for _, p := range []string{"/dav/../files/tree/c.txt", "/dav/tree/../tree/c.txt", "/dav/%2e%2e/files/tree/c.txt",
+		"/dav/tree/%2e%2e/tree/c.txt", "/dav/tree%2fc.txt", "/dav/./tree/c.txt", "/dav/tree/..%2f..%2fetc/passwd", "/dav/tree//c.txt",
+		"/dav/tree/c.txt%00", "/dav/tree\\c.txt"} {
+		for _, m := range []string{"GET", "PROPFIND"} {
+			if code, _ := rawStatus(t, base, m, p, "Depth", "0"); code != http.StatusNotFound {
+				t.Errorf("%s %s: %d, want 404", m, p, code)
+			}
+		}
+	}
+
+	// GET: the bytes, the type and the ETag of /files/, and a range.
+	resp, b := get(t, base+"/dav/tree/d/e/film.mkv", "Range", "bytes=1000-1999")
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(b, files["d/e/film.mkv"][1000:2000]) {
+		t.Fatalf("GET a range over WebDAV: %s, %d bytes", resp.Status, len(b))
+	}
+	fresp, _ := get(t, base+"/files/tree/d/e/film.mkv", "Range", "bytes=0-0")
+	for _, h := range []string{"ETag", "Content-Type"} {
+		if resp.Header.Get(h) == "" || resp.Header.Get(h) != fresp.Header.Get(h) {
+			t.Errorf("%s: %q over WebDAV, %q over /files/", h, resp.Header.Get(h), fresp.Header.Get(h))
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); csp != "sandbox" || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Errorf("GET over WebDAV: CSP %q, nosniff %q", csp, resp.Header.Get("X-Content-Type-Options"))
+	}
+
+	// PROPFIND.
+	code, body := rawStatus(t, base, "PROPFIND", "/dav/tree/d/e/", "Depth", "1")
+	for _, s := range []string{"<D:href>/dav/tree/d/e/</D:href>", "<D:href>/dav/tree/d/e/film.mkv</D:href>",
+		fmt.Sprintf("<D:getcontentlength>%d</D:getcontentlength>", 300<<10), "<D:getcontenttype>video/x-matroska</D:getcontenttype>",
+		"<D:getlastmodified>", "<D:getetag>" + resp.Header.Get("ETag"), "<D:collection"} {
+		if code != 207 || !strings.Contains(body, s) {
+			t.Errorf("PROPFIND Depth 1: %d, no %q in\n%s", code, s, body)
+		}
+	}
+	if code, body := rawStatus(t, base, "PROPFIND", "/dav/tree/", "Depth", "0"); code != 207 || strings.Contains(body, "c.txt") {
+		t.Errorf("PROPFIND Depth 0: %d\n%s", code, body)
+	}
+	for _, d := range []string{"infinity", ""} {
+		if code, body := rawStatus(t, base, "PROPFIND", "/dav/", "Depth", d); code != http.StatusForbidden || !strings.Contains(body, "propfind-finite-depth") {
+			t.Errorf("PROPFIND Depth %q: %d %q", d, code, body)
+		}
+	}
+
+	// Entries come and go.
+	if code, out, errOut := torrentfs(t, nil, "add", ref, tor2); code != 0 {
+		t.Fatalf("add: exit %d, %q %q", code, out, errOut)
+	}
+	if _, body := rawStatus(t, base, "PROPFIND", "/dav/", "Depth", "1"); !strings.Contains(body, "<D:href>/dav/two.bin</D:href>") {
+		t.Errorf("PROPFIND after add lists no two.bin:\n%s", body)
+	}
+	if code, out, errOut := torrentfs(t, nil, "remove", ref, "two.bin"); code != 0 {
+		t.Fatalf("remove: exit %d, %q %q", code, out, errOut)
+	}
+	if _, body := rawStatus(t, base, "PROPFIND", "/dav/", "Depth", "1"); strings.Contains(body, "two.bin") {
+		t.Errorf("PROPFIND after remove still lists two.bin:\n%s", body)
+	}
+	if code, _ := rawStatus(t, base, "PROPFIND", "/dav/two.bin", "Depth", "0"); code != http.StatusNotFound {
+		t.Errorf("PROPFIND of a removed torrent: %d", code)
+	}
+}
+
+// TestMountWebDAV: mount --http serves /dav/ too, from the same tree as the mount.
+func TestMountWebDAV(t *testing.T) {
+	tor, data, addr := swarm(t, "m.bin", 200<<10+3)
+	p, _, base := httpMount(t, tor, addr)
+	if code, body := rawStatus(t, base, "PROPFIND", "/dav/", "Depth", "1"); code != 207 || !strings.Contains(body, "<D:href>/dav/m.bin</D:href>") {
+		t.Fatalf("PROPFIND /dav/ of a mount: %d\n%s", code, body)
+	}
+	if resp, b := get(t, base+"/dav/m.bin"); resp.StatusCode != 200 || !bytes.Equal(b, data) {
+		t.Fatalf("GET /dav/m.bin of a mount: %s, %d bytes", resp.Status, len(b))
+	}
+	if code, _ := rawStatus(t, base, "PUT", "/dav/m.bin"); code != http.StatusForbidden {
+		t.Fatalf("PUT /dav/m.bin of a mount: %d", code)
+	}
+	if code := p.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
 	}
 }
