@@ -73,7 +73,11 @@ func (m *Mount) Stat(p string) (DirEntry, bool) {
 	if n == nil {
 		return DirEntry{}, false
 	}
-	return entry(path.Base("/"+strings.Trim(p, "/")), n), true
+	name := ""
+	if p = strings.Trim(p, "/"); p != "" {
+		name = path.Base(p)
+	}
+	return entry(name, n), true
 }
 
 // ReadDir returns the entries of the directory at p, by name. It reports false for a path
