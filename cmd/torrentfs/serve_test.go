@@ -298,3 +298,78 @@ func TestMountWebDAV(t *testing.T) {
 		t.Fatalf("mount: exit %d", code)
 	}
 }
+
+// TestServeDavfs mounts serve's /dav/ with davfs2, read-only: cp of each file equals the
+// source, a write fails, ffprobe reads the film as it reads the source, and ffmpeg's seek decodes the
+// source's frame.
+func TestServeDavfs(t *testing.T) {
+	dir := t.TempDir()
+	film := filepath.Join(dir, "movie.mp4")
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25",
+		"-c:v", "mpeg4", "-q:v", "5", film).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(film)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"movie.mp4": data, "sub/notes.txt": []byte("notes\n"), "sub/x.bin": fetchtest.Payload(700<<10, 3)}
+	tor, addr, src := multiSwarm(t, "films", files)
+	_, base, _ := serve(t, []string{addr}, tor)
+
+	// davfs2 asks nothing (ask_auth 0) and locks nothing (use_locks 0: the server has none).
+	// Its cache is written by its daemon, which runs as the user davfs2.
+	davcache, err := os.MkdirTemp("", "torrentfs-davfs2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(davcache) })
+	os.Chmod(davcache, 0o777)
+	conf := filepath.Join(dir, "davfs2.conf")
+	if err := os.WriteFile(conf, []byte("ask_auth 0\nuse_locks 0\ncache_dir "+davcache+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "davfs", "-o", "ro,conf="+conf, base+"/dav/", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount -t davfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Logf("umount %s: %v\n%s", mnt, err, out)
+			syscall.Unmount(mnt, syscall.MNT_DETACH)
+		}
+	})
+	// Each file by its path, with cp. Not cp -r: on this machine's kernel (6.18) davfs2
+	// 1.6.1 fails every readdir with EINVAL, against rclone's WebDAV server as well.
+	dst := t.TempDir()
+	for p := range files {
+		to := filepath.Join(dst, "films", p)
+		os.MkdirAll(filepath.Dir(to), 0o755)
+		if out, err := exec.Command("cp", filepath.Join(mnt, "films", p), to).CombinedOutput(); err != nil {
+			t.Fatalf("cp from davfs2: %v\n%s", err, out)
+		}
+		if st, err := os.Stat(filepath.Join(mnt, "films", p)); err != nil || st.Size() != int64(len(files[p])) {
+			t.Fatalf("stat through davfs2: %v, %v", st, err)
+		}
+	}
+	checkTree(t, filepath.Join(dst, "films"), files)
+	if err := os.WriteFile(filepath.Join(mnt, "films", "new.txt"), []byte("x"), 0o644); err == nil {
+		t.Error("a write through a read-only davfs2 mount succeeded")
+	}
+
+	in, from := filepath.Join(mnt, "films", "movie.mp4"), filepath.Join(src, "films", "movie.mp4")
+	if got, want := ffprobe(t, in), ffprobe(t, from); got != want {
+		t.Fatalf("ffprobe through davfs2:\n%s\nof the source:\n%s", got, want)
+	}
+	frame := func(in string) string {
+		t.Helper()
+		out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-ss", "3", "-i", in, "-frames:v", "1", "-f", "framemd5", "-").CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffmpeg -ss 3 -i %s: %v\n%s", in, err, out)
+		}
+		return string(out)
+	}
+	if got, want := frame(in), frame(from); got != want {
+		t.Errorf("ffmpeg -ss 3 through davfs2 decoded:\n%s\nfrom the source:\n%s", got, want)
+	}
+}
