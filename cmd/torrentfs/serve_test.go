@@ -373,3 +373,22 @@ func TestServeDavfs(t *testing.T) {
 		t.Errorf("ffmpeg -ss 3 through davfs2 decoded:\n%s\nfrom the source:\n%s", got, want)
 	}
 }
+
+// TestServeLitmus runs litmus, the WebDAV conformance suite, against serve's /dav/. Every
+// suite of litmus starts by creating a collection to work in (MKCOL /dav/litmus/), so on a
+// read-only server no test past that runs: each suite's init passes and its begin is
+// refused with 403, which is what this test holds.
+func TestServeLitmus(t *testing.T) {
+	tor, _, addr := swarm(t, "l.bin", 10<<10)
+	_, base, _ := serve(t, []string{addr}, tor)
+	for _, suite := range []string{"basic", "copymove", "props", "locks", "http"} {
+		cmd := exec.Command("litmus", base+"/dav/")
+		cmd.Env = append(os.Environ(), "TESTS="+suite)
+		cmd.Dir = t.TempDir() // its debug.log
+		out, _ := cmd.CombinedOutput()
+		if !strings.Contains(string(out), "init.................. pass") ||
+			!strings.Contains(string(out), "Could not create new collection `/dav/litmus/' for tests: 403 Forbidden") {
+			t.Errorf("litmus %s:\n%s", suite, out)
+		}
+	}
+}
