@@ -140,15 +140,7 @@ func (d davFS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMod
 	}
 	info := d.info(p, e)
 	if e.Dir {
-		es, ok := d.mnt.ReadDir(p)
-		if !ok {
-			return nil, os.ErrNotExist
-		}
-		infos := make([]os.FileInfo, len(es))
-		for i, c := range es {
-			infos[i] = d.info(path.Join(p, c.Name), c)
-		}
-		return &davDir{info: info, entries: infos}, nil
+		return &davDir{fs: d, path: p, info: info}, nil
 	}
 	t, i, ok := d.mnt.Lookup(p)
 	if !ok {
@@ -260,10 +252,14 @@ func (f *davFile) Stat() (os.FileInfo, error)         { return f.info, nil }
 func (f *davFile) Readdir(int) ([]os.FileInfo, error) { return nil, os.ErrInvalid }
 func (f *davFile) Write([]byte) (int, error)          { return 0, os.ErrPermission }
 
-// davDir is a directory of the tree open for listing: its entries as they were at open.
+// davDir is a directory of the tree open for listing. Its entries are read by Readdir,
+// not by OpenFile: webdav opens every directory a PROPFIND lists, and lists only the one
+// asked for.
 type davDir struct {
-	info    *davInfo
-	entries []os.FileInfo
+	// Immutable after OpenFile.
+	fs   davFS
+	path string
+	info *davInfo
 }
 
 func (d *davDir) Close() error                   { return nil }
@@ -271,11 +267,21 @@ func (d *davDir) Stat() (os.FileInfo, error)     { return d.info, nil }
 func (d *davDir) Read([]byte) (int, error)       { return 0, os.ErrInvalid }
 func (d *davDir) Seek(int64, int) (int64, error) { return 0, os.ErrInvalid }
 func (d *davDir) Write([]byte) (int, error)      { return 0, os.ErrPermission }
+
+// Readdir returns every entry (count <= 0, as webdav asks), as the tree holds them now.
 func (d *davDir) Readdir(count int) ([]os.FileInfo, error) {
 	if count > 0 {
-		return nil, os.ErrInvalid // webdav asks for all at once
+		return nil, os.ErrInvalid
 	}
-	return d.entries, nil
+	es, ok := d.fs.mnt.ReadDir(d.path)
+	if !ok {
+		return nil, os.ErrNotExist // removed since OpenFile
+	}
+	infos := make([]os.FileInfo, len(es))
+	for i, c := range es {
+		infos[i] = d.fs.info(path.Join(d.path, c.Name), c)
+	}
+	return infos, nil
 }
 
 // noLocks is the LockSystem of a read-only tree: nothing can be locked, and since every
