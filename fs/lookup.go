@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"path"
 	"slices"
 	"strings"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
@@ -44,9 +46,38 @@ func (m *Mount) Lookup(p string) (*fetch.Torrent, int, bool) {
 
 // DirEntry is an entry of a directory of the mount.
 type DirEntry struct {
-	Name string
-	Dir  bool
-	Size int64 // of a file
+	Name    string
+	Dir     bool
+	Size    int64     // of a file
+	ModTime time.Time // as the mount shows it: its torrent's, or the root's last change
+}
+
+// entry describes the inode n, called name.
+func entry(name string, n *fusefs.Inode) DirEntry {
+	e := DirEntry{Name: name, Dir: n.IsDir()}
+	switch op := n.Operations().(type) {
+	case *file:
+		e.Size, e.ModTime = op.t.Files()[op.index].Length, op.t.ModTime()
+	case *dir:
+		e.ModTime = op.mtime
+	case *root:
+		e.ModTime = time.Unix(0, op.mtime.Load())
+	}
+	return e
+}
+
+// Stat describes the file or directory at p; its Name is p's last element ("" for the
+// root). It reports false for a path that names nothing.
+func (m *Mount) Stat(p string) (DirEntry, bool) {
+	n := m.node(p)
+	if n == nil {
+		return DirEntry{}, false
+	}
+	name := ""
+	if p = strings.Trim(p, "/"); p != "" {
+		name = path.Base(p)
+	}
+	return entry(name, n), true
 }
 
 // ReadDir returns the entries of the directory at p, by name. It reports false for a path
@@ -58,11 +89,7 @@ func (m *Mount) ReadDir(p string) ([]DirEntry, bool) {
 	}
 	var es []DirEntry
 	for name, c := range n.Children() {
-		e := DirEntry{Name: name, Dir: c.IsDir()}
-		if f, ok := c.Operations().(*file); ok {
-			e.Size = f.t.Files()[f.index].Length
-		}
-		es = append(es, e)
+		es = append(es, entry(name, c))
 	}
 	slices.SortFunc(es, func(a, b DirEntry) int { return strings.Compare(a.Name, b.Name) })
 	return es, true

@@ -52,12 +52,26 @@ func TestLookup(t *testing.T) {
 		}
 	}
 	es, ok := m.ReadDir("")
-	if !ok || len(es) != 2 || es[0] != (tfs.DirEntry{Name: "one.bin", Size: 1000}) || es[1] != (tfs.DirEntry{Name: "tree", Dir: true}) {
+	mt := one.ModTime()
+	if !ok || len(es) != 2 || es[0] != (tfs.DirEntry{Name: "one.bin", Size: 1000, ModTime: mt}) || es[1] != (tfs.DirEntry{Name: "tree", Dir: true, ModTime: mt}) {
 		t.Errorf("ReadDir(root) = %+v, %v", es, ok)
 	}
 	es, ok = m.ReadDir("tree/a/")
-	if !ok || len(es) != 1 || es[0] != (tfs.DirEntry{Name: "b.bin", Size: 3*pieceLen + 100}) {
+	if !ok || len(es) != 1 || es[0] != (tfs.DirEntry{Name: "b.bin", Size: 3*pieceLen + 100, ModTime: mt}) {
 		t.Errorf("ReadDir(tree/a) = %+v, %v", es, ok)
+	}
+	for p, want := range map[string]tfs.DirEntry{
+		"tree/a": {Name: "a", Dir: true, ModTime: mt}, "one.bin": {Name: "one.bin", Size: 1000, ModTime: mt},
+	} {
+		if e, ok := m.Stat(p); !ok || e != want {
+			t.Errorf("Stat(%q) = %+v, %v; want %+v", p, e, ok, want)
+		}
+	}
+	if e, ok := m.Stat(""); !ok || !e.Dir || e.Name != "" || e.ModTime.IsZero() {
+		t.Errorf("Stat(root) = %+v, %v", e, ok)
+	}
+	if _, ok := m.Stat("tree/nope"); ok {
+		t.Error("Stat found nothing's entry")
 	}
 	if _, ok := m.ReadDir("one.bin"); ok {
 		t.Error("ReadDir of a file")

@@ -52,7 +52,8 @@ type Options struct {
 // Protect returns h behind the protections of o, in this order: every response is marked
 // nosniff and gets write deadlines; requests to a name not allowed are refused (403);
 // requests beyond the cap are turned away (503); state-changing methods from other sites
-// are refused (http.CrossOriginProtection; every endpoint today is GET); then credentials
+// are refused (http.CrossOriginProtection; no endpoint changes state: /dav/ refuses every
+// write, and its PROPFIND is refused from another site too); then credentials
 // are checked, if o asks for them.
 func Protect(h http.Handler, o Options) http.Handler {
 	if o.MaxRequests <= 0 {

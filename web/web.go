@@ -8,6 +8,7 @@
 //	GET /torrents, GET /status     as on the control socket (see package status)
 //	GET /metrics                   Prometheus metrics
 //	GET /files/{path...}           a file or a directory listing, by its path in the mount
+//	/dav/{path...}                 the mount's tree over WebDAV, read-only (dav.go)
 //
 // Protect puts the protections a server on the network needs around the handler: nosniff
 // and a sandbox for torrent content, a Host check against DNS rebinding, a cap on requests,
@@ -50,7 +51,16 @@ func (s *Server) Handler() http.Handler {
 	s.api.RegisterAPI(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /files/{path...}", s.files)
-	return mux
+	dav := s.dav()
+	// /dav/ bypasses the mux, which would answer a path with ".." by redirecting it to its
+	// clean form: dav answers it 404 itself.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == davPrefix || strings.HasPrefix(r.URL.Path, davPrefix+"/") {
+			dav.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // Torrent is a torrent of the API: its Files have their paths in the mount and their URLs.

@@ -37,7 +37,7 @@ Ctrl-C (or SIGTERM) asks any command to finish; a second Ctrl-C ends it at once.
 	}
 	root.SetVersionTemplate("torrentfs {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newMountCmd(), newAddCmd(), newRemoveCmd(), newLsCmd(), newCreateCmd(), newSeedCmd(), newStatusCmd(), newCacheCmd(),
+	root.AddCommand(newMountCmd(), newServeCmd(), newAddCmd(), newRemoveCmd(), newLsCmd(), newCreateCmd(), newSeedCmd(), newStatusCmd(), newCacheCmd(),
 		newVersionCmd(), newGenManCmd())
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -33,7 +33,7 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"mount", "x.torrent"}, "mount takes at least 2 arguments (SOURCE... MOUNTPOINT), got 1; see 'torrentfs mount --help'"},
 		{[]string{"seed", "a", "b", "c"}, "seed takes 2 arguments (TORRENT PATH), got 3"},
 		{[]string{"create"}, "create takes 1 argument (PATH), got 0"},
-		{[]string{"status", "a", "b"}, "status takes at most 1 argument ([MOUNTPOINT]), got 2"},
+		{[]string{"status", "a", "b"}, "status takes at most 1 argument ([MOUNTPOINT|@NAME]), got 2"},
 		{[]string{"cache"}, "want ls, rm or verify"},
 		{[]string{"cache", "clean"}, "want ls"},
 		{[]string{"cache", "rm", "--cache-dir", "/nonexistent"}, "cache rm takes at least 1 argument (TORRENT...), got 0"},

@@ -167,18 +167,27 @@ type control struct {
 	hc  *http.Client
 }
 
+// dialControl returns a client of the mount at mnt, or of the serve instance mnt names as
+// @NAME (serve.go).
 func dialControl(mnt string) (*control, error) {
-	id, owner, err := mountID(mnt)
-	if err != nil {
-		return nil, err
-	}
-	// A mount's socket is in its user's runtime directory, which no one else can enter.
-	if owner >= 0 && owner != os.Getuid() {
-		return nil, fmt.Errorf("%s is another user's mount (uid %d): only they can ask it", mnt, owner)
-	}
-	path := controlSocket(id)
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%s: the torrentfs serving it does not answer (no %s: mounted by another user?)", mnt, path)
+	path, ok := serveSocket(mnt)
+	if ok {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%s: no torrentfs serve of yours is called %s (no %s)", mnt, strings.TrimPrefix(mnt, "@"), path)
+		}
+	} else {
+		id, owner, err := mountID(mnt)
+		if err != nil {
+			return nil, err
+		}
+		// A mount's socket is in its user's runtime directory, which no one else can enter.
+		if owner >= 0 && owner != os.Getuid() {
+			return nil, fmt.Errorf("%s is another user's mount (uid %d): only they can ask it", mnt, owner)
+		}
+		path = controlSocket(id)
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%s: the torrentfs serving it does not answer (no %s: mounted by another user?)", mnt, path)
+		}
 	}
 	return &control{mnt: mnt, hc: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -227,11 +236,12 @@ var errReported = errors.New("failed")
 
 func newAddCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "add MOUNTPOINT SOURCE...",
+		Use:   "add MOUNTPOINT|@NAME SOURCE...",
 		Short: "Add torrents to a running mount",
 		Long: `Add each SOURCE to the mount at MOUNTPOINT: a .torrent file, a magnet link, an
 info-hash whose metadata is in the cache, an http(s) URL of a .torrent, or a directory
-to watch. Each appears as one entry at the mount's root.`,
+to watch. Each appears as one entry at the mount's root. @NAME names a 'torrentfs serve'
+instance instead of a mount.`,
 		Example: `  torrentfs add /mnt/x movie.torrent 'magnet:?xt=urn:btih:...'`,
 		Args:    nArgs(2, -1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -258,11 +268,11 @@ to watch. Each appears as one entry at the mount's root.`,
 func newRemoveCmd() *cobra.Command {
 	var purge bool
 	c := &cobra.Command{
-		Use:   "remove [--purge] MOUNTPOINT NAME|INFOHASH...",
+		Use:   "remove [--purge] MOUNTPOINT|@NAME NAME|INFOHASH...",
 		Short: "Remove torrents from a running mount",
 		Long: `Remove torrents, by entry name or info-hash, from the mount at MOUNTPOINT. Files
 already open keep reading until closed. Their cached pieces stay, for the cache's cap to
-reclaim, unless --purge.`,
+reclaim, unless --purge. @NAME names a 'torrentfs serve' instance instead of a mount.`,
 		Args: nArgs(2, -1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctl, err := dialControl(args[0])
@@ -307,8 +317,8 @@ func report(stdout, stderr io.Writer, did string, res []status.Result) error {
 
 func newLsCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "ls MOUNTPOINT",
-		Short: "List the torrents of a running mount",
+		Use:   "ls MOUNTPOINT|@NAME",
+		Short: "List the torrents of a running mount or serve instance (@NAME)",
 		Args:  nArgs(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctl, err := dialControl(args[0])

@@ -299,7 +299,7 @@ func TestHTTPAuth(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	for _, u := range []string{"/", "/metrics", "/api/torrents", "/files/one.bin"} {
+	for _, u := range []string{"/", "/metrics", "/api/torrents", "/files/one.bin", "/dav/one.bin"} {
 		// A browser asks first without credentials: that is not a failed login.
 		if resp := do(u, "", ""); resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
 			t.Errorf("%s without credentials: %s", u, resp.Status)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -73,9 +74,21 @@ foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPOINT.`,
   torrentfs mount ~/torrents/ /mnt/library`,
 		Args: nArgs(2, -1),
 		RunE: func(c *cobra.Command, args []string) error {
-			return runMount(c.Context(), &f, args[:len(args)-1], args[len(args)-1], c.ErrOrStderr())
+			return runMount(c.Context(), &f, args[:len(args)-1], args[len(args)-1], "", c.ErrOrStderr())
 		},
 	}
+	f.register(c)
+	fl := c.Flags()
+	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users read the mount")
+	fl.BoolVar(&f.directIO, "direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
+	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
+	registerMountOptions(c, &f) // -o, --uid, --gid, --umask: options.go
+	return c
+}
+
+// register adds the flags mount and serve share: the swarm, the cache, reads, the library
+// and --http. The FUSE flags are mount's alone.
+func (f *mountFlags) register(c *cobra.Command) {
 	f.swarmFlags.register(c)
 	fl := c.Flags()
 	f.cacheDir.register(fl)
@@ -84,17 +97,14 @@ foreground until Ctrl-C, SIGTERM or fusermount3 -u MOUNTPOINT.`,
 	fl.Var(&f.readTimeout, "read-timeout", "fail a read with EIO after this long with no data from any peer (0: wait forever)")
 	fl.StringVar(&f.prefetch, "prefetch", fetch.PrefetchNone.String(), "what to download beyond what is read, a `mode`: none, file (the rest of an opened file) or all (the whole torrent)")
 	fl.BoolVar(&f.noUpload, "no-upload", false, "do not seed cached pieces to other peers")
-	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users read the mount")
-	fl.BoolVar(&f.directIO, "direct-io", false, "bypass the kernel page cache (reads reach torrentfs at the application's size)")
-	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request")
 	fl.Var(&f.metadataTimeout, "metadata-timeout", "drop a magnet link whose metadata does not arrive in this time (default: wait for ever, saying so every 30 s)")
 	f.http.register(fl)
-	registerMountOptions(c, &f) // -o, --uid, --gid, --umask: options.go
 	c.RegisterFlagCompletionFunc("prefetch", cobra.FixedCompletions([]string{"none", "file", "all"}, cobra.ShellCompDirectiveNoFileComp))
-	return c
 }
 
-func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, stderr io.Writer) error {
+// runMount mounts sources at mnt, or, with mnt empty, serves them as the serve instance
+// called name (serve.go), until ctx is done or the mount is unmounted from outside.
+func runMount(ctx context.Context, f *mountFlags, sources []string, mnt, name string, stderr io.Writer) error {
 	cfg, log, err := f.config(stderr)
 	if err != nil {
 		return err
@@ -104,7 +114,7 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 	sd := newShutdown(log.Logger, log.w, mnt)
 	defer sd.stop()
 	defer context.AfterFunc(ctx, sd.arm)()
-	ec, err := f.engineConfig(cfg, log.Logger, sources, mnt, stderr)
+	ec, err := f.engineConfig(cfg, log.Logger, sources, mnt, name, stderr)
 	if err != nil {
 		return err
 	}
@@ -114,11 +124,15 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 		return cacheDirAdvice(err)
 	}
 	lib := e.Library()
-	args := []any{"mountpoint", mnt, "torrents", len(lib.Torrents()), "port", e.Client().Port(), "cache", e.Cache().Dir(), "cache_max_size", e.CacheMaxSize()}
+	msg, args := "mounted", []any{"mountpoint", mnt}
+	if mnt == "" {
+		msg, args = "serving", []any{"name", serveRef(name), "url", "http://" + e.HTTPAddr().String() + "/"}
+	}
+	args = append(args, "torrents", len(lib.Torrents()), "port", e.Client().Port(), "cache", e.Cache().Dir(), "cache_max_size", e.CacheMaxSize())
 	if ts := lib.Torrents(); len(ts) == 1 && len(sources) == 1 {
 		args = append(args, "torrent", ts[0].Name(), "infohash", ts[0].InfoHash())
 	}
-	log.Info("mounted", args...)
+	log.Info(msg, args...)
 	notified := serviceReady(ctx, log) // background mount, systemd: notify.go
 	stopStatus := serveStatus(e, log)
 	select {
@@ -136,8 +150,9 @@ func runMount(ctx context.Context, f *mountFlags, sources []string, mnt string, 
 // engineConfig maps the flags to the engine's configuration, checking everything local
 // before anything touches the network: a bad source gets its line on stderr, and a mount
 // of nothing but bad sources is an error. It listens for --http and on the control socket
-// last, and the engine owns those listeners from then on.
-func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []string, mnt string, stderr io.Writer) (engine.Config, error) {
+// last, and the engine owns those listeners from then on. With mnt empty it configures
+// the serve instance called name: no FUSE, and a control socket found by its name.
+func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []string, mnt, name string, stderr io.Writer) (engine.Config, error) {
 	var err error
 	if cfg.Prefetch, err = fetch.ParsePrefetch(f.prefetch); err != nil {
 		return engine.Config{}, usageError{err.Error()}
@@ -146,8 +161,10 @@ func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []
 	if err != nil {
 		return engine.Config{}, err
 	}
-	if err := fs.CheckMountPoint(mnt, log); err != nil {
-		return engine.Config{}, err
+	if mnt != "" {
+		if err := fs.CheckMountPoint(mnt, log); err != nil {
+			return engine.Config{}, err
+		}
 	}
 	cacheDir, err := f.cacheDir.dir()
 	if err != nil {
@@ -172,8 +189,15 @@ func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []
 		return engine.Config{}, err
 	}
 	id := newMountID()
-	control, err := listenControl(id)
-	if err != nil {
+	var control net.Listener
+	if mnt == "" {
+		if control, err = listenServeControl(name); err != nil {
+			if hc != nil {
+				hc.Listener.Close()
+			}
+			return engine.Config{}, err
+		}
+	} else if control, err = listenControl(id); err != nil {
 		log.Warn("no control socket: add, remove, ls and status will not reach this mount", "err", err)
 	}
 	return engine.Config{

@@ -90,7 +90,10 @@ func (s *shutdown) expire() {
 	written := make(chan struct{})
 	go func() { // not waited for: the process ends below
 		defer close(written)
-		detachErr := fs.Detach(s.mnt)
+		var detachErr error
+		if s.mnt != "" { // serve has no mount point
+			detachErr = fs.Detach(s.mnt)
+		}
 		s.log.Error("stopping hung; detached the mount point, exiting", "waiting_for", step, "after", s.bound)
 		if detachErr != nil {
 			s.log.Error("cannot detach the mount point", "mountpoint", s.mnt, "err", detachErr)

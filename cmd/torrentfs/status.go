@@ -17,9 +17,10 @@ func newStatusCmd() *cobra.Command {
 	var cacheDir cacheDirFlag
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   "status [--json] [MOUNTPOINT]",
+		Use:   "status [--json] [MOUNTPOINT|@NAME]",
 		Short: "Show a mount's torrents, peers, transfer and per-file progress",
-		Long: `Show the torrents mounted at MOUNTPOINT, or at every torrentfs mount of yours: how
+		Long: `Show the torrents mounted at MOUNTPOINT (or served by 'torrentfs serve --name NAME',
+given as @NAME), or at every torrentfs mount and serve instance of yours: how
 much is cached and evicted, peers, transfer totals and per-file progress, then the
 cache's size against its limit. --json prints each mount's torrents as JSON.`,
 		Args: nArgs(0, 1),
@@ -30,12 +31,13 @@ cache's size against its limit. --json prints each mount's torrents as JSON.`,
 				if mnts, err = ourMounts(); err != nil {
 					return err
 				}
+				mnts = append(mnts, ourServes()...)
 			}
 			if asJSON {
 				return statusJSON(c.Context(), mnts, c.OutOrStdout())
 			}
 			if len(mnts) == 0 {
-				fmt.Fprintln(c.OutOrStdout(), "no torrentfs mount of yours is running")
+				fmt.Fprintln(c.OutOrStdout(), "no torrentfs mount or serve of yours is running")
 				return nil
 			}
 			for i, mnt := range mnts {
