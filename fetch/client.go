@@ -260,6 +260,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// maxLoggedClient is how much of a peer's client name the log keeps.
+const maxLoggedClient = 64
+
 // SourceTimeout bounds the download of a .torrent named by a magnet link's xs= or as=
 // parameter, as library bounds one named by a URL.
 const SourceTimeout = 30 * time.Second
@@ -317,7 +320,11 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	tc.Callbacks.PeerConnClosed = c.peerClosed
 	tc.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
-		c.log.Debug("a peer says which client it is", "peer", pc.RemoteAddr.String(), "client", m.V)
+		v := m.V // a stranger's, up to a message's 64 KiB: the log keeps its start
+		if len(v) > maxLoggedClient {
+			v = v[:maxLoggedClient] + "…"
+		}
+		c.log.Debug("a peer says which client it is", "peer", pc.RemoteAddr.String(), "client", v)
 	}
 	c.contactCallbacks(&tc.Callbacks)
 	tc.Callbacks.StatusUpdated = append(tc.Callbacks.StatusUpdated, c.trackerStatus)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
@@ -40,6 +41,7 @@ const (
 	hugeLength                       // sends a length prefix of nearly 4 GiB
 	idle                             // handshakes, then says nothing (the connection flood)
 	requestFlood                     // asks for thousands of chunks without reading them
+	controlName                      // names itself with 60 KiB of terminal controls, then idles
 )
 
 // chunkSize is the block size every client uses, anacrolix included.
@@ -196,6 +198,9 @@ func (h *hostile) play(c net.Conn) error {
 		// to close the connection, so the flood goes on.
 		exts = pp.NewPeerExtensionBytes()
 	}
+	if h.how == controlName {
+		exts = pp.NewPeerExtensionBytes(pp.ExtensionBitFast, pp.ExtensionBitLtep)
+	}
 	res, err := pp.Handshake(h.ctx, c, &h.ih, id, exts)
 	if err != nil {
 		return err
@@ -217,6 +222,14 @@ func (h *hostile) play(c net.Conn) error {
 	switch h.how {
 	case idle:
 		// Nothing but reading until the mount gives up on us.
+		_, err := io.Copy(io.Discard, c)
+		return err
+	case controlName:
+		// Just under the mount's 64 KiB message limit, so that the handshake is read.
+		hs := pp.ExtendedHandshakeMessage{V: controlClientName, M: map[pp.ExtensionName]pp.ExtensionNumber{}}
+		if err := send(pp.Message{Type: pp.Extended, ExtendedID: pp.HandshakeExtendedID, ExtendedPayload: bencode.MustMarshal(hs)}); err != nil {
+			return err
+		}
 		_, err := io.Copy(io.Discard, c)
 		return err
 	case requestFlood:
@@ -677,5 +690,41 @@ func TestHostileFloods(t *testing.T) {
 				t.Fatalf("mount: exit %d", code)
 			}
 		})
+	}
+}
+
+// controlClientName is what a controlName peer calls itself: a screen clear, a bell and a
+// right-to-left override, over and over, 60 KiB.
+var controlClientName = strings.Repeat("\x1b[2J\a\u202e", 60<<10/8)
+
+// TestHostileClientName: a peer that names itself with 60 KiB of terminal controls shows in
+// status escaped and cut short, and nothing raw reaches the terminal or the log.
+func TestHostileClientName(t *testing.T) {
+	tor, data, _ := swarm(t, "f.bin", 1<<20+3)
+	h := newHostile(t, tor, data, controlName)
+	mnt := t.TempDir()
+	m := start(t, nil, append([]string{"mount", "-v", "--cache-dir", t.TempDir(), "--peer", h.addr, tor, mnt}, loopback...)...)
+	m.waitFor(t, "msg=mounted")
+	m.waitFor(t, "msg=\"a peer says which client it is\" peer="+h.addr)
+	code, out, errOut := torrentfs(t, nil, "status", mnt)
+	if code != 0 {
+		t.Fatalf("status: exit %d: %s", code, errOut)
+	}
+	if strings.ContainsAny(out, "\x1b\a\u202e") {
+		t.Errorf("status printed raw terminal controls: %q", out)
+	}
+	if !strings.Contains(out, `\x1b[2J\x07\u202e`) {
+		t.Errorf("status does not show the peer's name escaped:\n%s", out)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 400 {
+			t.Errorf("status printed a line of %d bytes: the name is not cut short", len(l))
+		}
+	}
+	if strings.ContainsAny(m.output(), "\x1b\a\u202e") {
+		t.Error("the mount's log holds raw terminal controls")
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
 	}
 }
