@@ -420,6 +420,17 @@ func TestMedia(t *testing.T) {
 	}
 }
 
+// frameAt3 is the framemd5 of the video frame ffmpeg decodes 3 s into in (a file or a URL),
+// after a seek as a player makes it.
+func frameAt3(t *testing.T, in string) string {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-ss", "3", "-i", in, "-frames:v", "1", "-f", "framemd5", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg -ss 3 -i %s: %v\n%s", in, err, out)
+	}
+	return string(out)
+}
+
 // ffprobe returns what ffprobe reports of a media file's format and streams, with the
 // file's path left out so that reports of two copies compare equal.
 func ffprobe(t *testing.T, path string) string {

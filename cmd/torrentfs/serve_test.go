@@ -361,15 +361,7 @@ func TestServeDavfs(t *testing.T) {
 	if got, want := ffprobe(t, in), ffprobe(t, from); got != want {
 		t.Fatalf("ffprobe through davfs2:\n%s\nof the source:\n%s", got, want)
 	}
-	frame := func(in string) string {
-		t.Helper()
-		out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-ss", "3", "-i", in, "-frames:v", "1", "-f", "framemd5", "-").CombinedOutput()
-		if err != nil {
-			t.Fatalf("ffmpeg -ss 3 -i %s: %v\n%s", in, err, out)
-		}
-		return string(out)
-	}
-	if got, want := frame(in), frame(from); got != want {
+	if got, want := frameAt3(t, in), frameAt3(t, from); got != want {
 		t.Errorf("ffmpeg -ss 3 through davfs2 decoded:\n%s\nfrom the source:\n%s", got, want)
 	}
 }
