@@ -29,7 +29,8 @@ func TestLookForPeersWhilePeersClose(t *testing.T) {
 	var known sync.Map // port → chan struct{}
 	cfg := fetch.Tune(fetch.Config{}, func(tc *torrent.ClientConfig) {
 		tc.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
-			if ch, ok := known.Load(int(m.Port)); ok {
+			// A peer may handshake twice (dialled and dialling): close its channel once.
+			if ch, ok := known.LoadAndDelete(int(m.Port)); ok {
 				close(ch.(chan struct{}))
 			}
 		}
