@@ -7,6 +7,7 @@ require (
 	github.com/anacrolix/btree v0.0.0-20251201064447-d86c3fa41bd8
 	github.com/anacrolix/chansync v0.7.0
 	github.com/anacrolix/dht/v2 v2.23.0
+	github.com/anacrolix/dms v1.8.0
 	github.com/anacrolix/envpprof v1.4.0
 	github.com/anacrolix/generics v0.1.1-0.20251125230353-15d98d46693b
 	github.com/anacrolix/go-libutp v1.3.2

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/torrentfs/torrentfs/cache"
+	"github.com/torrentfs/torrentfs/dlna"
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 	"github.com/torrentfs/torrentfs/library"
@@ -64,6 +65,9 @@ type Config struct {
 	// HTTP, if set, serves the web interface (package web) once the sources are added. The
 	// engine owns its Listener from Open on, failed or not, and closes it.
 	HTTP *HTTPConfig
+	// DLNA, if set, serves the torrents to TVs as a UPnP MediaServer (package dlna) through
+	// the HTTP server, which it needs.
+	DLNA *DLNAConfig
 
 	// UnmountWait bounds how long Close waits for the kernel to let the file system go after
 	// unmounting it (files still open, requests waiting for peers). Zero means
@@ -81,6 +85,10 @@ const DefaultUnmountWait = 3 * time.Second
 
 // ErrNoSources is returned by Open when none of several sources could be added.
 var ErrNoSources = errors.New("no source could be mounted")
+
+// ErrDLNANeedsHTTP is returned by Open for a Config with DLNA and without HTTP: players
+// fetch the files from the HTTP server.
+var ErrDLNANeedsHTTP = errors.New("engine: DLNA needs the HTTP server: players fetch the files from it")
 
 // ErrStorageSet is returned by Open for a Config.Client with a Storage: the cache is the
 // client's storage.
@@ -132,6 +140,9 @@ func Open(ctx context.Context, cfg Config) (*Engine, error) {
 // open builds the parts in order, pushing a closer for each.
 func (e *Engine) open(ctx context.Context) error {
 	e.own(e.cfg.Control)
+	if e.cfg.DLNA != nil && e.cfg.HTTP == nil {
+		return ErrDLNANeedsHTTP
+	}
 	if h := e.cfg.HTTP; h != nil {
 		if err := e.listenHTTP(h); err != nil {
 			return err
@@ -151,10 +162,34 @@ func (e *Engine) open(ctx context.Context) error {
 	}
 	if e.httpL != nil {
 		h := web.New(e.lib, e.mount, e.client, e.cache, e.metrics).Handler()
-		s := serveHTTP(e.httpL, h, e.cfg.HTTP.Options, e.log)
+		opts := e.cfg.HTTP.Options
+		var d *dlna.Server
+		if dc := e.cfg.DLNA; dc != nil {
+			var err error
+			if d, err = e.newDLNA(dc); err != nil {
+				return err
+			}
+			h, opts.Public = d.Handler(h), d.Public
+		}
+		s := serveHTTP(e.httpL, h, opts, e.log)
 		e.push("stopping the HTTP server", s.stop)
+		if d != nil {
+			d.Start()
+			e.push("saying goodbye to DLNA players", d.Close)
+		}
 	}
 	return nil
+}
+
+// newDLNA makes the DLNA server of the tree of torrents, listening for searches but not yet
+// announced.
+func (e *Engine) newDLNA(dc *DLNAConfig) (*dlna.Server, error) {
+	addr, _ := e.httpL.Addr().(*net.TCPAddr)
+	if addr == nil {
+		return nil, fmt.Errorf("dlna: the HTTP server listens on %s, not TCP", e.httpL.Addr())
+	}
+	return dlna.New(e.mount, dlna.Options{FriendlyName: dc.FriendlyName, ID: dc.ID, Interfaces: dc.Interfaces,
+		HTTPAddr: addr, NotifyInterval: dc.NotifyInterval, Logger: e.log})
 }
 
 // own closes l, if any, last of all: serving it closes it earlier, and this is for an Open

@@ -22,6 +22,18 @@ type HTTPConfig struct {
 	Options web.Options
 }
 
+// DLNAConfig configures the engine's DLNA server (package dlna).
+type DLNAConfig struct {
+	// FriendlyName is the name players show. Required.
+	FriendlyName string
+	// ID keeps the device's identity across restarts (dlna.Options.ID).
+	ID string
+	// Interfaces are where the server is announced (dlna.Interfaces).
+	Interfaces []net.Interface
+	// NotifyInterval is how often it is announced; dlna.DefaultNotifyInterval if zero.
+	NotifyInterval time.Duration
+}
+
 // httpServer is the engine's web server: serving from serve until stop.
 type httpServer struct {
 	// Immutable after serve.

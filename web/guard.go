@@ -36,6 +36,9 @@ type Options struct {
 	// User and Password, when User is not empty, are required of every request (HTTP basic
 	// authentication). Failed logins are logged and slow down their address.
 	User, Password string
+	// Public, if set, lets the requests it reports true for past authentication: the DLNA
+	// server's, which a TV cannot log in to (package dlna decides which).
+	Public func(*http.Request) bool
 	// MaxRequests caps the requests served at once; more get 503 with Retry-After.
 	// DefaultMaxRequests if 0.
 	MaxRequests int
@@ -54,7 +57,7 @@ type Options struct {
 // requests beyond the cap are turned away (503); state-changing methods from other sites
 // are refused (http.CrossOriginProtection; no endpoint changes state: /dav/ refuses every
 // write, and its PROPFIND is refused from another site too); then credentials
-// are checked, if o asks for them.
+// are checked, if o asks for them and o.Public does not waive them.
 func Protect(h http.Handler, o Options) http.Handler {
 	if o.MaxRequests <= 0 {
 		o.MaxRequests = DefaultMaxRequests
@@ -66,7 +69,17 @@ func Protect(h http.Handler, o Options) http.Handler {
 		o.Logger = slog.Default()
 	}
 	if o.User != "" {
-		h = basicAuth(h, o.User, o.Password, newLogins(o.Logger))
+		open, authed := h, basicAuth(h, o.User, o.Password, newLogins(o.Logger))
+		h = authed
+		if pub := o.Public; pub != nil {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if pub(r) {
+					open.ServeHTTP(w, r)
+					return
+				}
+				authed.ServeHTTP(w, r)
+			})
+		}
 	}
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = limit(h, o.MaxRequests)

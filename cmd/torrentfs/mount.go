@@ -38,6 +38,7 @@ type mountFlags struct {
 	metadataTimeout durationFlag
 	ownerFlags                // --uid, --gid, --umask: options.go
 	http            httpFlags // --http…: http.go
+	dlna            dlnaFlags // --dlna…: dlna.go
 }
 
 // fsOptions are the file system's options the flags ask for.
@@ -99,6 +100,7 @@ func (f *mountFlags) register(c *cobra.Command) {
 	fl.BoolVar(&f.noUpload, "no-upload", false, "do not seed cached pieces to other peers")
 	fl.Var(&f.metadataTimeout, "metadata-timeout", "drop a magnet link whose metadata does not arrive in this time (default: wait for ever, saying so every 30 s)")
 	f.http.register(fl)
+	f.dlna.register(fl)
 	c.RegisterFlagCompletionFunc("prefetch", cobra.FixedCompletions([]string{"none", "file", "all"}, cobra.ShellCompDirectiveNoFileComp))
 }
 
@@ -184,6 +186,14 @@ func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []
 		cfg.ReadTimeout = fetch.WaitForever
 	}
 	cfg.NoUpload = f.noUpload
+	dlnaID := mnt
+	if mnt == "" {
+		dlnaID = serveRef(name)
+	}
+	dc, err := f.dlna.config(f.http.addr, dlnaID)
+	if err != nil {
+		return engine.Config{}, err
+	}
 	hc, err := f.http.listen()
 	if err != nil {
 		return engine.Config{}, err
@@ -208,7 +218,7 @@ func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []
 		SourceFailed: func(_ string, err error) {
 			fmt.Fprintf(stderr, "torrentfs: %s\n", human.Text(err.Error()))
 		},
-		Control: control, HTTP: hc, UnmountWait: unmountWait, Logger: log,
+		Control: control, HTTP: hc, DLNA: dc, UnmountWait: unmountWait, Logger: log,
 	}, nil
 }
 
