@@ -33,10 +33,10 @@ const (
 // member of the group on each interface. It answers only what arrives on those interfaces.
 type ssdpServer struct {
 	// Immutable after listenSSDP.
-	s     *Server
-	conn  *ipv4.PacketConn
-	ifs   map[int]net.Interface // by index
-	stop chan struct{} // closed by close
+	s    *Server
+	conn *ipv4.PacketConn
+	ifs  map[int]net.Interface // by index
+	stop chan struct{}         // closed by close
 	once sync.Once
 	wg   sync.WaitGroup // the goroutines of start
 }
