@@ -23,6 +23,19 @@ deps:
 			{ apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null; }; \
 	fi
 	@test -e /dev/fuse || { echo "no /dev/fuse: FUSE is needed (modprobe fuse, or run the container with --device /dev/fuse)"; exit 1; }
+	@command -v npm >/dev/null || { echo "installing: nodejs npm"; export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q nodejs npm >/dev/null || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; }; }
+	@$(MAKE) --no-print-directory $(DLNA_CLIENT)/node_modules/.installed
+
+# The DLNA tests' control point (node-ssdp, upnp-device-client): installed from its lock
+# file, again only when the lock file changes, so make test needs no network after once.
+# npm is checked for, not listed in DEBS: NodeSource's nodejs bundles it and conflicts with
+# Debian's npm.
+DLNA_CLIENT := cmd/torrentfs/testdata/dlna-client
+$(DLNA_CLIENT)/node_modules/.installed: $(DLNA_CLIENT)/package-lock.json
+	cd $(DLNA_CLIENT) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $@
 
 test: deps third-party-check vet
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
