@@ -160,11 +160,7 @@ func (s *Server) Handler(next http.Handler) http.Handler {
 	mux.HandleFunc("GET "+s.prefix+"/ConnectionManager.xml", serveXML(connectionManagerSCPD))
 	mux.HandleFunc("POST "+s.prefix+"/ctl/{service}", s.serveControl)
 	files := http.StripPrefix(s.prefix, next)
-	mux.HandleFunc("GET "+s.prefix+"/files/{path...}", func(w http.ResponseWriter, r *http.Request) {
-		s.mediaHeaders(w, r)
-		files.ServeHTTP(w, r)
-	})
-	mux.HandleFunc("HEAD "+s.prefix+"/files/{path...}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET "+s.prefix+"/files/{path...}", func(w http.ResponseWriter, r *http.Request) { // and HEAD
 		s.mediaHeaders(w, r)
 		files.ServeHTTP(w, r)
 	})
@@ -187,7 +183,12 @@ func (s *Server) Public(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	ip := ap.Addr().Unmap()
+	return s.onLAN(ap.Addr())
+}
+
+// onLAN reports whether ip is in a subnet of the server's interfaces.
+func (s *Server) onLAN(ip netip.Addr) bool {
+	ip = ip.Unmap()
 	for _, n := range s.nets {
 		if n.Contains(ip) {
 			return true
@@ -205,7 +206,7 @@ func (s *Server) ours(p string) bool {
 	return subtle.ConstantTimeCompare([]byte(p[:len(s.prefix)]), []byte(s.prefix)) == 1
 }
 
-// Location is the URL of the device description as announced for the interface address
+// location is the URL of the device description as announced for the interface address
 // ip.
 func (s *Server) location(ip netip.Addr) string {
 	a := s.opts.HTTPAddr

@@ -181,7 +181,12 @@ func (ss *ssdpServer) answer(b []byte, ifi net.Interface, src *net.UDPAddr) {
 	if err != nil || req.Method != "M-SEARCH" || req.Header.Get("Man") != `"ssdp:discover"` {
 		return
 	}
+	// Only a sender on the link's subnets: an answer is larger than the search, and must
+	// not go to a forged address elsewhere.
 	peer, _ := netip.AddrFromSlice(src.IP)
+	if !ss.s.onLAN(peer) {
+		return
+	}
 	ip, ok := ipv4Of(ifi, peer.Unmap())
 	if !ok {
 		return

@@ -332,7 +332,8 @@ func (e *Engine) addSources(ctx context.Context) error {
 	return nil
 }
 
-// Close tears the engine down in the reverse order of Open: the HTTP server (waiting up to
+// Close tears the engine down in the reverse order of Open: the DLNA server (saying
+// goodbye to players), the HTTP server (waiting up to
 // HTTPStopWait for requests), the control server, the library, the mount (waiting up to
 // Config.UnmountWait for the kernel to let it go; files still open then fail once the
 // process ends), the client and the cache. It waits for every goroutine the engine started
