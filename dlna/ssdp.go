@@ -8,12 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/anacrolix/dms/ssdp"
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 )
 
 // SSDP's multicast group and port (UPnP Device Architecture 1.1, 1.1.2).
@@ -44,16 +42,7 @@ type ssdpServer struct {
 // listenSSDP binds the SSDP port, sharing it with other SSDP software on the machine, and
 // joins the group on each of s's interfaces.
 func listenSSDP(s *Server) (*ssdpServer, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: reuseAddr}
 	pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", ssdpGroup.Port))
 	if err != nil {
 		return nil, fmt.Errorf("dlna: ssdp: %w", err)

@@ -226,8 +226,7 @@ func serveDLNA(t *testing.T, l *lan, extra []string, peers []string, sources ...
 func TestDLNA(t *testing.T) {
 	files := mediaFiles(t)
 	tor, addr, src := multiSwarm(t, "films", files)
-	extra, extraData, extraAddr := swarm(t, "extra.mp3", 100<<10+1)
-	_ = extraData
+	extra, _, extraAddr := swarm(t, "extra.mp3", 100<<10+1)
 	l := newLAN(t)
 	p, ref, base := serveDLNA(t, l, []string{"--dlna", "--dlna-name", "Test Library"}, []string{addr, extraAddr}, tor)
 
