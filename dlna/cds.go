@@ -297,7 +297,11 @@ const maxSOAPBody = 64 << 10
 
 // serveControl answers a SOAP action of one of the services.
 func (s *Server) serveControl(w http.ResponseWriter, r *http.Request) {
-	sa, err := upnp.ParseActionHTTPHeader(r.Header.Get("SOAPACTION"))
+	h := r.Header.Get("SOAPACTION")
+	if !strings.HasPrefix(h, `"`) { // some players leave the quotes out
+		h = `"` + h + `"`
+	}
+	sa, err := upnp.ParseActionHTTPHeader(h)
 	if err != nil {
 		http.Error(w, "bad SOAPACTION header", http.StatusBadRequest)
 		return
