@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,9 +66,11 @@ func TestPEX(t *testing.T) {
 	}
 	at := func(h *testnet.Host) string { return fmt.Sprintf("%s:%d", h.IPv4, pexPort) }
 
-	tr := transmissionIn(t, trHost, tor, partial(0, half))
+	tr := transmissionIn(t, trHost, tor, partial(0, half), false)
 	lt := ltpex(t, ltHost, tor, partial(half, len(data)), "--no-pex")
-	tr.waitFor(t, "Progress:") // it has checked its half, and takes peers
+	// It has checked its half (Transmission cuts the percentage to one decimal), and takes
+	// peers.
+	tr.waitFor(t, fmt.Sprintf("Progress: %.1f%%", math.Trunc(1000*float64(half)/float64(len(data)))/10))
 	lt.waitFor(t, "ready 17")
 	hub := ltpex(t, hubHost, tor, t.TempDir(), "--peer", at(ltHost), "--peer", at(trHost))
 	hub.waitFor(t, "peer "+at(ltHost)+" ")
@@ -80,7 +83,7 @@ func TestPEX(t *testing.T) {
 	m.waitFor(t, "msg=mounted")
 	// Once the mount has their extended handshakes (the names they give), it lists them in
 	// its own PEX messages.
-	waitPeers(t, mnt, map[string]string{at(ltHost): "libtorrent/", at(trHost): "Transmission "})
+	waitPeers(t, mnt, time.Minute, map[string]string{at(ltHost): "libtorrent/", at(trHost): "Transmission "})
 
 	hub.cmd.Process.Kill()
 	<-hub.done
@@ -102,6 +105,55 @@ func TestPEX(t *testing.T) {
 	}
 }
 
+// TestPEXFromTransmission is TestPEX's first half with Transmission as the one peer the
+// mount knows. Its only other peer is a libtorrent that knows Transmission alone, does not
+// exchange peers, and has the first file; no one has the second, so no one completes the
+// torrent (Transmission drops a connection between two seeds). The mount learns of the
+// libtorrent from Transmission's PEX, and reads the first file from it once Transmission is
+// killed.
+func TestPEXFromTransmission(t *testing.T) {
+	n := testnet.New(t)
+	trHost := n.AddHost(t, "transmission", testnet.Link{})
+	ltHost := n.AddHost(t, "libtorrent", testnet.Link{})
+	mntHost := n.AddHost(t, "mount", testnet.Link{})
+	at := func(h *testnet.Host) string { return fmt.Sprintf("%s:%d", h.IPv4, pexPort) }
+
+	// a is 16 whole pieces of 64 KiB, so that none of its pieces holds some of b.
+	a, b := fetchtest.Payload(16<<16, 251), fetchtest.Payload(100_003, 252)
+	src := filepath.Join(t.TempDir(), "pex")
+	writeTree(t, filepath.Dir(src), map[string][]byte{"pex/a.bin": a, "pex/b.bin": b})
+	tor := filepath.Join(t.TempDir(), "pex.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "16", "-o", tor, src).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	ltDir := t.TempDir()
+	writeTree(t, ltDir, map[string][]byte{"pex/a.bin": a})
+
+	tr := transmissionIn(t, trHost, tor, t.TempDir(), true)
+	tr.waitFor(t, "Progress:") // it has checked that it has nothing, and takes peers
+	lt := ltpex(t, ltHost, tor, ltDir, "--no-pex", "--peer", at(trHost))
+	lt.waitFor(t, "peer "+at(trHost)+" ")
+
+	mnt := t.TempDir()
+	m := startIn(t, mntHost, "mount", "--cache-dir", t.TempDir(), "--listen", at(mntHost),
+		"--no-dht", "--no-upnp", "--peer", at(trHost), tor, mnt)
+	m.waitFor(t, "msg=mounted")
+	waitPeers(t, mnt, 2*time.Minute, map[string]string{at(ltHost): "libtorrent/"})
+
+	tr.cmd.Process.Kill()
+	<-tr.done
+	got, err := os.ReadFile(filepath.Join(mnt, "pex", "a.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, a) {
+		t.Fatalf("read %d bytes from the mount, not equal to the %d of the source", len(got), len(a))
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
 // ltpex runs testdata/ltpex.py (libtorrent) in host h, listening on its IPv4 address, with
 // args after the torrent, the directory and the address.
 func ltpex(t testing.TB, h *testnet.Host, torrent, dir string, args ...string) *proc {
@@ -117,15 +169,16 @@ func ltpex(t testing.TB, h *testnet.Host, torrent, dir string, args ...string) *
 }
 
 // transmissionIn runs Debian's transmission-cli in host h, on torrent with its files under
-// dir, listening on h's addresses, with DHT, local discovery, PEX, µTP and port mapping off.
-func transmissionIn(t testing.TB, h *testnet.Host, torrent, dir string) *proc {
+// dir, listening on h's addresses, with DHT, local discovery, µTP and port mapping off, and
+// PEX on if pex.
+func transmissionIn(t testing.TB, h *testnet.Host, torrent, dir string, pex bool) *proc {
 	t.Helper()
 	if _, err := exec.LookPath("transmission-cli"); err != nil {
 		t.Fatal("transmission-cli not installed: run make deps")
 	}
 	cfg := t.TempDir()
 	settings, err := json.Marshal(map[string]any{
-		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": pex, "utp-enabled": false,
 		"port-forwarding-enabled": false, "rpc-enabled": false, "blocklist-enabled": false,
 		"bind-address-ipv4": h.IPv4.String(), "bind-address-ipv6": h.IPv6.String(),
 	})
@@ -135,7 +188,8 @@ func transmissionIn(t testing.TB, h *testnet.Host, torrent, dir string) *proc {
 	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), settings, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return startProc(t, "transmission-cli on "+h.Name, h.Command("transmission-cli",
+	// Unbuffered: its progress lines would otherwise come seconds late, in a pipe.
+	return startProc(t, "transmission-cli on "+h.Name, h.Command("stdbuf", "-o0", "transmission-cli",
 		"-g", cfg, "--no-portmap", "-p", fmt.Sprint(pexPort), "-w", dir, torrent), nil)
 }
 
@@ -149,12 +203,12 @@ func startIn(t testing.TB, h *testnet.Host, args ...string) *proc {
 	})
 }
 
-// waitPeers waits, for at most a minute, until the mount at mnt is connected to each peer
-// in want (address to the start of the client name its extended handshake gives), as
-// status --json lists them.
-func waitPeers(t testing.TB, mnt string, want map[string]string) {
+// waitPeers waits, for at most limit, until the mount at mnt is connected to each peer in
+// want (address to the start of the client name its extended handshake gives), as status
+// --json lists them.
+func waitPeers(t testing.TB, mnt string, limit time.Duration, want map[string]string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -184,7 +238,7 @@ func waitPeers(t testing.TB, mnt string, want map[string]string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the mount is not connected to %v after a minute; status --json:\n%s", slices.Collect(maps.Keys(missing)), out)
+			t.Fatalf("the mount is not connected to %v after %v; status --json:\n%s", slices.Collect(maps.Keys(missing)), limit, out)
 		}
 		select {
 		case <-tick.C:
