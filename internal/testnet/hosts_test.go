@@ -264,3 +264,28 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestNetworkRemoved checks that a network's bridge and links are gone once the test that
+// made it ends, and that a host's namespace is let go: a process started in it after that
+// fails to enter it.
+func TestNetworkRemoved(t *testing.T) {
+	var h *testnet.Host
+	t.Run("make", func(t *testing.T) {
+		n := testnet.New(t)
+		h = n.AddHost(t, "a", testnet.Link{Rate: 100_000_000})
+		n.AddHost(t, "b", testnet.Link{})
+		if ifs, _ := net.Interfaces(); len(ifs) != 4 {
+			t.Fatalf("interfaces %v; want lo, the bridge and one link per host", ifs)
+		}
+	})
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ifs) != 1 || ifs[0].Name != "lo" {
+		t.Fatalf("interfaces %v after the test; want lo alone", ifs)
+	}
+	if err := h.Command("true").Run(); err == nil {
+		t.Fatal("a command entered a removed host")
+	}
+}
