@@ -69,8 +69,8 @@ type Link struct {
 }
 
 // Counters are the bytes a host sent and received on its link, as the bridge's side of its
-// veth pair counts them: whole Ethernet frames, headers included (some 3% more than a TCP
-// stream's payload at full-size segments). Sent is all the host put on its link, what the
+// veth pair counts them: whole frames, headers included (a TCP stream costs some 0.1% more
+// than its payload: a veth passes frames of up to 64 KiB with one set of headers). Sent is all the host put on its link, what the
 // receiver's shaping then dropped and TCP sent again included; Received is what its own
 // shaping let through.
 type Counters struct {
