@@ -31,8 +31,9 @@ const pexPort = 6881
 //   - The mount knows one peer alone (--peer), a libtorrent (hub) connected to a second
 //     libtorrent and to Transmission, which have one half of the file each and do not
 //     exchange peers themselves. The mount learns of both from the hub's PEX, and connects
-//     to them; the hub is killed; then the whole file is read from the mount and is equal
-//     to the source, which only the two peers it learnt of by PEX could have sent.
+//     to them; the hub is killed; then the whole file is read from the mount, and is equal
+//     to the source. The mount's host counts that it had received less than half of the
+//     file when the read began, with the hub gone, and the whole of it during the read.
 //   - A libtorrent that knows the mount alone learns of the other two from the mount's PEX:
 //     its peer list shows them with the source pex.
 func TestPEX(t *testing.T) {
@@ -93,12 +94,24 @@ func TestPEX(t *testing.T) {
 	late.waitFor(t, "peer "+at(ltHost)+" pex")
 	late.waitFor(t, "peer "+at(trHost)+" pex")
 
+	before, err := mntHost.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := os.ReadFile(filepath.Join(mnt, "pex.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes from the mount, not equal to the %d of the source", len(got), len(data))
+	}
+	after, err := mntHost.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Received > int64(len(data)/2) || after.Received-before.Received < int64(len(data)) {
+		t.Errorf("the mount's host received %d bytes before the read, %d during it; want less than half the file's %d, then all of it",
+			before.Received, after.Received-before.Received, len(data))
 	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
