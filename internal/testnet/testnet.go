@@ -6,6 +6,12 @@
 //
 // Run as another user, where a namespace cannot be made, tests run as they always did.
 //
+// In the namespace, New makes a network of hosts for tests where one address for every
+// client would hide behaviour (per-address limits, PEX, the DHT, shaped links): a bridge,
+// and hosts on it, each a network namespace of its own with its own addresses and a link
+// shaped with tc's tbf; Host.Command runs a program in a host, and Host.Counters says how
+// many bytes it sent and received.
+//
 // It is for tests only and must not be imported by product code.
 package testnet
 
