@@ -79,6 +79,7 @@ type builder struct {
 	t      *fetch.Torrent
 	a      *attrs
 	seen   map[*fusefs.Inode]suffixes // of the directories where names clashed
+	inos   inos                       // numbers the nodes (ino.go)
 }
 
 // build returns the torrent's entry: a file for a single-file torrent, else a directory
@@ -87,7 +88,7 @@ func (b *builder) build(ctx context.Context) *fusefs.Inode {
 	if !b.t.IsDir() {
 		return b.newFile(ctx, 0)
 	}
-	top := b.newDir(ctx)
+	top := b.newDir(ctx, 0, "")
 	for i, f := range b.t.Files() {
 		parent := top
 		for _, elem := range f.Path[:max(len(f.Path)-1, 0)] {
@@ -110,7 +111,7 @@ func (b *builder) subdir(ctx context.Context, parent *fusefs.Inode, name string)
 	if d, ok := pd.dirs[name]; ok {
 		return d
 	}
-	d := b.newDir(ctx)
+	d := b.newDir(ctx, pd.key, name)
 	b.add(parent, name, d)
 	if pd.dirs == nil {
 		pd.dirs = make(map[string]*fusefs.Inode)
@@ -142,12 +143,18 @@ func addUnique(parent *fusefs.Inode, name string, child *fusefs.Inode) string {
 	return name
 }
 
-func (b *builder) newDir(ctx context.Context) *fusefs.Inode {
-	return b.parent.NewPersistentInode(ctx, &dir{a: b.a, mtime: b.t.ModTime()}, fusefs.StableAttr{Mode: fuse.S_IFDIR})
+// newDir makes the directory called name, as the torrent gives it but cleaned, in the
+// directory whose key is parent; the top directory has no parent (0) and no name.
+func (b *builder) newDir(ctx context.Context, parent uint64, name string) *fusefs.Inode {
+	key, ino := b.inos.dir(parent, name)
+	return b.parent.NewPersistentInode(ctx, &dir{a: b.a, mtime: b.t.ModTime(), key: key},
+		fusefs.StableAttr{Mode: fuse.S_IFDIR, Ino: ino, Gen: b.inos.gen})
 }
 
+// newFile makes file i of the torrent.
 func (b *builder) newFile(ctx context.Context, i int) *fusefs.Inode {
-	return b.parent.NewPersistentInode(ctx, &file{a: b.a, t: b.t, index: i}, fusefs.StableAttr{Mode: fuse.S_IFREG})
+	return b.parent.NewPersistentInode(ctx, &file{a: b.a, t: b.t, index: i},
+		fusefs.StableAttr{Mode: fuse.S_IFREG, Ino: b.inos.file(i), Gen: b.inos.gen})
 }
 
 // dir is a directory of the torrent.
@@ -158,6 +165,7 @@ type dir struct {
 	a     *attrs
 	mtime time.Time
 	dirs  map[string]*fusefs.Inode // subdirectories by the name the torrent gave them
+	key   uint64                   // the directory's identity, hashed (ino.go)
 }
 
 var _ fusefs.NodeGetattrer = (*dir)(nil)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,9 +66,14 @@ type Mount struct {
 	server *fuse.Server
 	log    *slog.Logger
 	root   *root
+	hash   func([]byte) uint64 // of inode numbers' identities: hashIno, or nil for it
+	gen    atomic.Uint64       // the generation of the last tree built
 
 	// mu serialises Add and Remove, so that a name is chosen and taken at once.
 	mu sync.Mutex
+	// Guarded by mu.
+	inos  map[uint64]bool            // the inode numbers of the root's entries' trees
+	trees map[*fusefs.Inode][]uint64 // each root entry's inode numbers
 }
 
 // New mounts an empty root read-only on dir and returns once the kernel serves it. Check dir
@@ -130,6 +136,8 @@ func newRoot(opts Options) (*root, *fusefs.Options, *slog.Logger) {
 	fo := &fusefs.Options{
 		EntryTimeout: &et,
 		AttrTimeout:  &at,
+		// The root's inode number is fixed; the others are made to last (ino.go).
+		RootStableAttr: &fusefs.StableAttr{Ino: fuse.FUSE_ROOT_ID},
 		// No NegativeTimeout: a name looked up before it was added is found once it is.
 		// Modes are ours even when a umask clears them all, and so are owners: go-fuse's
 		// UID and GID options cannot ask for 0.
@@ -169,6 +177,8 @@ func (m *Mount) Add(name string, t *fetch.Torrent) (string, error) {
 // Tree is a torrent's entry, built by Build and not yet in the root.
 type Tree struct {
 	entry *fusefs.Inode
+	t     *fetch.Torrent
+	inos  []uint64 // the inode numbers of its nodes
 }
 
 // Build builds t's entry: a file for a single-file torrent, a directory of its tree
@@ -179,16 +189,39 @@ type Tree struct {
 // The Mount does not own t: after Remove, the caller drops it (t.Drop), which waits for
 // files still open.
 func (m *Mount) Build(t *fetch.Torrent) *Tree {
-	b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a}
-	return &Tree{entry: b.build(context.Background())}
+	return m.build(t, nil)
+}
+
+// build builds t's entry, its inode numbers probing past those taken holds (ino.go).
+func (m *Mount) build(t *fetch.Torrent, taken func(uint64) bool) *Tree {
+	b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a,
+		inos: inos{hash: m.hash, ih: t.InfoHash(), taken: taken, gen: m.gen.Add(1)}}
+	entry := b.build(context.Background())
+	return &Tree{entry: entry, t: t, inos: b.inos.list}
 }
 
 // Attach adds tr to the root as one entry, called name, cleaned as names from a torrent
 // are, and made unique among the root's entries with " (2)", " (3)"…; it returns the name
-// used. The tree was built whole before, so a reader never sees part of it.
+// used. The tree was built whole before, so a reader never sees part of it. Should one of
+// its inode numbers be another entry's (a 63-bit collision, see ino.go), Attach builds it
+// again with other numbers.
 func (m *Mount) Attach(name string, tr *Tree) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.inos == nil {
+		m.inos = make(map[uint64]bool)
+		m.trees = make(map[*fusefs.Inode][]uint64)
+	}
+	for _, ino := range tr.inos {
+		if m.inos[ino] { // another torrent's: number the tree again, around them
+			tr = m.build(tr.t, func(ino uint64) bool { return m.inos[ino] })
+			break
+		}
+	}
+	for _, ino := range tr.inos {
+		m.inos[ino] = true
+	}
+	m.trees[tr.entry] = tr.inos
 	name = addUnique(m.root.EmbeddedInode(), cleanName(name), tr.entry)
 	m.root.mtime.Store(time.Now().UnixNano())
 	return name
@@ -206,6 +239,10 @@ func (m *Mount) Remove(name string) error {
 		return fmt.Errorf("%q: %w", name, ErrNotExist)
 	}
 	root.RmChild(name)
+	for _, ino := range m.trees[entry] {
+		delete(m.inos, ino)
+	}
+	delete(m.trees, entry)
 	m.root.mtime.Store(time.Now().UnixNano())
 	m.mu.Unlock()
 	// Outside mu: the kernel takes the root's lock for this, and a request holding it may
