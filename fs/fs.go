@@ -5,7 +5,9 @@
 // tree is built whole, from its file list, before it appears in the root, and never changes
 // after. Names from the torrent are untrusted and are cleaned so that every entry is a
 // single, unique, valid name. Inodes are persistent and entries are cached by the kernel for
-// a long time; Remove tells the kernel to forget the entry it removes.
+// a long time; Remove tells the kernel to forget the entry it removes. Inode numbers last:
+// they are a function of the torrent's info-hash and the node's place in it, the same in
+// every mount and after a restart (ino.go).
 //
 // Reads go to a fetch.Handle per open file, which waits for the pieces under the read. File
 // data is immutable, so the kernel keeps it in its page cache across opens
@@ -88,7 +90,7 @@ func (b *builder) build(ctx context.Context) *fusefs.Inode {
 	if !b.t.IsDir() {
 		return b.newFile(ctx, 0)
 	}
-	top := b.newDir(ctx, 0, "")
+	top := b.newDir(ctx)
 	for i, f := range b.t.Files() {
 		parent := top
 		for _, elem := range f.Path[:max(len(f.Path)-1, 0)] {
@@ -111,7 +113,7 @@ func (b *builder) subdir(ctx context.Context, parent *fusefs.Inode, name string)
 	if d, ok := pd.dirs[name]; ok {
 		return d
 	}
-	d := b.newDir(ctx, pd.key, name)
+	d := b.newDir(ctx)
 	b.add(parent, name, d)
 	if pd.dirs == nil {
 		pd.dirs = make(map[string]*fusefs.Inode)
@@ -143,18 +145,16 @@ func addUnique(parent *fusefs.Inode, name string, child *fusefs.Inode) string {
 	return name
 }
 
-// newDir makes the directory called name, as the torrent gives it but cleaned, in the
-// directory whose key is parent; the top directory has no parent (0) and no name.
-func (b *builder) newDir(ctx context.Context, parent uint64, name string) *fusefs.Inode {
-	key, ino := b.inos.dir(parent, name)
-	return b.parent.NewPersistentInode(ctx, &dir{a: b.a, mtime: b.t.ModTime(), key: key},
-		fusefs.StableAttr{Mode: fuse.S_IFDIR, Ino: ino, Gen: b.inos.gen})
+// newDir makes a directory, with the next inode number.
+func (b *builder) newDir(ctx context.Context) *fusefs.Inode {
+	return b.parent.NewPersistentInode(ctx, &dir{a: b.a, mtime: b.t.ModTime()},
+		fusefs.StableAttr{Mode: fuse.S_IFDIR, Ino: b.inos.next(), Gen: b.inos.gen})
 }
 
-// newFile makes file i of the torrent.
+// newFile makes file i of the torrent, with the next inode number.
 func (b *builder) newFile(ctx context.Context, i int) *fusefs.Inode {
 	return b.parent.NewPersistentInode(ctx, &file{a: b.a, t: b.t, index: i},
-		fusefs.StableAttr{Mode: fuse.S_IFREG, Ino: b.inos.file(i), Gen: b.inos.gen})
+		fusefs.StableAttr{Mode: fuse.S_IFREG, Ino: b.inos.next(), Gen: b.inos.gen})
 }
 
 // dir is a directory of the torrent.
@@ -165,7 +165,6 @@ type dir struct {
 	a     *attrs
 	mtime time.Time
 	dirs  map[string]*fusefs.Inode // subdirectories by the name the torrent gave them
-	key   uint64                   // the directory's identity, hashed (ino.go)
 }
 
 var _ fusefs.NodeGetattrer = (*dir)(nil)

@@ -3,101 +3,103 @@ package fs
 import (
 	"crypto/sha256"
 	"encoding/binary"
-
-	"github.com/hanwen/go-fuse/v2/fuse"
 )
 
 // Inode numbers that last. Media servers and re-exports key on them, so a node's number is
-// a function of what it is, never of when it was made:
+// a function of the torrent and the node's place in it, never of when it was made:
 //
-//   - a file's identity is its torrent's info-hash and its index in the torrent's file list;
-//   - a directory's is the info-hash, its parent's identity and its name as the torrent
-//     gives it, cleaned (the top directory of a torrent has no parent and the name "");
-//   - the mount's root is always FUSE_ROOT_ID (1).
+//   - a torrent owns a slot of 2^21 numbers, chosen by the first 42 bits of SHA-256 of
+//     its info-hash (and a probe count, from 0): its base is the slot number times 2^21;
+//   - its nodes are numbered base, base+1… in the order the tree is built: the top
+//     directory, then for each file in the torrent's order, the directories on its path not
+//     made yet, then the file (a single-file torrent's file is base). A file's number is
+//     then a function of its info-hash and its index, and the order of the torrent;
+//   - the mount's root is always FUSE_ROOT_ID (1); slot 0, which holds 0 and 1, is never
+//     a torrent's.
 //
-// The number is the first 63 bits of SHA-256 of the identity and a probe count, from 0.
-// The first number that is neither 0 nor 1 and not already taken is the node's. A torrent's
-// tree is numbered whole when it is built, probing among its own numbers only, in the
-// order of its file list, so that its numbers depend on the torrent alone. Attach then
-// checks them against the other torrents' numbers, and numbers the tree again, probing
-// past those too, in the rare case (a 63-bit collision between two torrents) that one is
-// taken. Only then does the order of adding matter.
+// Numbers follow the torrent's order, as go-fuse's own sequential numbers did before:
+// cp -r reads a directory's entries in inode order, and a read in the torrent's order
+// streams across files (docs/read-path.md).
 //
-// 63 bits, not 64: the top bit is go-fuse's range of automatic numbers, and programs that
-// hold an inode number in a signed 64-bit integer see it positive.
+// A torrent with more than 2^21 nodes takes as many slots as it needs, one after the
+// other. Two torrents collide only if their slots do (about 2^-42 for a pair). Attach then
+// numbers the later one again from the next probe's slot whose range is free, so only
+// then does the order of adding matter. 63 bits in all, not 64: the top bit is go-fuse's
+// range of automatic numbers, and programs that hold an inode number in a signed 64-bit
+// integer see it positive.
 //
 // A torrent removed and added again gets the same numbers, while the kernel may still
 // hold nodes of its old tree (files open, or not forgotten yet). go-fuse would take a new
 // node with the same number, type and generation for the old one (a hard link), so each
 // tree built gets a generation of its own (StableAttr.Gen).
 
-// inoVersion starts every identity, so that a change of scheme changes every number
-// rather than some.
-const inoVersion = "torrentfs inode v1\x00"
-
-// Kinds of node, in an identity.
 const (
-	kindFile = 'f'
-	kindDir  = 'd'
+	// inoVersion starts what is hashed, so that a change of scheme changes every number
+	// rather than some.
+	inoVersion = "torrentfs inode v1\x00"
+	// slotBits is the width of a slot: a torrent's nodes are numbered within it.
+	slotBits = 21
+	// slotCount is how many slots there are: numbers have 63 bits.
+	slotCount = 1 << (63 - slotBits)
 )
 
-// hashIno is the hash of identities: the first 63 bits of SHA-256.
-func hashIno(b []byte) uint64 {
+// hashSlot is the hash of slots: the first 42 bits of SHA-256.
+func hashSlot(b []byte) uint64 {
 	s := sha256.Sum256(b)
-	return binary.BigEndian.Uint64(s[:8]) >> 1
+	return binary.BigEndian.Uint64(s[:8]) >> (64 - 63 + slotBits)
 }
 
-// inos numbers the nodes of one tree.
-type inos struct {
-	hash  func([]byte) uint64 // nil for hashIno
-	ih    string              // the torrent's info-hash, hex
-	taken func(uint64) bool   // numbers of other trees, or nil
-	mine  map[uint64]bool     // numbers given to this tree
-	list  []uint64            // numbers given to this tree, in order
-	buf   []byte              // an identity being hashed
-	gen   uint64              // the tree's generation
+// slots say how a Mount numbers its trees. The zero value is torrentfs's; tests make
+// slots collide.
+type slots struct {
+	hash func([]byte) uint64 // a slot from a torrent's info-hash and probe; nil for hashSlot
+	bits uint                // the width of a slot; 0 for slotBits
 }
 
-// file returns the number of file i of the torrent.
-func (a *inos) file(i int) uint64 {
-	a.buf = binary.AppendUvarint(a.start(kindFile), uint64(i))
-	_, ino := a.number()
-	return ino
-}
-
-// dir returns the key (the identity's hash at probe 0, whatever the number given, so that
-// a probe does not move the numbers below) and the number of the directory called name in
-// the directory whose key is parent.
-func (a *inos) dir(parent uint64, name string) (key, ino uint64) {
-	a.buf = append(binary.BigEndian.AppendUint64(a.start(kindDir), parent), name...)
-	return a.number()
-}
-
-func (a *inos) start(kind byte) []byte {
-	return append(append(append(a.buf[:0], inoVersion...), a.ih...), kind)
-}
-
-// number probes for the first free number of the identity in buf.
-func (a *inos) number() (key, ino uint64) {
-	if a.mine == nil {
-		a.mine = make(map[uint64]bool)
+func (s slots) width() uint {
+	if s.bits == 0 {
+		return slotBits
 	}
-	n := len(a.buf)
+	return s.bits
+}
+
+// find returns the first slot of ih's probes at which n slots are free (taken may be
+// nil) and fit.
+func (s slots) find(ih string, n uint64, taken func(uint64) bool) uint64 {
+	count := uint64(1) << (63 - s.width())
+	b := append([]byte(inoVersion), ih...)
 	for probe := uint64(0); ; probe++ {
-		a.buf = binary.AppendUvarint(a.buf[:n], probe)
-		if a.hash == nil {
-			ino = hashIno(a.buf)
+		b = binary.AppendUvarint(b[:len(inoVersion)+len(ih)], probe)
+		var slot uint64
+		if s.hash == nil {
+			slot = hashSlot(b)
 		} else {
-			ino = a.hash(a.buf)
+			slot = s.hash(b)
 		}
-		if probe == 0 {
-			key = ino
-		}
-		if ino <= fuse.FUSE_ROOT_ID || ino == ^uint64(0) || a.mine[ino] || a.taken != nil && a.taken(ino) {
+		slot %= count
+		if slot == 0 || slot+n > count || taken != nil && anyTaken(slot, n, taken) {
 			continue
 		}
-		a.mine[ino] = true
-		a.list = append(a.list, ino)
-		return key, ino
+		return slot
 	}
+}
+
+func anyTaken(slot, n uint64, taken func(uint64) bool) bool {
+	for i := slot; i < slot+n; i++ {
+		if taken(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// inos numbers the nodes of one tree, in the order they are made.
+type inos struct {
+	base, n uint64 // the first number, and how many were given
+	gen     uint64 // the tree's generation
+}
+
+func (a *inos) next() uint64 {
+	a.n++
+	return a.base + a.n - 1
 }

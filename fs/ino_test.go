@@ -17,17 +17,16 @@ import (
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
-// unmounted is an empty Mount whose root is not mounted, its inode numbers hashed by hash
-// (nil for hashIno).
-func unmounted(hash func([]byte) uint64) *Mount {
+// unmounted is an empty Mount whose root is not mounted, its trees numbered by s.
+func unmounted(s slots) *Mount {
 	r := &root{a: &attrs{}}
 	fusefs.NewNodeFS(r, &fusefs.Options{RootStableAttr: &fusefs.StableAttr{Ino: 1}})
-	return &Mount{root: r, hash: hash, log: slog.New(slog.DiscardHandler)}
+	return &Mount{root: r, slots: s, log: slog.New(slog.DiscardHandler)}
 }
 
-// weakHash keeps n bits of hashIno: numbers collide often.
-func weakHash(n int) func([]byte) uint64 {
-	return func(b []byte) uint64 { return hashIno(b) & (1<<n - 1) }
+// weak numbers trees in slots of 2^width numbers, chosen among 2^n: slots collide often.
+func weak(n, width uint) slots {
+	return slots{hash: func(b []byte) uint64 { return hashSlot(b) & (1<<n - 1) }, bits: width}
 }
 
 // addPaths adds a torrent called name of one-byte files at paths (elements separated by
@@ -52,8 +51,8 @@ func addPaths(t *testing.T, cl *fetch.Client, name string, paths []string) *fetc
 }
 
 // numbers returns the inode number of every node of the root entry called name, by its
-// path under the entry ("" for the entry), and fails t unless the entry's Tree lists the
-// same numbers.
+// path under the entry ("" for the entry). It fails t unless they are the numbers of the
+// entry's slots, from the first on, and files' follow the torrent's order.
 func numbers(t *testing.T, m *Mount, name string) map[string]uint64 {
 	t.Helper()
 	entry := m.root.EmbeddedInode().GetChild(name)
@@ -61,19 +60,31 @@ func numbers(t *testing.T, m *Mount, name string) map[string]uint64 {
 		t.Fatalf("no entry %q", name)
 	}
 	r := make(map[string]uint64)
+	var files []uint64 // by index
 	var walk func(p string, n *fusefs.Inode)
 	walk = func(p string, n *fusefs.Inode) {
 		r[p] = n.StableAttr().Ino
+		if f, ok := n.Operations().(*file); ok {
+			if files == nil {
+				files = make([]uint64, len(f.t.Files()))
+			}
+			files[f.index] = n.StableAttr().Ino
+		}
 		for name, c := range n.Children() {
 			walk(p+"/"+name, c)
 		}
 	}
 	walk("", entry)
 	m.mu.Lock()
-	listed := slices.Sorted(slices.Values(m.trees[entry]))
+	slot := m.trees[entry]
 	m.mu.Unlock()
-	if got := slices.Sorted(maps.Values(r)); !slices.Equal(got, listed) {
-		t.Fatalf("%s: the nodes' numbers %d, the tree's %d", name, got, listed)
+	base := slot[0] << m.slots.width()
+	got := slices.Sorted(maps.Values(r))
+	if got[0] != base || got[len(got)-1] != base+uint64(len(got))-1 || slot[1] != (uint64(len(got))-1)>>m.slots.width()+1 {
+		t.Fatalf("%s: numbers %d, in slots %d", name, got, slot)
+	}
+	if !slices.IsSorted(files) {
+		t.Fatalf("%s: files' numbers out of the torrent's order: %d", name, files)
 	}
 	return r
 }
@@ -104,10 +115,10 @@ func attach(t *testing.T, m *Mount, tt *fetch.Torrent) string {
 	return name
 }
 
-// TestInodeNumbers: with SHA-256, a torrent's numbers are the same whatever was added
-// before, and again after a Remove (with another generation); with a hash of 5 bits, every
+// TestInodeNumbers: a torrent's numbers are the same whatever was added before, and
+// again after a Remove (with another generation). With slots of 4 numbers among 7, every
 // number is still unique and valid, a torrent's numbers depend on it alone, and a second
-// torrent is numbered around the first's.
+// torrent is numbered around the first's; a Remove frees its slots.
 func TestInodeNumbers(t *testing.T) {
 	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
 	if err != nil {
@@ -118,10 +129,10 @@ func TestInodeNumbers(t *testing.T) {
 	b := addPaths(t, cl, "b", []string{"x|1", "x|2", "w|v|u"})
 	one := addPaths(t, cl, "one", []string{"one"})
 
-	m1 := unmounted(nil)
+	m1 := unmounted(slots{})
 	a1, b1, one1 := numbers(t, m1, attach(t, m1, a)), numbers(t, m1, attach(t, m1, b)), numbers(t, m1, attach(t, m1, one))
 	checkUnique(t, a1, b1, one1)
-	m2 := unmounted(nil)
+	m2 := unmounted(slots{})
 	one2, b2, a2 := numbers(t, m2, attach(t, m2, one)), numbers(t, m2, attach(t, m2, b)), numbers(t, m2, attach(t, m2, a))
 	for _, c := range [][2]map[string]uint64{{a1, a2}, {b1, b2}, {one1, one2}} {
 		if !maps.Equal(c[0], c[1]) {
@@ -139,17 +150,17 @@ func TestInodeNumbers(t *testing.T) {
 		t.Errorf("added again with the same generation %d", gen)
 	}
 
-	// 5 bits: 30 numbers for the 12 nodes of a and b together.
-	weak := weakHash(5)
-	w1 := unmounted(weak)
+	// a has 11 nodes (3 slots), b 7 (2 slots).
+	w := weak(3, 2)
+	w1 := unmounted(w)
 	wa1 := numbers(t, w1, attach(t, w1, a))
 	wb1 := numbers(t, w1, attach(t, w1, b))
 	checkUnique(t, wa1, wb1)
-	w2 := unmounted(weak)
+	w2 := unmounted(w)
 	wb2 := numbers(t, w2, attach(t, w2, b))
 	wa2 := numbers(t, w2, attach(t, w2, a))
 	checkUnique(t, wa2, wb2)
-	w3 := unmounted(weak)
+	w3 := unmounted(w)
 	if wa3 := numbers(t, w3, attach(t, w3, a)); !maps.Equal(wa1, wa3) {
 		t.Errorf("a added first to two mounts: %v, then %v", wa1, wa3)
 	}
@@ -157,15 +168,16 @@ func TestInodeNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	w1.mu.Lock()
-	if len(w1.inos) != len(wb1) {
-		t.Errorf("after a's Remove, the mount holds %d numbers, b has %d", len(w1.inos), len(wb1))
+	if len(w1.taken) != 2 {
+		t.Errorf("after a's Remove, the mount holds %d slots, b has 2", len(w1.taken))
 	}
 	w1.mu.Unlock()
 }
 
 // FuzzInodeNumbers adds two torrents whose file paths come from the fuzzer (as in
-// FuzzBuildTree) to a mount whose hash keeps few bits, so that numbers collide: every
-// number is valid and unique, and the first torrent's are those it gets alone.
+// FuzzBuildTree) to a mount whose slots are few and narrow, so that they collide and
+// torrents take several: every number is valid and unique, and the first torrent's are
+// those it gets alone.
 func FuzzInodeNumbers(f *testing.F) {
 	f.Add("a|b\na|b\na\n..|..|etc|passwd\n/|x\n\x00\n\n|\na|b|c", "a|b\nc", uint8(3))
 	f.Add("a\na\na (2)\nb.txt|c\nb.txt", "a", uint8(0))
@@ -185,19 +197,20 @@ func FuzzInodeNumbers(f *testing.F) {
 		if a == nil || b == nil {
 			return
 		}
-		// Enough bits for every node (at most two a path element, with the top
-		// directories) and then n more, up to 16.
+		// Slots of 2 to 16 numbers; enough of them for every node (at most two a path
+		// element, with the top directories), and up to 7 bits more.
+		width := 1 + uint(n%4)
 		nodes := 0
 		for _, p := range append(p1, p2...) {
 			nodes += 2 * (strings.Count(p, "|") + 1)
 		}
-		need := bits.Len(uint(2*nodes + 2))
-		hash := weakHash(min(max(need, need+int(n%8)), 63))
-		m := unmounted(hash)
+		need := uint(bits.Len(uint(2*(nodes>>width+2) + 2)))
+		s := weak(need+uint(n>>2)%8, width)
+		m := unmounted(s)
 		n1 := numbers(t, m, attach(t, m, a))
 		n2 := numbers(t, m, attach(t, m, b))
 		checkUnique(t, n1, n2)
-		alone := unmounted(hash)
+		alone := unmounted(s)
 		if got := numbers(t, alone, attach(t, alone, a)); !maps.Equal(got, n1) {
 			t.Fatalf("alone %v, first of two %v", got, n1)
 		}

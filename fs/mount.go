@@ -66,14 +66,14 @@ type Mount struct {
 	server *fuse.Server
 	log    *slog.Logger
 	root   *root
-	hash   func([]byte) uint64 // of inode numbers' identities: hashIno, or nil for it
-	gen    atomic.Uint64       // the generation of the last tree built
+	slots  slots         // how trees are numbered (ino.go)
+	gen    atomic.Uint64 // the generation of the last tree built
 
 	// mu serialises Add and Remove, so that a name is chosen and taken at once.
 	mu sync.Mutex
 	// Guarded by mu.
-	inos  map[uint64]bool            // the inode numbers of the root's entries' trees
-	trees map[*fusefs.Inode][]uint64 // each root entry's inode numbers
+	taken map[uint64]bool             // the slots of the root's entries' numbers
+	trees map[*fusefs.Inode][2]uint64 // each root entry's first slot and how many
 }
 
 // New mounts an empty root read-only on dir and returns once the kernel serves it. Check dir
@@ -176,9 +176,9 @@ func (m *Mount) Add(name string, t *fetch.Torrent) (string, error) {
 
 // Tree is a torrent's entry, built by Build and not yet in the root.
 type Tree struct {
-	entry *fusefs.Inode
-	t     *fetch.Torrent
-	inos  []uint64 // the inode numbers of its nodes
+	entry       *fusefs.Inode
+	t           *fetch.Torrent
+	slot, slots uint64 // of its inode numbers (ino.go)
 }
 
 // Build builds t's entry: a file for a single-file torrent, a directory of its tree
@@ -192,36 +192,43 @@ func (m *Mount) Build(t *fetch.Torrent) *Tree {
 	return m.build(t, nil)
 }
 
-// build builds t's entry, its inode numbers probing past those taken holds (ino.go).
+// build builds t's entry, numbered in the first slots of its probes that taken does not
+// hold (ino.go).
 func (m *Mount) build(t *fetch.Torrent, taken func(uint64) bool) *Tree {
-	b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a,
-		inos: inos{hash: m.hash, ih: t.InfoHash(), taken: taken, gen: m.gen.Add(1)}}
-	entry := b.build(context.Background())
-	return &Tree{entry: entry, t: t, inos: b.inos.list}
+	ih := t.InfoHash()
+	need := uint64(1)
+	for {
+		slot := m.slots.find(ih, need, taken)
+		b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a,
+			inos: inos{base: slot << m.slots.width(), gen: m.gen.Add(1)}}
+		entry := b.build(context.Background())
+		if n := (b.inos.n-1)>>m.slots.width() + 1; n > need { // more than a slot's worth
+			need = n
+			continue
+		}
+		return &Tree{entry: entry, t: t, slot: slot, slots: need}
+	}
 }
 
 // Attach adds tr to the root as one entry, called name, cleaned as names from a torrent
 // are, and made unique among the root's entries with " (2)", " (3)"…; it returns the name
-// used. The tree was built whole before, so a reader never sees part of it. Should one of
-// its inode numbers be another entry's (a 63-bit collision, see ino.go), Attach builds it
-// again with other numbers.
+// used. The tree was built whole before, so a reader never sees part of it. Should its
+// inode numbers' slot be another entry's (ino.go), Attach builds it again in another.
 func (m *Mount) Attach(name string, tr *Tree) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.inos == nil {
-		m.inos = make(map[uint64]bool)
-		m.trees = make(map[*fusefs.Inode][]uint64)
+	if m.taken == nil {
+		m.taken = make(map[uint64]bool)
+		m.trees = make(map[*fusefs.Inode][2]uint64)
 	}
-	for _, ino := range tr.inos {
-		if m.inos[ino] { // another torrent's: number the tree again, around them
-			tr = m.build(tr.t, func(ino uint64) bool { return m.inos[ino] })
-			break
-		}
+	isTaken := func(slot uint64) bool { return m.taken[slot] }
+	if anyTaken(tr.slot, tr.slots, isTaken) { // another torrent's: number it again
+		tr = m.build(tr.t, isTaken)
 	}
-	for _, ino := range tr.inos {
-		m.inos[ino] = true
+	for i := range tr.slots {
+		m.taken[tr.slot+i] = true
 	}
-	m.trees[tr.entry] = tr.inos
+	m.trees[tr.entry] = [2]uint64{tr.slot, tr.slots}
 	name = addUnique(m.root.EmbeddedInode(), cleanName(name), tr.entry)
 	m.root.mtime.Store(time.Now().UnixNano())
 	return name
@@ -239,8 +246,9 @@ func (m *Mount) Remove(name string) error {
 		return fmt.Errorf("%q: %w", name, ErrNotExist)
 	}
 	root.RmChild(name)
-	for _, ino := range m.trees[entry] {
-		delete(m.inos, ino)
+	r := m.trees[entry]
+	for i := range r[1] {
+		delete(m.taken, r[0]+i)
 	}
 	delete(m.trees, entry)
 	m.root.mtime.Store(time.Now().UnixNano())
