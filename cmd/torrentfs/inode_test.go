@@ -7,9 +7,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
@@ -59,8 +62,9 @@ func davETag(t *testing.T, base, target string) string {
 // same name as the other's, and a single file), then mounts them again in a new process
 // named in the other order with a new cache, then adds them one by one to a running
 // mount in a third order: stat shows the same inode number for every file and directory
-// each time, and again after a remove and add. A file's ETag over WebDAV (GET and
-// PROPFIND) and /files/ is its inode number.
+// each time, and again after a remove and add. A torrent's files are numbered in its
+// order, as cp -r reads them. A file's ETag over WebDAV (GET and PROPFIND) and /files/ is
+// its inode number.
 func TestInodesLast(t *testing.T) {
 	alpha, addrA, _ := multiSwarm(t, "alpha", map[string][]byte{
 		"x/1.bin": fetchtest.Payload(70<<10, 1), "x/2.bin": fetchtest.Payload(10, 2),
@@ -102,6 +106,24 @@ func TestInodesLast(t *testing.T) {
 	}
 	if first["."] != 1 {
 		t.Errorf("the root's inode number is %d, want 1", first["."])
+	}
+	// In the torrent's order, as cp -r reads a directory (by inode number).
+	for _, tor := range []string{alpha, beta} {
+		mi, err := metainfo.LoadFromFile(tor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := mi.UnmarshalInfo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var order []uint64
+		for _, f := range info.UpvertedFiles() {
+			order = append(order, first[filepath.Join(append([]string{info.Name}, f.Path...)...)])
+		}
+		if !slices.IsSorted(order) || order[0] <= first[info.Name] {
+			t.Errorf("%s: files' inode numbers out of the torrent's order: %d (its directory %d)", info.Name, order, first[info.Name])
+		}
 	}
 	stop(p)
 
