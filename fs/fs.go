@@ -5,7 +5,9 @@
 // tree is built whole, from its file list, before it appears in the root, and never changes
 // after. Names from the torrent are untrusted and are cleaned so that every entry is a
 // single, unique, valid name. Inodes are persistent and entries are cached by the kernel for
-// a long time; Remove tells the kernel to forget the entry it removes.
+// a long time; Remove tells the kernel to forget the entry it removes. Inode numbers last:
+// they are a function of the torrent's info-hash and the node's place in it, the same in
+// every mount and after a restart (ino.go).
 //
 // Reads go to a fetch.Handle per open file, which waits for the pieces under the read. File
 // data is immutable, so the kernel keeps it in its page cache across opens
@@ -79,6 +81,7 @@ type builder struct {
 	t      *fetch.Torrent
 	a      *attrs
 	seen   map[*fusefs.Inode]suffixes // of the directories where names clashed
+	inos   inos                       // numbers the nodes (ino.go)
 }
 
 // build returns the torrent's entry: a file for a single-file torrent, else a directory
@@ -142,12 +145,16 @@ func addUnique(parent *fusefs.Inode, name string, child *fusefs.Inode) string {
 	return name
 }
 
+// newDir makes a directory, with the next inode number.
 func (b *builder) newDir(ctx context.Context) *fusefs.Inode {
-	return b.parent.NewPersistentInode(ctx, &dir{a: b.a, mtime: b.t.ModTime()}, fusefs.StableAttr{Mode: fuse.S_IFDIR})
+	return b.parent.NewPersistentInode(ctx, &dir{a: b.a, mtime: b.t.ModTime()},
+		fusefs.StableAttr{Mode: fuse.S_IFDIR, Ino: b.inos.next(), Gen: b.inos.gen})
 }
 
+// newFile makes file i of the torrent, with the next inode number.
 func (b *builder) newFile(ctx context.Context, i int) *fusefs.Inode {
-	return b.parent.NewPersistentInode(ctx, &file{a: b.a, t: b.t, index: i}, fusefs.StableAttr{Mode: fuse.S_IFREG})
+	return b.parent.NewPersistentInode(ctx, &file{a: b.a, t: b.t, index: i},
+		fusefs.StableAttr{Mode: fuse.S_IFREG, Ino: b.inos.next(), Gen: b.inos.gen})
 }
 
 // dir is a directory of the torrent.

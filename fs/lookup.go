@@ -50,11 +50,12 @@ type DirEntry struct {
 	Dir     bool
 	Size    int64     // of a file
 	ModTime time.Time // as the mount shows it: its torrent's, or the root's last change
+	Ino     uint64    // the inode number the mount shows, which lasts (ino.go)
 }
 
 // entry describes the inode n, called name.
 func entry(name string, n *fusefs.Inode) DirEntry {
-	e := DirEntry{Name: name, Dir: n.IsDir()}
+	e := DirEntry{Name: name, Dir: n.IsDir(), Ino: n.StableAttr().Ino}
 	switch op := n.Operations().(type) {
 	case *file:
 		e.Size, e.ModTime = op.t.Files()[op.index].Length, op.t.ModTime()

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
@@ -51,23 +52,39 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(%q) found a file", p)
 		}
 	}
+	// noIno checks that an entry's Ino is what the mount shows at p, then clears it.
+	noIno := func(p string, e tfs.DirEntry) tfs.DirEntry {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(m.dir, p), &st); err != nil || st.Ino != e.Ino {
+			t.Errorf("%s: Ino %d, the mount shows %d (%v)", p, e.Ino, st.Ino, err)
+		}
+		e.Ino = 0
+		return e
+	}
 	es, ok := m.ReadDir("")
+	for i := range es {
+		es[i] = noIno(es[i].Name, es[i])
+	}
 	mt := one.ModTime()
 	if !ok || len(es) != 2 || es[0] != (tfs.DirEntry{Name: "one.bin", Size: 1000, ModTime: mt}) || es[1] != (tfs.DirEntry{Name: "tree", Dir: true, ModTime: mt}) {
 		t.Errorf("ReadDir(root) = %+v, %v", es, ok)
 	}
 	es, ok = m.ReadDir("tree/a/")
+	for i := range es {
+		es[i] = noIno("tree/a/"+es[i].Name, es[i])
+	}
 	if !ok || len(es) != 1 || es[0] != (tfs.DirEntry{Name: "b.bin", Size: 3*pieceLen + 100, ModTime: mt}) {
 		t.Errorf("ReadDir(tree/a) = %+v, %v", es, ok)
 	}
 	for p, want := range map[string]tfs.DirEntry{
 		"tree/a": {Name: "a", Dir: true, ModTime: mt}, "one.bin": {Name: "one.bin", Size: 1000, ModTime: mt},
 	} {
-		if e, ok := m.Stat(p); !ok || e != want {
+		if e, ok := m.Stat(p); !ok || noIno(p, e) != want {
 			t.Errorf("Stat(%q) = %+v, %v; want %+v", p, e, ok, want)
 		}
 	}
-	if e, ok := m.Stat(""); !ok || !e.Dir || e.Name != "" || e.ModTime.IsZero() {
+	if e, ok := m.Stat(""); !ok || !e.Dir || e.Name != "" || e.ModTime.IsZero() || e.Ino != 1 || noIno("", e).Ino != 0 {
 		t.Errorf("Stat(root) = %+v, %v", e, ok)
 	}
 	if _, ok := m.Stat("tree/nope"); ok {

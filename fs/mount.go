@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -65,9 +66,14 @@ type Mount struct {
 	server *fuse.Server
 	log    *slog.Logger
 	root   *root
+	slots  slots         // how trees are numbered (ino.go)
+	gen    atomic.Uint64 // the generation of the last tree built
 
 	// mu serialises Add and Remove, so that a name is chosen and taken at once.
 	mu sync.Mutex
+	// Guarded by mu.
+	taken map[uint64]bool             // the slots of the root's entries' numbers
+	trees map[*fusefs.Inode][2]uint64 // each root entry's first slot and how many
 }
 
 // New mounts an empty root read-only on dir and returns once the kernel serves it. Check dir
@@ -130,6 +136,8 @@ func newRoot(opts Options) (*root, *fusefs.Options, *slog.Logger) {
 	fo := &fusefs.Options{
 		EntryTimeout: &et,
 		AttrTimeout:  &at,
+		// The root's inode number is fixed; the others are made to last (ino.go).
+		RootStableAttr: &fusefs.StableAttr{Ino: fuse.FUSE_ROOT_ID},
 		// No NegativeTimeout: a name looked up before it was added is found once it is.
 		// Modes are ours even when a umask clears them all, and so are owners: go-fuse's
 		// UID and GID options cannot ask for 0.
@@ -168,7 +176,9 @@ func (m *Mount) Add(name string, t *fetch.Torrent) (string, error) {
 
 // Tree is a torrent's entry, built by Build and not yet in the root.
 type Tree struct {
-	entry *fusefs.Inode
+	entry       *fusefs.Inode
+	t           *fetch.Torrent
+	slot, slots uint64 // of its inode numbers (ino.go)
 }
 
 // Build builds t's entry: a file for a single-file torrent, a directory of its tree
@@ -179,16 +189,46 @@ type Tree struct {
 // The Mount does not own t: after Remove, the caller drops it (t.Drop), which waits for
 // files still open.
 func (m *Mount) Build(t *fetch.Torrent) *Tree {
-	b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a}
-	return &Tree{entry: b.build(context.Background())}
+	return m.build(t, nil)
+}
+
+// build builds t's entry, numbered in the first slots of its probes that taken does not
+// hold (ino.go).
+func (m *Mount) build(t *fetch.Torrent, taken func(uint64) bool) *Tree {
+	ih := t.InfoHash()
+	need := uint64(1)
+	for {
+		slot := m.slots.find(ih, need, taken)
+		b := builder{parent: m.root.EmbeddedInode(), t: t, a: m.root.a,
+			inos: inos{base: slot << m.slots.width(), gen: m.gen.Add(1)}}
+		entry := b.build(context.Background())
+		if n := (b.inos.n-1)>>m.slots.width() + 1; n > need { // more than a slot's worth
+			need = n
+			continue
+		}
+		return &Tree{entry: entry, t: t, slot: slot, slots: need}
+	}
 }
 
 // Attach adds tr to the root as one entry, called name, cleaned as names from a torrent
 // are, and made unique among the root's entries with " (2)", " (3)"…; it returns the name
-// used. The tree was built whole before, so a reader never sees part of it.
+// used. The tree was built whole before, so a reader never sees part of it. Should its
+// inode numbers' slot be another entry's (ino.go), Attach builds it again in another.
 func (m *Mount) Attach(name string, tr *Tree) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.taken == nil {
+		m.taken = make(map[uint64]bool)
+		m.trees = make(map[*fusefs.Inode][2]uint64)
+	}
+	isTaken := func(slot uint64) bool { return m.taken[slot] }
+	if anyTaken(tr.slot, tr.slots, isTaken) { // another torrent's: number it again
+		tr = m.build(tr.t, isTaken)
+	}
+	for i := range tr.slots {
+		m.taken[tr.slot+i] = true
+	}
+	m.trees[tr.entry] = [2]uint64{tr.slot, tr.slots}
 	name = addUnique(m.root.EmbeddedInode(), cleanName(name), tr.entry)
 	m.root.mtime.Store(time.Now().UnixNano())
 	return name
@@ -206,6 +246,11 @@ func (m *Mount) Remove(name string) error {
 		return fmt.Errorf("%q: %w", name, ErrNotExist)
 	}
 	root.RmChild(name)
+	r := m.trees[entry]
+	for i := range r[1] {
+		delete(m.taken, r[0]+i)
+	}
+	delete(m.trees, entry)
 	m.root.mtime.Store(time.Now().UnixNano())
 	m.mu.Unlock()
 	// Outside mu: the kernel takes the root's lock for this, and a request holding it may

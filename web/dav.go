@@ -37,7 +37,7 @@ func (s *Server) dav() http.Handler {
 	h := &webdav.Handler{Prefix: davPrefix, FileSystem: davFS{s.mnt}, LockSystem: noLocks{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "sandbox")
-		p, ok := davPath(r)
+		p, ok := treePath(r, davPrefix)
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -72,13 +72,15 @@ func (s *Server) dav() http.Handler {
 	})
 }
 
-// davPath returns the path in the mount that r names under /dav/, and false for a path
-// that plays tricks: a "." or ".." element, an encoded slash, a backslash or a NUL.
-func davPath(r *http.Request) (string, bool) {
+// treePath returns the path in the mount that r names under prefix (/dav or /files), and
+// false for a path that plays tricks: a "." or ".." element (percent-encoded or not), an
+// empty one, an encoded slash, a backslash or a NUL. Percent-encoding is undone once: what
+// "%252e" names is a file called "%2e".
+func treePath(r *http.Request, prefix string) (string, bool) {
 	if strings.Contains(strings.ToLower(r.URL.EscapedPath()), "%2f") {
 		return "", false
 	}
-	p, ok := strings.CutPrefix(r.URL.Path, davPrefix)
+	p, ok := strings.CutPrefix(r.URL.Path, prefix)
 	if !ok || (p != "" && p[0] != '/') {
 		return "", false
 	}
@@ -86,9 +88,10 @@ func davPath(r *http.Request) (string, bool) {
 }
 
 // cleanDavName returns name, as webdav hands it over ("/a/b/", "" for the root), as a path
-// of the mount ("a/b"), and false if it plays tricks.
+// of the mount ("a/b"), and false if it plays tricks. One slash may lead and one may end
+// it; no element may be empty.
 func cleanDavName(name string) (string, bool) {
-	p := strings.Trim(name, "/")
+	p := strings.TrimSuffix(strings.TrimPrefix(name, "/"), "/")
 	if p == "" {
 		return "", true
 	}
@@ -154,9 +157,7 @@ func (d davFS) OpenFile(ctx context.Context, name string, flag int, _ os.FileMod
 func (d davFS) info(p string, e tfs.DirEntry) *davInfo {
 	fi := &davInfo{e: e}
 	if !e.Dir {
-		if t, i, ok := d.mnt.Lookup(p); ok {
-			fi.etag = fmt.Sprintf(`"%s-%d"`, t.InfoHash(), i)
-		}
+		fi.etag = etag(e.Ino)
 		if fi.ctype = contentType(p); fi.ctype == "" {
 			fi.ctype = "application/octet-stream"
 		}
@@ -189,7 +190,7 @@ func (fi *davInfo) Mode() fs.FileMode {
 	return 0o444
 }
 
-// ETag is /files/'s: the info-hash and the file's index. A directory's is webdav's own.
+// ETag is /files/'s: the inode number the mount shows. webdav asks it of files only.
 func (fi *davInfo) ETag(context.Context) (string, error) {
 	if fi.etag == "" {
 		return "", webdav.ErrNotImplemented

@@ -3,12 +3,12 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"html/template"
 	"io"
 	"mime"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/torrentfs/torrentfs/fetch"
@@ -17,8 +17,7 @@ import (
 )
 
 // files serves the file at a path of the mount through a fetch.Handle, the mount's read
-// path, with ranges and a strong ETag (the info-hash and the file's index: a torrent's files
-// never change); or a directory's listing.
+// path, with ranges and a strong ETag (etag); or a directory's listing.
 //
 // Torrent content is a stranger's: it is served sandboxed (Content-Security-Policy:
 // sandbox), so a torrent's HTML page runs no script and has an origin of its own, not the
@@ -37,11 +36,21 @@ func (s *Server) files(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer h.Close()
-	w.Header().Set("ETag", fmt.Sprintf(`"%s-%d"`, t.InfoHash(), i))
+	if e, ok := s.mnt.Stat(p); ok {
+		w.Header().Set("ETag", etag(e.Ino))
+	}
 	if ct := contentType(p); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
 	http.ServeContent(w, r, path.Base(p), t.ModTime(), &readSeeker{ctx: r.Context(), h: h})
+}
+
+// etag is the strong ETag of a file or directory of a torrent whose inode number is ino:
+// the number itself, which is the same under the mount, a function of the torrent's
+// info-hash and the file's place in it, and so of the bytes (a torrent's files never
+// change).
+func etag(ino uint64) string {
+	return `"` + strconv.FormatUint(ino, 10) + `"`
 }
 
 // readSeeker reads a Handle with one context: a request's.

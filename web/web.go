@@ -53,11 +53,18 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /files/{path...}", s.files)
 	dav := s.dav()
 	// /dav/ bypasses the mux, which would answer a path with ".." by redirecting it to its
-	// clean form: dav answers it 404 itself.
+	// clean form: dav answers it 404 itself. /files/ gets 404 for it before the mux sees
+	// it.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == davPrefix || strings.HasPrefix(r.URL.Path, davPrefix+"/") {
+		switch {
+		case under(r, davPrefix):
 			dav.ServeHTTP(w, r)
 			return
+		case under(r, filesPrefix):
+			if _, ok := treePath(r, filesPrefix); !ok {
+				http.NotFound(w, r)
+				return
+			}
 		}
 		mux.ServeHTTP(w, r)
 	})
@@ -75,6 +82,14 @@ func errStatus(err error) int {
 		return http.StatusGatewayTimeout
 	}
 	return http.StatusInternalServerError
+}
+
+// filesPrefix is where files are served.
+const filesPrefix = "/files"
+
+// under reports whether r's path is prefix or under it.
+func under(r *http.Request, prefix string) bool {
+	return r.URL.Path == prefix || strings.HasPrefix(r.URL.Path, prefix+"/")
 }
 
 // trimSlash is p without a trailing slash.
