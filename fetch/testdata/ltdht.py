@@ -8,10 +8,12 @@ joins the DHT through the BOOTSTRAP nodes (host:port; none makes it a bootstrap 
 itself), and with --seed also seeds TORRENT from DIR, announcing it on the DHT. It prints
 "listening" once its DHT socket is up, "get_peers HEX" for every get_peers query and
 "announce HEX" for every announce_peer query it receives (HEX, an info-hash), "seeding"
-once it seeds, and runs until killed. libtorrent's checks that would refuse nodes sharing an
+once it seeds (and from then on announces the torrent every second), and runs until
+killed. libtorrent's checks that would refuse nodes sharing an
 address block (all of 127.0.0.0/8 here) are off.
 """
 import sys
+import time
 
 import libtorrent as lt
 
@@ -42,7 +44,7 @@ def main(args):
     if seed:
         ti = lt.torrent_info(seed[0])
         h = ses.add_torrent({"ti": ti, "save_path": seed[1]})
-    listening, seeding = False, False
+    listening, seeding, announced = False, False, 0.0
     while True:
         for a in ses.pop_alerts():
             if isinstance(a, lt.dht_get_peers_alert):
@@ -58,6 +60,11 @@ def main(args):
         if h is not None and not seeding and h.status().is_seeding:
             seeding = True
             print("seeding", flush=True)
+        if seeding and time.monotonic() - announced >= 1:
+            # Announce every second, not on libtorrent's timer (minutes), so that nodes that
+            # joined the DHT since hear of the torrent at once.
+            h.force_dht_announce()
+            announced = time.monotonic()
         ses.wait_for_alert(100)
 
 
