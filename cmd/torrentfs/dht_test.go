@@ -32,7 +32,7 @@ func ltDHTNode(t testing.TB, addr string, boot []string, args ...string) *proc {
 // dhtSwarm makes a single-file torrent of data named name and starts a libtorrent seeder
 // for it on addr that announces it on the DHT, joined through boot. It returns the torrent's
 // info-hash and its magnet link, bare: no tracker, no peer.
-func dhtSwarm(t *testing.T, name string, data []byte, addr string, boot ...string) (string, string) {
+func dhtSwarm(t testing.TB, name string, data []byte, addr string, boot ...string) (string, string) {
 	sw := fetchtest.NewSwarm(t, name, []fetchtest.File{{Data: data}}, 256<<10)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
