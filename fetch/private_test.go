@@ -161,3 +161,59 @@ func readAll(t *testing.T, tt *fetch.Torrent, data []byte) {
 		t.Fatal("read bytes differ from the torrent's")
 	}
 }
+
+// TestPrivateMagnetPeers adds magnet links whose x.pe names a peer (a listener that counts
+// the connections it gets) with their info known, as a cache knows it: a private torrent's
+// x.pe peer is not dialed while the public one's is, in the same run, and both read from
+// their --peer seeder. A private magnet link whose info is not known gets it from its x.pe
+// seeder, then drops that connection.
+func TestPrivateMagnetPeers(t *testing.T) {
+	data := fetchtest.Payload(2*pieceLen+9, 13)
+	pub := fetchtest.NewSwarm(t, "public.bin", []fetchtest.File{{Data: data}}, pieceLen)
+	priv := fetchtest.NewSwarmOpts(t, "private.bin", []fetchtest.File{{Data: data}}, pieceLen, fetchtest.SwarmOptions{Private: true})
+	_, pubSeed := pub.StartSeeder(t)
+	_, privSeed := priv.StartSeeder(t)
+	pubXpe, pubDialed := listenCounting(t, "127.0.0.3:0")
+	privXpe, privDialed := listenCounting(t, "127.0.0.4:0")
+
+	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	infoBytes := func(s *fetchtest.Swarm) []byte {
+		mi, err := metainfo.LoadFromFile(s.TorrentPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mi.InfoBytes
+	}
+	add := func(s *fetchtest.Swarm, xpe net.Listener, seed string) *fetch.Torrent {
+		tt, err := c.Add(t.Context(), "magnet:?xt=urn:btih:"+s.InfoHash+"&x.pe="+xpe.Addr().String(),
+			fetch.AddOptions{InfoBytes: infoBytes(s), Peers: []string{seed}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tt
+	}
+	qt := add(priv, privXpe, privSeed)
+	pt := add(pub, pubXpe, pubSeed)
+	readAll(t, qt, data)
+	readAll(t, pt, data)
+	waitUntil(t, "the public magnet link's x.pe peer dialed", func() bool { return pubDialed() > 0 })
+	if n := privDialed(); n != 0 {
+		t.Errorf("the private magnet link's x.pe peer was dialed %d times; want 0", n)
+	}
+
+	// No info known: the x.pe seeder sends it, and is then left.
+	c2, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Close() })
+	tt, err := c2.Add(t.Context(), "magnet:?xt=urn:btih:"+priv.InfoHash+"&x.pe="+privSeed, fetch.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the private torrent leaves its x.pe seeder", func() bool { return len(tt.Peers()) == 0 })
+}
