@@ -261,6 +261,7 @@ func New(cfg Config) (*Client, error) {
 	c.cl = cl
 	c.loadDHTNodes()
 	c.bg.Go(c.sampleRates)
+	c.bg.Go(c.saveDHTNodesEvery)
 	for range announceWorkers {
 		c.bg.Go(c.runAnnounces)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/dht/v2/krpc"
@@ -17,8 +18,8 @@ import (
 // The DHT (BEP 5) finds the peers of a torrent no tracker names: a bare magnet link's. A
 // client joins it through bootstrap nodes: the public routers anacrolix knows
 // (router.bittorrent.com and others), or Config.DHTBootstrap's, for a closed network or a
-// test. What it learns, its routing table, is saved in Config.DHTNodesFile as it closes and
-// loaded as it starts, so a restart asks nodes it knew, not the bootstrap nodes, as
+// test. What it learns, its routing table, is saved in Config.DHTNodesFile as it closes (and
+// every dhtSaveEvery) and loaded as it starts, so a restart asks nodes it knew, not the bootstrap nodes, as
 // libtorrent's session state and Transmission's dht.dat do.
 
 // dhtConfig points anacrolix's DHT at Config.DHTBootstrap, if given.
@@ -93,6 +94,29 @@ func (c *Client) loadDHTNodes() {
 		}
 	}
 	c.log.Info("DHT nodes loaded", "file", f, "nodes", added)
+}
+
+// dhtSaveEvery is how often the routing table is saved while the client runs, so that a
+// crash or a kill -9 leaves a recent one.
+const dhtSaveEvery = 10 * time.Minute
+
+// saveDHTNodesEvery saves the routing table every dhtSaveEvery until the client closes.
+func (c *Client) saveDHTNodesEvery() {
+	if c.cfg.DHTNodesFile == "" || len(c.dhtServers()) == 0 {
+		return
+	}
+	tick := time.NewTicker(dhtSaveEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.bgCtx.Done():
+			return
+		case <-tick.C:
+			if err := c.saveDHTNodes(); err != nil {
+				c.log.Warn("DHT routing table not saved", "err", err)
+			}
+		}
+	}
 }
 
 // saveDHTNodes writes the routing tables' good nodes to Config.DHTNodesFile, through a
