@@ -74,6 +74,12 @@ type Config struct {
 	ListenAddr string
 	// NoDHT, NoPortForwarding, NoPEX and NoTrackers switch those off.
 	NoDHT, NoPortForwarding, NoPEX, NoTrackers bool
+	// DHTBootstrap, if not empty, are the host:port addresses of the DHT nodes the client
+	// joins the DHT through, in place of the public routers (dht.go).
+	DHTBootstrap []string
+	// DHTNodesFile, if set, is where the DHT's routing table is saved as the client closes,
+	// and read from as it starts, so that a restart does not bootstrap from scratch.
+	DHTNodesFile string
 	// UTP lets peers connect over uTP as well as TCP. It is off by default: anacrolix's
 	// pure-Go uTP is a small fraction of TCP's speed (docs/measurements.md), and a peer whose
 	// uTP connection wins the dial race is held to it.
@@ -253,7 +259,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	c.cl = cl
+	c.loadDHTNodes()
 	c.bg.Go(c.sampleRates)
+	c.bg.Go(c.saveDHTNodesEvery)
 	for range announceWorkers {
 		c.bg.Go(c.runAnnounces)
 	}
@@ -281,6 +289,7 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.ExtendedHandshakeClientVersion = clientVersion()
 	tc.HTTPUserAgent = clientVersion()
 	tc.NoDHT = cfg.NoDHT
+	c.dhtConfig(tc)
 	tc.NoDefaultPortForwarding = cfg.NoPortForwarding
 	tc.DisablePEX = cfg.NoPEX
 	tc.DisableUTP = !cfg.UTP
@@ -491,7 +500,8 @@ func (c *Client) Close() error {
 	for _, t := range ts {
 		t.leaveClient(false)
 	}
-	return errors.Join(c.cl.Close()...)
+	saveErr := c.saveDHTNodes()
+	return errors.Join(append(c.cl.Close(), saveErr)...)
 }
 
 // quietHandler drops anacrolix's error records that are not errors for us: reads that ended

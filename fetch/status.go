@@ -51,6 +51,36 @@ type Peer struct {
 	Uploaded   int64   `json:"uploaded"`   // data we sent it
 	// DownloadRate is its rate while we expected data from it, in bytes per second.
 	DownloadRate float64 `json:"download_rate"`
+	// Source is how the peer was found: one of the Source constants.
+	Source string `json:"source"`
+}
+
+// How a peer was found, as Peer.Source says it.
+const (
+	SourceTracker  = "tracker"
+	SourceDHT      = "dht"
+	SourcePEX      = "pex"
+	SourceWebSeed  = "web seed"
+	SourceIncoming = "incoming" // it connected to us
+	SourcePeer     = "peer"     // named by the user (--peer) or by a magnet link (x.pe)
+	SourceOther    = "other"
+)
+
+// peerSource names anacrolix's peer source.
+func peerSource(s torrent.PeerSource) string {
+	switch s {
+	case torrent.PeerSourceTracker:
+		return SourceTracker
+	case torrent.PeerSourceDhtGetPeers, torrent.PeerSourceDhtAnnouncePeer:
+		return SourceDHT
+	case torrent.PeerSourcePex:
+		return SourcePEX
+	case torrent.PeerSourceIncoming:
+		return SourceIncoming
+	case torrent.PeerSourceDirect:
+		return SourcePeer
+	}
+	return SourceOther
 }
 
 // Peers returns the torrent's connected peers, the fastest first.
@@ -69,6 +99,7 @@ func (t *Torrent) Peers() []Peer {
 			Downloaded:   st.BytesReadUsefulData.Int64(),
 			Uploaded:     st.BytesWrittenData.Int64(),
 			DownloadRate: st.DownloadRate,
+			Source:       peerSource(pc.Discovery),
 		})
 	}
 	slices.SortFunc(ps, func(a, b Peer) int {

@@ -141,6 +141,9 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 		return nil, err
 	}
 	info := t.Info()
+	if isPrivate(info) {
+		peers = c.privatePeers(t, peers, opts.Peers)
+	}
 	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, modTime)
 	tt.start(t, peers)
 	if !c.register(tt) { // anacrolix drops t as the client closes
@@ -231,8 +234,13 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []s
 		spec.InfoBytes = opts.InfoBytes
 	}
 	// anacrolix trusts a spec's peers, and never bans a trusted peer.
-	peers := append(spec.PeerAddrs, opts.Peers...)
+	xpe := spec.PeerAddrs
 	spec.PeerAddrs = nil
+	if len(xpe) > 0 && infoBytesPrivate(spec.InfoBytes) {
+		c.log.Info("private torrent: the magnet link's peers (x.pe) are not used", "torrent", spec.DisplayName, "peers", len(xpe))
+		xpe = nil
+	}
+	peers := append(xpe, opts.Peers...)
 	if len(opts.Trackers) > 0 {
 		spec.Trackers = append(spec.Trackers, opts.Trackers)
 	}

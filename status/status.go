@@ -70,6 +70,13 @@ type Report struct {
 	CacheUsed  int64     `json:"cache_used"`
 	CacheLimit int64     `json:"cache_limit"`
 	CacheDir   string    `json:"cache_dir"`
+	// DHTNodes is how many nodes the client's DHT routing table holds; 0 with the DHT off.
+	DHTNodes int `json:"dht_nodes"`
+}
+
+// DHT is what a Report tells of the DHT; *fetch.Client is one.
+type DHT interface {
+	DHTNodes() int
 }
 
 // Cache is what a Report tells of the piece cache; *cache.Cache is one.
@@ -84,6 +91,8 @@ type Options struct {
 	// Mount, if set, is where the library's torrents are: each file is described by its path
 	// there and by its URL under the web server's /files/.
 	Mount *fs.Mount
+	// DHT, if set, is the client whose DHT a Report counts the nodes of.
+	DHT DHT
 }
 
 // Server describes a library's torrents and serves them as JSON. It is safe for concurrent
@@ -93,11 +102,12 @@ type Server struct {
 	lib   *library.Library
 	cache Cache
 	mnt   *fs.Mount
+	dht   DHT
 }
 
 // New returns a server of the torrents of lib, whose pieces are in c.
 func New(lib *library.Library, c Cache, opts Options) *Server {
-	return &Server{lib: lib, cache: c, mnt: opts.Mount}
+	return &Server{lib: lib, cache: c, mnt: opts.Mount, dht: opts.DHT}
 }
 
 // Torrent describes the torrent of i; detail adds its piece map and peers. A torrent
@@ -160,5 +170,8 @@ func (s *Server) Report() Report {
 		r.Torrents = append(r.Torrents, s.Torrent(i, true))
 	}
 	r.CacheUsed, r.CacheLimit = s.cache.Usage()
+	if s.dht != nil {
+		r.DHTNodes = s.dht.DHTNodes()
+	}
 	return r
 }

@@ -33,7 +33,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Cells                    []cell // its pieces' part of the map
 	}
 	type peer struct {
-		Addr, Client, Have, Down, Up, Rate string
+		Addr, Client, Source, Have, Down, Up, Rate string
 	}
 	type row struct {
 		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate, ReadRate, Ratio, Evicted, Started string
@@ -61,7 +61,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 				rw.Cells = append(rw.Cells, cell{cellClass(c)})
 			}
 			for _, p := range t.PeerList {
-				rw.PeerList = append(rw.PeerList, peer{p.Addr, p.Client, fmt.Sprintf("%.0f%%", p.Have*100),
+				rw.PeerList = append(rw.PeerList, peer{p.Addr, p.Client, p.Source, fmt.Sprintf("%.0f%%", p.Have*100),
 					human.Bytes(p.Downloaded), human.Bytes(p.Uploaded), status.Rate(p.DownloadRate)})
 			}
 			for k, f := range t.Files {
@@ -89,7 +89,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	statusTmpl.ExecuteTemplate(w, name, struct {
 		Rows           []row
 		CacheUsed, Max string
-	}{rows, human.Bytes(rep.CacheUsed), human.Bytes(rep.CacheLimit)})
+		DHTNodes       int
+	}{rows, human.Bytes(rep.CacheUsed), human.Bytes(rep.CacheLimit), rep.DHTNodes})
 }
 
 // cellClass is the CSS class of a piece map's cell: "d" downloading, "w" wanted, else
@@ -128,7 +129,7 @@ setInterval(async () => {
 </script>
 </body></html>
 {{define "main"}}
-<p>cache: {{.CacheUsed}} of at most {{.Max}} · <a href="/files/">files</a> · <a href="/api/torrents">api</a> · <a href="/metrics">metrics</a></p>
+<p>cache: {{.CacheUsed}} of at most {{.Max}}{{if .DHTNodes}} · DHT: {{.DHTNodes}} nodes{{end}} · <a href="/files/">files</a> · <a href="/api/torrents">api</a> · <a href="/metrics">metrics</a></p>
 <p class="k"><i class="c4"></i>cached<i class="d"></i>downloading<i class="w"></i>wanted<i class="c0"></i>missing</p>
 {{range .Rows}}<section class="torrent">{{if .Pending}}<h2>awaiting metadata</h2><small>{{.InfoHash}}</small>
 {{else}}<h2>{{.Name}}</h2><small>{{.InfoHash}}</small>
@@ -136,8 +137,8 @@ setInterval(async () => {
 down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} · read {{.Read}} ({{.ReadRate}}) · evicted {{.Evicted}} · hash failures {{.HashFailures}}{{if .Started}}<br>
 <span class="started">started: {{.Started}}</span>{{end}}</p>
 <div class="m">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>
-{{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>has</th><th>from it</th><th>rate</th><th>to it</th></tr>
-{{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td></tr>
+{{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>found by</th><th>has</th><th>from it</th><th>rate</th><th>to it</th></tr>
+{{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Source}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td></tr>
 {{end}}</table>{{end}}
 <table class="files">{{range .Files}}<tr><td>{{.Percent}}</td><td><a href="{{.URL}}">{{.Path}}</a></td><td>{{.Size}}</td><td>{{if .Cells}}<div class="m f">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>{{end}}</td></tr>
 {{end}}{{if .MoreFiles}}<tr><td></td><td>… {{.MoreFiles}} more</td></tr>{{end}}</table>

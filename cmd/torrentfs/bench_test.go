@@ -35,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, swarm, firstcontact, startup or smallfiles")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, swarm, firstcontact, startup, smallfiles or dht")
 	// The swarm part reads a file of its own, 256 MiB as issue #15 asks; a smaller one makes a
 	// quick run while developing.
 	benchSwarmMiB = flag.Int("bench-swarm-mib", 256, "size in MiB of the file the swarm part's mounts read")
@@ -102,6 +102,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		if r.part("smallfiles") {
 			r.treeCopy(false)
 			r.treeCopy(true)
+		}
+		if r.part("dht") {
+			r.dhtMagnet()
 		}
 	}
 	report := r.report()

@@ -47,6 +47,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{[]string{"mount", "--log-level", "loud", "a", "b"}, "bad --log-level"},
 		{[]string{"seed", "--log-format", "xml", "a", "b"}, "bad --log-format"},
 		{[]string{"mount", "--prefetch", "some", "a", "b"}, "some"},
+		{[]string{"mount", "--dht-bootstrap", "router.example", "a", "b"}, "--dht-bootstrap router.example: want host:port"},
+		{[]string{"mount", "--dht-bootstrap", "127.0.0.1:0", "a", "b"}, "--dht-bootstrap 127.0.0.1:0: want host:port: bad port"},
+		{[]string{"seed", "--no-dht", "--dht-bootstrap", "127.0.0.1:6881", "a", "b"}, "--dht-bootstrap with --no-dht"},
 		{[]string{"create", "--output"}, "flag needs an argument: --output"},
 		{[]string{"completion", "bash", "extra"}, "completion bash takes no arguments, got 1"},
 	} {

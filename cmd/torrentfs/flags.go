@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -148,6 +149,7 @@ type swarmFlags struct {
 	peers    []string
 	trackers []string
 	noDHT    bool
+	dhtBoot  []string
 	noUPnP   bool
 	noPEX    bool
 	utp      bool
@@ -161,6 +163,7 @@ func (s *swarmFlags) register(c *cobra.Command) {
 	fs.StringArrayVar(&s.peers, "peer", nil, "connect to this `host:port` peer (repeatable)")
 	trackerFlag(fs, &s.trackers, "also announce to this tracker `URL` (repeatable)")
 	fs.BoolVar(&s.noDHT, "no-dht", false, "do not use the DHT")
+	fs.StringArrayVar(&s.dhtBoot, "dht-bootstrap", nil, "join the DHT through this `host:port` node instead of the public routers (repeatable)")
 	fs.BoolVar(&s.noUPnP, "no-upnp", false, "do not ask the router to forward the port (UPnP/NAT-PMP)")
 	fs.BoolVar(&s.noPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
 	fs.BoolVar(&s.utp, "utp", false, "also use uTP (slow in this client: see BENCHMARKS.md)")
@@ -180,11 +183,15 @@ func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
 	if err != nil {
 		return fetch.Config{}, nil, usageError{err.Error()}
 	}
+	if err := s.checkDHT(); err != nil {
+		return fetch.Config{}, nil, err
+	}
 	log, err := s.logFlags.open(stderr)
 	if err != nil {
 		return fetch.Config{}, nil, err
 	}
 	return fetch.Config{
+		DHTBootstrap:     s.dhtBoot,
 		Encryption:       enc,
 		ListenAddr:       s.listen,
 		NoDHT:            s.noDHT,
@@ -193,6 +200,25 @@ func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
 		UTP:              s.utp,
 		Logger:           log.Logger,
 	}, log, nil
+}
+
+// checkDHT checks --dht-bootstrap: host:port addresses, and the DHT on.
+func (s *swarmFlags) checkDHT() error {
+	if len(s.dhtBoot) > 0 && s.noDHT {
+		return usagef("--dht-bootstrap with --no-dht: the DHT is off")
+	}
+	for _, a := range s.dhtBoot {
+		_, port, err := net.SplitHostPort(a)
+		if err == nil {
+			if n, perr := strconv.Atoi(port); perr != nil || n <= 0 || n > 65535 {
+				err = fmt.Errorf("bad port %q", port)
+			}
+		}
+		if err != nil {
+			return usagef("--dht-bootstrap %s: want host:port: %v", a, err)
+		}
+	}
+	return nil
 }
 
 func (s *swarmFlags) addOptions() fetch.AddOptions {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -21,6 +22,9 @@ import (
 	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/library"
 )
+
+// dhtNodesFile, in the cache directory, holds the DHT's routing table between runs.
+const dhtNodesFile = "dht.nodes"
 
 // mountFlags are the flags of mount.
 type mountFlags struct {
@@ -172,6 +176,8 @@ func (f *mountFlags) engineConfig(cfg fetch.Config, log *slog.Logger, sources []
 	if err != nil {
 		return engine.Config{}, err
 	}
+	// The DHT's routing table, so a restart asks the nodes it knew (fetch/dht.go).
+	cfg.DHTNodesFile = filepath.Join(cacheDir, dhtNodesFile)
 	maxSize := int64(f.maxSize)
 	if maxSize == 0 {
 		maxSize = cache.DefaultMaxSize(cacheDir)

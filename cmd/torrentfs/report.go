@@ -47,6 +47,9 @@ func writeReport(w io.Writer, r status.Report, colour bool) {
 		fmt.Fprintf(w, "\nawaiting metadata: %d magnet link(s)\n", pending)
 	}
 	fmt.Fprintf(w, "\ncache:    %s on disk of at most %s, in %s\n", human.Bytes(r.CacheUsed), human.Bytes(r.CacheLimit), human.Text(r.CacheDir))
+	if r.DHTNodes > 0 {
+		fmt.Fprintf(w, "dht:      %d nodes\n", r.DHTNodes)
+	}
 }
 
 func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
@@ -80,8 +83,8 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 	if len(t.PeerList) > 0 {
 		fmt.Fprintf(w, "connections:\n")
 		for _, p := range t.PeerList {
-			fmt.Fprintf(w, "  %-21s %-22s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, human.Clip(p.Client, 22),
-				p.Have*100, human.Bytes(p.Downloaded), status.Rate(p.DownloadRate), human.Bytes(p.Uploaded))
+			fmt.Fprintf(w, "  %-21s %-22s %-8s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, human.Clip(p.Client, 22),
+				human.Clip(p.Source, 8), p.Have*100, human.Bytes(p.Downloaded), status.Rate(p.DownloadRate), human.Bytes(p.Uploaded))
 		}
 	}
 	fmt.Fprintf(w, "files:\n")

@@ -72,9 +72,24 @@ type Swarm struct {
 // taken as they are, so they may be hostile; the seeder's data is stored under safe names.
 func NewSwarm(t testing.TB, name string, files []File, pieceLen int64) *Swarm {
 	t.Helper()
+	return NewSwarmOpts(t, name, files, pieceLen, SwarmOptions{})
+}
+
+// SwarmOptions are NewSwarmOpts's choices; the zero value is NewSwarm's torrent.
+type SwarmOptions struct {
+	// Private sets the info's private flag (BEP 27).
+	Private bool
+}
+
+// NewSwarmOpts is NewSwarm with opts.
+func NewSwarmOpts(t testing.TB, name string, files []File, pieceLen int64, opts SwarmOptions) *Swarm {
+	t.Helper()
 	dir := t.TempDir()
 	s := &Swarm{Files: files, dataDir: filepath.Join(dir, "data")}
 	info := &metainfo.Info{Name: name, PieceLength: pieceLen}
+	if opts.Private {
+		info.Private = &opts.Private
+	}
 	var all []byte
 	if len(files) == 1 && files[0].Path == nil {
 		info.Length = int64(len(files[0].Data))

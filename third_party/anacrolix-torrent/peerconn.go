@@ -432,7 +432,9 @@ func (cn *PeerConn) fillWriteBuffer() {
 	}
 	cn.requestMissingHashes()
 	cn.maybeUpdateActualRequestState()
-	if cn.pex.IsEnabled() {
+	// torrentfs: BEP 27, a magnet link's connection may have started PEX before its info
+	// said the torrent is private.
+	if cn.pex.IsEnabled() && !cn.t.isPrivate() {
 		if flow := cn.pex.Share(cn.write); !flow {
 			return
 		}
@@ -1154,7 +1156,7 @@ func (c *PeerConn) onReadExtendedMsg(id pp.ExtensionNumber, payload []byte) (err
 		}
 		return nil
 	case pp.ExtensionNamePex:
-		if !c.pex.IsEnabled() {
+		if !c.pex.IsEnabled() || t.isPrivate() { // torrentfs: BEP 27, as in Share
 			return nil // or hang-up maybe?
 		}
 		err = c.pex.Recv(payload)

@@ -385,6 +385,10 @@ func (t *Torrent) addPeer(p PeerInfo) (added bool) {
 	if t.closed.IsSet() {
 		return false
 	}
+	if t.bep27Refused(p.Source) {
+		torrent.Add("peers not added because the torrent is private", 1)
+		return false
+	}
 	if ipAddr, ok := tryIpPortFromNetAddr(p.Addr); ok {
 		if cl.badPeerIPPort(ipAddr.IP, ipAddr.Port) {
 			torrent.Add("peers not added because of bad addr", 1)
@@ -1046,6 +1050,29 @@ func (t *Torrent) writePeerStatuses(w io.Writer, peers iter.Seq[*Peer]) {
 			bytes.ReplaceAll(buf.Bytes(), []byte("\n"), []byte("\n  ")),
 			" "))
 	}
+}
+
+// ErrPrivate is AnnounceToDht's error for a private torrent (BEP 27). torrentfs.
+var ErrPrivate = errors.New("private torrent (BEP 27): not announced to the DHT")
+
+// isPrivate reports whether the torrent's info carries BEP 27's private=1 flag: its peers
+// come from its trackers and the peers the user names only, not from the DHT or PEX, and it
+// is not announced on the DHT. It is false until the info is known (a magnet link's metadata
+// not yet fetched); the callers check it again as the info arrives. torrentfs: upstream's
+// BEP 27 work (PR #1053), backported.
+func (t *Torrent) isPrivate() bool {
+	return t.info != nil && t.info.Private != nil && *t.info.Private
+}
+
+// bep27Refused reports whether a private torrent refuses a peer from source: the DHT (found
+// or announced to us) and PEX. torrentfs: not in upstream's PR #1053, which gates only the
+// announcer and PEX connections; libtorrent refuses such peers in torrent::add_peer.
+func (t *Torrent) bep27Refused(source PeerSource) bool {
+	switch source {
+	case PeerSourceDhtGetPeers, PeerSourceDhtAnnouncePeer, PeerSourcePex:
+		return t.isPrivate()
+	}
+	return false
 }
 
 func (t *Torrent) haveInfo() bool {
@@ -2384,10 +2411,15 @@ func (t *Torrent) consumeDhtAnnouncePeers(pvs <-chan dht.PeersValues) {
 func (t *Torrent) AnnounceToDht(s DhtServer) (done <-chan struct{}, stop func(), err error) {
 	var ihs [][20]byte
 	t.cl.lock()
+	private := t.isPrivate()
 	t.eachShortInfohash(func(short [20]byte) {
 		ihs = append(ihs, short)
 	})
 	t.cl.unlock()
+	if private {
+		// torrentfs: BEP 27, a private torrent's info-hash is not sent to the DHT.
+		return nil, nil, ErrPrivate
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	eg, ctx := errgroup.WithContext(ctx)
 	for _, ih := range ihs {
@@ -2435,6 +2467,9 @@ func (t *Torrent) dhtAnnounceConsumer(
 
 func (t *Torrent) timeboxedAnnounceToDht(s DhtServer) error {
 	_, stop, err := t.AnnounceToDht(s)
+	if errors.Is(err, ErrPrivate) {
+		return nil // the info came as the announcer woke: it waits for good now
+	}
 	if err != nil {
 		return err
 	}
@@ -2457,6 +2492,11 @@ func (t *Torrent) dhtAnnouncer(s DhtServer) {
 		for {
 			if t.closed.IsSet() {
 				return
+			}
+			// BEP 27: private torrents must not be announced via DHT. We re-check
+			// every loop because info may be loaded later (e.g. via magnet).
+			if t.isPrivate() {
+				goto wait
 			}
 			// We're also announcing ourselves as a listener, so we don't just want peer addresses.
 			// TODO: We can include the announce_peer step depending on whether we can receive
