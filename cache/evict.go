@@ -59,6 +59,7 @@ func (c *Cache) runEvictor() {
 // least recently used pieces down to its low mark. It reports whether it should run again
 // at once.
 func (c *Cache) evictOnce(evict bool) bool {
+	written := c.space.writtenSoFar()
 	used, err := diskUsage(c.dir)
 	if err != nil {
 		c.measureWarn.Do(func() { c.log.Warn("cannot measure the cache", "dir", c.dir, "err", err) })
@@ -79,25 +80,27 @@ func (c *Cache) evictOnce(evict bool) bool {
 	}
 	c.logDiskLimit(diskLimit, free, used)
 	high := limit - c.vlogSize
-	if used < high || !evict {
-		c.space.set(used, limit, high, diskLimit, false)
+	if used+c.space.queued(written) < high || !evict {
+		c.space.set(used, written, limit, high, diskLimit, false)
 		return false
 	}
 	low := limit - 2*c.vlogSize - limit/16
-	freed := c.evict(used - low)
+	freed := c.evict(used + c.space.queued(written) - low)
+	written = c.space.writtenSoFar()
 	after, err := diskUsage(c.dir)
 	if err != nil {
 		after = used
 	}
-	stuck := freed == 0 && after >= limit
+	q := c.space.queued(written)
+	stuck := freed == 0 && after+q >= limit
 	if stuck {
 		c.stuckWarn.Do(func() {
 			c.log.Warn("cache is full and nothing in it can be evicted (readers are using it all, or pieces are half downloaded): going over the cap",
 				"dir", c.dir, "cache", after, "limit", limit)
 		})
 	}
-	c.space.set(after, limit, high, diskLimit, stuck)
-	return freed > 0 && after >= high
+	c.space.set(after, written, limit, high, diskLimit, stuck)
+	return freed > 0 && after+q >= high
 }
 
 // logDiskLimit says when the file system rather than the cap starts limiting the cache, and

@@ -364,7 +364,9 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			if err = p.t.space.reserve(bl); err != nil {
 				return n, &WriteError{p.index, err}
 			}
-			err = p.t.w.write(p.index, blockKey(p.index, blk), b[n:n+m])
+			if err = p.t.w.write(p.index, blockKey(p.index, blk), b[n:n+m]); err != nil {
+				p.t.space.wrote(bl) // never will be
+			}
 		} else {
 			// A part of a block (only seen with unusual chunk sizes): merge it with what is
 			// stored, after the piece's queued whole-block writes.

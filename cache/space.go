@@ -28,8 +28,13 @@ type space struct {
 	mu   sync.Mutex
 	cond sync.Cond
 	// used estimates the cache's bytes on disk: measured by the evictor, plus what was
-	// reserved for writes since.
+	// reserved for writes since and what was reserved but not yet written when it measured.
 	used int64
+	// reserved and written count the bytes of block writes ever reserved and ever committed
+	// (or dropped). reserved-written is what is queued in the writers: on no disk yet, so
+	// not in a measurement, but soon to be. Forgetting it at each measurement let a fast
+	// stream go over the cap by the writers' queues.
+	reserved, written int64
 	// limit is the cap, lowered to leave reserve free on the file system; high is where
 	// eviction starts.
 	limit, high int64
@@ -87,6 +92,7 @@ func (s *space) reserve(n int64) error {
 	for !s.closed {
 		if s.used+n <= s.limit || s.stuck && s.used+n <= s.diskLimit {
 			s.used += n
+			s.reserved += n
 			if s.used >= s.high {
 				s.poke()
 			}
@@ -108,9 +114,34 @@ func (s *space) poke() {
 	}
 }
 
-// set records a measurement and releases waiting writers.
-func (s *space) set(used, limit, high, diskLimit int64, stuck bool) {
+// wrote records that n reserved bytes were committed to disk, or will never be.
+func (s *space) wrote(n int64) {
 	s.mu.Lock()
+	s.written += n
+	s.mu.Unlock()
+}
+
+// writtenSoFar is taken before a measurement, for set.
+func (s *space) writtenSoFar() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.written
+}
+
+// queued is what was reserved and not yet written since writtenSoFar returned written.
+func (s *space) queued(written int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reserved - written
+}
+
+// set records a measurement and releases waiting writers. written is writtenSoFar from
+// before the measurement began: what was reserved and not written by then may be missing
+// from it, so it is counted on top (twice, at worst, for what was written during the walk,
+// until the next measurement).
+func (s *space) set(measured, written, limit, high, diskLimit int64, stuck bool) {
+	s.mu.Lock()
+	used := measured + s.reserved - written
 	s.used, s.limit, s.high, s.diskLimit, s.stuck = used, limit, high, diskLimit, stuck
 	s.cond.Broadcast()
 	s.mu.Unlock()

@@ -113,6 +113,7 @@ func (w *writer) run() {
 			}
 		}
 		err := w.commit(batch)
+		w.space.wrote(int64(size))
 		for _, bw := range batch {
 			if err != nil && bw.pw.err == nil {
 				bw.pw.err = err

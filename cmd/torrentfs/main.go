@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -28,6 +29,16 @@ func main() {
 			defer f.Close()
 			defer pprof.StopCPUProfile()
 		}
+	}
+	if path := os.Getenv("TORRENTFS_MEMPROFILE"); path != "" {
+		// For developers: a profile of every allocation of the run, written on exit.
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

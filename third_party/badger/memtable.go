@@ -426,13 +426,32 @@ func (lf *logFile) doneWriting(offset uint32) error {
 	lf.lock.Lock()
 	defer lf.lock.Unlock()
 
-	if err := lf.Truncate(int64(offset)); err != nil {
+	if err := lf.truncate(int64(offset)); err != nil {
 		return y.Wrapf(err, "Unable to truncate file: %q", lf.path)
 	}
 
 	// Previously we used to close the file after it was written and reopen it in read-only mode.
 	// We no longer open files in read-only mode. We keep all vlog files open in read-write mode.
 	return nil
+}
+
+// truncate is z.MmapFile.Truncate without its msync of the whole file unless SyncWrites is
+// set: the value log is written with write(2), the mapping is only read, and without
+// SyncWrites nothing else asks for the bytes on the disk. The msync made every filled
+// value-log file a synchronous flush of all of it on the write path.
+func (lf *logFile) truncate(size int64) error {
+	if lf.opt.SyncWrites {
+		return lf.Truncate(size)
+	}
+	if err := z.Munmap(lf.Data); err != nil {
+		return err
+	}
+	if err := lf.Fd.Truncate(size); err != nil {
+		return err
+	}
+	var err error
+	lf.Data, err = z.Mmap(lf.Fd, true, size)
+	return err
 }
 
 // iterate iterates over log file. It doesn't not allocate new memory for every kv pair.
