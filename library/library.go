@@ -303,10 +303,11 @@ func (l *Library) addStarted(e *entry, src source) error {
 			delete(l.entries, e.ih)
 		}
 		l.mu.Unlock()
-		if !removed {
-			l.mnt.Remove(name)
-			t.Drop()
+		if removed { // a Remove dropped it while it started: as if removed after
+			return nil
 		}
+		l.mnt.Remove(name)
+		t.Drop()
 		return err
 	}
 	l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length(), "dormant", false)
@@ -385,15 +386,16 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 // forget gives up an entry that never made it into the mount, releasing its database, and
 // reports whether it was removed meanwhile. Only e's adder calls it.
 func (l *Library) forget(e *entry) bool {
+	// Release closes only a database the client has not opened; none other of e.ih is open:
+	// its entry is in entries until the close is done, so a new add of e.ih (ErrDuplicate
+	// until then) acquires the database after it.
+	l.cache.Release(e.ih)
 	l.mu.Lock()
 	removed := l.givenUpLocked(e)
 	if !removed {
 		delete(l.entries, e.ih)
 	}
 	l.mu.Unlock()
-	// Release closes only a database the client has not opened; none other of e.ih is open:
-	// its entry has been in entries until now.
-	l.cache.Release(e.ih)
 	return removed
 }
 
