@@ -135,9 +135,9 @@ func Open(dir string, opts Options) (*Cache, error) {
 	removeTrash(dir)
 	c := &Cache{
 		dir: dir, log: log, maxSize: opts.MaxSize,
-		torrents: make(map[metainfo.Hash]*torrent), closing: make(map[metainfo.Hash]bool),
-		released: make(map[metainfo.Hash]bool),
-		space:    newSpace(dir), stop: make(chan struct{}), evictorDone: make(chan struct{}),
+		torrents: make(map[metainfo.Hash]*torrent), released: make(map[metainfo.Hash]bool),
+		closing: make(map[metainfo.Hash]bool), space: newSpace(dir),
+		stop: make(chan struct{}), evictorDone: make(chan struct{}),
 		stuckWarn: rate.Sometimes{Interval: time.Minute}, measureWarn: rate.Sometimes{Interval: time.Minute},
 	}
 	// Space is reclaimed a value-log file at a time, so the files are small against the cap
