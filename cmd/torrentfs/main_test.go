@@ -1067,7 +1067,7 @@ func allCached(r status.Report) bool {
 // its log line: the one log wait for an event left in these tests' own processes.
 func (p *proc) seedAddr(t testing.TB) string {
 	t.Helper()
-	return p.seedAddr(t)
+	return "127.0.0.1:" + port(p.waitFor(t, "msg=seeding"))
 }
 
 // waitUntil polls cond every 10 ms until it holds, failing the test after a minute.
