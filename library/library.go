@@ -90,6 +90,10 @@ type entry struct {
 	started bool
 	// done is closed once the adder is done with the entry: attached or given up.
 	done chan struct{}
+	// acquired: the adder opened the entry's database (a magnet link's, for its cached
+	// metadata), and releases it if it gives the entry up. Only the adder uses it. A
+	// .torrent's database is the client's to acquire and release (fetch.Acquirer).
+	acquired bool
 
 	// Guarded by Library.mu. name and t are written only while the entry is pending, so
 	// whoever moved it on reads them without mu.
@@ -207,6 +211,7 @@ func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool,
 		l.forget(e)
 		return false, err
 	}
+	e.acquired = true
 	opts := l.opts.Add
 	opts.MetaInfo = src.mi
 	if src.mi == nil {
@@ -400,13 +405,16 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	return nil
 }
 
-// forget gives up an entry that never made it into the mount, releasing its database, and
-// reports whether it was removed meanwhile. Only e's adder calls it.
+// forget gives up an entry that never made it into the mount, releasing the database its
+// adder acquired, and reports whether it was removed meanwhile. Only e's adder calls it.
 func (l *Library) forget(e *entry) bool {
-	// Release closes only a database the client has not opened; none other of e.ih is open:
-	// its entry is in entries until the close is done, so a new add of e.ih (ErrDuplicate
-	// until then) acquires the database after it.
-	l.cache.Release(e.ih)
+	// Only the database the adder acquired: another of e.ih may be a torrent's still
+	// leaving the client, or waking. Release closes it only if the client has not opened
+	// it; e is in entries until the close is done, so a new add of e.ih (ErrDuplicate until
+	// then) acquires the database after it.
+	if e.acquired {
+		l.cache.Release(e.ih)
+	}
 	l.mu.Lock()
 	removed := l.givenUpLocked(e)
 	if !removed {
