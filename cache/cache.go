@@ -72,9 +72,20 @@ type Cache struct {
 	stuckWarn, measureWarn rate.Sometimes
 	loggedLimit            atomic.Int64 // the file system's limit last logged; 0 while the cap applies
 
+	// hookClosing, if set (by tests only, before any torrent is acquired), runs in a
+	// torrent's close once the torrent is closing and before its database closes.
+	hookClosing func(metainfo.Hash)
+
 	// Guarded by mu.
-	mu       sync.Mutex
+	mu sync.Mutex
+	// torrents holds the open databases. A database being closed leaves it when its close
+	// begins, for closing, and closing when the close is done: an Acquire of its torrent
+	// waits on settled until then, so it never gets a database that is closing, and never
+	// opens a second one while the first still holds the directory's lock.
 	torrents map[metainfo.Hash]*torrent
+	closing  map[metainfo.Hash]bool
+	settled  sync.Cond // L is &mu; broadcast when a close is done
+	waiting  int       // Acquires waiting on settled
 	// released holds the torrents this process opened and closed: it is exiting, or dropped
 	// them. Eviction leaves them to the next process, rather than drop the torrent just read.
 	released map[metainfo.Hash]bool
@@ -125,7 +136,8 @@ func Open(dir string, opts Options) (*Cache, error) {
 	c := &Cache{
 		dir: dir, log: log, maxSize: opts.MaxSize,
 		torrents: make(map[metainfo.Hash]*torrent), released: make(map[metainfo.Hash]bool),
-		space: newSpace(dir), stop: make(chan struct{}), evictorDone: make(chan struct{}),
+		closing: make(map[metainfo.Hash]bool), space: newSpace(dir),
+		stop: make(chan struct{}), evictorDone: make(chan struct{}),
 		stuckWarn: rate.Sometimes{Interval: time.Minute}, measureWarn: rate.Sometimes{Interval: time.Minute},
 	}
 	// Space is reclaimed a value-log file at a time, so the files are small against the cap
@@ -140,6 +152,7 @@ func Open(dir string, opts Options) (*Cache, error) {
 	c.reserve = 2*c.vlogSize + 16<<20
 	// Limits now; eviction from the evictor's first tick, after the caller has acquired the
 	// torrent it opened the cache for, which would otherwise count as closed and evictable.
+	c.settled.L = &c.mu
 	c.evictOnce(false)
 	go c.runEvictor()
 	return c, nil
@@ -183,7 +196,9 @@ func (c *Cache) Dir() string { return c.dir }
 
 // Acquire opens the torrent's database ahead of OpenTorrent, so that errors such as ErrInUse
 // or a corrupt database are reported before the client starts: anacrolix does not report a
-// storage error for a torrent added from a file. OpenTorrent then uses this database.
+// storage error for a torrent added from a file. OpenTorrent then uses this database. If
+// the torrent's database is being closed (its torrent dropped, or released), Acquire waits
+// for the close to finish and opens it again.
 func (c *Cache) Acquire(ih metainfo.Hash) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -209,7 +224,15 @@ func (c *Cache) Release(ih metainfo.Hash) {
 	}
 }
 
+// acquireLocked returns the torrent's open database, opening it if needed; it waits for a
+// close of it under way. Guarded by mu, which it releases while it waits. A close never
+// takes anacrolix's client lock, so OpenTorrent may wait here under it.
 func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
+	for c.closing[ih] && !c.closed {
+		c.waiting++
+		c.settled.Wait()
+		c.waiting--
+	}
 	if c.closed {
 		return nil, errors.New("cache: closed")
 	}
@@ -221,10 +244,22 @@ func (c *Cache) acquireLocked(ih metainfo.Hash) (*torrent, error) {
 		return nil, err
 	}
 	t.ih = ih
+	t.onClosing = func() {
+		c.mu.Lock()
+		if c.torrents[ih] == t {
+			delete(c.torrents, ih)
+		}
+		c.closing[ih] = true
+		c.released[ih] = true
+		c.mu.Unlock()
+		if c.hookClosing != nil {
+			c.hookClosing(ih)
+		}
+	}
 	t.onClose = func() {
 		c.mu.Lock()
-		delete(c.torrents, ih)
-		c.released[ih] = true
+		delete(c.closing, ih)
+		c.settled.Broadcast()
 		c.mu.Unlock()
 	}
 	c.torrents[ih] = t
@@ -327,6 +362,7 @@ func (c *Cache) Close() error {
 		close(c.stop)
 	}
 	c.closed = true
+	c.settled.Broadcast() // an Acquire waiting for a close fails now
 	open := make([]*torrent, 0, len(c.torrents))
 	for _, t := range c.torrents {
 		open = append(open, t)

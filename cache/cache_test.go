@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -664,5 +665,85 @@ func TestDamagedCache(t *testing.T) {
 	}
 	if err := writePiece(t, ti, info, data, 0).MarkComplete(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A torrent removed and at once added again: the add's Acquire comes while the removal still
+// closes the torrent's database. It must wait for that close and open the database again,
+// not hand back the one closing, whose every use then fails ("cache: torrent closed").
+func TestAcquireDuringClose(t *testing.T) {
+	info, data := testInfo(t)
+	infoBytes, err := bencode.Marshal(info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih := metainfo.HashBytes(infoBytes)
+	c, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first close (the removal's) stops once it has begun, until proceed.
+	began, proceed := make(chan struct{}), make(chan struct{})
+	var first sync.Once
+	c.hookClosing = func(metainfo.Hash) {
+		first.Do(func() {
+			close(began)
+			<-proceed
+		})
+	}
+	ti, err := storage.NewClient(c).OpenTorrent(t.Context(), info, ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SaveInfo(ih, infoBytes); err != nil {
+		t.Fatal(err)
+	}
+	if err := writePiece(t, ti, info, data, 0).MarkComplete(); err != nil {
+		t.Fatal(err)
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- ti.Close() }()
+	<-began
+	acquired := make(chan error, 1)
+	go func() { acquired <- c.Acquire(ih) }()
+	// Until the close goes on, the Acquire must wait for it, not return.
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		select {
+		case err := <-acquired:
+			close(proceed)
+			t.Fatalf("Acquire returned (%v) while the torrent's database was still closing", err)
+		case <-tick.C:
+			c.mu.Lock()
+			n := c.waiting
+			c.mu.Unlock()
+			if n > 0 {
+				break wait
+			}
+		case <-t.Context().Done():
+			t.Fatal("Acquire neither returned nor waited")
+		}
+	}
+	close(proceed)
+	if err := <-closed; err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := <-acquired; err != nil {
+		t.Fatalf("Acquire after the close: %v", err)
+	}
+	// The database acquired is open, and is the torrent's: its info and piece are there.
+	if got, err := c.LoadInfo(ih); err != nil || !bytes.Equal(got, infoBytes) {
+		t.Fatalf("LoadInfo after the re-acquire: %v", err)
+	}
+	ti, err = storage.NewClient(c).OpenTorrent(t.Context(), info, ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readPiece(t, ti.Piece(info.Piece(0))); !bytes.Equal(got, data[:testPieceLen]) {
+		t.Fatal("piece 0 read after the re-acquire differs from what was written")
 	}
 }

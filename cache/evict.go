@@ -252,6 +252,10 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 		t.dropMu.Unlock()
 	}
 	dropped := time.Since(start)
+	// Chunk writes to the pieces wait meanwhile, inside anacrolix's storage write; Evicted
+	// takes anacrolix's client lock. anacrolix does not hold that lock around storage writes:
+	// fetch's TestEvictedDuringStorageWrite pins it, so that an upgrade that changes it
+	// fails there rather than deadlock here.
 	if w != nil {
 		w.Evicted(t.ih, pieces)
 	}

@@ -59,7 +59,8 @@ type torrent struct {
 	log      *slog.Logger
 	space    *space
 	vlogSize int64
-	onClose  func()
+	// onClosing runs when close begins, onClose when it is done: the Cache's bookkeeping.
+	onClosing, onClose func()
 
 	// Immutable after setInfo, which comes before any piece is used.
 	pieceLen int64
@@ -233,6 +234,9 @@ func (t *torrent) setInfo(info *metainfo.Info) error {
 
 func (t *torrent) close() error {
 	t.closeOnce.Do(func() {
+		if t.onClosing != nil {
+			t.onClosing()
+		}
 		t.w.close()
 		t.closeMu.Lock()
 		t.closed = true

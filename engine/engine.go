@@ -30,6 +30,13 @@ import (
 	"github.com/torrentfs/torrentfs/web"
 )
 
+// The cache is the client's storage, and how a dormant torrent acquires it as it wakes; the
+// client is the cache's eviction Watcher.
+var (
+	_ fetch.Acquirer = (*cache.Cache)(nil)
+	_ cache.Watcher  = (*fetch.Client)(nil)
+)
+
 // Config configures an Engine. The zero value with a CacheDir is usable: no mount, no HTTP,
 // no sources, the public swarm.
 type Config struct {

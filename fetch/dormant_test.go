@@ -39,17 +39,23 @@ func TestDormantWakesOnOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before, after int
-	tt, err := c.AddDormant(s.TorrentPath, mi, fetch.AddOptions{Peers: []string{addr}}, fetch.Wake{
-		Before: func() error { before++; return st.Acquire(mi.HashInfoBytes()) },
-		After:  func() { after++ },
-	})
+	var woke int
+	tt, err := c.AddDormant(s.TorrentPath, mi, fetch.AddOptions{Peers: []string{addr}}, func() { woke++ })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !tt.Dormant() || c.AnacrolixTorrents() != 0 || before != 0 {
-		t.Fatalf("added dormant: Dormant %v, %d torrents in anacrolix, Before called %d times", tt.Dormant(), c.AnacrolixTorrents(), before)
+	if !tt.Dormant() || c.AnacrolixTorrents() != 0 || woke != 0 {
+		t.Fatalf("added dormant: Dormant %v, %d torrents in anacrolix, woke %d times", tt.Dormant(), c.AnacrolixTorrents(), woke)
 	}
+	// No storage acquired: another cache on the same directory can take the torrent's.
+	other, err := cache.Open(st.Dir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Acquire(mi.HashInfoBytes()); err != nil {
+		t.Fatalf("the dormant torrent's database is held: %v", err)
+	}
+	other.Close()
 	if tt.Name() != "tree" || !tt.IsDir() || tt.InfoHash() != s.InfoHash || tt.Length() != int64(len(files[0].Data)+len(files[1].Data)) {
 		t.Fatalf("dormant torrent: %q dir %v %s length %d", tt.Name(), tt.IsDir(), tt.InfoHash(), tt.Length())
 	}
@@ -67,8 +73,8 @@ func TestDormantWakesOnOpen(t *testing.T) {
 
 	h := open(t, tt, 1)
 	defer h.Close()
-	if tt.Dormant() || c.AnacrolixTorrents() != 1 || before != 1 || after != 1 {
-		t.Fatalf("after Open: Dormant %v, %d torrents in anacrolix, hooks %d and %d", tt.Dormant(), c.AnacrolixTorrents(), before, after)
+	if tt.Dormant() || c.AnacrolixTorrents() != 1 || woke != 1 {
+		t.Fatalf("after Open: Dormant %v, %d torrents in anacrolix, woke %d times", tt.Dormant(), c.AnacrolixTorrents(), woke)
 	}
 	if got := readAt(t, h, 0, len(files[1].Data)); !bytes.Equal(got, files[1].Data) {
 		t.Fatal("read of the woken torrent differs from the source")
@@ -78,34 +84,43 @@ func TestDormantWakesOnOpen(t *testing.T) {
 	if got := readAt(t, h2, 0, len(files[0].Data)); !bytes.Equal(got, files[0].Data) {
 		t.Fatal("read of its other file differs from the source")
 	}
-	if before != 1 || after != 1 {
-		t.Fatalf("hooks called %d and %d times for two opens", before, after)
+	if woke != 1 {
+		t.Fatalf("woke %d times for two opens", woke)
 	}
 	if tt.BytesCached(1) != int64(len(files[1].Data)) {
 		t.Fatalf("%d bytes cached of the file read", tt.BytesCached(1))
 	}
 }
 
-// A failing Before leaves the torrent dormant, and the Open fails with its error; a dormant
-// torrent drops at once.
+// A wake whose storage cannot be acquired (another cache, as another process would, holds
+// the torrent's database) leaves the torrent dormant, and the Open fails with the storage's
+// error; a dormant torrent drops at once.
 func TestDormantWakeFailsThenDrop(t *testing.T) {
 	s, _ := singleFile(t, 100<<10)
-	c := dormantClient(t, newCache(t))
+	st := newCache(t)
+	c := dormantClient(t, st)
 	mi, _, err := fetch.LoadTorrentFile(s.TorrentPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	errNo := errors.New("no storage")
-	tt, err := c.AddDormant(s.TorrentPath, mi, fetch.AddOptions{}, fetch.Wake{Before: func() error { return errNo }})
+	other, err := cache.Open(st.Dir(), cache.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tt.Open(0); !errors.Is(err, errNo) {
-		t.Fatalf("Open with a failing wake: %v", err)
+	if err := other.Acquire(mi.HashInfoBytes()); err != nil {
+		t.Fatal(err)
+	}
+	tt, err := c.AddDormant(s.TorrentPath, mi, fetch.AddOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tt.Open(0); !errors.Is(err, cache.ErrInUse) {
+		t.Fatalf("Open with the database in use: %v, want cache.ErrInUse", err)
 	}
 	if !tt.Dormant() || c.AnacrolixTorrents() != 0 {
 		t.Fatal("a failed wake left the torrent in anacrolix")
 	}
+	other.Close()
 	tt.Drop()
 	if !dropped(tt) || len(c.Torrents()) != 0 {
 		t.Fatal("a dormant torrent did not drop at once")

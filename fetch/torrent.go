@@ -154,31 +154,33 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	return tt, nil
 }
 
-// Wake is what a dormant torrent calls as it wakes (see AddDormant). Each may be nil.
-type Wake struct {
-	// Before is called before the torrent joins anacrolix, to make its storage ready (a
-	// cache.Acquire, say). If it fails, the Open that woke the torrent fails with its error
-	// and the torrent stays dormant.
-	Before func() error
-	// Failed is called if the torrent then could not join anacrolix, to undo Before.
-	Failed func()
-	// After is called once the torrent is active.
-	After func()
+// Acquirer is storage that opens a torrent's store ahead of anacrolix; *cache.Cache
+// implements it. anacrolix reports no storage error for a torrent added from a file, so a
+// dormant torrent whose Config.Storage is an Acquirer acquires its store as it wakes, before
+// it joins anacrolix: a failure (another process has the store, say) fails the Open that
+// woke it, and the torrent stays dormant. It is how fetch gets a dormant torrent's storage,
+// and the only use it makes of the interface.
+type Acquirer interface {
+	// Acquire opens torrent ih's store; the storage's OpenTorrent then uses it.
+	Acquire(ih metainfo.Hash) error
+	// Release closes the store Acquire opened, if OpenTorrent did not take it.
+	Release(ih metainfo.Hash)
 }
 
 // dormancy is what a dormant torrent needs to wake.
 type dormancy struct {
 	spec  *torrent.TorrentSpec
 	peers []string
-	wake  Wake
+	woke  func()
 }
 
 // AddDormant adds a torrent from a .torrent file (mi, as LoadTorrentFile returned it)
 // without starting it: it shows its files and their sizes, but has no storage open, and no
 // peer or tracker hears of it, until the first Open of one of its files wakes it. Waking
-// runs w's hooks and adds the torrent to anacrolix; from then on it is active, as after Add.
+// acquires its storage (see Acquirer) and adds the torrent to anacrolix; from then on it is
+// active, as after Add, and woke, if not nil, is called, once, by the goroutine that woke it.
 // source names the torrent in errors.
-func (c *Client) AddDormant(source string, mi *metainfo.MetaInfo, opts AddOptions, w Wake) (*Torrent, error) {
+func (c *Client) AddDormant(source string, mi *metainfo.MetaInfo, opts AddOptions, woke func()) (*Torrent, error) {
 	opts.MetaInfo = mi
 	spec, peers, modTime, err := c.spec(source, opts)
 	if err != nil {
@@ -196,7 +198,7 @@ func (c *Client) AddDormant(source string, mi *metainfo.MetaInfo, opts AddOption
 	}
 	defer c.unreserve(spec.InfoHash)
 	tt := c.newTorrent(spec.InfoHash, &info, mi.InfoBytes, modTime)
-	tt.sleep = &dormancy{spec: spec, peers: peers, wake: w}
+	tt.sleep = &dormancy{spec: spec, peers: peers, woke: woke}
 	if !c.register(tt) {
 		return nil, ErrClientClosed
 	}
@@ -360,30 +362,31 @@ func (t *Torrent) wake() error {
 		return nil
 	}
 	d := t.sleep
-	if d.wake.Before != nil {
-		if err := d.wake.Before(); err != nil {
+	acq, _ := t.c.cfg.Storage.(Acquirer)
+	if acq != nil {
+		if err := acq.Acquire(t.ih); err != nil {
 			return err
 		}
 	}
 	at, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
 	if err != nil {
-		if d.wake.Failed != nil {
-			d.wake.Failed()
+		if acq != nil {
+			acq.Release(t.ih)
 		}
 		return err
 	}
 	t.start(at, d.peers)
 	t.sleep = nil
 	t.c.log.Debug("woke a dormant torrent", "torrent", t.Name(), "infohash", t.ih.HexString())
-	if d.wake.After != nil {
-		d.wake.After()
+	if d.woke != nil {
+		d.woke()
 	}
 	return nil
 }
 
-// Start makes a dormant torrent active at once, as the first Open of one of its files would,
-// running its Wake hooks; it does nothing to an active torrent. It fails with Wake.Before's
-// error, or the client's, and the torrent then stays dormant; with ErrDropped once the
+// Start makes a dormant torrent active at once, as the first Open of one of its files would;
+// it does nothing to an active torrent. It fails with the storage's Acquire error, or the
+// client's, and the torrent then stays dormant; with ErrDropped once the
 // torrent left the client after Drop.
 func (t *Torrent) Start() error {
 	if err := t.openHandle(); err != nil {

@@ -40,7 +40,7 @@ func dormant(t *testing.T, cl *fetch.Client, name string, paths [][]string) *fet
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt, err := cl.AddDormant(name+".torrent", &metainfo.MetaInfo{InfoBytes: ib}, fetch.AddOptions{}, fetch.Wake{})
+	tt, err := cl.AddDormant(name+".torrent", &metainfo.MetaInfo{InfoBytes: ib}, fetch.AddOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,15 +40,22 @@ type Options struct {
 
 // Library is the set of torrents of one mount. It is safe for concurrent use.
 //
-// An entry's life: pending (in entries, being added by the one call or goroutine that made
-// it, its adder: resolving nothing more, opening its database, waiting for metadata), then
-// attached (in the mount, e.t set) or given up (its adder takes it out). Remove takes an
-// attached entry out of entries at once; a pending one it marks removing, stops its
-// metadata wait, and waits for its adder to take it out and release its database, so
-// that its info-hash cannot be added again before its old database is released.
+// The library is the one owner of each torrent's life; its entry's state says where it is:
 //
-// Lock order: a fetch.Torrent's wake lock (held while the Wake hooks run, which take mu) →
-// mu → fs.Mount's lock (mnt.Attach is called under mu). mu is held across no call into
+//	pending ──attach──► attached ──Remove──► gone
+//	   │  └──Remove──► removing ──adder gives up──┤
+//	   └──────────── adder gives up ──────────────┘
+//
+// A pending entry is being added by the one call or goroutine that made it, its adder
+// (opening its database, waiting for metadata). Attached, it is in the mount and holds its
+// fetch.Torrent. Remove takes an attached entry out at once (the torrent drops once its open
+// files close); a pending one it marks removing, stops its metadata wait, and waits for the
+// adder to give it up. An adder gives an entry up (forget) after releasing its database, so
+// its info-hash is not added again (ErrDuplicate until then) before that database is closed.
+// Only the adder moves an entry out of pending or removing; every move is under mu.
+//
+// Lock order: a fetch.Torrent's wake lock (held while the woke function runs, which takes
+// mu) → mu → fs.Mount's lock (mnt.Attach is called under mu). mu is held across no call into
 // fetch or cache and no wait: Remove waits for an adder, and Close for wg, without it.
 // Every goroutine the library starts is started under mu unless closed is set, so that
 // none is added to wg once Close may be waiting for it (goLocked).
@@ -83,17 +90,30 @@ type entry struct {
 	started bool
 	// done is closed once the adder is done with the entry: attached or given up.
 	done chan struct{}
+	// acquired: the adder opened the entry's database (a magnet link's, for its cached
+	// metadata), and releases it if it gives the entry up. Only the adder uses it. A
+	// .torrent's database is the client's to acquire and release (fetch.Acquirer).
+	acquired bool
 
-	// Guarded by Library.mu. name and t are written only while the entry is in
-	// Library.entries and not removing, so whoever took it out reads them without mu.
-	// Set once the metadata is known and the entry is in the mount.
+	// Guarded by Library.mu. name and t are written only while the entry is pending, so
+	// whoever moved it on reads them without mu.
+	state state
+	// Set as the entry is attached.
 	name string
 	t    *fetch.Torrent
 	// stop ends the wait for a magnet link's metadata.
 	stop context.CancelFunc
-	// removing: Remove took the entry while pending, and waits for its adder.
-	removing bool
 }
+
+// state is where an entry is in its life (see Library).
+type state int
+
+const (
+	pending  state = iota // in entries, its adder at work
+	attached              // in entries and the mount
+	removing              // in entries; Remove waits for its adder to give it up
+	gone                  // out of entries, for good
+)
 
 // New returns an empty library serving its torrents in mnt. The client's storage must be c.
 func New(cl *fetch.Client, c *cache.Cache, mnt *fs.Mount, opts Options) *Library {
@@ -159,7 +179,7 @@ func (l *Library) add(ctx context.Context, s, origin string) error {
 	if e, ok := l.entries[src.ih]; ok {
 		what := e.name
 		switch {
-		case e.removing:
+		case e.state == removing:
 			what = "being removed"
 		case what == "":
 			what = "awaiting metadata"
@@ -191,6 +211,7 @@ func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool,
 		l.forget(e)
 		return false, err
 	}
+	e.acquired = true
 	opts := l.opts.Add
 	opts.MetaInfo = src.mi
 	if src.mi == nil {
@@ -215,7 +236,7 @@ func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool,
 	}
 	l.mu.Lock()
 	e.stop = stop // called by takeLocked from now on, or below
-	removed := l.entries[e.ih] != e || e.removing
+	removed := e.state != pending
 	if !removed {
 		waiting = l.goLocked(func() {
 			defer stop()
@@ -257,7 +278,11 @@ func (l *Library) wait(ctx context.Context, e *entry, src source, opts fetch.Add
 
 // acquire opens the entry's database in the cache.
 func (l *Library) acquire(e *entry) error {
-	err := l.cache.Acquire(e.ih)
+	return l.inUse(e, l.cache.Acquire(e.ih))
+}
+
+// inUse says which process has e's database when err is that it is in use.
+func (l *Library) inUse(e *entry, err error) error {
 	if errors.Is(err, cache.ErrInUse) {
 		return fmt.Errorf("%s is already mounted by another torrentfs process (cache %s)", e.source, l.cache.Dir())
 	}
@@ -269,11 +294,8 @@ func (l *Library) acquire(e *entry) error {
 // is first opened. A directory of a thousand torrents then costs little more than their
 // file lists; those read become active, and stay so.
 func (l *Library) addDormant(e *entry, src source) error {
-	t, err := l.cl.AddDormant(src.add, src.mi, l.opts.Add, fetch.Wake{
-		Before: func() error { return l.acquire(e) },
-		Failed: func() { l.cache.Release(e.ih) },
-		After:  func() { l.woke(e) },
-	})
+	// The client acquires the torrent's database from the cache as it wakes (fetch.Acquirer).
+	t, err := l.cl.AddDormant(src.add, src.mi, l.opts.Add, func() { l.woke(e) })
 	if err != nil {
 		l.forget(e)
 		return err
@@ -298,16 +320,17 @@ func (l *Library) addStarted(e *entry, src source) error {
 	}
 	if err := t.Start(); err != nil {
 		l.mu.Lock()
-		removed := l.entries[e.ih] != e
+		removed := e.state != attached
 		if !removed {
-			delete(l.entries, e.ih)
+			l.leaveLocked(e)
 		}
 		l.mu.Unlock()
-		if !removed {
-			l.mnt.Remove(name)
-			t.Drop()
+		if removed { // a Remove dropped it while it started: as if removed after
+			return nil
 		}
-		return err
+		l.mnt.Remove(name)
+		t.Drop()
+		return l.inUse(e, err)
 	}
 	l.log.Info("added", "torrent", name, "infohash", e.ih.HexString(), "files", len(t.Files()), "size", t.Length(), "dormant", false)
 	return nil
@@ -366,7 +389,7 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 		want = n
 	}
 	name := l.mnt.Attach(want, tree)
-	e.name, e.t = name, t
+	e.name, e.t, e.state = name, t, attached
 	changed := l.names[e.ih] != name
 	l.names[e.ih] = name
 	l.mu.Unlock()
@@ -382,32 +405,41 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	return nil
 }
 
-// forget gives up an entry that never made it into the mount, releasing its database, and
-// reports whether it was removed meanwhile. Only e's adder calls it.
+// forget gives up an entry that never made it into the mount, releasing the database its
+// adder acquired, and reports whether it was removed meanwhile. Only e's adder calls it.
 func (l *Library) forget(e *entry) bool {
+	// Only the database the adder acquired: another of e.ih may be a torrent's still
+	// leaving the client, or waking. Release closes it only if the client has not opened
+	// it; e is in entries until the close is done, so a new add of e.ih (ErrDuplicate until
+	// then) acquires the database after it.
+	if e.acquired {
+		l.cache.Release(e.ih)
+	}
 	l.mu.Lock()
 	removed := l.givenUpLocked(e)
 	if !removed {
-		delete(l.entries, e.ih)
+		l.leaveLocked(e)
 	}
 	l.mu.Unlock()
-	// Release closes only a database the client has not opened; none other of e.ih is open:
-	// its entry has been in entries until now.
-	l.cache.Release(e.ih)
 	return removed
 }
 
 // givenUpLocked reports whether the pending entry e was removed while being added, and then
 // takes it out of entries. Only e's adder calls it. Guarded by mu.
 func (l *Library) givenUpLocked(e *entry) bool {
-	if l.entries[e.ih] != e {
-		return true
-	}
-	if e.removing {
-		delete(l.entries, e.ih)
+	if e.state == removing {
+		l.leaveLocked(e)
 		return true
 	}
 	return false
+}
+
+// leaveLocked takes e out of entries: it is gone. Guarded by mu.
+func (l *Library) leaveLocked(e *entry) {
+	if l.entries[e.ih] == e {
+		delete(l.entries, e.ih)
+	}
+	e.state = gone
 }
 
 // ErrNotFound is returned by Remove for a name or info-hash the library does not have.
@@ -433,7 +465,7 @@ func (l *Library) Remove(key string, purge bool) error {
 // mu.
 func (l *Library) find(key string) *entry {
 	if ih, ok := ParseInfoHash(key); ok {
-		if e, ok := l.entries[ih]; ok && !e.removing {
+		if e, ok := l.entries[ih]; ok && e.state != removing {
 			return e
 		}
 	}
@@ -448,11 +480,11 @@ func (l *Library) find(key string) *entry {
 // takeLocked starts removing e: an attached entry leaves entries at once; a pending one is
 // marked removing and its metadata wait stopped, and its adder takes it out. Guarded by mu.
 func (l *Library) takeLocked(e *entry) {
-	if e.t != nil {
-		delete(l.entries, e.ih)
+	if e.state == attached {
+		l.leaveLocked(e)
 		return
 	}
-	e.removing = true
+	e.state = removing
 	if e.stop != nil {
 		e.stop()
 	}
@@ -510,7 +542,7 @@ func (l *Library) List() []Info {
 	l.mu.Lock()
 	var es []listed
 	for _, e := range l.entries {
-		if !e.removing {
+		if e.state != removing {
 			es = append(es, listed{Info{InfoHash: e.ih.HexString(), Source: e.source, Name: e.name}, e.t})
 		}
 	}
@@ -561,7 +593,7 @@ func (l *Library) Torrents() []*fetch.Torrent {
 	defer l.mu.Unlock()
 	var es []*entry
 	for _, e := range l.entries {
-		if e.t != nil {
+		if e.state == attached {
 			es = append(es, e)
 		}
 	}

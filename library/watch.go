@@ -124,24 +124,24 @@ func (l *Library) runWatcher(wa *watcher) {
 // added, removed if gone, replaced if it now names another torrent.
 func (l *Library) sync(path string) {
 	_, err := os.Stat(path)
-	gone := err != nil
+	deleted := err != nil
 	l.mu.Lock()
 	var old *entry
 	for _, e := range l.entries {
-		if e.origin == path && !e.removing {
+		if e.origin == path && e.state != removing {
 			old = e
 		}
 	}
-	if old != nil && gone {
+	if old != nil && deleted {
 		l.takeLocked(old)
 	}
 	l.mu.Unlock()
 	switch {
-	case old != nil && gone:
+	case old != nil && deleted:
 		if err := l.remove(old, false); err != nil {
 			l.log.Warn("cannot remove torrent", "file", path, "err", err)
 		}
-	case old == nil && !gone:
+	case old == nil && !deleted:
 		l.addWatched(path)
 	case old != nil:
 		if src, err := resolve(l.ctx, path); err == nil && src.ih != old.ih {

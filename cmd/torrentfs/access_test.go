@@ -305,7 +305,7 @@ func TestNoWayIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := start(t, []string{"XDG_CACHE_HOME=" + xdg}, append([]string{"mount", "--peer", addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkTree(t, mnt, map[string][]byte{"f.bin": data})
 	cacheDir := filepath.Join(xdg, "torrentfs")
 	checkMode(t, xdg, fs.ModeDir|0o700)
@@ -348,7 +348,7 @@ func TestNoWayIn(t *testing.T) {
 	// made by the mount, is its user's alone.
 	cacheDir = filepath.Join(base, "cache")
 	m = start(t, nil, append([]string{"mount", "--allow-other", "--cache-dir", cacheDir, "--peer", addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkMode(t, cacheDir, fs.ModeDir|0o700)
 	if out, errno := other.do("readdir", mnt); errno != 0 || string(out) != "f.bin\n" {
 		t.Fatalf("readdir of an --allow-other mount as nobody: %q, errno %d (%v)", out, errno, errno)
@@ -400,7 +400,7 @@ func TestNoWayOut(t *testing.T) {
 	tor, data, addr := swarm(t, "f.bin", 1<<20+5)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkTree(t, mnt, map[string][]byte{"f.bin": data})
 	if code, out, errOut := torrentfs(t, nil, "status", mnt); code != 0 || !strings.Contains(out, "f.bin") {
 		t.Fatalf("status: exit %d, %q, %s", code, out, errOut)

@@ -175,7 +175,7 @@ func (r *benchRun) fcEncryption(s fcSwarm) {
 		r.b.Fatalf("mktorrent: %v\n%s", err, out)
 	}
 	seeder := start(r.b, nil, append([]string{"seed", tor, s.dir}, loopback...)...)
-	proxy := shapingProxy(r.b, "127.0.0.1:"+port(seeder.waitFor(r.b, "msg=seeding")), realLatency, realRate)
+	proxy := shapingProxy(r.b, seeder.seedAddr(r.b), realLatency, realRate)
 	modes := []string{"allow", "prefer"}
 	times := make([][]time.Duration, len(modes))
 	for range fcMounts {
@@ -183,7 +183,7 @@ func (r *benchRun) fcEncryption(s fcSwarm) {
 			mnt := r.temp()
 			args := append([]string{"mount", "--cache-dir", r.temp(), "--peer", proxy, "--encryption", mode, tor, mnt}, loopback...)
 			p := startProc(r.b, "torrentfs", exec.Command(bin, args...), func() { detachIfMounted(args) })
-			p.waitFor(r.b, "msg=mounted")
+			p.waitReady(r.b)
 			if _, err := os.ReadDir(filepath.Join(mnt, filepath.Base(s.dir))); err != nil {
 				r.b.Fatal(err)
 			}
@@ -350,7 +350,7 @@ func (r *benchRun) fcMount(s fcSwarm, seeders []int, bin, tor string, peers ...s
 		args = append(args, "--peer", p)
 	}
 	p := startProc(r.b, "torrentfs", exec.Command(bin, args...), func() { detachIfMounted(args) })
-	p.waitFor(r.b, "msg=mounted")
+	p.waitReady(r.b)
 	return mnt, p
 }
 

@@ -38,7 +38,7 @@ func (r *benchRun) startup() {
 		p := start(r.b, nil, args...)
 		waitListed(r.b, mnt, "one.bin")
 		lists = append(lists, time.Since(t0))
-		p.waitFor(r.b, "msg=mounted") // the log line follows the entry
+		p.waitReady(r.b) // readiness follows the entry
 		unmount(r.b, p)
 	}
 	list, base := median(lists), median(execs)
@@ -115,7 +115,7 @@ func (r *benchRun) treeCopy(realistic bool) {
 	seed := func(tor, path string) string {
 		s := start(r.b, nil, append([]string{"seed", tor, path}, loopback...)...)
 		r.b.Cleanup(func() { s.stop(r.b, syscall.SIGINT) })
-		peer := "127.0.0.1:" + port(s.waitFor(r.b, "msg=seeding"))
+		peer := s.seedAddr(r.b)
 		if realistic {
 			peer = shapingProxy(r.b, peer, realLatency, realRate)
 		}

@@ -21,7 +21,7 @@ func (r *benchRun) statusCost(big string) {
 	tor := r.create(big, "256K")
 	seeder := start(r.b, nil, append([]string{"seed", tor, big}, loopback...)...)
 	defer seeder.stop(r.b, syscall.SIGINT)
-	peer := "127.0.0.1:" + port(seeder.waitFor(r.b, "msg=seeding"))
+	peer := seeder.seedAddr(r.b)
 	ctx := browser(r.b)
 
 	type way struct {

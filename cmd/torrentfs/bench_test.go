@@ -211,7 +211,7 @@ func (r *benchRun) mount(tor, cacheDir string, extra []string, peers ...string) 
 	}
 	t0 := time.Now()
 	p := start(r.b, nil, args...)
-	p.waitFor(r.b, "msg=mounted")
+	p.waitReady(r.b)
 	return mnt, p, time.Since(t0)
 }
 
@@ -313,7 +313,7 @@ func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
 	r.progress("profile %s", label)
 	tor := r.create(path, pieceLen)
 	seeder := start(r.b, nil, append([]string{"seed", tor, path}, loopback...)...)
-	peer := "127.0.0.1:" + port(seeder.waitFor(r.b, "msg=seeding"))
+	peer := seeder.seedAddr(r.b)
 	if realistic {
 		peer = shapingProxy(r.b, peer, realLatency, realRate)
 	}
@@ -344,7 +344,7 @@ func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
 	if !realistic && pieceLen == "256K" {
 		// uTP against TCP, plain anacrolix both: a seeder that also speaks uTP, 10 s of uTP.
 		utpSeeder := start(r.b, nil, append([]string{"seed", tor, path, "--utp"}, loopback...)...)
-		utpPeer := "127.0.0.1:" + port(utpSeeder.waitFor(r.b, "msg=seeding"))
+		utpPeer := utpSeeder.seedAddr(r.b)
 		n, d := rawDownloadFor(r.b, tor, utpPeer, r.temp(), true, 10*time.Second)
 		utpSeeder.stop(r.b, syscall.SIGINT)
 		r.add(benchRow{label, "anacrolix download over uTP only (10 s)", mibps(n, d), mibps(size, raw) + " (over TCP)", ratio(raw*time.Duration(n)/time.Duration(size), d), "", true})
@@ -472,7 +472,7 @@ func (r *benchRun) memory(path string) {
 	r.progress("profile %s", label)
 	tor := r.create(path, "256K")
 	seeder := start(r.b, nil, append([]string{"seed", tor, path}, loopback...)...)
-	peer := "127.0.0.1:" + port(seeder.waitFor(r.b, "msg=seeding"))
+	peer := seeder.seedAddr(r.b)
 	defer seeder.stop(r.b, syscall.SIGINT)
 	size := int64(benchSize)
 	raw := rawDownload(r.b, tor, peer, r.temp())
@@ -828,7 +828,7 @@ func (r *benchRun) mediaLibrary() {
 		}
 		tor := r.create(dir, "") // the piece length create chooses, as a user's would be
 		seeder := start(r.b, nil, append([]string{"seed", tor, dir}, loopback...)...)
-		peers = append(peers, "127.0.0.1:"+port(seeder.waitFor(r.b, "msg=seeding")))
+		peers = append(peers, seeder.seedAddr(r.b))
 		defer seeder.stop(r.b, syscall.SIGINT)
 		if err := os.Rename(tor, filepath.Join(watch, filepath.Base(tor))); err != nil {
 			r.b.Fatal(err)
@@ -902,7 +902,7 @@ func (r *benchRun) library() {
 
 	// One torrent has a seeder, for the first read of a dormant torrent.
 	seeder := start(r.b, nil, append([]string{"seed", filepath.Join(watched, "t0000.torrent"), filepath.Join(src, "f0000.bin")}, loopback...)...)
-	peer := "127.0.0.1:" + port(seeder.waitFor(r.b, "msg=seeding"))
+	peer := seeder.seedAddr(r.b)
 	defer seeder.stop(r.b, syscall.SIGINT)
 
 	t0 = time.Now()

@@ -55,7 +55,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	mnt, hp := t.TempDir(), freePort(t)
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
 		"--http", fmt.Sprintf("127.0.0.1:%d", hp), tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	ctx := browser(t)
 	// run runs one action with a minute to do it; on failure, the test ends showing the page.
 	run := func(what string, a chromedp.Action[chromedp.Void]) {

@@ -104,7 +104,7 @@ func TestCacheCap(t *testing.T) {
 	mnt, cacheDir := t.TempDir(), t.TempDir()
 	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--cache-max-size", "64M",
 		"--peer", addr, s.TorrentPath, mnt}, loopback...)...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	file := filepath.Join(mnt, "movie.bin")
 
 	stop := watchDu(t, cacheDir)
@@ -168,8 +168,8 @@ func TestCacheCapPrefetchAll(t *testing.T) {
 	stop := watchDu(t, cacheDir)
 	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--cache-max-size", "64M", "--prefetch", "all",
 		"--peer", addr, s.TorrentPath, mnt}, loopback...)...)
-	p.waitFor(t, "msg=mounted")
-	p.waitFor(t, "background prefetch stops")
+	p.waitReady(t)
+	p.waitFor(t, "background prefetch stops") // the line a user is told: what this checks
 	streamEqual(t, filepath.Join(mnt, "all.bin"), data)
 	// The background download's first fill runs at full loopback speed, the fastest the
 	// writers' queues fill: what is queued and not yet on disk counts against the cap
@@ -198,7 +198,7 @@ func TestStreamMemory(t *testing.T) {
 		mnt := t.TempDir()
 		args := append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, s.TorrentPath, mnt}, flags...)
 		p := start(t, nil, append(args, loopback...)...)
-		p.waitFor(t, "msg=mounted")
+		p.waitReady(t)
 		pid := p.cmd.Process.Pid
 		stop := sampleMem(pid)
 		streamEqual(t, filepath.Join(mnt, "stream.bin"), data)
@@ -260,11 +260,11 @@ func TestDiskFull(t *testing.T) {
 	mnt := t.TempDir()
 	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--cache-max-size", "10G",
 		"--peer", addr, s.TorrentPath, mnt}, loopback...)...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	file := filepath.Join(mnt, "big.bin")
 	stop := watchDu(t, cacheDir)
 	streamEqual(t, file, data)
-	p.waitFor(t, "has less room than the cache's cap")
+	p.waitFor(t, "has less room than the cache's cap") // the warning is what this checks
 	t.Logf("streamed %d MiB with the cache on a 128 MiB tmpfs: peak du %.1f MiB",
 		len(data)>>20, float64(stop())/(1<<20))
 
@@ -282,13 +282,13 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	filler.Close()
-	p.waitFor(t, "filling up")
+	p.waitFor(t, "filling up") // the warning is what this checks
 	// What is cached is served; what is not is fetched once eviction made room.
 	readEqual(t, file, int64(len(data))-8<<20, data[len(data)-8<<20:])
 	readEqual(t, file, 0, data[:16<<20])
 	readEqual(t, file, 100<<20, data[100<<20:116<<20])
 	os.Remove(filler.Name())
-	p.waitFor(t, "space returned")
+	p.waitFor(t, "space returned") // the line is what this checks
 	readEqual(t, file, 40<<20, data[40<<20:72<<20])
 	if code := p.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("exit %d", code)
@@ -309,7 +309,7 @@ func TestDamagedCacheRefetched(t *testing.T) {
 			args = append(args, "--peer", p)
 		}
 		p := start(t, nil, append(append(args, s.TorrentPath, mnt), loopback...)...)
-		p.waitFor(t, "msg=mounted")
+		p.waitReady(t)
 		return p
 	}
 	p := mount(addr)
@@ -367,7 +367,7 @@ func TestDamagedCacheRefetched(t *testing.T) {
 		}
 	}
 	f.Close()
-	p.waitFor(t, "a cached piece is damaged")
+	p.waitFor(t, "a cached piece is damaged") // the warning is what this checks
 	t.Logf("with nobody online, %d of %d pieces failed to read", failed, len(data)>>18+1)
 	p.stop(t, syscall.SIGINT)
 

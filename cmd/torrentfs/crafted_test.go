@@ -47,7 +47,7 @@ func TestCrafted(t *testing.T) {
 				return
 			}
 			m := start(t, nil, args...)
-			m.waitFor(t, "msg=mounted")
+			m.waitReady(t)
 			mounted := time.Since(began)
 			n := 0
 			err := filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
@@ -131,7 +131,7 @@ func TestShapeBeside(t *testing.T) {
 	}
 	mnt := t.TempDir()
 	m := start(t, nil, append(append(args, mnt), loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	for name, limit := range limits {
 		m.waitFor(t, name+".torrent: "+limit)
 	}

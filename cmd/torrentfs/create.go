@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/author"
 	"github.com/torrentfs/torrentfs/internal/human"
 )
 
@@ -48,7 +48,7 @@ symlinks and symlinks to directories are left out, each named on stderr.`,
 }
 
 func runCreate(ctx context.Context, f *createFlags, path string, stdout, stderr io.Writer) error {
-	mi, err := fetch.Create(ctx, path, fetch.CreateOptions{
+	mi, err := author.Create(ctx, path, author.CreateOptions{
 		Trackers:    f.trackers,
 		PieceLength: int64(f.pieceLen),
 		Private:     f.private,

@@ -178,7 +178,7 @@ func TestEncryption(t *testing.T) {
 	}
 	ourSeeder := func(t *testing.T, args ...string) string {
 		s := start(t, nil, append(append([]string{"seed", tor, src}, args...), loopback...)...)
-		return "127.0.0.1:" + port(s.waitFor(t, "msg=seeding"))
+		return s.seedAddr(t)
 	}
 	needle := data[100000 : 100000+64] // inside one 16 KiB chunk
 	// Checks of what the mount's connections looked like on the wire, in the order they came.
@@ -215,7 +215,7 @@ func TestEncryption(t *testing.T) {
 			mnt := t.TempDir()
 			args := append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", w.addr}, tc.mount...)
 			m := start(t, nil, append(append(args, tor, mnt), loopback...)...)
-			m.waitFor(t, "msg=mounted")
+			m.waitReady(t)
 			checkTree(t, mnt, map[string][]byte{"f.bin": data})
 			if cs := w.seen(); !tc.want(cs) {
 				t.Errorf("connections on the wire: %+v; want %s", cs, tc.what)
@@ -284,7 +284,7 @@ func TestEncryptionRequired(t *testing.T) {
 			announceAs(t, mountTracker, ih, p, "-PX0000-wirewatch000")
 			mnt := t.TempDir()
 			m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), mk("mount-"+tc.name+".torrent", mountTracker), mnt}, loopback...)...)
-			m.waitFor(t, "msg=mounted")
+			m.waitReady(t)
 			checkTree(t, mnt, map[string][]byte{"sample/f.bin": data})
 			if cs := w.seen(); len(cs) < 2 || !cs[0].plain || slices.ContainsFunc(cs, func(c wireConn) bool { return c.data() && c.plain }) {
 				t.Errorf("connections on the wire: %+v; want plain first, the data through MSE", cs)

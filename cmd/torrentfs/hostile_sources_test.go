@@ -274,7 +274,7 @@ func TestHostileSources(t *testing.T) {
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), watch, mnt}, loopback...)...)
 	rss := sampleRSS(m.cmd.Process.Pid)
 	defer rss.stop()
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 
 	// Bad .torrent files: refused with the reason, named.
 	for _, name := range []string{"deep.torrent", "count.torrent", "zero.torrent", "zero.magnet", "fifo.torrent"} {

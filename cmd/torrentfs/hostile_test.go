@@ -548,7 +548,7 @@ func TestHostilePeers(t *testing.T) {
 			mnt := t.TempDir()
 			m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "60s", "--log-level", "debug",
 				"--peer", h.addr, "--peer", honest, sw.TorrentPath, mnt}, loopback...)...)
-			m.waitFor(t, "msg=mounted")
+			m.waitReady(t)
 			read := startRead(t, m, filepath.Join(mnt, "f.bin"))
 			if tc.late {
 				// The peer sent a piece alone and it failed, or a piece with others and
@@ -665,6 +665,9 @@ func TestHostileFloods(t *testing.T) {
 			mnt := t.TempDir()
 			m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "60s", "--log-level", "debug",
 				"--peer", honest, sw.TorrentPath, mnt}, loopback...)...)
+			m.waitReady(t)
+			// The client's listening port is told only in the mount's log line (logged before it is
+			// ready): a log wait for a value, not for an event.
 			mountAddr := "127.0.0.1:" + port(m.waitFor(t, "msg=mounted"))
 			// The mount holds a.bin's pieces; the flooding peer asks for those.
 			if got := startRead(t, m, filepath.Join(mnt, "d", "a.bin"))(2 * time.Minute); !bytes.Equal(got, a) {
@@ -704,7 +707,7 @@ func TestHostileClientName(t *testing.T) {
 	h := newHostile(t, tor, data, controlName)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "-v", "--cache-dir", t.TempDir(), "--peer", h.addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	m.waitFor(t, "msg=\"a peer says which client it is\" peer="+h.addr)
 	code, out, errOut := torrentfs(t, nil, "status", mnt)
 	if code != 0 {

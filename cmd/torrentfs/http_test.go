@@ -33,7 +33,7 @@ func httpMount(t *testing.T, tor, addr string, extra ...string) (*proc, string, 
 	if !strings.Contains(line, fmt.Sprintf("addr=127.0.0.1:%d", hp)) {
 		t.Fatalf("the http line does not say where it listens: %s", line)
 	}
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	return p, mnt, fmt.Sprintf("http://127.0.0.1:%d", hp)
 }
 
@@ -276,7 +276,7 @@ func TestHTTPAuth(t *testing.T) {
 
 	writeAuth("me:s3cret\n", 0o600)
 	p := start(t, nil, mount("--http-auth-file", authFile)...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", hp)
 	do := func(u, user, pass string) *http.Response {
 		t.Helper()

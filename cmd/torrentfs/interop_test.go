@@ -91,7 +91,7 @@ func TestInterop(t *testing.T) {
 	seeder := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkTree(t, mnt, files)
 
 	// With the aria2 seeder gone, a new aria2 downloads everything from the mount.
@@ -141,7 +141,7 @@ func TestBadPeer(t *testing.T) {
 	mount := func(peer *aria2Proc) *proc {
 		m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--read-timeout", "3s",
 			"--peer", fmt.Sprintf("127.0.0.1:%d", peer.port), tor, mnt}, loopback...)...)
-		m.waitFor(t, "msg=mounted")
+		m.waitReady(t)
 		return m
 	}
 
@@ -175,7 +175,7 @@ func TestBadPeer(t *testing.T) {
 	if len(r.got) > badAt || !bytes.Equal(r.got, data[:len(r.got)]) {
 		t.Fatalf("read %d bytes before EIO; they must be the source's, and stop before byte %d", len(r.got), badAt)
 	}
-	m.waitFor(t, "banned_for_bad_data=1")
+	m.waitFor(t, "banned_for_bad_data=1") // the ban a user is told of: what this checks
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}
@@ -236,8 +236,8 @@ func TestTransmission(t *testing.T) {
 	cache, mnt := t.TempDir(), t.TempDir()
 	mount := func(source string, peer int) *proc {
 		m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", peer), source, mnt}, loopback...)...)
-		m.waitFor(t, "msg=mounted")
-		m.waitFor(t, "msg=added") // a magnet link's, once the metadata came
+		m.waitReady(t)
+		waitStatus(t, mnt, named) // a magnet link's, once the metadata came
 		return m
 	}
 	mi, _, err := fetch.LoadTorrentFile(tor)
@@ -319,8 +319,11 @@ func TestLibtorrent(t *testing.T) {
 	seeder.waitFor(t, "seeding")
 	cache, mnt := t.TempDir(), t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", lport), magnet, mnt}, loopback...)...)
+	m.waitReady(t)
+	// The client's listening port is told only in the mount's log line (logged before it is
+	// ready): a log wait for a value, not for an event.
 	mport := port(m.waitFor(t, "msg=mounted"))
-	m.waitFor(t, "msg=added") // once the metadata came
+	waitStatus(t, mnt, named) // once the metadata came
 	checkTree(t, mnt, files)
 	if entries, err := os.ReadDir(filepath.Join(mnt, "sample")); err != nil || len(entries) != 4 {
 		t.Fatalf("the mount's sample/ has %d entries (%v), want a, c.txt, d and g: no padding files", len(entries), err)
@@ -393,7 +396,7 @@ func TestMedia(t *testing.T) {
 	_, addr := s.StartSeeder(t)
 	mnt, cacheDir := t.TempDir(), t.TempDir()
 	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--readahead", "2M", "--peer", addr, s.TorrentPath, mnt}, loopback...)...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 
 	for _, f := range files {
 		name := f.Path[0]

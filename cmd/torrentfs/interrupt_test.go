@@ -16,6 +16,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // interruptBound is how long a mount may take to exit after SIGINT before the test calls it
@@ -116,7 +117,7 @@ func interruptReading(t *testing.T) (*proc, string, func(t *testing.T)) {
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "0",
 		"--peer", h.addr, sw.TorrentPath, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	after := blockedRead(filepath.Join(mnt, "f.bin"))
 	h.waitUntil(t, func() bool { return h.rejected.Load() > 0 }, func() string {
 		return fmt.Sprintf("the stalling peer got %d requests, served %d", h.requests.Load(), h.served.Load())
@@ -140,7 +141,7 @@ func interruptSeeding(t *testing.T) (*proc, string, func(t *testing.T)) {
 	sw := newSwarmNet(t, base, src)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), sw.tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	sw.announced(t)
 	got, err := os.ReadFile(filepath.Join(mnt, "f.bin"))
 	if err != nil || len(got) != size {
@@ -176,9 +177,11 @@ func interruptDeadSwarm(t *testing.T) (*proc, string, func(t *testing.T)) {
 	writeMetaInfo(t, tor, mi)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "0", "--debug-fuse", tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	after := blockedRead(filepath.Join(mnt, "f.bin"))
-	m.waitFor(t, ": READ ") // the read reached the mount, where it waits
+	// The read reached the mount, where it waits: go-fuse's debug log of the request is the
+	// only sign of it (the read blocks, and the status API counts reads once answered).
+	m.waitFor(t, ": READ ")
 	return m, mnt, after
 }
 
@@ -192,7 +195,7 @@ func interruptMetadataPending(t *testing.T) (*proc, string, func(t *testing.T)) 
 	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&tr=http://127.0.0.1:%d/announce", ih.HexString(), tport)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), magnet, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	return m, mnt, nil
 }
 
@@ -208,8 +211,8 @@ func interruptEvicting(t *testing.T) (*proc, string, func(t *testing.T)) {
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--cache-max-size", "64M", "--prefetch", "all",
 		"--peer", addr, sw.TorrentPath, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
-	m.waitFor(t, "background prefetch stops") // the first eviction
+	m.waitReady(t)
+	waitStatus(t, mnt, func(r status.Report) bool { return len(r.Torrents) == 1 && r.Torrents[0].Evicted > 0 }) // the first eviction
 	// Stream past what the cache holds, so that it evicts as the stream goes; interrupt it
 	// there.
 	const passed = maxSize + 16<<20

@@ -16,6 +16,7 @@ import (
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/library"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // entries lists a mount's root.
@@ -42,7 +43,7 @@ func TestLibrary(t *testing.T) {
 	mnt, cache := t.TempDir(), t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", addr1, "--peer", addr2, "--peer", addr3,
 		tor1, tor2, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	if got := entries(t, mnt); !slices.Equal(got, []string{"one.bin", "two.bin"}) {
 		t.Fatalf("root of a mount of two torrents: %q", got)
 	}
@@ -117,7 +118,14 @@ func TestLibrary(t *testing.T) {
 	if code, _, errOut := torrentfs(t, nil, "remove", "--purge", mnt, "one.bin"); code != 0 {
 		t.Fatalf("remove --purge: exit %d, %q", code, errOut)
 	}
-	m.waitFor(t, "msg=\"purged from the cache\" torrent=one.bin")
+	// Purged: its database gone from the cache, and its name from names.json (forgotten
+	// after the database goes).
+	ih1 := infoHash(t, tor1)
+	waitUntil(t, "one.bin purged from the cache", func() bool {
+		_, err := os.Stat(filepath.Join(cache, ih1))
+		b, _ := os.ReadFile(filepath.Join(cache, "names.json"))
+		return errors.Is(err, os.ErrNotExist) && !strings.Contains(string(b), ih1)
+	})
 	if _, out, _ := torrentfs(t, nil, "cache", "ls", "--cache-dir", cache); strings.Contains(out, "one.bin") || !strings.Contains(out, "two.bin") {
 		t.Fatalf("cache ls after remove --purge of one.bin only:\n%s", out)
 	}
@@ -155,7 +163,7 @@ func TestLibraryNames(t *testing.T) {
 	cache, mnt := t.TempDir(), t.TempDir()
 	mount := func(tors ...string) *proc {
 		m := start(t, nil, append(append([]string{"mount", "--cache-dir", cache, "--peer", addr1, "--peer", addr2}, append(tors, mnt)...), loopback...)...)
-		m.waitFor(t, "msg=mounted")
+		m.waitReady(t)
 		return m
 	}
 	m := mount(s1.TorrentPath, s2.TorrentPath)
@@ -176,17 +184,17 @@ func TestLibraryWatch(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a torrent"), 0o644)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr1, "--peer", addr2, dir, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkTree(t, mnt, map[string][]byte{"one.bin": data1})
 
 	copyFile(t, tor2, filepath.Join(dir, "two.torrent"))
-	m.waitFor(t, "msg=added torrent=two.bin")
+	waitStatus(t, mnt, hasTorrent("two.bin", false))
 	checkTree(t, mnt, map[string][]byte{"one.bin": data1, "two.bin": data2})
 	os.Remove(filepath.Join(dir, "one.torrent"))
-	m.waitFor(t, "msg=removed torrent=one.bin")
-	if got := entries(t, mnt); !slices.Equal(got, []string{"two.bin"}) {
-		t.Fatalf("root after the watched file went: %q", got)
-	}
+	waitUntil(t, "one.bin to leave the mount's root", func() bool {
+		return slices.Equal(entries(t, mnt), []string{"two.bin"})
+	})
+	waitStatus(t, mnt, func(r status.Report) bool { return len(r.Torrents) == 1 && r.Torrents[0].Name == "two.bin" })
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}
@@ -207,7 +215,7 @@ func TestLibraryDormant(t *testing.T) {
 	copyFile(t, tor1, filepath.Join(dir, "one.torrent"))
 	copyFile(t, s2.TorrentPath, filepath.Join(dir, "tree.torrent"))
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--peer", addr1, "--peer", addr2, dir, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 
 	sizes := map[string]int{"one.bin": len(data1), "tree/a/b.bin": len(tree[0].Data), "tree/c.bin": len(tree[1].Data)}
 	for name, size := range sizes {
@@ -226,7 +234,7 @@ func TestLibraryDormant(t *testing.T) {
 	}
 
 	streamEqual(t, filepath.Join(mnt, "tree", "c.bin"), tree[1].Data)
-	m.waitFor(t, "msg=started torrent=tree")
+	waitStatus(t, mnt, hasTorrent("tree", true))
 	if _, err := os.Stat(filepath.Join(cacheDir, infoHash(t, s2.TorrentPath))); err != nil {
 		t.Fatalf("the cache of a started torrent: %v", err)
 	}
@@ -234,7 +242,7 @@ func TestLibraryDormant(t *testing.T) {
 		t.Fatalf("the other torrent started too: %v", err)
 	}
 	checkTree(t, mnt, map[string][]byte{"one.bin": data1, "tree/a/b.bin": tree[0].Data, "tree/c.bin": tree[1].Data})
-	m.waitFor(t, "msg=started torrent=one.bin")
+	waitStatus(t, mnt, hasTorrent("one.bin", true))
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}
@@ -289,9 +297,11 @@ func TestLibrarySources(t *testing.T) {
 	nobody := "magnet:?xt=urn:btih:" + strings.Repeat("ab", 20)
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr1, "--peer", addr2,
 		"--metadata-timeout", "1s", base + "/one.torrent", filepath.Join(t.TempDir(), "missing.torrent"), nobody, mnt}, loopback...)...)
+	// The line is what this test checks: each bad source gets one that says what came back.
 	m.waitFor(t, "missing.torrent: no such file")
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkTree(t, mnt, map[string][]byte{"one.bin": data1})
+	// The line is what this test checks: a user is told why the magnet link went.
 	m.waitFor(t, "no metadata from peers in time")
 
 	for _, tc := range []struct{ path, want string }{
@@ -320,7 +330,7 @@ func TestOwner(t *testing.T) {
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr,
 		"-o", "uid=1234,gid=5678,umask=027", tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	for path, mode := range map[string]os.FileMode{mnt: os.ModeDir | 0o550, filepath.Join(mnt, "f.bin"): 0o440} {
 		st, err := os.Stat(path)
 		if err != nil {

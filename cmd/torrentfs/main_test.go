@@ -12,8 +12,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // bin is the torrentfs binary built for these tests.
@@ -67,22 +70,92 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited and its output is read
 
+	// ready is closed when a mount or serve started by start says it serves (READY=1 on
+	// its $NOTIFY_SOCKET, as for systemd: notify.go); nil for other processes.
+	ready chan struct{}
+
 	mu      sync.Mutex
 	lines   []string
 	changed chan struct{} // closed and replaced when a line arrives
 }
 
-// start runs torrentfs with args. When the test ends, a process still running is killed
-// and its mount point, if any, detached.
+// start runs torrentfs with args. A mount or serve (args[0]) whose env sets no NOTIFY_SOCKET
+// gets one of the test's own, which waitReady waits on. When the test ends, a process still
+// running is killed and its mount point, if any, detached.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	return startProc(t, "torrentfs", cmd, func() {
+	var ready chan struct{}
+	if (args[0] == "mount" || args[0] == "serve") && !slices.ContainsFunc(env, func(v string) bool {
+		return strings.HasPrefix(v, "NOTIFY_SOCKET=")
+	}) {
+		var name string
+		name, ready = readinessSocket(t)
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+name)
+	}
+	p := startProc(t, "torrentfs", cmd, func() {
 		if args[0] == "mount" {
 			detachIfMounted(args)
 		}
 	})
+	p.ready = ready
+	return p
+}
+
+// readinessSocket listens on an abstract unix datagram socket of the test's own, as systemd
+// does for a Type=notify service, and returns its $NOTIFY_SOCKET name and a channel closed
+// when READY=1 arrives on it. It is closed when the test ends.
+func readinessSocket(t testing.TB) (string, chan struct{}) {
+	t.Helper()
+	name := fmt.Sprintf("@torrentfs-test-%d-%d", os.Getpid(), notifySockets.Add(1))
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b := make([]byte, 4096)
+		for closed := false; ; {
+			n, err := conn.Read(b)
+			if err != nil {
+				return // closed when the test ends
+			}
+			if !closed && slices.Contains(strings.Split(string(b[:n]), "\n"), "READY=1") {
+				close(ready)
+				closed = true
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		conn.Close()
+		<-done
+	})
+	return name, ready
+}
+
+// notifySockets numbers the tests' readiness sockets.
+var notifySockets atomic.Int64
+
+// waitReady waits until a mount or serve started by start serves: it said READY=1.
+func (p *proc) waitReady(t testing.TB) {
+	t.Helper()
+	if p.ready == nil {
+		t.Fatalf("%s was not started with a readiness socket (start, mount or serve)", p.name)
+	}
+	select {
+	case <-p.ready:
+	case <-p.done:
+		select {
+		case <-p.ready:
+		default:
+			t.Fatalf("%s exited (%v) before it was ready:\n%s", p.name, p.cmd.ProcessState, p.output())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("%s not ready in a minute:\n%s", p.name, p.output())
+	}
 }
 
 // startProc starts cmd with its stdout and stderr collected in lines, which end at a newline
@@ -412,13 +485,13 @@ func TestUserDay(t *testing.T) {
 	}
 
 	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "sample")}, loopback...)...)
-	seeder.waitFor(t, "msg=seeding")
+	seeder.seedAddr(t)
 
 	mntA, cacheA := t.TempDir(), t.TempDir()
 	a := start(t, nil, append([]string{"mount", "--cache-dir", cacheA, tor, mntA}, loopback...)...)
-	a.waitFor(t, "msg=mounted")
+	a.waitReady(t)
 	checkTree(t, mntA, files)
-	a.waitFor(t, "every piece is cached")
+	waitStatus(t, mntA, allCached)
 	code, out, errOut = torrentfs(t, nil, "status", "--cache-dir", cacheA, mntA)
 	for _, want := range []string{"torrent:  sample", "infohash: " + ih, "(100%)", "1 connected, 1 seeders", "100%  a/b.bin (5.0 MiB)"} {
 		if code != 0 || !strings.Contains(out, want) {
@@ -438,8 +511,8 @@ func TestUserDay(t *testing.T) {
 	magnet := fmt.Sprintf("magnet:?xt=urn:btih:%s&tr=udp://127.0.0.1:%d/announce", ih, tport)
 	mntB, cacheB := t.TempDir(), t.TempDir()
 	b := start(t, nil, append([]string{"mount", "--cache-dir", cacheB, magnet, mntB}, loopback...)...)
-	b.waitFor(t, "msg=mounted")
-	b.waitFor(t, "msg=added") // once the metadata came
+	b.waitReady(t)
+	waitStatus(t, mntB, hasTorrent("sample", false)) // once the metadata came
 	checkTree(t, mntB, files)
 	for _, p := range []*proc{a, b} {
 		if code := p.stop(t, syscall.SIGINT); code != 0 {
@@ -453,8 +526,8 @@ func TestUserDay(t *testing.T) {
 	// Remount with nobody online: the mount says everything is cached, du shows it before
 	// any read, and every byte comes from the cache.
 	a = start(t, nil, append([]string{"mount", "--cache-dir", cacheA, tor, mntA}, loopback...)...)
-	a.waitFor(t, "msg=mounted")
-	a.waitFor(t, "every piece is cached")
+	a.waitReady(t)
+	waitStatus(t, mntA, allCached)
 	du, err := exec.Command("du", "-sb", "--apparent-size", mntA).Output()
 	if err != nil {
 		t.Fatal(err)
@@ -472,8 +545,9 @@ func TestUserDay(t *testing.T) {
 	// The second user's cache kept the metadata too: a bare info-hash mounts with nobody
 	// online, and every byte is served.
 	b = start(t, nil, append([]string{"mount", "--cache-dir", cacheB, ih, mntB}, loopback...)...)
+	// The line is what this checks: the metadata came from the cache (none is online).
 	b.waitFor(t, "metadata from the cache")
-	b.waitFor(t, "msg=mounted")
+	b.waitReady(t)
 	checkTree(t, mntB, files)
 	b.stop(t, syscall.SIGINT)
 }
@@ -526,13 +600,13 @@ func TestCreateSpecialFiles(t *testing.T) {
 	}
 
 	seeder := start(t, nil, append([]string{"seed", tor, share}, loopback...)...)
-	addr := "127.0.0.1:" + port(seeder.waitFor(t, "msg=seeding"))
+	addr := seeder.seedAddr(t)
 	if out := seeder.output(); strings.Contains(out, "only the data that matches") {
 		t.Fatalf("seed found data that does not match the torrent create made:\n%s", out)
 	}
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkTree(t, mnt, files)
 	m.stop(t, syscall.SIGINT)
 	seeder.stop(t, syscall.SIGINT)
@@ -547,6 +621,7 @@ func TestCreateSpecialFiles(t *testing.T) {
 	f.Close()
 	out := filepath.Join(dir, "huge.torrent")
 	p := start(t, nil, "create", "-o", out, huge)
+	// create has no readiness or status: its progress line is the only sign hashing began.
 	p.waitFor(t, "hashing 1 file, 64.0 GiB")
 	if code := p.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(p.output(), "interrupted: no torrent written") {
 		t.Fatalf("create after Ctrl-C: exit %d, %q", code, p.output())
@@ -577,10 +652,10 @@ func TestTinyTorrent(t *testing.T) {
 		t.Fatalf("mktorrent: %v\n%s", err, out)
 	}
 	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "tiny")}, loopback...)...)
-	addr := "127.0.0.1:" + port(seeder.waitFor(t, "msg=seeding"))
+	addr := seeder.seedAddr(t)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	checkTree(t, mnt, files)
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
@@ -596,8 +671,8 @@ func TestTwoMountsDefaultCache(t *testing.T) {
 	mnt1, mnt2 := t.TempDir(), t.TempDir()
 	p1 := start(t, env, append([]string{"mount", "--peer", addr1, tor1, mnt1}, loopback...)...)
 	p2 := start(t, env, append([]string{"mount", "--peer", addr2, tor2, mnt2}, loopback...)...)
-	p1.waitFor(t, "msg=mounted")
-	p2.waitFor(t, "msg=mounted")
+	p1.waitReady(t)
+	p2.waitReady(t)
 	checkTree(t, mnt1, map[string][]byte{"one.bin": data1})
 	checkTree(t, mnt2, map[string][]byte{"two.bin": data2})
 
@@ -629,7 +704,7 @@ func TestUnmountPaths(t *testing.T) {
 	args := append([]string{"mount", "--cache-dir", cacheDir, "--peer", addr, tor, mnt}, loopback...)
 
 	p := start(t, nil, args...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	if out, err := exec.Command("fusermount3", "-u", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("fusermount3 -u: %v %s", err, out)
 	}
@@ -638,7 +713,7 @@ func TestUnmountPaths(t *testing.T) {
 	}
 
 	p = start(t, nil, args...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	f, err := os.Open(filepath.Join(mnt, "f.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -653,13 +728,14 @@ func TestUnmountPaths(t *testing.T) {
 
 	// That exit waits up to 3 s for the open file; a second Ctrl-C ends it at once.
 	p = start(t, nil, args...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	g, err := os.Open(filepath.Join(mnt, "f.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer g.Close()
 	p.cmd.Process.Signal(syscall.SIGINT)
+	// The first signal's handling is seen only in its line; the mount stays up meanwhile.
 	p.waitFor(t, "detaching lazily")
 	// The second signal may land before the first is fully handled; send it until the
 	// process ends. Caught and ignored, it would exit 0 after the 3 s instead.
@@ -678,13 +754,13 @@ func TestUnmountPaths(t *testing.T) {
 	}
 
 	p = start(t, nil, args...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	p.stop(t, syscall.SIGKILL)
 	if _, err := os.ReadDir(mnt); !errors.Is(err, syscall.ENOTCONN) {
 		t.Fatalf("after kill -9, listing the mount point: %v, want ENOTCONN", err)
 	}
 	p = start(t, nil, args...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	checkTree(t, mnt, map[string][]byte{"f.bin": data})
 	p.stop(t, syscall.SIGINT)
 }
@@ -847,7 +923,7 @@ func TestKill9Loop(t *testing.T) {
 	const rounds, step = 10, 4 << 20
 	for i := range rounds {
 		p := start(t, nil, append(args, "--peer", addr)...)
-		p.waitFor(t, "msg=mounted")
+		p.waitReady(t)
 		// A first read makes sure pieces complete; a second one keeps chunks arriving while
 		// the process dies.
 		off := int64(i) * step
@@ -871,7 +947,7 @@ func TestKill9Loop(t *testing.T) {
 	}
 	// Nobody online: everything the cache says it has is served, and equals the source.
 	p := start(t, nil, args...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	var st syscall.Stat_t
 	if err := syscall.Stat(file, &st); err != nil {
 		t.Fatal(err)
@@ -894,7 +970,7 @@ func TestKill9Loop(t *testing.T) {
 	// With the seeder back, the whole file; what was complete is not downloaded again
 	// (pieces being written when the process died are, whole).
 	p = start(t, nil, append(args, "--peer", addr)...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	cached := statusMiB(t, cacheDir, mnt, "cached:")
 	checkTree(t, mnt, map[string][]byte{"big.bin": data})
 	down := statusMiB(t, cacheDir, mnt, "transfer:")
@@ -933,4 +1009,81 @@ func statusMiB(t *testing.T, cacheDir, mnt, label string) float64 {
 	}
 	t.Fatalf("no %q in status:\n%s", label, out)
 	return 0
+}
+
+// waitStatus asks the mount (or @NAME serve instance) at mnt for its status over its control
+// socket, as `torrentfs status` does, until ok accepts the report, for at most a minute, and
+// returns that report.
+func waitStatus(t testing.TB, mnt string, ok func(status.Report) bool) status.Report {
+	t.Helper()
+	ctl, err := dialControl(mnt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r status.Report
+	waitUntil(t, "the mount's status to be as wanted", func() bool {
+		r = status.Report{}
+		err = ctl.do(t.Context(), "GET", "/status", nil, &r)
+		return err == nil && ok(r)
+	})
+	return r
+}
+
+// hasTorrent returns a status condition: a torrent called name is listed, and started
+// (not dormant) if started is set.
+func hasTorrent(name string, started bool) func(status.Report) bool {
+	return func(r status.Report) bool {
+		for _, tr := range r.Torrents {
+			if tr.Name == name {
+				return !started || !tr.Dormant
+			}
+		}
+		return false
+	}
+}
+
+// named is a status condition: torrents are listed, each with its metadata (a name).
+func named(r status.Report) bool {
+	for _, tr := range r.Torrents {
+		if tr.Name == "" {
+			return false
+		}
+	}
+	return len(r.Torrents) > 0
+}
+
+// allCached is a status condition: every torrent listed has every byte cached.
+func allCached(r status.Report) bool {
+	for _, tr := range r.Torrents {
+		if tr.Length == 0 || tr.Cached != tr.Length {
+			return false
+		}
+	}
+	return len(r.Torrents) > 0
+}
+
+// seedAddr waits until a `torrentfs seed` started by start seeds, and returns its host:port.
+// A seed tells no readiness (no $NOTIFY_SOCKET, no control socket) and its port only in
+// its log line: the one log wait for an event left in these tests' own processes.
+func (p *proc) seedAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + port(p.waitFor(t, "msg=seeding"))
+}
+
+// waitUntil polls cond every 10 ms until it holds, failing the test after a minute.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited a minute for %s", what)
+		}
+		select {
+		case <-tick.C:
+		case <-t.Context().Done():
+			t.Fatalf("gave up waiting for %s: %v", what, t.Context().Err())
+		}
+	}
 }

@@ -91,7 +91,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	mnt, cache := t.TempDir(), t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--cache-max-size", "64M",
 		"--read-timeout", "30s", tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	film := filepath.Join(mnt, "show", "film.mp4")
 	if got := ffprobe(t, film); got != want {
 		t.Fatalf("ffprobe through the mount:\n%s\nof the source:\n%s", got, want)
@@ -134,6 +134,9 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	if out, err := exec.Command("mktorrent", "-l", "18", "-o", bare, show).CombinedOutput(); err != nil {
 		t.Fatalf("mktorrent: %v\n%s", err, out)
 	}
+	m.waitReady(t)
+	// The client's listening port is told only in the mount's log line (logged before it is
+	// ready): a log wait for a value, not for an event.
 	leecher, _ := libtorrent(t, bare, t.TempDir(), "127.0.0.1:"+port(m.waitFor(t, "msg=mounted")))
 	leecher.waitFor(t, "pieces ") // printed from the first piece on
 	if _, status, _ = torrentfs(t, nil, "status", mnt); strings.Contains(status, " 0 B up") {
@@ -172,6 +175,8 @@ func TestNeedPeersAnnounce(t *testing.T) {
 
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "40s", "--log-level", "debug", tor, mnt}, loopback...)...)
+	// The tracker is a third party with no way to ask it what it heard: the mount's debug log
+	// of its first announce is the event.
 	m.waitFor(t, "msg=announced")
 	seeder := aria2(t, bare, dir, "--check-integrity=true", "--seed-ratio=0.0")
 	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
@@ -185,7 +190,7 @@ func TestNeedPeersAnnounce(t *testing.T) {
 	resp.Body.Close()
 
 	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
-	m.waitFor(t, "msg=\"need-peers announce\"")
+	m.waitFor(t, "msg=\"need-peers announce\"") // the announce a read caused: what this checks
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}

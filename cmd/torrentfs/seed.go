@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/torrentfs/torrentfs/author"
 	"github.com/torrentfs/torrentfs/fetch"
 )
 
@@ -45,7 +46,7 @@ func runSeed(ctx context.Context, f *swarmFlags, torrentPath, path string, stder
 		kind := map[bool]string{true: "a directory", false: "a single file"}
 		return fmt.Errorf("%s is %s but %s is %s", torrentPath, kind[info.IsDir()], path, kind[st.IsDir()])
 	}
-	cfg.Storage, err = fetch.NewLocalStorage(path)
+	cfg.Storage, err = author.NewLocalStorage(path)
 	if err != nil {
 		return err
 	}

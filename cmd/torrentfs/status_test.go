@@ -51,7 +51,7 @@ func TestStatusReport(t *testing.T) {
 	tor := thirdPartySwarm(t, dir, "film.bin")
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--log-level", "debug", tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	file := filepath.Join(mnt, "film.bin")
 	readEqual(t, file, 0, data[:3<<20])
 
@@ -170,7 +170,7 @@ func TestLiveLine(t *testing.T) {
 	// In a pipe: the log's lines only.
 	mnt = t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
 	if code := m.stop(t, syscall.SIGINT); code != 0 || strings.Contains(m.output(), "\x1b") {
 		t.Fatalf("mount in a pipe: exit %d, output with terminal codes:\n%q", code, m.output())

@@ -272,7 +272,7 @@ func (s *benchSwarm) mount(n *swarmNet, extra ...string) *swarmMount {
 	p := startProc(s.r.b, "torrentfs", cmd, func() { detachIfMounted(args) })
 	line := p.waitFor(s.r.b, "msg=http ")
 	_, addr, _ := strings.Cut(line, "addr=")
-	p.waitFor(s.r.b, "msg=mounted")
+	p.waitReady(s.r.b)
 	n.announced(s.r.b)
 	return &swarmMount{p: p, mnt: mnt, api: "http://" + strings.Fields(addr)[0]}
 }

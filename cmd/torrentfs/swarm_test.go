@@ -42,7 +42,7 @@ func TestSwarmSharesTheSeed(t *testing.T) {
 	for range mounts {
 		mnt := t.TempDir()
 		p := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), sw.tor, mnt}, loopback...)...)
-		p.waitFor(t, "msg=mounted")
+		p.waitReady(t)
 		sw.announced(t)
 		ps, mnts = append(ps, p), append(mnts, mnt)
 	}

@@ -26,10 +26,10 @@ func TestTreeCopy(t *testing.T) {
 		t.Fatalf("create: %s", errOut)
 	}
 	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "tree")}, loopback...)...)
-	addr := "127.0.0.1:" + port(seeder.waitFor(t, "msg=seeding"))
+	addr := seeder.seedAddr(t)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	dst := t.TempDir()
 	if out, err := exec.Command("cp", "-r", filepath.Join(mnt, "tree"), dst).CombinedOutput(); err != nil {
 		t.Fatalf("cp -r: %v\n%s", err, out)

@@ -1,4 +1,8 @@
-package fetch
+// Package author makes torrents and serves local data to seed them: Create hashes a file or
+// directory into a torrent as mktorrent does, and NewLocalStorage is anacrolix storage over
+// the data it was made from, for `torrentfs create` and `torrentfs seed`. It knows nothing of
+// the cache, the mount or the streaming client (fetch).
+package author
 
 import (
 	"context"
