@@ -1666,6 +1666,11 @@ func (t *Torrent) updatePiecePriority(piece pieceIndex, reason updateRequestReas
 	//t.logger.Slogger().Debug("updatePiecePriority", "piece", piece, "reason", reason)
 	if t.updatePiecePriorityNoRequests(piece) && !t.disableTriggers {
 		t.updatePeerRequestsForPiece(piece, reason)
+		// torrentfs: web seeds are planned client-wide, by a timer that ran every 5 s; a
+		// piece a read now wants plans them at once (coalesced by the timer).
+		if len(t.webSeeds) > 0 {
+			t.cl.scheduleImmediateWebseedRequestUpdate(reason)
+		}
 	}
 }
 
