@@ -2043,6 +2043,10 @@ func (t *Torrent) deletePeerConn(c *PeerConn) (ret bool) {
 	}
 	_, ret = t.conns[c]
 	delete(t.conns, c)
+	// torrentfs: web seeds take what this peer gave them to leave.
+	if ret && len(t.webSeeds) > 0 {
+		t.cl.scheduleImmediateWebseedRequestUpdate("peer conn deleted")
+	}
 	// Avoid adding a drop event more than once. Probably we should track whether we've generated
 	// the drop event against the PexConnState instead.
 	if ret {

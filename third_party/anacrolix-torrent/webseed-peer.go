@@ -264,11 +264,9 @@ func (ws *webseedPeer) sliceProcessor(webseedRequest *webseedRequest) {
 	// Delete this entry after waiting above on an error, to prevent more requests.
 	ws.deleteActiveRequest(webseedRequest)
 	cl := ws.peer.cl
-	if err == nil && cl.numWebSeedRequests[ws.hostKey] == webseedHostRequestConcurrency/2 {
-		cl.updateWebseedRequestsWithReason("webseedPeer.runRequest low water")
-	} else if cl.numWebSeedRequests[ws.hostKey] == 0 {
-		cl.updateWebseedRequestsWithReason("webseedPeer.runRequest zero requests")
-	}
+	// torrentfs: a request runs over what is wanted only, and its slice can be asked again
+	// once it is gone: plan at each end (the timer coalesces), not only at half and zero.
+	cl.updateWebseedRequestsWithReason("webseedPeer.runRequest ended")
 	locker.Unlock()
 }
 
@@ -306,7 +304,9 @@ func (ws *webseedPeer) onClose() {
 
 // Do we want a chunk, assuming it's valid etc.
 func (ws *webseedPeer) wantChunk(ri RequestIndex) bool {
-	return ws.peer.t.wantReceiveChunk(ri)
+	// torrentfs: a chunk of a piece nobody wants any more (a seek moved the read) ends the
+	// request, as one already had ends it.
+	return ws.peer.t.webseedWantsChunk(ri)
 }
 
 func (ws *webseedPeer) maxChunkDiscard() RequestIndex {
