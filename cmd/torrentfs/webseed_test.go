@@ -10,12 +10,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
@@ -335,5 +338,32 @@ func TestWebSeedFillsForPeers(t *testing.T) {
 	if ws := st.WebSeeds[0].Downloaded; ws > missing || st.Downloaded-ws <= 0 {
 		t.Fatalf("%d bytes came from the web seed, %d from the peer: want at most %d from the web seed, the rest from the peer",
 			ws, st.Downloaded-ws, missing)
+	}
+}
+
+// TestCreateWebSeed: create --web-seed (repeatable) writes the URLs as the torrent's url-list,
+// in order, and refuses one that is not an http(s) URL, with exit 1 and no torrent written.
+func TestCreateWebSeed(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "f.bin")
+	if err := os.WriteFile(src, fetchtest.Payload(100<<10+1, 9), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	urls := []string{"http://mirror.example/pub/", "https://other.example/f.bin"}
+	tor := createWebSeeded(t, src, "16K", urls...)
+	mi, err := metainfo.LoadFromFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal([]string(mi.UrlList), urls) {
+		t.Fatalf("url-list %q, want %q", mi.UrlList, urls)
+	}
+	out := filepath.Join(dir, "bad.torrent")
+	code, _, errOut := torrentfs(t, nil, "create", "-o", out, "--web-seed", "ftp://mirror.example/", src)
+	if code != 1 || !strings.Contains(errOut, "ftp://mirror.example/") {
+		t.Fatalf("create with an ftp web seed: exit %d, %q; want exit 1 naming the URL", code, errOut)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a torrent was written: %v", err)
 	}
 }
