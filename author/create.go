@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"math/bits"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,10 @@ import (
 // trackers and an automatic piece length.
 type CreateOptions struct {
 	Trackers []string
+	// WebSeeds are the torrent's url-list (BEP 19): HTTP or HTTPS URLs of servers holding the
+	// data. A URL ending in "/" is a directory that holds the torrent's name; any other names
+	// the file itself (for a single-file torrent).
+	WebSeeds []string
 	// PieceLength is a power of two of at least 16 KiB; zero picks one from the data's size.
 	PieceLength int64
 	Private     bool
@@ -48,6 +53,11 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.Met
 	var total int64
 	for _, f := range files {
 		total += f.Length
+	}
+	for _, u := range opts.WebSeeds {
+		if err := checkWebSeed(u); err != nil {
+			return nil, err
+		}
 	}
 	pl := opts.PieceLength
 	if pl == 0 {
@@ -93,11 +103,24 @@ func Create(ctx context.Context, path string, opts CreateOptions) (*metainfo.Met
 			mi.AnnounceList = append(mi.AnnounceList, []string{tr})
 		}
 	}
+	mi.UrlList = opts.WebSeeds
 	mi.InfoBytes, err = bencode.Marshal(info)
 	if err != nil {
 		return nil, fmt.Errorf("encode info: %w", err)
 	}
 	return mi, nil
+}
+
+// checkWebSeed reports whether u can be a web seed: an absolute http or https URL.
+func checkWebSeed(u string) error {
+	p, err := url.Parse(u)
+	if err != nil {
+		return fmt.Errorf("web seed %q: %w", u, err)
+	}
+	if (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return fmt.Errorf("web seed %q: not an http:// or https:// URL", u)
+	}
+	return nil
 }
 
 // sharedFiles returns what a torrent of path holds, in the order anacrolix gives files:

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
 )
 
@@ -109,6 +110,43 @@ func (t *Torrent) Peers() []Peer {
 		return strings.Compare(a.Addr, b.Addr)
 	})
 	return ps
+}
+
+// WebSeed is an HTTP server a torrent names as a source of its data (BEP 19 url-list).
+type WebSeed struct {
+	URL          string  `json:"url"`
+	Downloaded   int64   `json:"downloaded"`    // useful data it sent us
+	DownloadRate float64 `json:"download_rate"` // while requests to it were under way
+	Requests     int     `json:"requests"`      // HTTP requests to it under way
+	// Error is its last failure (an HTTP status, a short body, a piece that failed its
+	// hash), empty if it never failed.
+	Error string `json:"error,omitempty"`
+	// RetryAt, if set, is when it is asked again: until then it is left out for its Error.
+	RetryAt time.Time `json:"retry_at,omitzero"`
+}
+
+// maxWebSeedError is how many characters of a web seed's error status shows.
+const maxWebSeedError = 300
+
+// WebSeeds returns the torrent's web seeds by URL.
+func (t *Torrent) WebSeeds() []WebSeed {
+	if !t.live.Load() {
+		return nil
+	}
+	var ws []WebSeed
+	for _, s := range t.t.WebSeeds() {
+		w := WebSeed{URL: s.URL, Downloaded: s.Downloaded, DownloadRate: s.DownloadRate, Requests: s.Requests}
+		if s.Err != nil {
+			// The server chose its status line's text: kept short and printable.
+			w.Error = human.Clip(s.Err.Error(), maxWebSeedError)
+		}
+		if s.Suspended {
+			w.RetryAt = s.RetryAt
+		}
+		ws = append(ws, w)
+	}
+	slices.SortFunc(ws, func(a, b WebSeed) int { return strings.Compare(a.URL, b.URL) })
+	return ws
 }
 
 // clientName is what a peer calls its software in its extended handshake ("Transmission

@@ -46,7 +46,9 @@ type Torrent struct {
 	// With detail only: the piece map (see fetch.Torrent.PieceMap) and the connected peers.
 	PieceMap string       `json:"piece_map,omitempty"`
 	PeerList []fetch.Peer `json:"peer_list,omitempty"`
-	Files    []File       `json:"files,omitempty"`
+	// WebSeeds are its HTTP sources (BEP 19), with their last errors.
+	WebSeeds []fetch.WebSeed `json:"web_seeds,omitempty"`
+	Files    []File          `json:"files,omitempty"`
 }
 
 // File is a file of a torrent.
@@ -131,6 +133,7 @@ func (s *Server) Torrent(i library.Info, detail bool) Torrent {
 		fc := t.FirstContact()
 		r.FirstContact = &fc
 	}
+	r.WebSeeds = t.WebSeeds()
 	pm := t.PieceMap()
 	r.Pieces = len(pm)
 	if detail {

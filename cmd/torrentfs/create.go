@@ -15,6 +15,7 @@ import (
 // createFlags are the flags of create.
 type createFlags struct {
 	trackers []string
+	webSeeds []string
 	out      string
 	pieceLen sizeFlag
 	private  bool
@@ -30,7 +31,7 @@ func newCreateCmd() *cobra.Command {
 		Long: `Make a .torrent of the file or directory at PATH and print its info-hash and the file
 written. A symlink to a file is shared as that file; FIFOs, sockets, devices, dangling
 symlinks and symlinks to directories are left out, each named on stderr.`,
-		Example: "  torrentfs create -t http://tracker.example/announce -o sample.torrent sample/",
+		Example: "  torrentfs create -t http://tracker.example/announce -o sample.torrent sample/\n  torrentfs create --web-seed https://mirror.example/pub/ -o sample.torrent sample/",
 		Args:    nArgs(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
 			return runCreate(c.Context(), &f, args[0], c.OutOrStdout(), c.ErrOrStderr())
@@ -38,6 +39,7 @@ symlinks and symlinks to directories are left out, each named on stderr.`,
 	}
 	fl := c.Flags()
 	trackerFlag(fl, &f.trackers, "tracker announce `URL` (repeatable)")
+	fl.StringArrayVar(&f.webSeeds, "web-seed", nil, "web seed `URL` (BEP 19 url-list; repeatable): an HTTP server with the data")
 	fl.StringVarP(&f.out, "output", "o", "", "write the torrent to `file` (default NAME.torrent)")
 	fl.Var(&f.pieceLen, "piece-length", "piece `size`, a power of two such as 256K (default: from the data's size)")
 	fl.BoolVar(&f.private, "private", false, "mark the torrent private (no DHT or PEX)")
@@ -50,6 +52,7 @@ symlinks and symlinks to directories are left out, each named on stderr.`,
 func runCreate(ctx context.Context, f *createFlags, path string, stdout, stderr io.Writer) error {
 	mi, err := author.Create(ctx, path, author.CreateOptions{
 		Trackers:    f.trackers,
+		WebSeeds:    f.webSeeds,
 		PieceLength: int64(f.pieceLen),
 		Private:     f.private,
 		Comment:     f.comment,

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-isatty"
 
@@ -85,6 +86,19 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 		for _, p := range t.PeerList {
 			fmt.Fprintf(w, "  %-21s %-22s %-8s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, human.Clip(p.Client, 22),
 				human.Clip(p.Source, 8), p.Have*100, human.Bytes(p.Downloaded), status.Rate(p.DownloadRate), human.Bytes(p.Uploaded))
+		}
+	}
+	if len(t.WebSeeds) > 0 {
+		fmt.Fprintf(w, "web seeds:\n")
+		for _, s := range t.WebSeeds {
+			fmt.Fprintf(w, "  %s: %s from it (%s)", human.Text(s.URL), human.Bytes(s.Downloaded), status.Rate(s.DownloadRate))
+			if s.Error != "" {
+				fmt.Fprintf(w, "; last error: %s", human.Text(s.Error))
+			}
+			if !s.RetryAt.IsZero() {
+				fmt.Fprintf(w, "; left out until %s", s.RetryAt.Local().Format(time.TimeOnly))
+			}
+			fmt.Fprintln(w)
 		}
 	}
 	fmt.Fprintf(w, "files:\n")

@@ -963,6 +963,10 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			}
 			c.peerChoking = true
 			c.updateExpectingChunks()
+			// torrentfs: web seeds take what this peer gave them to leave.
+			if len(c.t.webSeeds) > 0 {
+				c.t.cl.scheduleImmediateWebseedRequestUpdate("peer choked")
+			}
 		case pp.Unchoke:
 			if !c.peerChoking {
 				// Some clients do this for some reason. Transmission doesn't error on this, so we

@@ -1693,6 +1693,11 @@ func (t *Torrent) updatePiecePriority(piece pieceIndex, reason updateRequestReas
 	//t.logger.Slogger().Debug("updatePiecePriority", "piece", piece, "reason", reason)
 	if t.updatePiecePriorityNoRequests(piece) && !t.disableTriggers {
 		t.updatePeerRequestsForPiece(piece, reason)
+		// torrentfs: web seeds are planned client-wide, by a timer that ran every 5 s; a
+		// piece a read now wants plans them at once (coalesced by the timer).
+		if len(t.webSeeds) > 0 {
+			t.cl.scheduleImmediateWebseedRequestUpdate(reason)
+		}
 	}
 }
 
@@ -2065,6 +2070,10 @@ func (t *Torrent) deletePeerConn(c *PeerConn) (ret bool) {
 	}
 	_, ret = t.conns[c]
 	delete(t.conns, c)
+	// torrentfs: web seeds take what this peer gave them to leave.
+	if ret && len(t.webSeeds) > 0 {
+		t.cl.scheduleImmediateWebseedRequestUpdate("peer conn deleted")
+	}
 	// Avoid adding a drop event more than once. Probably we should track whether we've generated
 	// the drop event against the PexConnState instead.
 	if ret {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand"
 	"net"
 	"runtime/pprof"
 	"strings"
@@ -37,16 +36,27 @@ type webseedPeer struct {
 	// When requests are allowed to resume. If Zero, then anytime.
 	penanceComplete time.Time
 	lastCrime       error
+	// torrentfs: crimes is how many requests in a row failed; each doubles the penance.
+	crimes int
 }
+
+// torrentfs: a web seed that fails is suspended for 1 s, doubled at each failure in a row up
+// to a minute, and forgiven by a request that completes.
+const (
+	webseedFirstPenance = time.Second
+	webseedMaxPenance   = time.Minute
+)
 
 func (me *webseedPeer) suspended() bool {
 	return me.lastCrime != nil && time.Now().Before(me.penanceComplete)
 }
 
-func (me *webseedPeer) convict(err error, term time.Duration) {
+func (me *webseedPeer) convict(err error) {
 	if me.suspended() {
 		return
 	}
+	term := min(webseedFirstPenance<<min(me.crimes, 6), webseedMaxPenance)
+	me.crimes++
 	me.lastCrime = err
 	me.penanceComplete = time.Now().Add(term)
 }
@@ -242,24 +252,21 @@ func (ws *webseedPeer) sliceProcessor(webseedRequest *webseedRequest) {
 		level := ws.readChunksErrorLevel(err, webseedRequest)
 		ws.slogger().Log(context.TODO(), level, "webseed request error", "err", err)
 		torrent.Add("webseed request error count", 1)
-		// This used to occur only on webseed.ErrTooFast but I think it makes sense to slow down any
-		// kind of error. Pausing here will starve the available requester slots which slows things
-		// down. TODO: Use the Retry-After implementation from Erigon.
-		select {
-		case <-ws.peer.closed.Done():
-		case <-time.After(time.Duration(rand.Int63n(int64(10 * time.Second)))):
-		}
+		// torrentfs: no pause here. It held the request's slot, and its slice of the torrent,
+		// for up to 10 s after any error, a cancellation by a seek included; a web seed that
+		// fails is suspended instead (convict), and a cancelled request frees its slice at once.
 	}
 	ws.slogger().Debug("webseed request ended")
 	locker.Lock()
+	if err == nil {
+		ws.crimes = 0
+	}
 	// Delete this entry after waiting above on an error, to prevent more requests.
 	ws.deleteActiveRequest(webseedRequest)
 	cl := ws.peer.cl
-	if err == nil && cl.numWebSeedRequests[ws.hostKey] == webseedHostRequestConcurrency/2 {
-		cl.updateWebseedRequestsWithReason("webseedPeer.runRequest low water")
-	} else if cl.numWebSeedRequests[ws.hostKey] == 0 {
-		cl.updateWebseedRequestsWithReason("webseedPeer.runRequest zero requests")
-	}
+	// torrentfs: a request runs over what is wanted only, and its slice can be asked again
+	// once it is gone: plan at each end (the timer coalesces), not only at half and zero.
+	cl.updateWebseedRequestsWithReason("webseedPeer.runRequest ended")
 	locker.Unlock()
 }
 
@@ -282,7 +289,9 @@ func (ws *webseedPeer) connectionFlags() string {
 func (ws *webseedPeer) drop() {}
 
 func (cn *webseedPeer) providedBadData() {
-	cn.convict(errors.New("provided bad data"), time.Minute)
+	// torrentfs: a piece that failed its hash is held against the seed for the longest term.
+	cn.crimes = 6
+	cn.convict(errors.New("provided bad data"))
 }
 
 func (ws *webseedPeer) onClose() {
@@ -295,7 +304,9 @@ func (ws *webseedPeer) onClose() {
 
 // Do we want a chunk, assuming it's valid etc.
 func (ws *webseedPeer) wantChunk(ri RequestIndex) bool {
-	return ws.peer.t.wantReceiveChunk(ri)
+	// torrentfs: a chunk of a piece nobody wants any more (a seek moved the read) ends the
+	// request, as one already had ends it.
+	return ws.peer.t.webseedWantsChunk(ri)
 }
 
 func (ws *webseedPeer) maxChunkDiscard() RequestIndex {
@@ -342,7 +353,7 @@ func (ws *webseedPeer) readChunks(wr *webseedRequest) (err error) {
 			// TODO: Pick out missing files or associate error with file. See also
 			// webseed.ReadRequestPartError.
 			if !wr.cancelled.Load() {
-				ws.convict(err, time.Minute)
+				ws.convict(err)
 			}
 			ws.peer.locker().Unlock()
 			err = fmt.Errorf("reading chunk: %w", err)

@@ -269,7 +269,11 @@ func (t *Torrent) getWebseedRequestEnd(begin RequestIndex, slice webseedSliceInd
 	// Shorten webseed requests to avoid being penalized by webseeds for cancelling requests.
 	panicif.False(t.wantReceiveChunk(begin))
 	var end = begin + 1
-	for ; end < chunkEnd && t.wantReceiveChunk(end); end++ {
+	for ; end < chunkEnd && t.webseedWantsChunk(end); end++ {
+		// torrentfs: and stop at a piece a peer can give.
+		if t.isPieceStart(end) && t.peerConnCanGive(t.pieceIndexOfRequestIndex(end)) {
+			break
+		}
 	}
 	panicif.GreaterThan(end, chunkEnd)
 	if webseed.PrintDebug && end != chunkEnd {
@@ -281,9 +285,31 @@ func (t *Torrent) getWebseedRequestEnd(begin RequestIndex, slice webseedSliceInd
 	return end
 }
 
+// torrentfs: peerConnCanGive reports whether a connected peer that does not choke us has the
+// piece: web seeds leave it to the peer, and fill in what no peer can give (a piece of a
+// file the swarm lacks, or a torrent without peers). A peer that chokes us, goes away or
+// loses the piece gives it back to the web seeds at the next plan.
+func (t *Torrent) peerConnCanGive(piece pieceIndex) bool {
+	for c := range t.conns {
+		if c.peerHasPiece(piece) && (!c.peerChoking || c.peerAllowedFast.Contains(piece)) {
+			return true
+		}
+	}
+	return false
+}
+
+// torrentfs: isPieceStart reports whether request index r is the first of its piece.
+func (t *Torrent) isPieceStart(r RequestIndex) bool {
+	return r == t.pieceRequestIndexBegin(t.pieceIndexOfRequestIndex(r))
+}
+
 // Cloudflare caches up to 512 MB responses by default. This is also an alignment. Making this
 // smaller will allow requests to complete a smaller set of files faster.
-var webseedRequestChunkSize = initUIntFromEnv[uint64]("TORRENT_WEBSEED_REQUEST_CHUNK_SIZE", 64<<20, 64)
+//
+// torrentfs: 4 MiB, not 64 MiB. There is one request at a time per slice, and a request runs
+// over what is wanted (webseedWantsChunk), so small slices are what lets a reader's
+// readahead window (32 MiB) be fetched by several requests at once.
+var webseedRequestChunkSize = initUIntFromEnv[uint64]("TORRENT_WEBSEED_REQUEST_CHUNK_SIZE", 4<<20, 64)
 
 // Can return the same as start if the request is at the end of the torrent.
 func (t *Torrent) endRequestForAlignedWebseedResponse(slice webseedSliceIndex) RequestIndex {
@@ -295,7 +321,17 @@ func (t *Torrent) endRequestForAlignedWebseedResponse(slice webseedSliceIndex) R
 
 func (t *Torrent) chunksPerAlignedWebseedResponse() RequestIndex {
 	// This is the same as webseedRequestChunkSize, but in terms of RequestIndex.
-	return RequestIndex(webseedRequestChunkSize / t.chunkSize.Uint64())
+	// torrentfs: at least a piece (both are powers of two), so a slice holds whole pieces.
+	return RequestIndex(max(webseedRequestChunkSize, uint64(t.info.PieceLength)) / t.chunkSize.Uint64())
+}
+
+// torrentfs: webseedWantsChunk reports whether a web seed request should fetch the chunk: it
+// is wanted (wantReceiveChunk) and its piece has a priority, from a reader, a prefetch or
+// a download. wantReceiveChunk alone holds for every chunk not yet had, so a request ran to
+// the end of its slice whatever was read: a seek, or a probe of a file's first bytes,
+// fetched up to 64 MiB that nobody wanted.
+func (t *Torrent) webseedWantsChunk(r RequestIndex) bool {
+	return t.wantReceiveChunk(r) && t.piece(t.pieceIndexOfRequestIndex(r)).effectivePriority() != PiecePriorityNone
 }
 
 func (t *Torrent) requestIndexToWebseedSliceIndex(requestIndex RequestIndex) webseedSliceIndex {
@@ -387,6 +423,10 @@ func (cl *Client) iterPossibleWebseedRequests() iter.Seq2[webseedUniqueRequestKe
 					p := t.piece(pieceIndex)
 					cleanOpt := p.firstCleanChunk()
 					if !cleanOpt.Ok {
+						return true
+					}
+					if t.peerConnCanGive(pieceIndex) {
+						// torrentfs: web seeds fill what peers cannot give.
 						return true
 					}
 					// Pretty sure we want this and not the order state priority. That one is for
