@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -35,6 +36,7 @@ import (
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/net/proxy"
 	"golang.org/x/time/rate"
 
 	"github.com/torrentfs/torrentfs/cache"
@@ -47,6 +49,13 @@ const (
 	DefaultReadahead   = 32 << 20
 	DefaultReadTimeout = time.Minute
 )
+
+// ErrProxyScheme is New's error for a Config.Proxy that is not socks5:// or socks5h://.
+var ErrProxyScheme = errors.New("fetch: the proxy must be socks5://HOST:PORT")
+
+// ErrProxyUDP is the error of a UDP tracker's announce while Config.Proxy is set: it would
+// not go through the proxy.
+var ErrProxyUDP = errors.New("fetch: no UDP through the SOCKS5 proxy")
 
 // WaitForever, as Config.ReadTimeout, makes reads wait for peers for ever.
 const WaitForever time.Duration = -1
@@ -83,6 +92,14 @@ type Config struct {
 	Encryption Encryption
 	// NoUpload stops seeding to other peers.
 	NoUpload bool
+	// MaxDownloadRate and MaxUploadRate cap what peers send and are sent, in bytes per
+	// second, over all torrents. Zero means no cap. Web seeds are not capped.
+	MaxDownloadRate, MaxUploadRate int64
+	// Proxy, if set, is a SOCKS5 proxy (socks5://[USER:PASSWORD@]HOST:PORT) that every
+	// outgoing peer connection, HTTP tracker announce, web seed and magnet source goes
+	// through. What cannot go through it is off: the DHT, uTP and UDP trackers (SOCKS5's
+	// UDP ASSOCIATE is not used). Peers may still connect in to ListenAddr.
+	Proxy *url.URL
 
 	// Readahead caps how far ahead of a sequential reader pieces are requested.
 	// Zero means DefaultReadahead.
@@ -220,6 +237,17 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
+	if cfg.Proxy != nil && cfg.Proxy.Scheme != "socks5" && cfg.Proxy.Scheme != "socks5h" {
+		return nil, fmt.Errorf("proxy %s: %w", cfg.Proxy.Redacted(), ErrProxyScheme)
+	}
+	var peerDialer proxy.ContextDialer
+	if cfg.Proxy != nil {
+		d, err := proxy.FromURL(cfg.Proxy, proxy.Direct)
+		if err != nil {
+			return nil, fmt.Errorf("proxy %s: %w", cfg.Proxy.Redacted(), err)
+		}
+		peerDialer = d.(proxy.ContextDialer) // x/net's SOCKS5 dialer is one
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -251,6 +279,9 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		c.bgCancel()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if peerDialer != nil {
+		cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: peerDialer})
 	}
 	c.cl = cl
 	c.bg.Go(c.sampleRates)
@@ -301,6 +332,23 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A magnet's xs= and as= sources are strangers' servers: the whole fetch, a slow body
 	// included, is bounded in time here, and in size and shape by anacrolix patch 0015.
 	tc.MetainfoSourcesClient = &http.Client{Timeout: SourceTimeout}
+	if cfg.MaxDownloadRate > 0 { // a burst of 0: anacrolix picks one that fits its reads
+		tc.DownloadRateLimiter = rate.NewLimiter(rate.Limit(cfg.MaxDownloadRate), 0)
+	}
+	if cfg.MaxUploadRate > 0 {
+		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.MaxUploadRate), 0)
+	}
+	if cfg.Proxy != nil {
+		// Peers: New adds a SOCKS5 dialer in place of the listening sockets' own. HTTP
+		// (trackers, web seeds, sources): Go's transport speaks SOCKS5. UDP: off.
+		tc.DialForPeerConns = false
+		tc.HTTPProxy = http.ProxyURL(cfg.Proxy)
+		tc.MetainfoSourcesClient.Transport = &http.Transport{Proxy: tc.HTTPProxy}
+		tc.NoDHT, tc.DisableUTP = true, true
+		tc.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
+			return nil, fmt.Errorf("udp tracker: %w", ErrProxyUDP)
+		}
+	}
 	// WebTorrent (WebRTC data channels to browsers, through wss:// trackers) is not a transport
 	// torrentfs offers: a mount's peers are BitTorrent clients on TCP and uTP. Off, a stranger's
 	// wss:// tracker cannot reach the WebRTC and DTLS code (pion) at all. Web seeds (BEP 19,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -152,6 +153,9 @@ type swarmFlags struct {
 	noPEX    bool
 	utp      bool
 	encrypt  string
+	// maxDown and maxUp cap the peers' rates, in bytes per second; proxy is a SOCKS5 URL.
+	maxDown, maxUp sizeFlag
+	proxy          string
 	logFlags
 }
 
@@ -165,6 +169,9 @@ func (s *swarmFlags) register(c *cobra.Command) {
 	fs.BoolVar(&s.noPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
 	fs.BoolVar(&s.utp, "utp", false, "also use uTP (slow in this client: see BENCHMARKS.md)")
 	fs.StringVar(&s.encrypt, "encryption", fetch.EncryptionAllow.String(), "peer connection encryption, a `mode`: allow (plain handshake first, encrypted if refused), prefer (encrypted handshake first) or require (encrypted only, the whole stream)")
+	fs.Var(&s.maxDown, "max-download-rate", "most `bytes` per second received from peers, over all torrents, e.g. 10M (default: no limit)")
+	fs.Var(&s.maxUp, "max-upload-rate", "most `bytes` per second sent to peers, e.g. 500K (default: no limit)")
+	fs.StringVar(&s.proxy, "proxy", "", "send peer connections, HTTP trackers and web seeds through this SOCKS5 `URL` (socks5://[user:pass@]host:port); the DHT, uTP and UDP trackers are then off")
 	c.RegisterFlagCompletionFunc("encryption", cobra.FixedCompletions([]string{"allow", "prefer", "require"}, cobra.ShellCompDirectiveNoFileComp))
 	s.logFlags.register(c)
 }
@@ -180,11 +187,22 @@ func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
 	if err != nil {
 		return fetch.Config{}, nil, usageError{err.Error()}
 	}
+	var proxy *url.URL
+	if s.proxy != "" {
+		u, err := url.Parse(s.proxy)
+		if err != nil || (u.Scheme != "socks5" && u.Scheme != "socks5h") || u.Host == "" {
+			return fetch.Config{}, nil, usagef("--proxy %q: want socks5://HOST:PORT, with USER:PASSWORD@ before HOST if the proxy asks for them", s.proxy)
+		}
+		proxy = u
+	}
 	log, err := s.logFlags.open(stderr)
 	if err != nil {
 		return fetch.Config{}, nil, err
 	}
 	return fetch.Config{
+		MaxDownloadRate:  int64(s.maxDown),
+		MaxUploadRate:    int64(s.maxUp),
+		Proxy:            proxy,
 		Encryption:       enc,
 		ListenAddr:       s.listen,
 		NoDHT:            s.noDHT,
