@@ -116,3 +116,32 @@ func TestProxyScheme(t *testing.T) {
 		t.Fatalf("an http:// proxy: %v, want ErrProxyScheme", err)
 	}
 }
+
+// TestRateLimits: with MaxDownloadRate at the leecher, or MaxUploadRate at the seeder, a
+// 2 MiB read cannot beat the cap: at 512 KiB/s and a burst of one second's worth, it takes
+// 3 s at least. A lower bound on time only, which a loaded machine cannot break.
+func TestRateLimits(t *testing.T) {
+	const rate, size = 512 << 10, 2 << 20
+	for _, tc := range []struct {
+		name        string
+		seed, leech fetch.Config
+	}{
+		{"download", fetch.Config{}, fetch.Config{MaxDownloadRate: rate}},
+		{"upload", fetch.Config{MaxUploadRate: rate}, fetch.Config{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := fetchtest.Payload(size, 9)
+			s := fetchtest.NewSwarm(t, "capped.bin", []fetchtest.File{{Data: data}}, pieceLen)
+			_, addr := s.StartSeederConfig(t, tc.seed)
+			tt := s.Leech(t, newCache(t), tc.leech, addr)
+			h := open(t, tt, 0)
+			start := time.Now()
+			if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes, not the source's %d", len(got), len(data))
+			}
+			if d := time.Since(start); d < 2*time.Second {
+				t.Fatalf("2 MiB in %v: faster than the %d KiB/s cap allows", d, rate>>10)
+			}
+		})
+	}
+}
