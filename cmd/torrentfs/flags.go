@@ -156,6 +156,7 @@ type swarmFlags struct {
 	// maxDown and maxUp cap the peers' rates, in bytes per second; proxy is a SOCKS5 URL.
 	maxDown, maxUp sizeFlag
 	proxy          string
+	bindInterface  string
 	logFlags
 }
 
@@ -172,6 +173,7 @@ func (s *swarmFlags) register(c *cobra.Command) {
 	fs.Var(&s.maxDown, "max-download-rate", "most `bytes` per second received from peers, over all torrents, e.g. 10M (default: no limit)")
 	fs.Var(&s.maxUp, "max-upload-rate", "most `bytes` per second sent to peers, e.g. 500K (default: no limit)")
 	fs.StringVar(&s.proxy, "proxy", "", "send peer connections, HTTP trackers and web seeds through this SOCKS5 `URL` (socks5://[user:pass@]host:port); the DHT, uTP and UDP trackers are then off")
+	fs.StringVar(&s.bindInterface, "bind-interface", "", "send everything (peers, trackers, DHT, web seeds) through this network `interface` only, e.g. a VPN's wg0: nothing leaves when it is down (Linux; uTP off)")
 	c.RegisterFlagCompletionFunc("encryption", cobra.FixedCompletions([]string{"allow", "prefer", "require"}, cobra.ShellCompDirectiveNoFileComp))
 	s.logFlags.register(c)
 }
@@ -203,6 +205,7 @@ func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
 		MaxDownloadRate:  int64(s.maxDown),
 		MaxUploadRate:    int64(s.maxUp),
 		Proxy:            proxy,
+		BindInterface:    s.bindInterface,
 		Encryption:       enc,
 		ListenAddr:       s.listen,
 		NoDHT:            s.noDHT,

@@ -145,3 +145,40 @@ func TestRateLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestBindInterface: a client bound to an interface reaches peers through it only. Bound to
+// lo, it reads a seeder on 127.0.0.1; bound to one end of a veth pair (made here, in the tests'
+// private network namespace, with ip(8)), the same seeder is never reached: the read times
+// out and the seeder has no peer. An interface that does not exist fails New.
+func TestBindInterface(t *testing.T) {
+	_, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t), BindInterface: "nosuch0"}))
+	if !errors.Is(err, fetch.ErrNoInterface) {
+		t.Fatalf("binding to an interface that does not exist: %v, want ErrNoInterface", err)
+	}
+
+	data := fetchtest.Payload(2*pieceLen+5, 10)
+	s := fetchtest.NewSwarm(t, "bound.bin", []fetchtest.File{{Data: data}}, pieceLen)
+	seeder, addr := s.StartSeeder(t)
+	tt := s.Leech(t, newCache(t), fetch.Config{BindInterface: "lo"}, addr)
+	if got := readAt(t, open(t, tt, 0), 0, len(data)); !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes bound to lo, not the source's %d", len(got), len(data))
+	}
+
+	const dummy = "tfsbind0"
+	for _, args := range [][]string{{"link", "add", dummy, "type", "veth", "peer", "name", dummy + "p"}, {"link", "set", dummy, "up"}} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Cleanup(func() { exec.Command("ip", "link", "del", dummy).Run() })
+	before := seeder.Torrents()[0].Stats().Peers
+	tt2 := s.Leech(t, newCache(t), fetch.Config{BindInterface: dummy, ReadTimeout: 2 * time.Second}, addr)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := open(t, tt2, 0).ReadAt(ctx, make([]byte, 100), 0); !errors.Is(err, fetch.ErrTimeout) {
+		t.Fatalf("read bound to %s, a seeder on loopback: %v, want ErrTimeout", dummy, err)
+	}
+	if n := seeder.Torrents()[0].Stats().Peers; n > before {
+		t.Fatalf("the seeder gained %d peers from a client bound to %s", n-before, dummy)
+	}
+}
