@@ -193,7 +193,11 @@ func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
 	if s.proxy != "" {
 		u, err := url.Parse(s.proxy)
 		if err != nil || (u.Scheme != "socks5" && u.Scheme != "socks5h") || u.Host == "" {
-			return fetch.Config{}, nil, usagef("--proxy %q: want socks5://HOST:PORT, with USER:PASSWORD@ before HOST if the proxy asks for them", s.proxy)
+			shown := "" // never the password
+			if err == nil {
+				shown = " " + strconv.Quote(u.Redacted())
+			}
+			return fetch.Config{}, nil, usagef("--proxy%s: want socks5://HOST:PORT, with USER:PASSWORD@ before HOST if the proxy asks for them", shown)
 		}
 		proxy = u
 	}
