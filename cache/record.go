@@ -7,10 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The cache trusts what it finds in its directory: a database's pieces marked complete are
@@ -49,8 +45,14 @@ func (e *PlantedError) Error() string {
 // says otherwise) passes, and so does a user's own link to a cache on another disk; a link
 // planted in /tmp that points root's cache at a directory of root's, such as /etc, does not.
 func CheckDir(dir string) error {
+	if !ownerChecks {
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("cache dir: %w", err)
+		}
+		return nil
+	}
 	if lst, err := os.Lstat(dir); err == nil && lst.Mode()&fs.ModeSymlink != 0 {
-		if sys, ok := lst.Sys().(*syscall.Stat_t); !ok || (int(sys.Uid) != os.Geteuid() && sys.Uid != 0) {
+		if uid, ok := ownerOf(lst); !ok || (uid != os.Geteuid() && uid != 0) {
 			return &PlantedError{Path: dir, What: "is a symlink of another user's"}
 		}
 	}
@@ -58,12 +60,12 @@ func CheckDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("cache dir: %w", err)
 	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
+	owner, ok := ownerOf(st)
 	if !ok {
 		return fmt.Errorf("cache dir %s: no owner to check", dir)
 	}
-	if uid := os.Geteuid(); int(sys.Uid) != uid {
-		return &OwnerError{Dir: dir, Owner: int(sys.Uid), Uid: uid}
+	if uid := os.Geteuid(); owner != uid {
+		return &OwnerError{Dir: dir, Owner: owner, Uid: uid}
 	}
 	if st.Mode().Perm()&0o022 != 0 {
 		return &ModeError{Dir: dir, Mode: st.Mode().Perm()}
@@ -87,15 +89,17 @@ func checkTorrentDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("cache dir: %w", err)
 	}
-	switch sys, _ := st.Sys().(*syscall.Stat_t); {
+	owner, ok := ownerOf(st)
+	switch {
 	case st.Mode()&fs.ModeSymlink != 0:
 		return &PlantedError{Path: dir, What: "is a symlink"}
 	case !st.IsDir():
 		return &PlantedError{Path: dir, What: "is not a directory"}
-	case sys == nil:
+	case !ownerChecks:
+	case !ok:
 		return fmt.Errorf("cache dir %s: no owner to check", dir)
-	case int(sys.Uid) != os.Geteuid():
-		return &PlantedError{Path: dir, What: fmt.Sprintf("belongs to uid %d", sys.Uid)}
+	case owner != os.Geteuid():
+		return &PlantedError{Path: dir, What: fmt.Sprintf("belongs to uid %d", owner)}
 	case st.Mode().Perm()&0o022 != 0:
 		return &PlantedError{Path: dir, What: fmt.Sprintf("is writable by other users (mode %04o)", uint32(st.Mode().Perm()))}
 	}
@@ -108,16 +112,6 @@ const maxRecord = 16 << 20
 
 // ErrRecordTooLarge is returned by ReadRecord for a file over its limit.
 var ErrRecordTooLarge = errors.New("cache: record file too large")
-
-// openNoFollow opens path with flag and O_NOFOLLOW, and returns a *PlantedError if path is
-// a symlink.
-func openNoFollow(path string, flag int, perm fs.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, perm)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, &PlantedError{Path: path, What: "is a symlink"}
-	}
-	return f, err
-}
 
 // ReadRecord returns the contents of the file name in the cache directory dir, which the
 // cache or its user wrote with WriteRecord: a symlink there is not followed (a
@@ -156,10 +150,4 @@ func WriteRecord(dir, name string, data []byte) error {
 		os.Remove(f.Name())
 	}
 	return err
-}
-
-// setTimes sets path's access and modification times, not following a symlink.
-func setTimes(path string, t time.Time) error {
-	ts := unix.NsecToTimespec(t.UnixNano())
-	return unix.UtimesNanoAt(unix.AT_FDCWD, path, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
 }

@@ -7,10 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrNoSpace is returned for chunk writes when the cache's file system is too full to take
@@ -165,26 +162,14 @@ func diskUsage(dir string) (int64, error) {
 			}
 			return err
 		}
-		var st syscall.Stat_t
-		if err := syscall.Lstat(path, &st); err != nil {
-			if errors.Is(err, syscall.ENOENT) {
-				return nil
-			}
-			return err
+		size, err := allocated(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
 		}
-		n += st.Blocks * 512
-		return nil
+		n += size
+		return err
 	})
 	return n, err
-}
-
-// freeSpace is the bytes an unprivileged user may still write on dir's file system.
-func freeSpace(dir string) (int64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * st.Bsize, nil
 }
 
 // ballast is a file of preallocated blocks kept in the cache directory. When the file system
@@ -211,7 +196,7 @@ func keepBallast(dir string, size, free, reserve int64) bool {
 		return false // there already, or cannot be: either way nothing to do
 	}
 	defer f.Close()
-	if err := unix.Fallocate(int(f.Fd()), 0, 0, size); err != nil {
+	if err := preallocate(f, size); err != nil {
 		os.Remove(path)
 	}
 	return false

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -31,10 +32,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anacrolix/dht/v2"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/net/proxy"
 	"golang.org/x/time/rate"
 
 	"github.com/torrentfs/torrentfs/cache"
@@ -47,6 +50,16 @@ const (
 	DefaultReadahead   = 32 << 20
 	DefaultReadTimeout = time.Minute
 )
+
+// ErrProxyScheme is New's error for a Config.Proxy that is not socks5:// or socks5h://.
+var ErrProxyScheme = errors.New("fetch: the proxy must be socks5://HOST:PORT")
+
+// ErrNoInterface is New's error for a Config.BindInterface that names no interface.
+var ErrNoInterface = errors.New("fetch: no such network interface")
+
+// ErrProxyUDP is the error of a UDP tracker's announce while Config.Proxy is set: it would
+// not go through the proxy.
+var ErrProxyUDP = errors.New("fetch: no UDP through the SOCKS5 proxy")
 
 // WaitForever, as Config.ReadTimeout, makes reads wait for peers for ever.
 const WaitForever time.Duration = -1
@@ -89,6 +102,20 @@ type Config struct {
 	Encryption Encryption
 	// NoUpload stops seeding to other peers.
 	NoUpload bool
+	// MaxDownloadRate and MaxUploadRate cap what peers send and are sent, in bytes per
+	// second, over all torrents. Zero means no cap. Web seeds are not capped.
+	MaxDownloadRate, MaxUploadRate int64
+	// Proxy, if set, is a SOCKS5 proxy (socks5://[USER:PASSWORD@]HOST:PORT) that every
+	// outgoing peer connection, HTTP tracker announce, web seed and magnet source goes
+	// through. What cannot go through it is off: the DHT, uTP and UDP trackers (SOCKS5's
+	// UDP ASSOCIATE is not used). Peers may still connect in to ListenAddr.
+	Proxy *url.URL
+	// BindInterface, if set, names the network interface (a VPN's: wg0, tun0) that every
+	// socket to peers, trackers, the DHT, web seeds and magnet sources is bound to
+	// (SO_BINDTODEVICE, Linux only): when it is down, nothing leaves by another. New fails
+	// with ErrNoInterface if there is no such interface, and uTP is off (its sockets are not
+	// bound).
+	BindInterface string
 
 	// Readahead caps how far ahead of a sequential reader pieces are requested.
 	// Zero means DefaultReadahead.
@@ -208,6 +235,10 @@ type Client struct {
 	// (peers.go).
 	announces chan func(ctx context.Context)
 
+	// dhtServer is the DHT on a socket bound to Config.BindInterface, nil without; Close
+	// closes it.
+	dhtServer *dht.Server
+
 	// bg runs the client's own background work (announce workers, the rate meters); Close
 	// cancels bgCtx and waits for it.
 	bg       sync.WaitGroup
@@ -225,6 +256,26 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.Proxy != nil && cfg.Proxy.Scheme != "socks5" && cfg.Proxy.Scheme != "socks5h" {
+		return nil, fmt.Errorf("proxy %s: %w", cfg.Proxy.Redacted(), ErrProxyScheme)
+	}
+	var (
+		peerDialer proxy.ContextDialer
+		forward    proxy.Dialer = proxy.Direct
+	)
+	if cfg.BindInterface != "" {
+		if _, err := net.InterfaceByName(cfg.BindInterface); err != nil {
+			return nil, fmt.Errorf("--bind-interface %s: %w (ip link lists them)", cfg.BindInterface, ErrNoInterface)
+		}
+		forward = &net.Dialer{Control: bindControl(cfg.BindInterface)}
+	}
+	if cfg.Proxy != nil {
+		d, err := proxy.FromURL(cfg.Proxy, forward)
+		if err != nil {
+			return nil, fmt.Errorf("proxy %s: %w", cfg.Proxy.Redacted(), err)
+		}
+		peerDialer = d.(proxy.ContextDialer) // x/net's SOCKS5 dialer is one
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -257,6 +308,28 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		c.bgCancel()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if peerDialer != nil {
+		cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: peerDialer})
+	}
+	if cfg.BindInterface != "" && !cfg.NoDHT && cfg.Proxy == nil {
+		// anacrolix's DHT runs on its uTP sockets, which cannot be bound: one of ours.
+		lc := net.ListenConfig{Control: bindControl(cfg.BindInterface)}
+		pc, err := lc.ListenPacket(context.Background(), "udp", net.JoinHostPort(host, strconv.Itoa(cl.LocalPort())))
+		if err == nil {
+			var ds *dht.Server
+			if ds, err = cl.NewAnacrolixDhtServer(pc); err == nil {
+				cl.AddDhtServer(torrent.AnacrolixDhtServerWrapper{Server: ds})
+				c.dhtServer = ds
+			} else {
+				pc.Close()
+			}
+		}
+		if err != nil {
+			cl.Close()
+			c.bgCancel()
+			return nil, fmt.Errorf("dht on %s: %w", cfg.BindInterface, err)
+		}
 	}
 	c.cl = cl
 	c.loadDHTNodes()
@@ -310,6 +383,35 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A magnet's xs= and as= sources are strangers' servers: the whole fetch, a slow body
 	// included, is bounded in time here, and in size and shape by anacrolix patch 0015.
 	tc.MetainfoSourcesClient = &http.Client{Timeout: SourceTimeout}
+	if cfg.MaxDownloadRate > 0 { // a burst of 0: anacrolix picks one that fits its reads
+		tc.DownloadRateLimiter = rate.NewLimiter(rate.Limit(cfg.MaxDownloadRate), 0)
+	}
+	if cfg.MaxUploadRate > 0 {
+		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.MaxUploadRate), 0)
+	}
+	if cfg.BindInterface != "" {
+		ctl := bindControl(cfg.BindInterface)
+		d := &net.Dialer{Control: ctl}
+		lc := net.ListenConfig{Control: ctl}
+		tc.SocketControl = ctl // peers: anacrolix patch 0024
+		tc.HTTPDialContext, tc.TrackerDialContext = d.DialContext, d.DialContext
+		tc.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
+			return lc.ListenPacket(context.Background(), network, addr)
+		}
+		tc.MetainfoSourcesClient.Transport = &http.Transport{DialContext: d.DialContext}
+		tc.NoDHT, tc.DisableUTP = true, true // New runs the DHT on a bound socket
+	}
+	if cfg.Proxy != nil {
+		// Peers: New adds a SOCKS5 dialer in place of the listening sockets' own. HTTP
+		// (trackers, web seeds, sources): Go's transport speaks SOCKS5. UDP: off.
+		tc.DialForPeerConns = false
+		tc.HTTPProxy = http.ProxyURL(cfg.Proxy)
+		tc.MetainfoSourcesClient.Transport = &http.Transport{Proxy: tc.HTTPProxy, DialContext: tc.HTTPDialContext}
+		tc.NoDHT, tc.DisableUTP = true, true
+		tc.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
+			return nil, fmt.Errorf("udp tracker: %w", ErrProxyUDP)
+		}
+	}
 	// WebTorrent (WebRTC data channels to browsers, through wss:// trackers) is not a transport
 	// torrentfs offers: a mount's peers are BitTorrent clients on TCP and uTP. Off, a stranger's
 	// wss:// tracker cannot reach the WebRTC and DTLS code (pion) at all. Web seeds (BEP 19,
@@ -501,7 +603,11 @@ func (c *Client) Close() error {
 		t.leaveClient(false)
 	}
 	saveErr := c.saveDHTNodes()
-	return errors.Join(append(c.cl.Close(), saveErr)...)
+	errs := c.cl.Close()
+	if c.dhtServer != nil {
+		c.dhtServer.Close()
+	}
+	return errors.Join(append(errs, saveErr)...)
 }
 
 // quietHandler drops anacrolix's error records that are not errors for us: reads that ended

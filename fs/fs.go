@@ -1,3 +1,5 @@
+//go:build !windows
+
 // Package fs shows torrents as a read-only FUSE file system, using go-fuse.
 //
 // The mount root holds one entry per torrent, added (Mount.Add) and removed (Mount.Remove)
@@ -19,6 +21,10 @@
 //
 // The package holds go-fuse nodes only: it knows nothing of Badger, and of BitTorrent only
 // what package fetch exposes.
+//
+// go-fuse builds on Linux and macOS (with macFUSE). On Windows the package keeps its API but
+// holds the tree in plain maps (plainTree): NewUnmounted serves HTTP and WebDAV, and New
+// fails with a *NoFUSEError.
 package fs
 
 import (

@@ -41,6 +41,8 @@ const (
 	slotBits = 21
 	// slotCount is how many slots there are: numbers have 63 bits.
 	slotCount = 1 << (63 - slotBits)
+	// rootIno is the mount root's number, FUSE_ROOT_ID.
+	rootIno = 1
 )
 
 // hashSlot is the hash of slots: the first 42 bits of SHA-256.

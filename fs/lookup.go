@@ -1,3 +1,5 @@
+//go:build !windows
+
 package fs
 
 import (
@@ -42,15 +44,6 @@ func (m *Mount) Lookup(p string) (*fetch.Torrent, int, bool) {
 		return nil, 0, false
 	}
 	return f.t, f.index, true
-}
-
-// DirEntry is an entry of a directory of the mount.
-type DirEntry struct {
-	Name    string
-	Dir     bool
-	Size    int64     // of a file
-	ModTime time.Time // as the mount shows it: its torrent's, or the root's last change
-	Ino     uint64    // the inode number the mount shows, which lasts (ino.go)
 }
 
 // entry describes the inode n, called name.

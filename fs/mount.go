@@ -1,3 +1,5 @@
+//go:build !windows
+
 package fs
 
 import (
@@ -8,10 +10,8 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -19,44 +19,9 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
-	"golang.org/x/sys/unix"
 
 	"github.com/torrentfs/torrentfs/fetch"
 )
-
-// maxRead is the largest READ the kernel sends, and its readahead on the mount.
-const maxRead = 1 << 20
-
-// Options configure a mount. The zero value is usable.
-type Options struct {
-	// AllowOther lets other users read the mount (needs user_allow_other in /etc/fuse.conf
-	// when not root).
-	AllowOther bool
-	// DirectIO bypasses the kernel's page cache: every read(2) reaches the file system with
-	// the application's size, and nothing is cached or read ahead by the kernel.
-	DirectIO bool
-	// Debug logs every FUSE request.
-	Debug bool
-	// Logger receives the file system's log. Nil discards.
-	Logger *slog.Logger
-	// FsName is the mount's source as mount(8) and /proc/self/mountinfo show it. Empty means
-	// "torrentfs".
-	FsName string
-	// UID and GID own every entry. Unless OwnerSet, New sets them to the mounting process's.
-	UID, GID uint32
-	// OwnerSet says that UID and GID were given, so that 0 can be asked for.
-	OwnerSet bool
-	// Umask holds the permission bits cleared: files are 0444&^Umask, directories
-	// 0555&^Umask. The kernel enforces them (default_permissions).
-	Umask uint32
-}
-
-// FsName is the source (Options.FsName) of a mount of one torrent with info-hash ih (hex).
-func FsName(ih string) string { return "torrentfs:" + ih }
-
-// ErrNotExist is returned by Remove for a name the root does not hold (errors.Is
-// os.ErrNotExist holds too).
-var ErrNotExist = fmt.Errorf("fs: no such entry: %w", os.ErrNotExist)
 
 // Mount is a mounted file system: a root directory of torrents. It is safe for concurrent
 // use.
@@ -273,19 +238,6 @@ func (m *Mount) Names() []string {
 	return slices.Sorted(maps.Keys(m.root.Children()))
 }
 
-// raiseReadahead lets the kernel read ahead maxRead bytes at once on this mount instead of
-// its default 128 KiB; without it, the 1 MiB MaxReadAhead is not used. Only root can.
-func (m *Mount) raiseReadahead() {
-	var st unix.Stat_t
-	if err := unix.Stat(m.dir, &st); err != nil {
-		return
-	}
-	bdi := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
-	if err := os.WriteFile(bdi, []byte(strconv.Itoa(maxRead>>10)), 0o644); err != nil {
-		m.log.Debug("cannot raise kernel readahead", "err", err)
-	}
-}
-
 // Wait blocks until the file system is unmounted, by Unmount or from outside, and every
 // request in progress has returned. It may wait for ever on a request that does not return
 // (a read waiting for peers): bound it.
@@ -317,56 +269,22 @@ func (m *Mount) Unmount() error {
 	return nil
 }
 
-// unmount unmounts dir: directly as root, else through fusermount3.
-func unmount(dir string) error {
-	err := unix.Unmount(dir, 0)
-	if err == nil || !errors.Is(err, unix.EPERM) {
-		return err
-	}
-	out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("fusermount3: %v: %s", err, out)
-	}
-	return nil
-}
-
 // Detach lazily unmounts dir if it is still mounted: the mount point is free at once, and
 // files open in it fail once the file system's process ends. A process that cannot end
 // cleanly calls it last, so that it leaves no "transport endpoint is not connected" behind.
 func Detach(dir string) error {
 	err := detach(dir)
-	if errors.Is(err, unix.EINVAL) { // not a mount point (any more)
+	if errors.Is(err, errNotMounted) {
 		return nil
 	}
 	return err
 }
 
-// detach lazily unmounts dir: directly as root, else through fusermount3.
-func detach(dir string) error {
-	err := unix.Unmount(dir, unix.MNT_DETACH)
-	if err == nil || !errors.Is(err, unix.EPERM) {
-		return err
-	}
-	out, err := exec.Command("fusermount3", "-u", "-z", dir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("fusermount3: %v: %s", err, out)
-	}
-	return nil
-}
-
 // CheckMountPoint checks that dir can take a mount, with errors a user can act on. A stale
 // mount left by a crashed torrentfs (ENOTCONN) is detached first.
 func CheckMountPoint(dir string, log *slog.Logger) error {
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		return errors.New("no /dev/fuse: the fuse kernel module is not loaded (modprobe fuse) or this container has no FUSE device")
-	}
-	if os.Geteuid() != 0 {
-		if _, err := exec.LookPath("fusermount3"); err != nil {
-			return errors.New("fusermount3 not found: install fuse3 (apt-get install fuse3) or run as root")
-		}
-		if unix.Access("/dev/fuse", unix.R_OK|unix.W_OK) != nil {
-			return errors.New("no permission to use /dev/fuse: run as root, or give users access to it (chmod 0666 /dev/fuse, as Debian's udev rules do)")
-		}
+	if err := checkFUSE(); err != nil {
+		return err
 	}
 	st, err := os.Stat(dir)
 	if errors.Is(err, syscall.ENOTCONN) || err == nil && st.IsDir() && isStale(dir) {

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Defaults of Options.
@@ -125,16 +123,12 @@ func stallDeadlines(h http.Handler, d time.Duration, log *slog.Logger) http.Hand
 // that the client has acknowledged more data, until done is closed.
 func watchAcks(c *net.TCPConn, rc *http.ResponseController, d time.Duration, done <-chan struct{}) {
 	raw, err := c.SyscallConn()
-	if err != nil {
+	if err != nil || !countsAcks {
 		return
 	}
 	acked := func() uint64 {
 		var n uint64
-		raw.Control(func(fd uintptr) {
-			if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-				n = info.Bytes_acked
-			}
-		})
+		raw.Control(func(fd uintptr) { n = bytesAcked(fd) })
 		return n
 	}
 	tick := time.NewTicker(d / 4)

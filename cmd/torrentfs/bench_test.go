@@ -35,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, cpu, swarm, firstcontact, startup, smallfiles, dht or webseed")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, cpu, swarm, firstcontact, startup, smallfiles, dht, webseed or serve")
 	// The swarm part reads a file of its own, 256 MiB as issue #15 asks; a smaller one makes a
 	// quick run while developing.
 	benchSwarmMiB = flag.Int("bench-swarm-mib", 256, "size in MiB of the file the swarm part's mounts read")
@@ -56,7 +56,7 @@ const (
 func BenchmarkEndToEnd(b *testing.B) {
 	r := &benchRun{b: b, dir: b.TempDir()}
 	big := filepath.Join(r.dir, "big.bin")
-	if r.part("profiles") || r.part("refetch") || r.part("memory") || r.part("status") || r.part("cpu") || r.part("firstcontact") || r.part("webseed") {
+	if r.part("profiles") || r.part("refetch") || r.part("memory") || r.part("status") || r.part("cpu") || r.part("firstcontact") || r.part("webseed") || r.part("serve") {
 		writeRandom(b, big, benchSize)
 		r.progress("wrote %s", big)
 	}
@@ -111,6 +111,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		if r.part("webseed") {
 			r.webSeed(big)
+		}
+		if r.part("serve") {
+			r.serveRead(big)
 		}
 	}
 	report := r.report()

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -68,7 +67,7 @@ func listenControl(id string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if sys, ok := st.Sys().(*syscall.Stat_t); !ok || int(sys.Uid) != os.Getuid() || st.Mode().Perm()&0o077 != 0 {
+	if !ownedPrivate(st) {
 		return nil, fmt.Errorf("control socket: %s must belong to you with mode 0700", dir)
 	}
 	path := controlSocket(id)

@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 )
 
 // Background mounts. mount(8) runs `mount -t fuse.torrentfs SOURCE MOUNTPOINT -o OPTIONS`
@@ -91,7 +90,7 @@ func runBackground(ctx context.Context, args []string, stderr io.Writer) error {
 	cmd := exec.Command(exe, childArgs...)
 	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.ExtraFiles = []*os.File{w} // fd 3
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = detachedProcess()
 	// The child's stderr is ours until it is ready. Given a file (the process's stderr),
 	// the child gets it as is, and a terminal stays a terminal; otherwise a pipe we copy,
 	// which the child closes before it says it is ready.
@@ -205,7 +204,7 @@ func daemonReady(log *logSink) error {
 		defer null.Close()
 		to = null
 	}
-	if err := unix.Dup3(int(to.Fd()), 2, 0); err != nil {
+	if err := redirectStderr(to); err != nil {
 		errs = append(errs, fmt.Errorf("stderr: %w", err))
 	}
 	if err := os.Chdir("/"); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -154,6 +155,10 @@ type swarmFlags struct {
 	noPEX    bool
 	utp      bool
 	encrypt  string
+	// maxDown and maxUp cap the peers' rates, in bytes per second; proxy is a SOCKS5 URL.
+	maxDown, maxUp sizeFlag
+	proxy          string
+	bindInterface  string
 	logFlags
 }
 
@@ -168,6 +173,10 @@ func (s *swarmFlags) register(c *cobra.Command) {
 	fs.BoolVar(&s.noPEX, "no-pex", false, "do not exchange peers with peers (PEX)")
 	fs.BoolVar(&s.utp, "utp", false, "also use uTP (slow in this client: see BENCHMARKS.md)")
 	fs.StringVar(&s.encrypt, "encryption", fetch.EncryptionAllow.String(), "peer connection encryption, a `mode`: allow (plain handshake first, encrypted if refused), prefer (encrypted handshake first) or require (encrypted only, the whole stream)")
+	fs.Var(&s.maxDown, "max-download-rate", "most `bytes` per second received from peers, over all torrents, e.g. 10M (default: no limit)")
+	fs.Var(&s.maxUp, "max-upload-rate", "most `bytes` per second sent to peers, e.g. 500K (default: no limit)")
+	fs.StringVar(&s.proxy, "proxy", "", "send peer connections, HTTP trackers and web seeds through this SOCKS5 `URL` (socks5://[user:pass@]host:port); the DHT, uTP and UDP trackers are then off")
+	fs.StringVar(&s.bindInterface, "bind-interface", "", "send everything (peers, trackers, DHT, web seeds) through this network `interface` only, e.g. a VPN's wg0: nothing leaves when it is down (Linux; uTP off)")
 	c.RegisterFlagCompletionFunc("encryption", cobra.FixedCompletions([]string{"allow", "prefer", "require"}, cobra.ShellCompDirectiveNoFileComp))
 	s.logFlags.register(c)
 }
@@ -186,12 +195,28 @@ func (s *swarmFlags) config(stderr io.Writer) (fetch.Config, *logSink, error) {
 	if err := s.checkDHT(); err != nil {
 		return fetch.Config{}, nil, err
 	}
+	var proxy *url.URL
+	if s.proxy != "" {
+		u, err := url.Parse(s.proxy)
+		if err != nil || (u.Scheme != "socks5" && u.Scheme != "socks5h") || u.Host == "" {
+			shown := "" // never the password
+			if err == nil {
+				shown = " " + strconv.Quote(u.Redacted())
+			}
+			return fetch.Config{}, nil, usagef("--proxy%s: want socks5://HOST:PORT, with USER:PASSWORD@ before HOST if the proxy asks for them", shown)
+		}
+		proxy = u
+	}
 	log, err := s.logFlags.open(stderr)
 	if err != nil {
 		return fetch.Config{}, nil, err
 	}
 	return fetch.Config{
 		DHTBootstrap:     s.dhtBoot,
+		MaxDownloadRate:  int64(s.maxDown),
+		MaxUploadRate:    int64(s.maxUp),
+		Proxy:            proxy,
+		BindInterface:    s.bindInterface,
 		Encryption:       enc,
 		ListenAddr:       s.listen,
 		NoDHT:            s.noDHT,

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/torrentfs/torrentfs/internal/human"
 	"github.com/torrentfs/torrentfs/library"
 	"github.com/torrentfs/torrentfs/status"
@@ -58,11 +56,10 @@ func (l *liveLine) set(s string) {
 
 // width is the terminal's width in columns, 80 if it cannot be told.
 func (l *liveLine) width() int {
-	ws, err := unix.IoctlGetWinsize(int(l.w.Fd()), unix.TIOCGWINSZ)
-	if err != nil || ws.Col == 0 {
-		return 80
+	if w := termWidth(l.w); w > 0 {
+		return w
 	}
-	return int(ws.Col)
+	return 80
 }
 
 // liveEvery is how often the line is drawn again.

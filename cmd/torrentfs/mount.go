@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -257,7 +256,9 @@ func serveStatus(e *engine.Engine, log *logSink) (stop func()) {
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
+	if len(statusSignals) > 0 { // none would mean all
+		signal.Notify(usr1, statusSignals...)
+	}
 	if log.live != nil {
 		wg.Go(func() { log.live.run(e.Library(), done) })
 	}

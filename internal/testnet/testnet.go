@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testnet keeps tests that start peers on the machine: run as root, a test binary
 // runs again in a network namespace of its own, whose only interface is loopback, so
 // nothing its tests or their child processes do can reach another host, and nothing

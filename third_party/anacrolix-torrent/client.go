@@ -391,6 +391,7 @@ func NewClient(cfg *ClientConfig) (cl *Client, err error) {
 		cl.config.ListenPort,
 		cl.firewallCallback,
 		cl.logger,
+		cl.config.SocketControl,
 	)
 	if err != nil {
 		return

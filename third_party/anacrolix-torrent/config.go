@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/anacrolix/dht/v2"
@@ -99,6 +100,10 @@ type ClientConfig struct {
 	DisableUTP bool
 	// For the bittorrent protocol.
 	DisableTCP bool `long:"disable-tcp"`
+	// SocketControl, if set, is called on every TCP socket the client listens or dials peers
+	// on, before it binds or connects, after the client's own options: to bind it to a
+	// device, for example. An error fails the listen or the dial.
+	SocketControl func(network, address string, c syscall.RawConn) error
 	// Called to instantiate storage for each added torrent. Builtin backends
 	// are in the storage package. If not set, the "file" implementation is
 	// used (and Closed when the Client is Closed).

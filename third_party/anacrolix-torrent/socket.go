@@ -28,10 +28,13 @@ type socket interface {
 	Close() error
 }
 
-func listen(n network, addr string, f firewallCallback, logger log.Logger) (socket, error) {
+// socketControl is ClientConfig.SocketControl.
+type socketControl = func(network, address string, c syscall.RawConn) error
+
+func listen(n network, addr string, f firewallCallback, logger log.Logger, sc socketControl) (socket, error) {
 	switch {
 	case n.Tcp:
-		return listenTcp(n.String(), addr)
+		return listenTcp(n.String(), addr, sc)
 	case n.Udp:
 		return listenUtp(n.String(), addr, f, logger)
 	default:
@@ -66,8 +69,17 @@ var tcpListenConfig = net.ListenConfig{
 	KeepAlive: -1,
 }
 
-func listenTcp(network, address string) (s socket, err error) {
-	l, err := tcpListenConfig.Listen(context.Background(), network, address)
+func listenTcp(network, address string, sc socketControl) (s socket, err error) {
+	lc := tcpListenConfig
+	if sc != nil {
+		lc.Control = func(network, address string, c syscall.RawConn) error {
+			if err := tcpListenConfig.Control(network, address, c); err != nil {
+				return err
+			}
+			return sc(network, address, c)
+		}
+	}
+	l, err := lc.Listen(context.Background(), network, address)
 	if err != nil {
 		return
 	}
@@ -100,6 +112,9 @@ func listenTcp(network, address string) (s socket, err error) {
 			if err == nil {
 				err = controlErr
 			}
+			if err == nil && sc != nil {
+				err = sc(network, address, c)
+			}
 			return
 		},
 	}
@@ -127,6 +142,7 @@ func listenAll(
 	port int,
 	f firewallCallback,
 	logger log.Logger,
+	sc socketControl,
 ) ([]socket, error) {
 	if len(networks) == 0 {
 		return nil, nil
@@ -136,7 +152,7 @@ func listenAll(
 		nahs = append(nahs, networkAndHost{n, getHost(n.String())})
 	}
 	for {
-		ss, retry, err := listenAllRetry(nahs, port, f, logger)
+		ss, retry, err := listenAllRetry(nahs, port, f, logger, sc)
 		if !retry {
 			return ss, err
 		}
@@ -167,6 +183,7 @@ func listenAllRetry(
 	port int,
 	f firewallCallback,
 	logger log.Logger,
+	sc socketControl,
 ) (ss []socket, retry bool, err error) {
 	// Close all sockets on error or retry.
 	defer func() {
@@ -181,7 +198,7 @@ func listenAllRetry(
 	portStr := strconv.FormatInt(int64(port), 10)
 	for _, nah := range nahs {
 		var s socket
-		s, err = listen(nah.Network, net.JoinHostPort(nah.Host, portStr), f, logger)
+		s, err = listen(nah.Network, net.JoinHostPort(nah.Host, portStr), f, logger, sc)
 		if err != nil {
 			if isUnsupportedNetworkError(err) {
 				err = nil

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestIPv6: peers and the HTTP server over ::1. aria2 seeds a mktorrent torrent on ::1
+// only; torrentfs serve listens for peers and HTTP on ::1, is given the seeder as
+// [::1]:PORT, and every file it serves at http://[::1]:PORT/files/ equals the source.
+func TestIPv6(t *testing.T) {
+	dir := t.TempDir()
+	files := sampleTree(t, dir)
+	tor := filepath.Join(dir, "sample.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "18", "-o", tor, filepath.Join(dir, "sample")).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	p := freePort(t)
+	seeder := exec.Command("aria2c", "--interface=::1", "--disable-ipv6=false",
+		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+		fmt.Sprintf("--listen-port=%d", p), "--bt-require-crypto=false", "--check-integrity=true", "--seed-ratio=0.0",
+		"--file-allocation=none", "--summary-interval=0", "--console-log-level=warn", "--dir", dir, tor)
+	var out strings.Builder
+	seeder.Stdout, seeder.Stderr = &out, &out
+	if err := seeder.Start(); err != nil {
+		t.Fatalf("aria2c: %v", err)
+	}
+	t.Cleanup(func() {
+		seeder.Process.Kill()
+		seeder.Wait()
+		if t.Failed() {
+			t.Logf("aria2c:\n%s", out.String())
+		}
+	})
+
+	hp := freePort(t)
+	s := start(t, nil, "serve", "--name", "v6", "--cache-dir", t.TempDir(), "--http", fmt.Sprintf("[::1]:%d", hp),
+		"--listen", "[::1]:0", "--no-dht", "--no-upnp", "--no-pex", "--peer", fmt.Sprintf("[::1]:%d", p), tor)
+	line := s.waitFor(t, "msg=serving")
+	if want := fmt.Sprintf("url=http://[::1]:%d/", hp); !strings.Contains(line, want) {
+		t.Errorf("serve says %q, not %s", line, want)
+	}
+	for path, want := range files {
+		resp, got := get(t, fmt.Sprintf("http://[::1]:%d/files/%s", hp, path))
+		if resp.StatusCode != 200 || !bytes.Equal(got, want) {
+			t.Fatalf("GET /files/%s over ::1: %s, %d bytes, want the source's %d", path, resp.Status, len(got), len(want))
+		}
+	}
+	if code := s.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("serve: exit %d", code)
+	}
+}
+
+// TestNetFlagErrors: --bind-interface with an interface that does not exist fails at start,
+// naming it; a --proxy that is not SOCKS5 is a usage error; neither starts anything.
+func TestNetFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, map[string][]byte{"x.bin": []byte("x")})
+	tor := filepath.Join(dir, "x.torrent")
+	if code, _, errOut := torrentfs(t, nil, "create", "-o", tor, filepath.Join(dir, "x.bin")); code != 0 {
+		t.Fatalf("create: %s", errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--bind-interface", "nosuch0"}, 1, "nosuch0"},
+		{[]string{"-o", "bind_interface=nosuch0"}, 1, "nosuch0"},
+		{[]string{"--proxy", "http://127.0.0.1:3128"}, 2, "socks5://"},
+		{[]string{"--max-download-rate", "fast"}, 2, "bad size"},
+	} {
+		args := append([]string{"serve", "--name", "flags", "--cache-dir", t.TempDir(), "--http", "127.0.0.1:0", tor}, tc.args...)
+		if tc.args[0] == "-o" {
+			args = append([]string{"mount", "--cache-dir", t.TempDir(), tor, t.TempDir()}, tc.args...)
+		}
+		code, _, errOut := torrentfs(t, nil, append(args, loopback...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
+			t.Errorf("%q: exit %d, %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}
