@@ -50,7 +50,7 @@ test: deps third-party-check vet cross
 # A crasher is written to the package's testdata/fuzz/FuzzXxx/, which plain `go test` then
 # runs: commit it with the fix.
 FUZZTIME ?= 10s
-FUZZ_TARGETS := fetch:FuzzParseTorrent fs:FuzzCleanName fs:FuzzUniqueName fs:FuzzBuildTree \
+FUZZ_TARGETS := fetch:FuzzParseTorrent fs:FuzzCleanName fs:FuzzUniqueName fs:FuzzBuildTree fs:FuzzInodeNumbers \
 	library:FuzzParseInfoHash library:FuzzMagnet library:FuzzControl \
 	cache:FuzzReadMeta cache:FuzzMarkerPiece cache:FuzzStoredInfo internal/bencheck:FuzzCheck
 
