@@ -182,7 +182,7 @@ func (r *benchRun) fcEncryption(s fcSwarm) {
 		for i, mode := range modes {
 			mnt := r.temp()
 			args := append([]string{"mount", "--cache-dir", r.temp(), "--peer", proxy, "--encryption", mode, tor, mnt}, loopback...)
-			p := startProc(r.b, "torrentfs", exec.Command(bin, args...), func() { detachIfMounted(args) })
+			p := startReady(r.b, exec.Command(bin, args...), func() { detachIfMounted(args) })
 			p.waitReady(r.b)
 			if _, err := os.ReadDir(filepath.Join(mnt, filepath.Base(s.dir))); err != nil {
 				r.b.Fatal(err)
@@ -349,7 +349,7 @@ func (r *benchRun) fcMount(s fcSwarm, seeders []int, bin, tor string, peers ...s
 	for _, p := range peers {
 		args = append(args, "--peer", p)
 	}
-	p := startProc(r.b, "torrentfs", exec.Command(bin, args...), func() { detachIfMounted(args) })
+	p := startReady(r.b, exec.Command(bin, args...), func() { detachIfMounted(args) })
 	p.waitReady(r.b)
 	return mnt, p
 }

@@ -86,19 +86,29 @@ func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	var ready chan struct{}
-	if (args[0] == "mount" || args[0] == "serve") && !slices.ContainsFunc(env, func(v string) bool {
-		return strings.HasPrefix(v, "NOTIFY_SOCKET=")
-	}) {
-		var name string
-		name, ready = readinessSocket(t)
-		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+name)
-	}
-	p := startProc(t, "torrentfs", cmd, func() {
+	after := func() {
 		if args[0] == "mount" {
 			detachIfMounted(args)
 		}
-	})
+	}
+	if (args[0] == "mount" || args[0] == "serve") && !slices.ContainsFunc(env, func(v string) bool {
+		return strings.HasPrefix(v, "NOTIFY_SOCKET=")
+	}) {
+		return startReady(t, cmd, after)
+	}
+	return startProc(t, "torrentfs", cmd, after)
+}
+
+// startReady starts cmd, a torrentfs mount or serve, as startProc does, with a
+// $NOTIFY_SOCKET of the test's own, which waitReady waits on.
+func startReady(t testing.TB, cmd *exec.Cmd, after func()) *proc {
+	t.Helper()
+	name, ready := readinessSocket(t)
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+name)
+	p := startProc(t, "torrentfs", cmd, after)
 	p.ready = ready
 	return p
 }

@@ -269,7 +269,7 @@ func (s *benchSwarm) mount(n *swarmNet, extra ...string) *swarmMount {
 	args := append([]string{"mount", "--cache-dir", s.r.temp(), "--http", "127.0.0.1:0", n.tor, mnt}, loopback...)
 	args = append(args, extra...)
 	cmd := exec.Command(s.bin, args...)
-	p := startProc(s.r.b, "torrentfs", cmd, func() { detachIfMounted(args) })
+	p := startReady(s.r.b, cmd, func() { detachIfMounted(args) })
 	line := p.waitFor(s.r.b, "msg=http ")
 	_, addr, _ := strings.Cut(line, "addr=")
 	p.waitReady(s.r.b)
