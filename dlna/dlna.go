@@ -197,6 +197,27 @@ func (s *Server) onLAN(ip netip.Addr) bool {
 	return false
 }
 
+// host reports whether ip can be one host: not multicast or unspecified, and not the
+// network or broadcast address of a subnet of the server's, so that an answer to a forged
+// search cannot go to every host of a link.
+func (s *Server) host(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.Is4() || ip.IsMulticast() || ip.IsUnspecified() {
+		return false
+	}
+	for _, n := range s.nets {
+		if !n.Contains(ip) || n.Bits() >= 31 {
+			continue
+		}
+		a, m := ip.As4(), uint32(1)<<(32-n.Bits())-1
+		v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+		if v&m == 0 || v&m == m {
+			return false
+		}
+	}
+	return true
+}
+
 // ours reports whether p is under the server's prefix, comparing the token in constant
 // time.
 func (s *Server) ours(p string) bool {

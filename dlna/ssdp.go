@@ -173,7 +173,7 @@ func (ss *ssdpServer) answer(b []byte, ifi net.Interface, src *net.UDPAddr) {
 	// Only a sender on the link's subnets: an answer is larger than the search, and must
 	// not go to a forged address elsewhere.
 	peer, _ := netip.AddrFromSlice(src.IP)
-	if !ss.s.onLAN(peer) {
+	if !ss.s.onLAN(peer) || !ss.s.host(peer) || src.Port == 0 {
 		return
 	}
 	ip, ok := ipv4Of(ifi, peer.Unmap())

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	neturl "net/url"
 	"strconv"
 
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
@@ -99,7 +100,13 @@ func (c *Client) runAnnounces() {
 func (t *Torrent) announce(ctx context.Context, url string) {
 	ctx, cancel := context.WithTimeout(ctx, announceTimeout)
 	defer cancel()
-	cl, err := tracker.NewClient(url, tracker.NewClientOpts{})
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.c.log.Debug("need-peers announce", "tracker", url, "err", err)
+		return
+	}
+	// As anacrolix's own announces: by the bound device and through the proxy (netplan.go).
+	cl, err := tracker.NewClient(url, t.c.net.trackerOpts(u))
 	if err != nil {
 		t.c.log.Debug("need-peers announce", "tracker", url, "err", err)
 		return

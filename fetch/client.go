@@ -37,7 +37,6 @@ import (
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
-	"golang.org/x/net/proxy"
 	"golang.org/x/time/rate"
 
 	"github.com/torrentfs/torrentfs/cache"
@@ -235,6 +234,9 @@ type Client struct {
 	// (peers.go).
 	announces chan func(ctx context.Context)
 
+	// net is how connections leave (netplan.go).
+	net *netPlan
+
 	// dhtServer is the DHT on a socket bound to Config.BindInterface, nil without; Close
 	// closes it.
 	dhtServer *dht.Server
@@ -257,31 +259,15 @@ func New(cfg Config) (*Client, error) {
 	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
-	if cfg.Proxy != nil && cfg.Proxy.Scheme != "socks5" && cfg.Proxy.Scheme != "socks5h" {
-		return nil, fmt.Errorf("proxy %s: %w", cfg.Proxy.Redacted(), ErrProxyScheme)
-	}
-	var (
-		peerDialer proxy.ContextDialer
-		forward    proxy.Dialer = proxy.Direct
-	)
-	if cfg.BindInterface != "" {
-		if _, err := net.InterfaceByName(cfg.BindInterface); err != nil {
-			return nil, fmt.Errorf("--bind-interface %s: %w (ip link lists them)", cfg.BindInterface, ErrNoInterface)
-		}
-		forward = &net.Dialer{Control: bindControl(cfg.BindInterface)}
-	}
-	if cfg.Proxy != nil {
-		d, err := proxy.FromURL(cfg.Proxy, forward)
-		if err != nil {
-			return nil, fmt.Errorf("proxy %s: %w", cfg.Proxy.Redacted(), err)
-		}
-		peerDialer = d.(proxy.ContextDialer) // x/net's SOCKS5 dialer is one
+	plan, err := newNetPlan(cfg)
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool),
+	c := &Client{cfg: cfg, log: log, net: plan, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool),
 		announces: make(chan func(context.Context), announceQueue)}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.writeWarn.Interval = writeErrorEvery
@@ -309,12 +295,12 @@ func New(cfg Config) (*Client, error) {
 		c.bgCancel()
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	if peerDialer != nil {
-		cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: peerDialer})
+	if plan.peers != nil {
+		cl.AddDialer(torrent.NetworkDialer{Network: "tcp", Dialer: plan.peers})
 	}
 	if cfg.BindInterface != "" && !cfg.NoDHT && cfg.Proxy == nil {
 		// anacrolix's DHT runs on its uTP sockets, which cannot be bound: one of ours.
-		lc := net.ListenConfig{Control: bindControl(cfg.BindInterface)}
+		lc := net.ListenConfig{Control: plan.dialer.Control}
 		pc, err := lc.ListenPacket(context.Background(), "udp", net.JoinHostPort(host, strconv.Itoa(cl.LocalPort())))
 		if err == nil {
 			var ds *dht.Server
@@ -389,29 +375,7 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	if cfg.MaxUploadRate > 0 {
 		tc.UploadRateLimiter = rate.NewLimiter(rate.Limit(cfg.MaxUploadRate), 0)
 	}
-	if cfg.BindInterface != "" {
-		ctl := bindControl(cfg.BindInterface)
-		d := &net.Dialer{Control: ctl}
-		lc := net.ListenConfig{Control: ctl}
-		tc.SocketControl = ctl // peers: anacrolix patch 0024
-		tc.HTTPDialContext, tc.TrackerDialContext = d.DialContext, d.DialContext
-		tc.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
-			return lc.ListenPacket(context.Background(), network, addr)
-		}
-		tc.MetainfoSourcesClient.Transport = &http.Transport{DialContext: d.DialContext}
-		tc.NoDHT, tc.DisableUTP = true, true // New runs the DHT on a bound socket
-	}
-	if cfg.Proxy != nil {
-		// Peers: New adds a SOCKS5 dialer in place of the listening sockets' own. HTTP
-		// (trackers, web seeds, sources): Go's transport speaks SOCKS5. UDP: off.
-		tc.DialForPeerConns = false
-		tc.HTTPProxy = http.ProxyURL(cfg.Proxy)
-		tc.MetainfoSourcesClient.Transport = &http.Transport{Proxy: tc.HTTPProxy, DialContext: tc.HTTPDialContext}
-		tc.NoDHT, tc.DisableUTP = true, true
-		tc.TrackerListenPacket = func(network, addr string) (net.PacketConn, error) {
-			return nil, fmt.Errorf("udp tracker: %w", ErrProxyUDP)
-		}
-	}
+	c.net.apply(tc)
 	// WebTorrent (WebRTC data channels to browsers, through wss:// trackers) is not a transport
 	// torrentfs offers: a mount's peers are BitTorrent clients on TCP and uTP. Off, a stranger's
 	// wss:// tracker cannot reach the WebRTC and DTLS code (pion) at all. Web seeds (BEP 19,

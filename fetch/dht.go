@@ -1,10 +1,10 @@
 package fetch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"slices"
 	"time"
@@ -24,21 +24,27 @@ import (
 
 // dhtConfig points anacrolix's DHT at Config.DHTBootstrap, if given.
 func (c *Client) dhtConfig(tc *torrent.ClientConfig) {
-	if len(c.cfg.DHTBootstrap) == 0 {
-		return
-	}
 	addrs := slices.Clone(c.cfg.DHTBootstrap)
+	if len(addrs) == 0 {
+		if c.cfg.BindInterface == "" {
+			return // anacrolix's routers, looked up as the system does
+		}
+		// The routers' names are looked up by the bound device too (netplan.go).
+		addrs = slices.Clone(dht.DefaultGlobalBootstrapHostPorts)
+	}
 	tc.DhtStartingNodes = func(network string) dht.StartingNodesGetter {
 		return func() ([]dht.Addr, error) {
 			var ret []dht.Addr
 			var errs []error
 			for _, a := range addrs {
-				ua, err := net.ResolveUDPAddr(network, a)
+				uas, err := c.net.resolveUDP(context.Background(), network, a)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("dht bootstrap node %s: %w", a, err))
 					continue
 				}
-				ret = append(ret, dht.NewAddr(ua))
+				for _, ua := range uas {
+					ret = append(ret, dht.NewAddr(ua))
+				}
 			}
 			if len(ret) == 0 {
 				return nil, errors.Join(errs...)

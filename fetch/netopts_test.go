@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/url"
 	"os/exec"
@@ -180,5 +181,48 @@ func TestBindInterface(t *testing.T) {
 	}
 	if n := seeder.Torrents()[0].Stats().Peers; n > before {
 		t.Fatalf("the seeder gained %d peers from a client bound to %s", n-before, dummy)
+	}
+}
+
+// TestProxyUDPTracker: under a SOCKS5 proxy, which carries no UDP, a torrent with a udp://
+// tracker (most public ones have some) gets an announce error in the log, not a panic
+// (anacrolix panics on a tracker socket it cannot open), and no packet reaches the tracker
+// around the proxy: neither from anacrolix's announces nor from fetch's own.
+func TestProxyUDPTracker(t *testing.T) {
+	s := fetchtest.NewSwarm(t, "udp.bin", []fetchtest.File{{Data: fetchtest.Payload(pieceLen, 11)}}, pieceLen)
+	tracker, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tracker.Close()
+	var log syncBuffer
+	cfg := fetchtest.Loopback(fetch.Config{Storage: newCache(t), ReadTimeout: time.Second,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	cfg.NoTrackers = false
+	cfg.Proxy, _ = url.Parse("socks5://127.0.0.1:1")
+	c, err := fetch.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	url := "udp://" + tracker.LocalAddr().String() + "/announce"
+	tt, err := c.Add(t.Context(), s.TorrentPath, fetch.AddOptions{Trackers: []string{url}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := open(t, tt, 0)
+	if _, err := h.ReadAt(t.Context(), make([]byte, 10), 0); !errors.Is(err, fetch.ErrTimeout) {
+		t.Fatalf("a read with no peer: %v, want ErrTimeout", err) // and the need-peers announce made
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(log.String(), "tracker announce failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no announce error logged in 30 s:\n%s", log.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the log with a deadline
+	}
+	tracker.SetReadDeadline(time.Now())
+	if n, from, err := tracker.ReadFrom(make([]byte, 100)); err == nil {
+		t.Fatalf("the tracker got %d bytes from %v around the proxy", n, from)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -66,6 +67,7 @@ type Library struct {
 	mnt   *fs.Mount
 	opts  Options
 	log   *slog.Logger
+	http  *http.Client // for .torrent URLs: leaves as the swarm's connections do
 
 	// The library's goroutines (metadata waits, directory watchers) run under ctx; Close
 	// cancels it and waits for them.
@@ -121,7 +123,7 @@ func New(cl *fetch.Client, c *cache.Cache, mnt *fs.Mount, opts Options) *Library
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Library{cl: cl, cache: c, mnt: mnt, opts: opts, log: log,
+	l := &Library{cl: cl, cache: c, mnt: mnt, opts: opts, log: log, http: cl.HTTPClient(0),
 		entries: make(map[metainfo.Hash]*entry), watched: make(map[string]*watcher)}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.names = l.loadNames()
@@ -167,7 +169,7 @@ func (l *Library) Add(ctx context.Context, s string) error {
 
 // add adds one torrent; origin is the watched file it came from, if any.
 func (l *Library) add(ctx context.Context, s, origin string) error {
-	src, err := resolve(ctx, s)
+	src, err := resolve(ctx, l.http, s)
 	if err != nil {
 		return err
 	}

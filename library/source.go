@@ -70,12 +70,12 @@ func ParseInfoHash(s string) (metainfo.Hash, bool) {
 // resolve checks a source that is not a directory and loads what can be loaded locally (or,
 // for a URL, downloaded): a .torrent file, a .magnet file, a magnet link, a bare info-hash
 // or an http(s) URL of a .torrent.
-func resolve(ctx context.Context, s string) (source, error) {
+func resolve(ctx context.Context, hc *http.Client, s string) (source, error) {
 	switch {
 	case fetch.IsMagnet(s):
 		return magnet(s, s)
 	case IsURL(s):
-		data, err := download(ctx, s)
+		data, err := download(ctx, hc, s)
 		if err != nil {
 			return source{}, err
 		}
@@ -132,8 +132,9 @@ type URLError struct {
 func (e *URLError) Error() string { return e.URL + ": " + e.What }
 
 // download fetches a .torrent over HTTP, refusing what is not one: an error status, an
-// HTML page, or more than MaxTorrentSize bytes.
-func download(ctx context.Context, url string) ([]byte, error) {
+// HTML page, or more than MaxTorrentSize bytes. hc is the swarm's client's (fetch.Client.
+// HTTPClient), so that the download leaves as its connections do.
+func download(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, urlTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -141,7 +142,7 @@ func download(ctx context.Context, url string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", url, err)
 	}
 	req.Header.Set("Accept", "application/x-bittorrent")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, err // *url.Error names the URL
 	}
@@ -177,6 +178,6 @@ func Check(s string) error {
 		_, err := neturl.Parse(s)
 		return err
 	}
-	_, err := resolve(context.Background(), s)
+	_, err := resolve(context.Background(), nil, s) // a URL is not fetched
 	return err
 }

@@ -67,7 +67,7 @@ func TestStress(t *testing.T) {
 	}
 	keys := make(map[string]string) // source → info-hash
 	for _, s := range sources {
-		src, err := resolve(t.Context(), s)
+		src, err := resolve(t.Context(), nil, s)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -144,7 +144,7 @@ func (l *Library) sync(path string) {
 	case old == nil && !deleted:
 		l.addWatched(path)
 	case old != nil:
-		if src, err := resolve(l.ctx, path); err == nil && src.ih != old.ih {
+		if src, err := resolve(l.ctx, l.http, path); err == nil && src.ih != old.ih {
 			if l.Remove(old.ih.HexString(), false) == nil {
 				l.addWatched(path)
 			}

@@ -232,6 +232,12 @@ func (s *swarmFlags) checkDHT() error {
 	if len(s.dhtBoot) > 0 && s.noDHT {
 		return usagef("--dht-bootstrap with --no-dht: the DHT is off")
 	}
+	if len(s.dhtBoot) > 0 && s.proxy != "" {
+		return usagef("--dht-bootstrap with --proxy: the DHT is off under a SOCKS5 proxy, which carries no UDP")
+	}
+	if s.utp && (s.proxy != "" || s.bindInterface != "") {
+		return usagef("--utp with --proxy or --bind-interface: uTP's sockets can go through neither")
+	}
 	for _, a := range s.dhtBoot {
 		_, port, err := net.SplitHostPort(a)
 		if err == nil {
