@@ -1,7 +1,7 @@
 # torrentfs: `make demo` shows it working, `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-DEBS := patch fuse3 opentracker mktorrent aria2 transmission-cli python3-libtorrent ffmpeg curl chromium rclone davfs2 litmus iproute2 nginx-light microsocks
+DEBS := patch fuse3 opentracker mktorrent aria2 transmission-cli transmission-daemon python3-libtorrent ffmpeg curl chromium rclone davfs2 litmus iproute2 nginx-light microsocks
 PREFIX ?= /usr/local
 DESTDIR ?=
 # systemd looks for units in /usr/local/lib/systemd/system and /usr/lib/systemd/system.
