@@ -26,7 +26,7 @@ deps:
 	@command -v npm >/dev/null || { echo "installing: nodejs npm"; export DEBIAN_FRONTEND=noninteractive; \
 		apt-get install -y -q nodejs npm >/dev/null || \
 			{ apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; }; }
-	@$(MAKE) --no-print-directory $(DLNA_CLIENT)/node_modules/.installed
+	@$(MAKE) --no-print-directory $(DLNA_CLIENT)/node_modules/.installed $(TRACKER6)/node_modules/.installed
 
 # The DLNA tests' control point (node-ssdp, upnp-device-client): installed from its lock
 # file, again only when the lock file changes, so make test needs no network after once.
@@ -35,6 +35,14 @@ deps:
 DLNA_CLIENT := cmd/torrentfs/testdata/dlna-client
 $(DLNA_CLIENT)/node_modules/.installed: $(DLNA_CLIENT)/package-lock.json
 	cd $(DLNA_CLIENT) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $@
+
+# TestIPv6Tracker's tracker (webtorrent's bittorrent-tracker, HTTP on ::1), the same way.
+# --ignore-scripts: its client side's WebRTC (node-datachannel) would be built from source
+# and is never loaded (tracker.js imports the server alone).
+TRACKER6 := cmd/torrentfs/testdata/tracker6
+$(TRACKER6)/node_modules/.installed: $(TRACKER6)/package-lock.json
+	cd $(TRACKER6) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error --ignore-scripts
 	touch $@
 
 test: deps third-party-check vet cross

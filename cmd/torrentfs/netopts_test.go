@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/torrentfs/torrentfs/fetch"
 )
 
 // TestIPv6: peers and the HTTP server over ::1. aria2 seeds a mktorrent torrent on ::1
@@ -85,3 +90,59 @@ func TestNetFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6Tracker: a tracker over IPv6. webtorrent's bittorrent-tracker (testdata/tracker6)
+// listens on ::1 alone, aria2 seeds on ::1 and announces to it; a mount of the same
+// torrent, with no DHT, PEX or --peer, gets the seeder from that tracker (as a peers6
+// entry), lists it in status as found by the tracker, and every file read from it equals
+// the source.
+func TestIPv6Tracker(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(tracker6Dir, "node_modules", "bittorrent-tracker")); err != nil {
+		t.Fatal("bittorrent-tracker not installed: run make deps")
+	}
+	tp := freePort(t)
+	tracker := startProc(t, "bittorrent-tracker", exec.Command("node", filepath.Join(tracker6Dir, "tracker.js"), "::1", fmt.Sprint(tp)), nil)
+	tracker.waitFor(t, "listening")
+
+	dir := t.TempDir()
+	files := sampleTree(t, dir)
+	tor := filepath.Join(dir, "sample.torrent")
+	announce := fmt.Sprintf("http://[::1]:%d/announce", tp)
+	if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "sample")).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	p := freePort(t)
+	startProc(t, "aria2c", exec.Command("aria2c", "--interface=::1", "--disable-ipv6=false",
+		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+		fmt.Sprintf("--listen-port=%d", p), "--bt-require-crypto=false", "--check-integrity=true", "--seed-ratio=0.0",
+		"--file-allocation=none", "--summary-interval=0", "--console-log-level=warn", "--dir", dir, tor), nil)
+	seederAddr := fmt.Sprintf("[::1]:%d", p)
+	tracker.waitFor(t, "announce "+seederAddr+" ")
+
+	mnt := t.TempDir()
+	// A small readahead, so the seeder is still connected (a seed leaves a peer that has
+	// every piece) when status is asked.
+	m := start(t, nil, "mount", "--cache-dir", t.TempDir(), "--listen", "[::1]:0", "--no-dht", "--no-upnp", "--no-pex",
+		"--readahead", "256K", tor, mnt)
+	m.waitFor(t, "msg=mounted")
+	readEqual(t, filepath.Join(mnt, "sample/a/b.bin"), 0, files["sample/a/b.bin"][:256<<10])
+	code, js, errOut := torrentfs(t, nil, "status", "--json", mnt)
+	var r []mountStatus
+	if err := json.Unmarshal([]byte(js), &r); code != 0 || err != nil || len(r) != 1 || len(r[0].Torrents) != 1 {
+		t.Fatalf("status --json: exit %d, %v, %s:\n%s", code, err, errOut, js)
+	}
+	if !slices.ContainsFunc(r[0].Torrents[0].PeerList, func(p fetch.Peer) bool {
+		return p.Source == fetch.SourceTracker && p.Addr == seederAddr
+	}) {
+		t.Errorf("status --json: the seeder %s is not a peer found by the tracker: %+v", seederAddr, r[0].Torrents[0].PeerList)
+	}
+	for path, want := range files {
+		readEqual(t, filepath.Join(mnt, path), 0, want)
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d:\n%s", code, m.output())
+	}
+}
+
+// tracker6Dir holds TestIPv6Tracker's tracker and its npm packages (make deps).
+const tracker6Dir = "testdata/tracker6"
