@@ -99,7 +99,7 @@ func (c *Client) runAnnounces() {
 func (t *Torrent) announce(ctx context.Context, url string) {
 	ctx, cancel := context.WithTimeout(ctx, announceTimeout)
 	defer cancel()
-	cl, err := tracker.NewClient(url, tracker.NewClientOpts{})
+	cl, err := tracker.NewClient(url, t.c.trackerOpts)
 	if err != nil {
 		t.c.log.Debug("need-peers announce", "tracker", url, "err", err)
 		return

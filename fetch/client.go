@@ -42,6 +42,8 @@ import (
 
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker"
+	trHttp "github.com/torrentfs/torrentfs/third_party/anacrolix-torrent/tracker/http"
 )
 
 // Defaults for Config fields left zero.
@@ -208,6 +210,9 @@ type Client struct {
 	cl  *torrent.Client
 	cfg Config
 	log *slog.Logger
+	// trackerOpts are the anacrolix client's own tracker options (--proxy, --bind-interface),
+	// for the need-peers announces fetch makes itself (announce.go).
+	trackerOpts tracker.NewClientOpts
 
 	// received counts chunks that arrived from peers and were useful; reads use it, with
 	// anacrolix's counts of pieces that passed and failed their hash, to tell a slow swarm
@@ -300,6 +305,10 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("listen address %q: bad port", addr)
 	}
 	tc := c.torrentConfig(host, port)
+	c.trackerOpts = tracker.NewClientOpts{
+		Http:         trHttp.NewClientOpts{Proxy: tc.HTTPProxy, DialContext: tc.TrackerDialContext},
+		ListenPacket: tc.TrackerListenPacket,
+	}
 	cl, err := torrent.NewClient(tc)
 	if err != nil && fallback && errors.Is(err, syscall.EADDRINUSE) {
 		log.Info("default port taken, using a random one", "port", port)
