@@ -1,7 +1,7 @@
 # torrentfs: `make demo` shows it working, `make test` runs every test.
 SHELL := /bin/bash
 GO ?= go
-DEBS := patch fuse3 opentracker mktorrent aria2 transmission-cli python3-libtorrent ffmpeg curl chromium rclone davfs2 litmus iproute2 nginx-light microsocks
+DEBS := patch fuse3 opentracker mktorrent aria2 transmission-cli transmission-daemon python3-libtorrent ffmpeg curl chromium rclone davfs2 litmus iproute2 nginx-light microsocks
 PREFIX ?= /usr/local
 DESTDIR ?=
 # systemd looks for units in /usr/local/lib/systemd/system and /usr/lib/systemd/system.
@@ -26,7 +26,7 @@ deps:
 	@command -v npm >/dev/null || { echo "installing: nodejs npm"; export DEBIAN_FRONTEND=noninteractive; \
 		apt-get install -y -q nodejs npm >/dev/null || \
 			{ apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; }; }
-	@$(MAKE) --no-print-directory $(DLNA_CLIENT)/node_modules/.installed
+	@$(MAKE) --no-print-directory $(DLNA_CLIENT)/node_modules/.installed $(TRACKER6)/node_modules/.installed
 
 # The DLNA tests' control point (node-ssdp, upnp-device-client): installed from its lock
 # file, again only when the lock file changes, so make test needs no network after once.
@@ -35,6 +35,14 @@ deps:
 DLNA_CLIENT := cmd/torrentfs/testdata/dlna-client
 $(DLNA_CLIENT)/node_modules/.installed: $(DLNA_CLIENT)/package-lock.json
 	cd $(DLNA_CLIENT) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $@
+
+# TestIPv6Tracker's tracker (webtorrent's bittorrent-tracker, HTTP on ::1), the same way.
+# --ignore-scripts: its client side's WebRTC (node-datachannel) would be built from source
+# and is never loaded (tracker.js imports the server alone).
+TRACKER6 := cmd/torrentfs/testdata/tracker6
+$(TRACKER6)/node_modules/.installed: $(TRACKER6)/package-lock.json
+	cd $(TRACKER6) && npm ci --no-audit --no-fund --prefer-offline --loglevel=error --ignore-scripts
 	touch $@
 
 test: deps third-party-check vet cross
