@@ -408,8 +408,13 @@ func (s *Server) mediaHeaders(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("getcontentFeatures.dlna.org") != "" {
 		w.Header().Set(dmsdlna.ContentFeaturesDomain, m.features())
 	}
-	if isVideo(m) {
-		if des, ok := s.tree.ReadDir(dirOf(p)); ok {
+	// Samsung's players ask for a video's subtitles with each request: a Stat of the usual
+	// name first, the folder's listing (of any size) only when that is not there.
+	if isVideo(m) && r.Header.Get("getCaptionInfo.sec") != "" {
+		dir, stem := dirOf(p), stemOf(path.Base(p))
+		if e, ok := s.tree.Stat(path.Join(dir, stem+".srt")); ok && !e.Dir {
+			w.Header().Set("CaptionInfo.sec", s.fileURL("http://"+r.Host, path.Join(dir, stem+".srt")))
+		} else if des, ok := s.tree.ReadDir(dir); ok {
 			if subs := subtitles(des)[stemOf(path.Base(p))]; len(subs) > 0 {
 				w.Header().Set("CaptionInfo.sec", s.fileURL("http://"+r.Host, path.Join(dirOf(p), subs[0])))
 			}

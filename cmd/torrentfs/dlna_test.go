@@ -273,6 +273,10 @@ func TestDLNA(t *testing.T) {
 	if got := l.run(t, "curl", "-sf", film.Res[1].URL); got != string(files["film.srt"]) {
 		t.Fatalf("the subtitles' res: %q", got)
 	}
+	// A Samsung player asks for them with the film's own request.
+	if hdr := l.run(t, "curl", "-sf", "-o", "/dev/null", "-D", "-", "-H", "getCaptionInfo.sec: 1", film.Res[0].URL); !strings.Contains(strings.ToLower(hdr), strings.ToLower("CaptionInfo.sec: "+film.Res[1].URL+"\r\n")) {
+		t.Fatalf("the film's headers name no subtitles (CaptionInfo.sec: %s):\n%q", film.Res[1].URL, hdr)
+	}
 
 	// The res URL, as a TV plays it: no password.
 	probe := func(in string) string {
