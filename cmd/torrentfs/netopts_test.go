@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -46,6 +47,16 @@ func TestIPv6(t *testing.T) {
 		}
 	})
 
+	// aria2's port was free on 127.0.0.1 when picked: serve's own random port on ::1 must
+	// not take it before aria2 binds it (CI saw that once).
+	seed := fmt.Sprintf("[::1]:%d", p)
+	waitUntil(t, "aria2 to listen on "+seed, func() bool {
+		c, err := net.Dial("tcp", seed)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
 	hp := freePort(t)
 	s := start(t, nil, "serve", "--name", "v6", "--cache-dir", t.TempDir(), "--http", fmt.Sprintf("[::1]:%d", hp),
 		"--listen", "[::1]:0", "--no-dht", "--no-upnp", "--no-pex", "--peer", fmt.Sprintf("[::1]:%d", p), tor)
