@@ -59,19 +59,28 @@ func (c *Cache) runEvictor() {
 // least recently used pieces down to its low mark. It reports whether it should run again
 // at once.
 func (c *Cache) evictOnce(evict bool) bool {
-	written := c.space.writtenSoFar()
-	used, err := diskUsage(c.dir)
-	if err != nil {
-		c.measureWarn.Do(func() { c.log.Warn("cannot measure the cache", "dir", c.dir, "err", err) })
-		return false
-	}
 	free, err := freeSpace(c.dir)
 	if err != nil {
 		c.measureWarn.Do(func() { c.log.Warn("cannot measure free space", "dir", c.dir, "err", err) })
 		return false
 	}
-	if keepBallast(c.dir, min(BallastSize, 2*c.vlogSize), free, c.reserve) {
+	// The ballast is made or released before the cache is measured, so that the measurement
+	// counts it: made after, it went unseen until the next one (8 MiB over a 64 MiB cap
+	// while the first fill outran the evictor's first tick).
+	switch keepBallast(c.dir, min(BallastSize, 2*c.vlogSize), free, c.reserve) {
+	case ballastReleased:
 		c.log.Warn("the cache's file system is full: released the ballast to make room for eviction", "dir", c.dir)
+		fallthrough
+	case ballastMade:
+		if free, err = freeSpace(c.dir); err != nil {
+			return false
+		}
+	}
+	written := c.space.writtenSoFar()
+	used, err := diskUsage(c.dir)
+	if err != nil {
+		c.measureWarn.Do(func() { c.log.Warn("cannot measure the cache", "dir", c.dir, "err", err) })
+		return false
 	}
 	diskLimit := used + free - c.reserve
 	limit := diskLimit
@@ -264,11 +273,19 @@ func (t *torrent) evict(pieces []int, w Watcher) error {
 	}
 	// The GC runs alone too: Badger v4.9.6's rewrite reads the memtable's max version
 	// without the lock its writers hold (the race detector reports it).
+	// A rewrite copies what is live in a file (at most 1-ratio of it; a file can be a batch
+	// over its size) before it deletes the file, one file at a time: that copy is held
+	// against the cap, which chunk writes could otherwise fill meanwhile (by half a
+	// value-log file, 32 MiB, for caps of 1 GiB and more).
+	ratio := t.gcRatio()
+	copyMax := int64((1 - ratio) * float64(t.vlogSize+maxBatch))
+	t.space.hold(copyMax)
+	defer t.space.unhold(copyMax)
 	t.dropMu.Lock()
 	defer t.dropMu.Unlock()
 	files := 0
 	t.use(func() error {
-		for t.db.RunValueLogGC(t.gcRatio()) == nil {
+		for t.db.RunValueLogGC(ratio) == nil {
 			files++
 		}
 		return nil

@@ -118,6 +118,24 @@ func (s *space) wrote(n int64) {
 	s.mu.Unlock()
 }
 
+// hold counts n bytes as used without waiting, for writes that bypass reserve: Badger's
+// value-log GC copies a file's live values to the head of the log before it deletes the
+// file. Chunk writes wait meanwhile if the copy could take the cache past its cap.
+func (s *space) hold(n int64) {
+	s.mu.Lock()
+	s.used += n
+	s.mu.Unlock()
+}
+
+// unhold ends a hold. The evictor measures the cache after it, which counts what the
+// copy wrote.
+func (s *space) unhold(n int64) {
+	s.mu.Lock()
+	s.used -= n
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
 // writtenSoFar is taken before a measurement, for set.
 func (s *space) writtenSoFar() int64 {
 	s.mu.Lock()
@@ -181,23 +199,36 @@ const ballastName = ".ballast"
 // files, at most this.
 const BallastSize = 16 << 20
 
+// ballastChange is what keepBallast did.
+type ballastChange int
+
+const (
+	ballastKept ballastChange = iota // left as it was
+	ballastMade
+	ballastReleased
+)
+
 // keepBallast creates the ballast when there is ample room, and deletes it when the file
-// system is nearly full. It reports whether it deleted it.
-func keepBallast(dir string, size, free, reserve int64) bool {
+// system is nearly full.
+func keepBallast(dir string, size, free, reserve int64) ballastChange {
 	path := filepath.Join(dir, ballastName)
 	if free < 2*minFree {
-		return os.Remove(path) == nil
+		if os.Remove(path) == nil {
+			return ballastReleased
+		}
+		return ballastKept
 	}
 	if free < size+reserve+2*minFree {
-		return false
+		return ballastKept
 	}
 	f, err := openNoFollow(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
-		return false // there already, or cannot be: either way nothing to do
+		return ballastKept // there already, or cannot be: either way nothing to do
 	}
 	defer f.Close()
 	if err := preallocate(f, size); err != nil {
 		os.Remove(path)
+		return ballastKept
 	}
-	return false
+	return ballastMade
 }

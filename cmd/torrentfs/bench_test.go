@@ -35,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, cpu, swarm, firstcontact, startup, smallfiles, dht, webseed or serve")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, cpu, swarm, firstcontact, startup, smallfiles, dht, webseed, serve or cap")
 	// The swarm part reads a file of its own, 256 MiB as issue #15 asks; a smaller one makes a
 	// quick run while developing.
 	benchSwarmMiB = flag.Int("bench-swarm-mib", 256, "size in MiB of the file the swarm part's mounts read")
@@ -114,6 +114,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		if r.part("serve") {
 			r.serveRead(big)
+		}
+		if r.part("cap") {
+			r.capScale()
 		}
 	}
 	report := r.report()
