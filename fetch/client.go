@@ -225,6 +225,11 @@ type Client struct {
 	// contacts holds each torrent's first-contact record (metainfo.Hash → *contact), made
 	// before it joins anacrolix, whose callbacks write it (contact.go).
 	contacts sync.Map
+	// trackerFailing holds the trackers (trackerKey → struct{}) whose last announce for a
+	// torrent failed, so each failure is logged once (trackers.go). It is the client's, not
+	// the Torrent's: anacrolix announces as soon as a torrent is added to it, and under load
+	// the first announce failed before the Torrent was registered, so its error went unlogged.
+	trackerFailing sync.Map
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began

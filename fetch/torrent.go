@@ -71,10 +71,6 @@ type Torrent struct {
 	swarm swarm
 	// meter turns transfer totals into rates (status.go).
 	meter meter
-	// trackerFailing holds the URLs (string → struct{}) of its trackers whose last
-	// announce failed, so each failure is logged once (trackers.go).
-	trackerFailing sync.Map
-
 	// wmu serialises waking the torrent with its leaving the client. Guarded by wmu: sleep
 	// holds what waking needs, nil once awake; left is set once the torrent left the client.
 	wmu   sync.Mutex
@@ -503,6 +499,7 @@ func (t *Torrent) leaveClient(drop bool) {
 			t.t.Drop()
 			t.c.storages.Delete(ih)
 			t.c.contacts.CompareAndDelete(ih, t.contact)
+			t.c.forgetTrackers(ih)
 		}
 		t.c.mu.Lock()
 		if t.c.torrents[ih] == t {

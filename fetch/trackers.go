@@ -23,15 +23,32 @@ func (c *Client) trackerStatus(ev torrent.StatusUpdatedEvent) {
 	if ih.FromHexString(ev.InfoHash) != nil {
 		return
 	}
-	t := c.torrent(ih)
-	if t == nil {
+	t, added := c.cl.Torrent(ih)
+	if !added {
 		return
 	}
+	key := trackerKey{ih, ev.Url}
 	if ok {
-		t.trackerFailing.Delete(ev.Url)
+		c.trackerFailing.Delete(key)
 		return
 	}
-	if _, failing := t.trackerFailing.LoadOrStore(ev.Url, struct{}{}); !failing {
+	if _, failing := c.trackerFailing.LoadOrStore(key, struct{}{}); !failing {
 		c.log.Warn("tracker announce failed", "torrent", t.Name(), "tracker", ev.Url, "err", ev.Error)
 	}
+}
+
+// trackerKey is a torrent's tracker, in trackerFailing.
+type trackerKey struct {
+	ih  metainfo.Hash
+	url string
+}
+
+// forgetTrackers drops a torrent's entries from trackerFailing as it leaves the client.
+func (c *Client) forgetTrackers(ih metainfo.Hash) {
+	c.trackerFailing.Range(func(k, _ any) bool {
+		if k.(trackerKey).ih == ih {
+			c.trackerFailing.Delete(k)
+		}
+		return true
+	})
 }
