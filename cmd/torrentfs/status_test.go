@@ -65,10 +65,17 @@ func TestStatusReport(t *testing.T) {
 	readEqual(t, file, 0, data[:3<<20])
 
 	// The clients say who they are in their extended handshakes, which status shows.
+	var last []fetch.Peer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the mount's peers when status was last asked: %+v", last)
+		}
+	})
 	waitStatus(t, mnt, func(r status.Report) bool {
 		if len(r.Torrents) != 1 {
 			return false
 		}
+		last = r.Torrents[0].PeerList
 		for _, client := range []string{"Transmission 3.00", "aria2/1.36", "libtorrent/"} {
 			if !slices.ContainsFunc(r.Torrents[0].PeerList, func(p fetch.Peer) bool { return strings.HasPrefix(p.Client, client) }) {
 				return false
