@@ -30,11 +30,12 @@ import (
 	"github.com/torrentfs/torrentfs/web"
 )
 
-// The cache is the client's storage, and how a dormant torrent acquires it as it wakes; the
-// client is the cache's eviction Watcher.
+// The cache is the client's storage, how a torrent acquires it before anacrolix opens it,
+// and where a magnet link's metadata is kept; the client is the cache's eviction Watcher.
 var (
-	_ fetch.Acquirer = (*cache.Cache)(nil)
-	_ cache.Watcher  = (*fetch.Client)(nil)
+	_ fetch.Acquirer  = (*cache.Cache)(nil)
+	_ fetch.InfoStore = (*cache.Cache)(nil)
+	_ cache.Watcher   = (*fetch.Client)(nil)
 )
 
 // Config configures an Engine. The zero value with a CacheDir is usable: no mount, no HTTP,

@@ -121,8 +121,44 @@ type File struct {
 func IsMagnet(source string) bool { return strings.HasPrefix(source, "magnet:") }
 
 // Add adds a torrent from a .torrent file or a magnet link and returns once its metadata is
-// known: at once for a file, after a peer sent it for a magnet link (bounded by ctx).
+// known: at once for a file or a magnet link whose metadata the storage kept (InfoStore),
+// after a peer sent it otherwise (bounded by ctx). It is Prepare, then Wait.
 func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torrent, error) {
+	p, err := c.Prepare(source, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Wait(ctx)
+}
+
+// InfoStore is storage that keeps torrents' info dictionaries, so that a magnet link or an
+// info-hash whose metadata came once needs no peer again; *cache.Cache implements it. fetch
+// calls both with the torrent's store open (Acquirer, or anacrolix's OpenTorrent).
+type InfoStore interface {
+	// LoadInfo returns the info dictionary SaveInfo kept for ih, or an error.
+	LoadInfo(ih metainfo.Hash) ([]byte, error)
+	// SaveInfo keeps the info dictionary of ih, bencoded as its info-hash hashes it.
+	SaveInfo(ih metainfo.Hash, info []byte) error
+}
+
+// Pending is a torrent being added, whose metadata may not be known yet. From Prepare until
+// Wait returns or Cancel, its info-hash is reserved in the client (another Add of it fails
+// with ErrDuplicate) and, with an Acquirer as the storage, its store is open. Exactly one of
+// Wait and Cancel is called, once.
+type Pending struct {
+	c       *Client
+	spec    *torrent.TorrentSpec
+	peers   []string // the source's and the options'
+	named   []string // the options' alone
+	modTime time.Time
+	acq     Acquirer // the storage, if it is one: its store of the torrent is acquired
+}
+
+// Prepare is the first half of Add. It checks the source, reserves its info-hash, acquires
+// its store (Acquirer; it fails with the storage's error, such as another process holding
+// the store) and, for a magnet link, looks for its metadata there (InfoStore). It does not
+// wait for anything but the store.
+func (c *Client) Prepare(source string, opts AddOptions) (*Pending, error) {
 	spec, peers, modTime, err := c.spec(source, opts)
 	if err != nil {
 		return nil, err
@@ -131,23 +167,71 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	if err := c.reserve(ih); err != nil {
 		return nil, err
 	}
+	p := &Pending{c: c, spec: spec, peers: peers, named: opts.Peers, modTime: modTime}
+	if acq, ok := c.cfg.Storage.(Acquirer); ok {
+		if err := acq.Acquire(ih); err != nil {
+			c.unreserve(ih)
+			return nil, err
+		}
+		p.acq = acq
+	}
+	if is, ok := c.cfg.Storage.(InfoStore); ok && len(spec.InfoBytes) == 0 {
+		if info, err := is.LoadInfo(ih); err == nil {
+			c.log.Info("metadata from the cache", "infohash", ih.HexString())
+			// Again with the info: a private torrent's magnet link peers are not used.
+			opts.InfoBytes = info
+			if p.spec, p.peers, p.modTime, err = c.spec(source, opts); err != nil {
+				p.spec = spec
+				p.Cancel()
+				return nil, err
+			}
+		}
+	}
+	return p, nil
+}
+
+// Known reports whether the torrent's metadata is known: Wait returns at once.
+func (p *Pending) Known() bool { return len(p.spec.InfoBytes) > 0 }
+
+// Wait adds the torrent to the swarm and returns it once its metadata is known (bounded by
+// ctx). If it fails, what Prepare took is given back before it returns.
+func (p *Pending) Wait(ctx context.Context) (*Torrent, error) {
+	c, ih := p.c, p.spec.InfoHash
 	defer c.unreserve(ih)
-	t, err := c.join(ctx, spec, peers)
+	t, err := c.join(ctx, p.spec, p.peers)
 	if err != nil {
+		p.release()
 		return nil, err
 	}
 	info := t.Info()
+	peers := p.peers
 	if isPrivate(info) {
-		peers = c.privatePeers(t, peers, opts.Peers)
+		peers = c.privatePeers(t, peers, p.named)
 	}
-	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, modTime)
+	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, p.modTime)
 	tt.start(t, peers)
 	if !c.register(tt) { // anacrolix drops t as the client closes
 		tt.close()
 		c.contacts.CompareAndDelete(ih, tt.contact)
+		p.release()
 		return nil, ErrClientClosed
 	}
 	return tt, nil
+}
+
+// Cancel gives up a torrent whose Wait was not called: its store is closed and its
+// info-hash free again once Cancel returns.
+func (p *Pending) Cancel() {
+	p.release()
+	p.c.unreserve(p.spec.InfoHash)
+}
+
+// release closes the store Prepare acquired, unless anacrolix opened it (it closes it with
+// the torrent then).
+func (p *Pending) release() {
+	if p.acq != nil {
+		p.acq.Release(p.spec.InfoHash)
+	}
 }
 
 // Acquirer is storage that opens a torrent's store ahead of anacrolix; *cache.Cache
@@ -311,8 +395,14 @@ func (c *Client) register(tt *Torrent) bool {
 	return true
 }
 
-// start makes the torrent active with t, its anacrolix torrent.
+// start makes the torrent active with t, its anacrolix torrent, and keeps its metadata in
+// the storage if it is an InfoStore.
 func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
+	if is, ok := tt.c.cfg.Storage.(InfoStore); ok {
+		if err := is.SaveInfo(tt.ih, tt.infoBytes); err != nil {
+			tt.c.log.Warn("cannot keep the metadata in the cache", "torrent", tt.Name(), "err", err)
+		}
+	}
 	tt.t = t
 	if v, ok := tt.c.contacts.Load(tt.ih); ok {
 		tt.contact = v.(*contact)

@@ -51,7 +51,8 @@ type Options struct {
 // (opening its database, waiting for metadata). Attached, it is in the mount and holds its
 // fetch.Torrent. Remove takes an attached entry out at once (the torrent drops once its open
 // files close); a pending one it marks removing, stops its metadata wait, and waits for the
-// adder to give it up. An adder gives an entry up (forget) after releasing its database, so
+// adder to give it up. An adder gives an entry up (forget) after the client gave back its
+// database (fetch.Pending), so
 // its info-hash is not added again (ErrDuplicate until then) before that database is closed.
 // Only the adder moves an entry out of pending or removing; every move is under mu.
 //
@@ -92,10 +93,6 @@ type entry struct {
 	started bool
 	// done is closed once the adder is done with the entry: attached or given up.
 	done chan struct{}
-	// acquired: the adder opened the entry's database (a magnet link's, for its cached
-	// metadata), and releases it if it gives the entry up. Only the adder uses it. A
-	// .torrent's database is the client's to acquire and release (fetch.Acquirer).
-	acquired bool
 
 	// Guarded by Library.mu. name and t are written only while the entry is pending, so
 	// whoever moved it on reads them without mu.
@@ -209,21 +206,15 @@ func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool,
 		}
 		return false, l.addStarted(e, src)
 	}
-	if err := l.acquire(e); err != nil {
+	// A magnet link: the client opens its database and finds its metadata there if it came
+	// once (fetch.Acquirer, fetch.InfoStore), and gives the database back if it fails.
+	p, err := l.cl.Prepare(src.add, l.opts.Add)
+	if err != nil {
 		l.forget(e)
-		return false, err
+		return false, l.inUse(e, err)
 	}
-	e.acquired = true
-	opts := l.opts.Add
-	opts.MetaInfo = src.mi
-	if src.mi == nil {
-		if info, err := l.cache.LoadInfo(src.ih); err == nil {
-			opts.InfoBytes = info
-			l.log.Info("metadata from the cache", "infohash", src.ih.HexString())
-		}
-	}
-	if src.mi != nil || opts.InfoBytes != nil {
-		t, err := l.cl.Add(ctx, src.add, opts) // returns at once: the metadata is known
+	if p.Known() {
+		t, err := p.Wait(ctx) // returns at once
 		if err != nil {
 			l.forget(e)
 			return false, err
@@ -242,7 +233,7 @@ func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool,
 	if !removed {
 		waiting = l.goLocked(func() {
 			defer stop()
-			l.wait(wctx, e, src, opts)
+			l.wait(wctx, e, src, p)
 		})
 	}
 	l.mu.Unlock()
@@ -250,6 +241,7 @@ func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool,
 		return true, nil
 	}
 	stop()
+	p.Cancel()
 	l.forget(e)
 	if removed {
 		return false, nil
@@ -258,9 +250,9 @@ func (l *Library) fill(ctx context.Context, e *entry, src source) (waiting bool,
 }
 
 // wait waits for the metadata of e's magnet link and attaches e, or gives it up.
-func (l *Library) wait(ctx context.Context, e *entry, src source, opts fetch.AddOptions) {
+func (l *Library) wait(ctx context.Context, e *entry, src source, p *fetch.Pending) {
 	defer close(e.done)
-	t, err := l.cl.Add(ctx, src.add, opts)
+	t, err := p.Wait(ctx)
 	if err != nil {
 		removed := l.forget(e)
 		if l.ctx.Err() == nil && !removed {
@@ -276,11 +268,6 @@ func (l *Library) wait(ctx context.Context, e *entry, src source, opts fetch.Add
 	if err := l.attach(e, t); err != nil {
 		l.log.Warn("cannot add torrent", "source", e.source, "err", err)
 	}
-}
-
-// acquire opens the entry's database in the cache.
-func (l *Library) acquire(e *entry) error {
-	return l.inUse(e, l.cache.Acquire(e.ih))
 }
 
 // inUse says which process has e's database when err is that it is in use.
@@ -346,17 +333,10 @@ func (l *Library) woke(e *entry) {
 	if t == nil || closed {
 		return
 	}
-	l.saveInfo(e.ih, t)
 	if !e.started {
 		l.log.Info("started", "torrent", name, "infohash", e.ih.HexString())
 	}
 	l.watchComplete(name, t)
-}
-
-func (l *Library) saveInfo(ih metainfo.Hash, t *fetch.Torrent) {
-	if err := l.cache.SaveInfo(ih, t.InfoBytes()); err != nil {
-		l.log.Warn("cannot keep the metadata in the cache", "err", err)
-	}
 }
 
 // watchComplete logs when every piece of t is cached.
@@ -376,9 +356,6 @@ func (l *Library) watchComplete(name string, t *fetch.Torrent) {
 // attach puts a torrent whose metadata is known into the mount.
 func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	dormant := t.Dormant()
-	if !dormant {
-		l.saveInfo(e.ih, t)
-	}
 	tree := l.mnt.Build(t) // outside mu: a torrent of many files holds up no other
 	l.mu.Lock()
 	if l.givenUpLocked(e) { // removed meanwhile
@@ -407,16 +384,11 @@ func (l *Library) attach(e *entry, t *fetch.Torrent) error {
 	return nil
 }
 
-// forget gives up an entry that never made it into the mount, releasing the database its
-// adder acquired, and reports whether it was removed meanwhile. Only e's adder calls it.
+// forget gives up an entry that never made it into the mount, and reports whether it was
+// removed meanwhile. Only e's adder calls it, after the client gave back the database of a
+// torrent that failed (fetch.Pending): e is in entries until then, so a new add of e.ih
+// (ErrDuplicate until then) opens the database after it was closed.
 func (l *Library) forget(e *entry) bool {
-	// Only the database the adder acquired: another of e.ih may be a torrent's still
-	// leaving the client, or waking. Release closes it only if the client has not opened
-	// it; e is in entries until the close is done, so a new add of e.ih (ErrDuplicate until
-	// then) acquires the database after it.
-	if e.acquired {
-		l.cache.Release(e.ih)
-	}
 	l.mu.Lock()
 	removed := l.givenUpLocked(e)
 	if !removed {

@@ -57,7 +57,7 @@ func (r *benchRun) cpuCost(big string) {
 	if out, err := exec.Command("taskset", "-a", "-c", "-p", "0", strconv.Itoa(p.cmd.Process.Pid)).CombinedOutput(); err != nil {
 		r.b.Fatalf("taskset: %v: %s", err, out)
 	}
-	p.waitFor(r.b, "msg=mounted")
+	p.waitReady(r.b)
 	f, err := os.Open(filepath.Join(mnt, filepath.Base(big)))
 	if err != nil {
 		r.b.Fatal(err)

@@ -54,7 +54,7 @@ func (r *benchRun) dhtMagnet() {
 		}
 		first = time.Since(t0)
 		f.Close()
-		p.waitFor(r.b, "msg=mounted")
+		p.waitReady(r.b)
 		unmount(r.b, p)
 		return listed, first
 	}

@@ -21,7 +21,7 @@ func (r *benchRun) serveRead(big string) {
 	tor := r.create(big, "256K")
 	seeder := start(r.b, nil, append([]string{"seed", tor, big}, loopback...)...)
 	defer seeder.stop(r.b, syscall.SIGINT)
-	peer := "127.0.0.1:" + port(seeder.waitFor(r.b, "msg=seeding"))
+	peer := seeder.seedAddr(r.b)
 	name := filepath.Base(big)
 
 	type way struct {
@@ -37,7 +37,7 @@ func (r *benchRun) serveRead(big string) {
 			args := append([]string{"serve", "--name", fmt.Sprintf("bench%d", r.n), "--cache-dir", r.temp(),
 				"--http", fmt.Sprintf("127.0.0.1:%d", hp), "--peer", peer, tor}, loopback...)
 			p := start(r.b, nil, args...)
-			p.waitFor(r.b, "msg=serving")
+			p.waitReady(r.b)
 			t0 := time.Now()
 			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s", hp, w.path))
 			if err != nil {

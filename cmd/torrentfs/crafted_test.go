@@ -132,6 +132,7 @@ func TestShapeBeside(t *testing.T) {
 	mnt := t.TempDir()
 	m := start(t, nil, append(append(args, mnt), loopback...)...)
 	m.waitReady(t)
+	// The lines are what this checks: each refused torrent gets one that says which limit.
 	for name, limit := range limits {
 		m.waitFor(t, name+".torrent: "+limit)
 	}

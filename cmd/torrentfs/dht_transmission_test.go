@@ -48,7 +48,7 @@ func TestDHTTransmission(t *testing.T) {
 	mnt := t.TempDir()
 	m := startIn(t, mntHost, "mount", "--cache-dir", t.TempDir(), "--listen", at(mntHost), "--no-upnp", "--no-pex",
 		"--readahead", "256K", "--dht-bootstrap", at(trHost), "magnet:?xt=urn:btih:"+sw.InfoHash, mnt)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	waitListed(t, mnt, "trdht.bin")
 	file := filepath.Join(mnt, "trdht.bin")
 	readEqual(t, file, 0, data[:256<<10])

@@ -213,7 +213,7 @@ func serveDLNA(t *testing.T, l *lan, extra []string, peers []string, sources ...
 		args = append(args, "--peer", p)
 	}
 	p := noFUSE(t, append(append(args, sources...), loopback...)...)
-	p.waitFor(t, "msg=serving")
+	p.waitReady(t)
 	return p, "@" + name, base
 }
 
@@ -343,7 +343,7 @@ func TestDLNAOff(t *testing.T) {
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, "--http", fmt.Sprintf("%s:%d", l.serverIP, freePort(t)),
 		"--http-auth-file", auth, "--dlna", "--dlna-interface", l.ifname, tor, mnt}, loopback...)...)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	loc := l.discover(t)
 	root, _, _ := l.browse(t, loc, "0", "BrowseDirectChildren", 0, 0)
 	if len(root.Items) != 1 || root.Items[0].Title != "off.mp4" || !strings.Contains(root.Items[0].Res[0].ProtocolInfo, "video/mp4") {

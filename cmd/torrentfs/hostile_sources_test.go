@@ -276,7 +276,7 @@ func TestHostileSources(t *testing.T) {
 	defer rss.stop()
 	m.waitReady(t)
 
-	// Bad .torrent files: refused with the reason, named.
+	// Bad .torrent files: refused with the reason, named. The warnings are what this checks.
 	for _, name := range []string{"deep.torrent", "count.torrent", "zero.torrent", "zero.magnet", "fifo.torrent"} {
 		line := m.waitFor(t, name)
 		if !strings.Contains(line, "level=WARN") && !strings.Contains(line, "level=ERROR") {
@@ -292,6 +292,7 @@ func TestHostileSources(t *testing.T) {
 		}
 		f.Close()
 	}
+	// Each hostile tracker's and the xs= URL's failure is told, naming it: what this checks.
 	for _, u := range trackers {
 		m.waitFor(t, "tracker="+u)
 	}
@@ -305,6 +306,7 @@ func TestHostileSources(t *testing.T) {
 			t.Fatal("the mount did not fetch a metadata peer's metadata in a minute")
 		}
 	}
+	// Bad metadata is refused and the user told why: what this checks.
 	m.waitFor(t, liarIH.HexString()+": error completing metadata: error setting info bytes: info bytes do not hash")
 	m.waitFor(t, peer.ih.HexString()+": error completing metadata: error setting info bytes: info bytes: bencode nested too deep")
 

@@ -666,9 +666,7 @@ func TestHostileFloods(t *testing.T) {
 			m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "60s", "--log-level", "debug",
 				"--peer", honest, sw.TorrentPath, mnt}, loopback...)...)
 			m.waitReady(t)
-			// The client's listening port is told only in the mount's log line (logged before it is
-			// ready): a log wait for a value, not for an event.
-			mountAddr := "127.0.0.1:" + port(m.waitFor(t, "msg=mounted"))
+			mountAddr := m.listenAddr(t)
 			// The mount holds a.bin's pieces; the flooding peer asks for those.
 			if got := startRead(t, m, filepath.Join(mnt, "d", "a.bin"))(2 * time.Minute); !bytes.Equal(got, a) {
 				t.Fatalf("a.bin: %d bytes differ from the source's %d", len(got), len(a))
@@ -708,6 +706,7 @@ func TestHostileClientName(t *testing.T) {
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "-v", "--cache-dir", t.TempDir(), "--peer", h.addr, tor, mnt}, loopback...)...)
 	m.waitReady(t)
+	// The line naming the peer is what the check of the log below reads: it must be there.
 	m.waitFor(t, "msg=\"a peer says which client it is\" peer="+h.addr)
 	code, out, errOut := torrentfs(t, nil, "status", mnt)
 	if code != 0 {

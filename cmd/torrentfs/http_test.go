@@ -29,11 +29,12 @@ func httpMount(t *testing.T, tor, addr string, extra ...string) (*proc, string, 
 	hp := freePort(t)
 	args := append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, "--http", fmt.Sprintf("127.0.0.1:%d", hp)}, extra...)
 	p := start(t, nil, append(append(args, tor, mnt), loopback...)...)
+	p.waitReady(t)
+	// The line is what this checks: it tells the user where the server listens.
 	line := p.waitFor(t, "msg=http")
 	if !strings.Contains(line, fmt.Sprintf("addr=127.0.0.1:%d", hp)) {
 		t.Fatalf("the http line does not say where it listens: %s", line)
 	}
-	p.waitReady(t)
 	return p, mnt, fmt.Sprintf("http://127.0.0.1:%d", hp)
 }
 
@@ -303,7 +304,7 @@ func TestHTTPAuth(t *testing.T) {
 	if resp := do("/", "me", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a wrong password: %s", resp.Status)
 	}
-	line := p.waitFor(t, "http login failed")
+	line := p.waitFor(t, "http login failed") // the warning an operator reads: what this checks
 	if !strings.Contains(line, "remote=127.0.0.1 ") {
 		t.Errorf("the failed login's line does not name its address: %s", line)
 	}

@@ -87,7 +87,7 @@ func TestInodesLast(t *testing.T) {
 			base = fmt.Sprintf("http://127.0.0.1:%d", hp)
 		}
 		p := start(t, nil, append(append(args, append(sources, mnt)...), loopback...)...)
-		p.waitFor(t, "msg=mounted")
+		p.waitReady(t)
 		return p, mnt, base
 	}
 	stop := func(p *proc) {

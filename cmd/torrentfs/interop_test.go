@@ -320,9 +320,7 @@ func TestLibtorrent(t *testing.T) {
 	cache, mnt := t.TempDir(), t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", cache, "--peer", fmt.Sprintf("127.0.0.1:%d", lport), magnet, mnt}, loopback...)...)
 	m.waitReady(t)
-	// The client's listening port is told only in the mount's log line (logged before it is
-	// ready): a log wait for a value, not for an event.
-	mport := port(m.waitFor(t, "msg=mounted"))
+	mountAddr := m.listenAddr(t)
 	waitStatus(t, mnt, named) // once the metadata came
 	checkTree(t, mnt, files)
 	if entries, err := os.ReadDir(filepath.Join(mnt, "sample")); err != nil || len(entries) != 4 {
@@ -332,7 +330,7 @@ func TestLibtorrent(t *testing.T) {
 	<-seeder.done
 
 	got := t.TempDir()
-	leecher, _ := libtorrent(t, tor, got, "127.0.0.1:"+mport)
+	leecher, _ := libtorrent(t, tor, got, mountAddr)
 	leecher.waitFor(t, "seeding")
 	checkTree(t, got, files)
 	if code := m.stop(t, syscall.SIGINT); code != 0 {

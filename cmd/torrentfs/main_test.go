@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/fetch"
@@ -79,9 +82,9 @@ type proc struct {
 	changed chan struct{} // closed and replaced when a line arrives
 }
 
-// start runs torrentfs with args. A mount or serve (args[0]) whose env sets no NOTIFY_SOCKET
-// gets one of the test's own, which waitReady waits on. When the test ends, a process still
-// running is killed and its mount point, if any, detached.
+// start runs torrentfs with args. A mount, serve or seed (args[0]) whose env sets no
+// NOTIFY_SOCKET gets one of the test's own, which waitReady waits on. When the test ends, a
+// process still running is killed and its mount point, if any, detached.
 func start(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
@@ -91,7 +94,7 @@ func start(t testing.TB, env []string, args ...string) *proc {
 			detachIfMounted(args)
 		}
 	}
-	if (args[0] == "mount" || args[0] == "serve") && !slices.ContainsFunc(env, func(v string) bool {
+	if (args[0] == "mount" || args[0] == "serve" || args[0] == "seed") && !slices.ContainsFunc(env, func(v string) bool {
 		return strings.HasPrefix(v, "NOTIFY_SOCKET=")
 	}) {
 		return startReady(t, cmd, after)
@@ -99,28 +102,42 @@ func start(t testing.TB, env []string, args ...string) *proc {
 	return startProc(t, "torrentfs", cmd, after)
 }
 
-// startReady starts cmd, a torrentfs mount or serve, as startProc does, with a
+// startReady starts cmd, a torrentfs mount, serve or seed, as startProc does, with a
 // $NOTIFY_SOCKET of the test's own, which waitReady waits on.
 func startReady(t testing.TB, cmd *exec.Cmd, after func()) *proc {
 	t.Helper()
-	name, ready := readinessSocket(t)
+	return startReadyAs(t, "torrentfs", cmd, after)
+}
+
+// startReadyAs is startReady for a process called name in the test's log.
+func startReadyAs(t testing.TB, name string, cmd *exec.Cmd, after func()) *proc {
+	t.Helper()
+	sock, ready := readinessSocket(t)
 	if cmd.Env == nil {
 		cmd.Env = os.Environ()
 	}
-	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+name)
-	p := startProc(t, "torrentfs", cmd, after)
+	cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sock)
+	p := startProc(t, name, cmd, after)
 	p.ready = ready
 	return p
 }
 
-// readinessSocket listens on an abstract unix datagram socket of the test's own, as systemd
-// does for a Type=notify service, and returns its $NOTIFY_SOCKET name and a channel closed
-// when READY=1 arrives on it. It is closed when the test ends.
+// readinessSocket listens on a unix datagram socket of the test's own, as systemd does for a
+// Type=notify service, and returns its $NOTIFY_SOCKET path and a channel closed when READY=1
+// arrives on it. A path, not an abstract name: those belong to a network namespace, and a
+// process started in a test network's host (startIn) must reach it too. It is closed and
+// removed when the test ends.
 func readinessSocket(t testing.TB) (string, chan struct{}) {
 	t.Helper()
-	name := fmt.Sprintf("@torrentfs-test-%d-%d", os.Getpid(), notifySockets.Add(1))
+	// Not t.TempDir: a test's name can make that path longer than a socket's 108 bytes.
+	dir, err := os.MkdirTemp("", "tfs-ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, fmt.Sprint(notifySockets.Add(1)))
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
 	if err != nil {
+		os.RemoveAll(dir)
 		t.Fatal(err)
 	}
 	ready := make(chan struct{})
@@ -142,6 +159,7 @@ func readinessSocket(t testing.TB) (string, chan struct{}) {
 	t.Cleanup(func() {
 		conn.Close()
 		<-done
+		os.RemoveAll(dir)
 	})
 	return name, ready
 }
@@ -149,11 +167,11 @@ func readinessSocket(t testing.TB) (string, chan struct{}) {
 // notifySockets numbers the tests' readiness sockets.
 var notifySockets atomic.Int64
 
-// waitReady waits until a mount or serve started by start serves: it said READY=1.
+// waitReady waits until a mount, serve or seed started by start serves: it said READY=1.
 func (p *proc) waitReady(t testing.TB) {
 	t.Helper()
 	if p.ready == nil {
-		t.Fatalf("%s was not started with a readiness socket (start, mount or serve)", p.name)
+		t.Fatalf("%s was not started with a readiness socket (start, mount, serve or seed)", p.name)
 	}
 	select {
 	case <-p.ready:
@@ -440,6 +458,30 @@ func announceAs(t testing.TB, tport int, ih metainfo.Hash, port int, peerID stri
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+}
+
+// scraped is what a tracker's scrape tells of one torrent.
+type scraped struct {
+	Complete   int `bencode:"complete"`   // seeders
+	Incomplete int `bencode:"incomplete"` // peers without every piece
+}
+
+// scrape asks the tracker at 127.0.0.1:tport (opentracker) what it knows of ih, by an HTTP
+// scrape: how many peers announced it, and with what.
+func scrape(t testing.TB, tport int, ih metainfo.Hash) scraped {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/scrape?%s", tport, url.Values{"info_hash": {string(ih[:])}}.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Files map[string]scraped `bencode:"files"`
+	}
+	if err := bencode.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("scrape: %s: %v", resp.Status, err)
+	}
+	return r.Files[string(ih[:])]
 }
 
 // waitAccepting dials a third-party program's port until it accepts, with a bound, for
@@ -1072,12 +1114,68 @@ func allCached(r status.Report) bool {
 	return len(r.Torrents) > 0
 }
 
-// seedAddr waits until a `torrentfs seed` started by start seeds, and returns its host:port.
-// A seed tells no readiness (no $NOTIFY_SOCKET, no control socket) and its port only in
-// its log line: the one log wait for an event left in these tests' own processes.
+// seedAddr waits until a `torrentfs seed` started by start seeds (READY=1), and returns the
+// host:port it listens on.
 func (p *proc) seedAddr(t testing.TB) string {
 	t.Helper()
-	return "127.0.0.1:" + port(p.waitFor(t, "msg=seeding"))
+	p.waitReady(t)
+	return p.listenAddr(t)
+}
+
+// listenAddr returns the host:port of the one TCP socket that the process, a seed or a mount
+// without --http, listens on: its peer port, as the kernel lists it in /proc (the process is
+// in the test's network namespace). A test that starts the process with --listen host:0
+// learns its port so, from no log line.
+func (p *proc) listenAddr(t testing.TB) string {
+	t.Helper()
+	pid := p.cmd.Process.Pid
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatalf("%s: %v", p.name, err)
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		to, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if inode, ok := strings.CutPrefix(to, "socket:["); err == nil && ok {
+			inodes[strings.TrimSuffix(inode, "]")] = true
+		}
+	}
+	var addrs []string
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
+		if err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: TCP_LISTEN
+				continue
+			}
+			addrs = append(addrs, procAddr(t, f[1]))
+		}
+	}
+	if len(addrs) != 1 {
+		t.Fatalf("%s listens on %v; want one TCP socket, its peer port", p.name, addrs)
+	}
+	return addrs[0]
+}
+
+// procAddr turns a /proc/net/tcp{,6} address, the IP's 32-bit words in host order (little
+// endian here) then the port, both in hex, into host:port.
+func procAddr(t testing.TB, s string) string {
+	t.Helper()
+	hexIP, hexPort, _ := strings.Cut(s, ":")
+	raw, err1 := hex.DecodeString(hexIP)
+	port, err2 := strconv.ParseUint(hexPort, 16, 16)
+	if err1 != nil || err2 != nil || len(raw)%4 != 0 {
+		t.Fatalf("a /proc/net address %q", s)
+	}
+	ip := make(net.IP, len(raw))
+	for i := 0; i < len(raw); i += 4 {
+		ip[i], ip[i+1], ip[i+2], ip[i+3] = raw[i+3], raw[i+2], raw[i+1], raw[i]
+	}
+	return net.JoinHostPort(ip.String(), strconv.FormatUint(port, 10))
 }
 
 // waitUntil polls cond every 10 ms until it holds, failing the test after a minute.

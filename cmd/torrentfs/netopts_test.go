@@ -60,6 +60,8 @@ func TestIPv6(t *testing.T) {
 	hp := freePort(t)
 	s := start(t, nil, "serve", "--name", "v6", "--cache-dir", t.TempDir(), "--http", fmt.Sprintf("[::1]:%d", hp),
 		"--listen", "[::1]:0", "--no-dht", "--no-upnp", "--no-pex", "--peer", fmt.Sprintf("[::1]:%d", p), tor)
+	s.waitReady(t)
+	// The line is what this checks: it tells the user the URL, with the IPv6 address.
 	line := s.waitFor(t, "msg=serving")
 	if want := fmt.Sprintf("url=http://[::1]:%d/", hp); !strings.Contains(line, want) {
 		t.Errorf("serve says %q, not %s", line, want)
@@ -138,7 +140,7 @@ func TestIPv6Tracker(t *testing.T) {
 	// every piece) when status is asked.
 	m := start(t, nil, "mount", "--cache-dir", t.TempDir(), "--listen", "[::1]:0", "--no-dht", "--no-upnp", "--no-pex",
 		"--readahead", "256K", tor, mnt)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	readEqual(t, filepath.Join(mnt, "sample/a/b.bin"), 0, files["sample/a/b.bin"][:256<<10])
 	code, js, errOut := torrentfs(t, nil, "status", "--json", mnt)
 	var r []mountStatus
@@ -238,6 +240,8 @@ func TestProxyTrackerWebSeed(t *testing.T) {
 		t.Fatal("read bound to a veth with no route to the web seed: no error")
 	}
 	// Its announce fails once its timeout is up: the tracker had all that time to hear it.
+	// The mount's warning is the only sign that the announce gave up (status lists no
+	// trackers).
 	m.waitFor(t, "msg=\"tracker announce failed\"")
 	if b, err := os.ReadFile(accessLog); err != nil || len(b) != 0 {
 		t.Errorf("nginx was reached from a mount bound to %s (%v):\n%s", veth, err, b)

@@ -7,8 +7,8 @@ import (
 	"github.com/coreos/go-systemd/v22/daemon"
 )
 
-// serviceReady is called by a mount once the kernel serves it. It tells whoever waits for
-// that: the parent of a background mount (daemonReady) and systemd, for a Type=notify
+// serviceReady is called by a mount once the kernel serves it, and by a seed once its data
+// is verified. It tells whoever waits for that: the parent of a background mount (daemonReady) and systemd, for a Type=notify
 // service (READY=1 on $NOTIFY_SOCKET). Then, when ctx ends (SIGTERM, Ctrl-C), it tells
 // systemd STOPPING=1. The mount defers the function it returns, which sends STOPPING=1 if
 // that was not sent yet (an unmount from outside) and stops the goroutine that waits on ctx.

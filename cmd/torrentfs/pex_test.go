@@ -81,7 +81,7 @@ func TestPEX(t *testing.T) {
 	// No --no-pex: the mount exchanges peers, on this network of hosts only.
 	m := startIn(t, mntHost, "mount", "--cache-dir", t.TempDir(), "--listen", at(mntHost),
 		"--no-dht", "--no-upnp", "--peer", at(hubHost), tor, mnt)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	// Once the mount has their extended handshakes (the names they give), it lists them in
 	// its own PEX messages.
 	waitPeers(t, mnt, time.Minute, map[string]string{at(ltHost): "libtorrent/", at(trHost): "Transmission "})
@@ -150,7 +150,7 @@ func TestPEXFromTransmission(t *testing.T) {
 	mnt := t.TempDir()
 	m := startIn(t, mntHost, "mount", "--cache-dir", t.TempDir(), "--listen", at(mntHost),
 		"--no-dht", "--no-upnp", "--peer", at(trHost), tor, mnt)
-	m.waitFor(t, "msg=mounted")
+	m.waitReady(t)
 	waitPeers(t, mnt, 2*time.Minute, map[string]string{at(ltHost): "libtorrent/"})
 
 	tr.cmd.Process.Kill()
@@ -209,7 +209,7 @@ func transmissionIn(t testing.TB, h *testnet.Host, torrent, dir string, pex bool
 // startIn runs torrentfs with args in host h, as start does.
 func startIn(t testing.TB, h *testnet.Host, args ...string) *proc {
 	t.Helper()
-	return startProc(t, "torrentfs on "+h.Name, h.Command(bin, args...), func() {
+	return startReadyAs(t, "torrentfs on "+h.Name, h.Command(bin, args...), func() {
 		if args[0] == "mount" {
 			detachIfMounted(args)
 		}

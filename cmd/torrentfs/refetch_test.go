@@ -135,9 +135,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 		t.Fatalf("mktorrent: %v\n%s", err, out)
 	}
 	m.waitReady(t)
-	// The client's listening port is told only in the mount's log line (logged before it is
-	// ready): a log wait for a value, not for an event.
-	leecher, _ := libtorrent(t, bare, t.TempDir(), "127.0.0.1:"+port(m.waitFor(t, "msg=mounted")))
+	leecher, _ := libtorrent(t, bare, t.TempDir(), m.listenAddr(t))
 	leecher.waitFor(t, "pieces ") // printed from the first piece on
 	if _, status, _ = torrentfs(t, nil, "status", mnt); strings.Contains(status, " 0 B up") {
 		t.Fatalf("libtorrent got a piece, but the mount uploaded nothing:\n%s", status)
@@ -175,9 +173,9 @@ func TestNeedPeersAnnounce(t *testing.T) {
 
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "40s", "--log-level", "debug", tor, mnt}, loopback...)...)
-	// The tracker is a third party with no way to ask it what it heard: the mount's debug log
-	// of its first announce is the event.
-	m.waitFor(t, "msg=announced")
+	// The mount's first announce: the tracker lists a peer without the data.
+	m.waitReady(t)
+	waitUntil(t, "the mount's first announce", func() bool { return scrape(t, tport, ih).Incomplete == 1 })
 	seeder := aria2(t, bare, dir, "--check-integrity=true", "--seed-ratio=0.0")
 	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
 	// Announce the seeder by hand, as it would itself.

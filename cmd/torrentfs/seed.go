@@ -74,6 +74,9 @@ func runSeed(ctx context.Context, f *swarmFlags, torrentPath, path string, stder
 		log.Warn("seeding only the data that matches", "verified", have, "total", t.Length())
 	}
 	log.Info("seeding", "torrent", t.Name(), "infohash", t.InfoHash(), "port", cl.Port())
+	// Ready once the local data is verified: READY=1 for a Type=notify service, as a mount.
+	notified := serviceReady(ctx, log)
+	defer notified()
 	<-ctx.Done()
 	return nil
 }

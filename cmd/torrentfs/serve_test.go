@@ -22,11 +22,12 @@ import (
 )
 
 // noFUSE runs torrentfs with args in a mount namespace of its own whose /dev is an empty
-// tmpfs: no /dev/fuse, as in a container without it.
+// tmpfs: no /dev/fuse, as in a container without it. A serve gets a readiness socket, as
+// from start.
 func noFUSE(t *testing.T, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command("unshare", append([]string{"-m", "sh", "-c", `mount -t tmpfs none /dev && exec "$@"`, "sh", bin}, args...)...)
-	return startProc(t, "torrentfs", cmd, nil)
+	return startReadyAs(t, "torrentfs", cmd, nil)
 }
 
 // serveName returns a name for a test's serve instance that no other test's takes: the
@@ -63,6 +64,8 @@ func serve(t *testing.T, peers []string, sources ...string) (*proc, string, stri
 		args = append(args, "--peer", p)
 	}
 	p := noFUSE(t, append(append(args, sources...), loopback...)...)
+	p.waitReady(t)
+	// The line is what this checks: it tells the user the instance's name.
 	line := p.waitFor(t, "msg=serving")
 	if !strings.Contains(line, "name=@"+name) {
 		t.Fatalf("the serving line does not name the instance @%s: %s", name, line)

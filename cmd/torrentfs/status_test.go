@@ -7,13 +7,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/creack/pty"
 
+	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // startPTY runs torrentfs with args on a terminal of its own, as a user at a shell would,
@@ -22,11 +25,17 @@ func startPTY(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(append(os.Environ(), "TERM=xterm", "NO_COLOR="), env...)
+	var ready chan struct{}
+	if args[0] == "mount" && !slices.ContainsFunc(env, func(v string) bool { return strings.HasPrefix(v, "NOTIFY_SOCKET=") }) {
+		var sock string
+		sock, ready = readinessSocket(t)
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sock)
+	}
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 160, Rows: 40})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: "torrentfs on a terminal", cmd: cmd, done: make(chan struct{}), changed: make(chan struct{})}
+	p := &proc{name: "torrentfs on a terminal", cmd: cmd, done: make(chan struct{}), ready: ready, changed: make(chan struct{})}
 	go p.collect(tty) // ends when the process has exited and closed the terminal
 	p.cleanup(t, func() {
 		if args[0] == "mount" {
@@ -55,10 +64,25 @@ func TestStatusReport(t *testing.T) {
 	file := filepath.Join(mnt, "film.bin")
 	readEqual(t, file, 0, data[:3<<20])
 
-	// The clients say who they are in their extended handshakes, which the debug log shows.
-	for _, client := range []string{`client="Transmission 3.00"`, "client=aria2/1.36", "client=libtorrent/"} {
-		m.waitFor(t, client)
-	}
+	// The clients say who they are in their extended handshakes, which status shows.
+	var last []fetch.Peer
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the mount's peers when status was last asked: %+v", last)
+		}
+	})
+	waitStatus(t, mnt, func(r status.Report) bool {
+		if len(r.Torrents) != 1 {
+			return false
+		}
+		last = r.Torrents[0].PeerList
+		for _, client := range []string{"Transmission 3.00", "aria2/1.36", "libtorrent/"} {
+			if !slices.ContainsFunc(r.Torrents[0].PeerList, func(p fetch.Peer) bool { return strings.HasPrefix(p.Client, client) }) {
+				return false
+			}
+		}
+		return true
+	})
 	code, out, errOut := torrentfs(t, nil, "status", mnt)
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, errOut)
@@ -117,7 +141,8 @@ func TestStatusReport(t *testing.T) {
 
 // TestLiveLine mounts on a terminal: a status line under the log shows what is cached and
 // what is being read, and goes when the mount ends; -q keeps only warnings and no line; -v
-// adds the debug log; in a pipe, there is no line and no terminal codes.
+// adds the debug log; in a pipe, there is no line and no terminal codes. What the terminal
+// shows is what this checks: its waits on the output are its assertions.
 func TestLiveLine(t *testing.T) {
 	tor, data, addr := swarm(t, "f.bin", 8<<20)
 	mount := func(env []string, extra ...string) (*proc, string) {
@@ -197,9 +222,9 @@ func TestTerminalClean(t *testing.T) {
 	}
 	mnt := t.TempDir()
 	m := startPTY(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, s.TorrentPath, mnt}, loopback...)...)
-	m.waitFor(t, "INFO  mounted ")
+	m.waitReady(t)
 	streamEqual(t, filepath.Join(mnt, name, elem, "f\a.bin"), data)
-	m.waitFor(t, "reading "+escName)
+	m.waitFor(t, "reading "+escName) // the live line, escaped, is what this checks
 
 	for _, args := range [][]string{{"ls", mnt}, {"status", mnt}} {
 		code, out, errOut := torrentfs(t, nil, args...)

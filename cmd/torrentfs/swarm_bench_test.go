@@ -266,15 +266,14 @@ func (m *swarmMount) stats(t testing.TB) swarmStats {
 // swarm through the tracker.
 func (s *benchSwarm) mount(n *swarmNet, extra ...string) *swarmMount {
 	mnt := s.r.temp()
-	args := append([]string{"mount", "--cache-dir", s.r.temp(), "--http", "127.0.0.1:0", n.tor, mnt}, loopback...)
+	api := fmt.Sprintf("127.0.0.1:%d", freePort(s.r.b))
+	args := append([]string{"mount", "--cache-dir", s.r.temp(), "--http", api, n.tor, mnt}, loopback...)
 	args = append(args, extra...)
 	cmd := exec.Command(s.bin, args...)
 	p := startReady(s.r.b, cmd, func() { detachIfMounted(args) })
-	line := p.waitFor(s.r.b, "msg=http ")
-	_, addr, _ := strings.Cut(line, "addr=")
 	p.waitReady(s.r.b)
 	n.announced(s.r.b)
-	return &swarmMount{p: p, mnt: mnt, api: "http://" + strings.Fields(addr)[0]}
+	return &swarmMount{p: p, mnt: mnt, api: "http://" + api}
 }
 
 func (s *benchSwarm) unmount(ms []*swarmMount) {

@@ -48,7 +48,7 @@ func mountTorrent(t *testing.T, tor string, extra ...string) (string, *proc) {
 	mnt := t.TempDir()
 	args := append([]string{"mount", "--cache-dir", t.TempDir(), tor, mnt}, loopback...)
 	p := start(t, nil, append(args, extra...)...)
-	p.waitFor(t, "msg=mounted")
+	p.waitReady(t)
 	return mnt, p
 }
 
@@ -326,7 +326,7 @@ func TestWebSeedFillsForPeers(t *testing.T) {
 	}
 	seedTor := createWebSeeded(t, sample, "64K")
 	s := start(t, nil, append([]string{"seed", seedTor, partial}, loopback...)...)
-	peer := "127.0.0.1:" + port(s.waitFor(t, "msg=seeding"))
+	peer := s.seedAddr(t)
 	mnt, _ := mountTorrent(t, tor, "--peer", peer)
 	checkTree(t, mnt, files)
 	st := webStatus(t, mnt)
