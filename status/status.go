@@ -38,7 +38,10 @@ type Torrent struct {
 	Ratio        float64 `json:"ratio"`
 	Evicted      int64   `json:"evicted"`
 	HashFailures int64   `json:"hash_failures"`
-	PieceLength  int64   `json:"piece_length,omitempty"`
+	// Waits are how long its peers had what it wanted, and how long it waited for them, added
+	// up over every connection it had (fetch.Waits), in nanoseconds.
+	Waits       fetch.Waits `json:"waits"`
+	PieceLength int64       `json:"piece_length,omitempty"`
 	// FirstContact is where the first read's time went: each step of the torrent's first
 	// contact with the swarm, in nanoseconds since it started (fetch.FirstContact).
 	FirstContact *fetch.FirstContact `json:"first_contact,omitempty"`
@@ -125,6 +128,7 @@ func (s *Server) Torrent(i library.Info, detail bool) Torrent {
 	r.Peers, r.KnownPeers, r.Seeders = st.Peers, st.KnownPeers, st.Seeders
 	r.Downloaded, r.Uploaded, r.Evicted, r.HashFailures = st.Downloaded, st.Uploaded, st.Evicted, st.HashFailures
 	r.DownloadRate, r.UploadRate, r.ReadRate = st.DownloadRate, st.UploadRate, st.ReadRate
+	r.Waits = st.Waits
 	if st.Downloaded > 0 {
 		r.Ratio = float64(st.Uploaded) / float64(st.Downloaded)
 	}
