@@ -17,6 +17,7 @@ type Stats struct {
 	KnownPeers   int     // peers the torrent knows of, connected or not
 	Seeders      int     // connected peers that have every piece
 	Downloaded   int64   // useful data received from peers, in bytes
+	Wasted       int64   // data received from peers that was not needed (a chunk that came twice), in bytes
 	Uploaded     int64   // data sent to peers, in bytes
 	Read         int64   // bytes readers of its files were given
 	Cached       int64   // bytes of its files in verified pieces
@@ -66,6 +67,7 @@ func (t *Torrent) Stats() Stats {
 	st := t.t.Stats()
 	s.Peers, s.KnownPeers, s.Seeders = st.ActivePeers, st.TotalPeers, st.ConnectedSeeders
 	s.Downloaded, s.Uploaded = st.BytesReadUsefulData.Int64(), st.BytesWrittenData.Int64()
+	s.Wasted = st.BytesReadData.Int64() - s.Downloaded
 	s.HashFailures = st.PiecesDirtiedBad.Int64()
 	s.Waits = waits(&st.PeerConns)
 	s.DownloadRate, s.UploadRate, s.ReadRate = t.meter.rates()
@@ -79,6 +81,7 @@ type Peer struct {
 	// Have is how much of the torrent the peer has, from 0 to 1.
 	Have       float64 `json:"have"`
 	Downloaded int64   `json:"downloaded"` // useful data it sent us
+	Wasted     int64   `json:"wasted"`     // data it sent us that we did not need (a chunk another peer sent too)
 	Uploaded   int64   `json:"uploaded"`   // data we sent it
 	// DownloadRate is its rate while we expected data from it, in bytes per second.
 	DownloadRate float64 `json:"download_rate"`
@@ -131,6 +134,7 @@ func (t *Torrent) Peers() []Peer {
 			Client:       clientName(pc),
 			Have:         float64(st.RemotePieceCount) / n,
 			Downloaded:   st.BytesReadUsefulData.Int64(),
+			Wasted:       st.BytesReadData.Int64() - st.BytesReadUsefulData.Int64(),
 			Uploaded:     st.BytesWrittenData.Int64(),
 			DownloadRate: st.DownloadRate,
 			Source:       peerSource(pc.Discovery),

@@ -25,11 +25,13 @@ import (
 // Torrent is a torrent's state, for `torrentfs status`, the web page and the JSON API.
 type Torrent struct {
 	library.Info
-	Dormant      bool    `json:"dormant,omitempty"` // not started until a file of it is opened
-	Peers        int     `json:"peers"`
-	KnownPeers   int     `json:"known_peers"`
-	Seeders      int     `json:"seeders"`
-	Downloaded   int64   `json:"downloaded"`
+	Dormant    bool  `json:"dormant,omitempty"` // not started until a file of it is opened
+	Peers      int   `json:"peers"`
+	KnownPeers int   `json:"known_peers"`
+	Seeders    int   `json:"seeders"`
+	Downloaded int64 `json:"downloaded"`
+	// Wasted is data received that was not needed: a chunk that came twice.
+	Wasted       int64   `json:"wasted"`
 	Uploaded     int64   `json:"uploaded"`
 	DownloadRate float64 `json:"download_rate"` // bytes per second, over the last few seconds
 	UploadRate   float64 `json:"upload_rate"`
@@ -128,7 +130,7 @@ func (s *Server) Torrent(i library.Info, detail bool) Torrent {
 	r.Peers, r.KnownPeers, r.Seeders = st.Peers, st.KnownPeers, st.Seeders
 	r.Downloaded, r.Uploaded, r.Evicted, r.HashFailures = st.Downloaded, st.Uploaded, st.Evicted, st.HashFailures
 	r.DownloadRate, r.UploadRate, r.ReadRate = st.DownloadRate, st.UploadRate, st.ReadRate
-	r.Waits = st.Waits
+	r.Waits, r.Wasted = st.Waits, st.Wasted
 	if st.Downloaded > 0 {
 		r.Ratio = float64(st.Uploaded) / float64(st.Downloaded)
 	}

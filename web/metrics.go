@@ -86,6 +86,7 @@ var (
 	labels      = []string{"torrent", "infohash"}
 	descRead    = prometheus.NewDesc("torrentfs_read_bytes_total", "Bytes readers of the torrent's files were given, through the mount or HTTP.", labels, nil)
 	descDown    = prometheus.NewDesc("torrentfs_downloaded_bytes_total", "Useful data received from peers, in bytes.", labels, nil)
+	descWasted  = prometheus.NewDesc("torrentfs_wasted_bytes_total", "Data received from peers that was not needed (a chunk that came twice), in bytes.", labels, nil)
 	descUp      = prometheus.NewDesc("torrentfs_uploaded_bytes_total", "Data sent to peers, in bytes.", labels, nil)
 	descCached  = prometheus.NewDesc("torrentfs_cached_bytes", "Bytes of the torrent's files in verified pieces in the cache.", labels, nil)
 	descEvicted = prometheus.NewDesc("torrentfs_evicted_bytes_total", "Bytes of the torrent the cache evicted.", labels, nil)
@@ -102,7 +103,7 @@ var (
 )
 
 func (tc *torrentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRead, descDown, descUp, descCached, descEvicted, descSize, descPeers, descSeeders, descHash, descWanted, descChoked, descRequests, descCount} {
+	for _, d := range []*prometheus.Desc{descRead, descDown, descWasted, descUp, descCached, descEvicted, descSize, descPeers, descSeeders, descHash, descWanted, descChoked, descRequests, descCount} {
 		ch <- d
 	}
 }
@@ -129,6 +130,7 @@ func (tc *torrentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descRead, st.Read)
 		counter(descDown, st.Downloaded)
+		counter(descWasted, st.Wasted)
 		counter(descUp, st.Uploaded)
 		gauge(descCached, st.Cached)
 		counter(descEvicted, st.Evicted)

@@ -139,12 +139,12 @@ func TestFleetChurn(t *testing.T) {
 	t.Logf("a host left at %.1fs, the origin restarted at %.1fs, a host joined at %.1fs; all read at %.1fs (%.1f× the time one copy takes on a link)",
 		left.Seconds(), restarted.Seconds(), joined.Seconds(), took.Seconds(), took.Seconds()/(size*8/float64(link.Rate)))
 	t.Logf("the origin sent %.2f copies of the file; hosts received, in copies: %s", float64(sent.Sent)/size, strings.Join(recv, ", "))
-	// What each mount took from its peers, useful bytes only, and how long peers that had
-	// what it wanted choked it (fetch.Waits, summed over its connections).
+	// What each mount took from its peers, needed or not, and how long peers that had what
+	// it wanted choked it (fetch.Waits, summed over its connections).
 	for _, m := range []*mount{ms[0], ms[1], late} {
 		tr := waitStatus(t, m.dir, func(r status.Report) bool { return len(r.Torrents) == 1 }).Torrents[0]
-		t.Logf("%s: %.2f copies downloaded, %.2f uploaded; peers had what it wanted %.1fs, choked it %.1fs, had its requests %.1fs",
-			m.h.Name, float64(tr.Downloaded)/size, float64(tr.Uploaded)/size,
+		t.Logf("%s: %.2f copies downloaded, %.2f more received and not needed, %.2f uploaded; peers had what it wanted %.1fs, choked it %.1fs, had its requests %.1fs",
+			m.h.Name, float64(tr.Downloaded)/size, float64(tr.Wasted)/size, float64(tr.Uploaded)/size,
 			tr.Waits.Wanted.Seconds(), tr.Waits.Choked.Seconds(), tr.Waits.Requests.Seconds())
 	}
 	for _, m := range []*mount{ms[0], ms[1], late} {

@@ -91,9 +91,9 @@ func TestStatusPeerWaits(t *testing.T) {
 	t.Logf("Transmission: %+v", *nu)
 	t.Logf("torrent: down %d, up %d, waits %+v", tr.Downloaded, tr.Uploaded, tr.Waits)
 	// Every byte came from aria2, over the time its requests were out: at 2 MiB/s, about 3 s.
-	if a.Downloaded != size || a.Waits.Requests < time.Second || a.Waits.Requests > a.Waits.Wanted {
-		t.Errorf("aria2 seeder: %d bytes from it (want %d), requests out %v of %v wanted (want at least 1 s, at most all)",
-			a.Downloaded, size, a.Waits.Requests, a.Waits.Wanted)
+	if a.Downloaded != size || a.Wasted != 0 || a.Waits.Requests < time.Second || a.Waits.Requests > a.Waits.Wanted {
+		t.Errorf("aria2 seeder: %d bytes from it (want %d), %d wasted (want none), requests out %v of %v wanted (want at least 1 s, at most all)",
+			a.Downloaded, size, a.Wasted, a.Waits.Requests, a.Waits.Wanted)
 	}
 	// Transmission had every piece and choked the mount all the time the mount wanted them.
 	if nu.Downloaded != 0 || nu.Waits.Wanted < time.Second || nu.Waits.Choked < nu.Waits.Wanted*99/100 || nu.Waits.Requests != 0 {

@@ -67,6 +67,9 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 	fmt.Fprintf(w, "rates:    %s down, %s up, %s read\n", status.Rate(t.DownloadRate), status.Rate(t.UploadRate), status.Rate(t.ReadRate))
 	fmt.Fprintf(w, "transfer: %s down, %s up (ratio %.2f); %s read from its files\n",
 		human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), t.Ratio, human.Bytes(t.Read))
+	if t.Wasted > 0 {
+		fmt.Fprintf(w, "wasted:   %s received that was not needed (chunks that came twice)\n", human.Bytes(t.Wasted))
+	}
 	if ws := t.Waits; ws.Wanted > 0 {
 		fmt.Fprintf(w, "waits:    peers had what it wanted for %s: they choked it %s, its requests were out %s (summed over peers)\n",
 			seconds(ws.Wanted), seconds(ws.Choked), seconds(ws.Requests))
