@@ -20,14 +20,14 @@ import (
 	"github.com/torrentfs/torrentfs/status"
 )
 
-// TestStatusPeerWaits checks what status, the JSON API and /metrics say of each peer: the
-// bytes each way and the waits (fetch.Waits). A mount reads a file while two peers that have
-// it are connected, found through opentracker: an aria2 seeder whose upload is limited to
-// 2 MiB/s, and Transmission, whose upload is limited to 0, so that it chokes every peer: a
-// host of a fleet that does not share. The mount took every byte from aria2, with its
-// requests out for as long as the read took; Transmission had every piece, sent nothing,
-// and kept the mount choked for as long as the mount wanted them. Then an aria2
-// leecher downloads the file from the mount: the mount's upload to it is the file's size.
+// TestStatusPeerWaits checks what status, the JSON API, the web page and /metrics say of each
+// peer: the bytes each way and the waits (fetch.Waits). A mount reads a file while two peers
+// that have it are connected, found through opentracker: an aria2 seeder whose upload is
+// limited to 2 MiB/s, and Transmission, whose upload is limited to 0, so that it chokes every
+// peer: a host of a fleet that does not share. The mount took every byte from aria2, with its
+// requests out for as long as the read took; Transmission had every piece, sent nothing, and
+// kept the mount choked for as long as the mount wanted them. Then an aria2 leecher downloads
+// the file from the mount: the mount's upload to it is the file's size.
 func TestStatusPeerWaits(t *testing.T) {
 	// f.bin is read, at 2 MiB/s in about 3 s; a.bin, before it in the torrent, never is, so the
 	// mount never has every piece and the seeders stay connected to it (a seeder drops a peer
@@ -128,6 +128,9 @@ func TestStatusPeerWaits(t *testing.T) {
 	}
 	if p := peerOf(api, "Transmission"); p == nil || p.Waits != nu.Waits {
 		t.Errorf("/api/torrents: Transmission %+v, want the waits %+v", p, nu.Waits)
+	}
+	if _, page := get(t, base+"/"); !bytes.Contains(page, fmt.Appendf(nil, "<td>%.1f s</td><td>0.0 s</td></tr>", nu.Waits.Choked.Seconds())) {
+		t.Errorf("the status page has no row of Transmission choked %.1f s, no requests:\n%s", nu.Waits.Choked.Seconds(), page)
 	}
 	if got := metricValue(t, base, "torrentfs_peer_choked_seconds_total"); got < nu.Waits.Choked.Seconds() {
 		t.Errorf("/metrics: torrentfs_peer_choked_seconds_total %v, less than Transmission's %v", got, nu.Waits.Choked)
