@@ -17,6 +17,7 @@ type Stats struct {
 	KnownPeers   int     // peers the torrent knows of, connected or not
 	Seeders      int     // connected peers that have every piece
 	Downloaded   int64   // useful data received from peers, in bytes
+	Wasted       int64   // data received from peers that was not needed (a chunk that came twice), in bytes
 	Uploaded     int64   // data sent to peers, in bytes
 	Read         int64   // bytes readers of its files were given
 	Cached       int64   // bytes of its files in verified pieces
@@ -25,6 +26,35 @@ type Stats struct {
 	DownloadRate float64 // bytes per second, over the last few seconds
 	UploadRate   float64
 	ReadRate     float64
+	// Waits are its connections' waits, added up over every connection it had, open or
+	// closed: peer-seconds, so that their rate is how many peers were in that state on average.
+	Waits Waits
+}
+
+// Waits are how long a peer had what we wanted, and how long we waited for it. Each is the time
+// since the connection opened during which:
+//   - Wanted: the peer had a piece we wanted and did not have (BitTorrent's "interested");
+//   - Choked: of Wanted, the peer choked us: it had what we wanted and took no requests. A
+//     peer that keeps us choked has given its upload slots to others, or is a seed asked by
+//     more peers than it serves at once;
+//   - Requests: our requests to it were outstanding and it did not choke us: we were waiting
+//     for its data. Downloaded over Requests is the peer's DownloadRate.
+//
+// Wanted less Choked less Requests is the time it had something we wanted, would have sent
+// it, and we asked others. See docs/design.md, "Peers that do not share".
+type Waits struct {
+	Wanted   time.Duration `json:"wanted"`
+	Choked   time.Duration `json:"choked"`
+	Requests time.Duration `json:"requests"`
+}
+
+// waits reads the waits anacrolix counts (third_party patch 40).
+func waits(cs *torrent.ConnStats) Waits {
+	return Waits{
+		Wanted:   time.Duration(cs.WaitWantedNanos.Int64()),
+		Choked:   time.Duration(cs.WaitChokedNanos.Int64()),
+		Requests: time.Duration(cs.WaitRequestsNanos.Int64()),
+	}
 }
 
 // Stats returns the torrent's numbers now. It takes the anacrolix client's lock briefly; a
@@ -37,7 +67,9 @@ func (t *Torrent) Stats() Stats {
 	st := t.t.Stats()
 	s.Peers, s.KnownPeers, s.Seeders = st.ActivePeers, st.TotalPeers, st.ConnectedSeeders
 	s.Downloaded, s.Uploaded = st.BytesReadUsefulData.Int64(), st.BytesWrittenData.Int64()
+	s.Wasted = st.BytesReadData.Int64() - s.Downloaded
 	s.HashFailures = st.PiecesDirtiedBad.Int64()
+	s.Waits = waits(&st.PeerConns)
 	s.DownloadRate, s.UploadRate, s.ReadRate = t.meter.rates()
 	return s
 }
@@ -49,11 +81,15 @@ type Peer struct {
 	// Have is how much of the torrent the peer has, from 0 to 1.
 	Have       float64 `json:"have"`
 	Downloaded int64   `json:"downloaded"` // useful data it sent us
+	Wasted     int64   `json:"wasted"`     // data it sent us that we did not need (a chunk another peer sent too)
 	Uploaded   int64   `json:"uploaded"`   // data we sent it
 	// DownloadRate is its rate while we expected data from it, in bytes per second.
 	DownloadRate float64 `json:"download_rate"`
 	// Source is how the peer was found: one of the Source constants.
 	Source string `json:"source"`
+	// Waits are how long this connection's peer had what we wanted, and how long we waited
+	// for it, since the connection opened.
+	Waits Waits `json:"waits"`
 }
 
 // How a peer was found, as Peer.Source says it.
@@ -98,9 +134,11 @@ func (t *Torrent) Peers() []Peer {
 			Client:       clientName(pc),
 			Have:         float64(st.RemotePieceCount) / n,
 			Downloaded:   st.BytesReadUsefulData.Int64(),
+			Wasted:       st.BytesReadData.Int64() - st.BytesReadUsefulData.Int64(),
 			Uploaded:     st.BytesWrittenData.Int64(),
 			DownloadRate: st.DownloadRate,
 			Source:       peerSource(pc.Discovery),
+			Waits:        waits(&st.ConnStats),
 		})
 	}
 	slices.SortFunc(ps, func(a, b Peer) int {

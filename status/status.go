@@ -25,11 +25,13 @@ import (
 // Torrent is a torrent's state, for `torrentfs status`, the web page and the JSON API.
 type Torrent struct {
 	library.Info
-	Dormant      bool    `json:"dormant,omitempty"` // not started until a file of it is opened
-	Peers        int     `json:"peers"`
-	KnownPeers   int     `json:"known_peers"`
-	Seeders      int     `json:"seeders"`
-	Downloaded   int64   `json:"downloaded"`
+	Dormant    bool  `json:"dormant,omitempty"` // not started until a file of it is opened
+	Peers      int   `json:"peers"`
+	KnownPeers int   `json:"known_peers"`
+	Seeders    int   `json:"seeders"`
+	Downloaded int64 `json:"downloaded"`
+	// Wasted is data received that was not needed: a chunk that came twice.
+	Wasted       int64   `json:"wasted"`
 	Uploaded     int64   `json:"uploaded"`
 	DownloadRate float64 `json:"download_rate"` // bytes per second, over the last few seconds
 	UploadRate   float64 `json:"upload_rate"`
@@ -38,7 +40,10 @@ type Torrent struct {
 	Ratio        float64 `json:"ratio"`
 	Evicted      int64   `json:"evicted"`
 	HashFailures int64   `json:"hash_failures"`
-	PieceLength  int64   `json:"piece_length,omitempty"`
+	// Waits are how long its peers had what it wanted, and how long it waited for them, added
+	// up over every connection it had (fetch.Waits), in nanoseconds.
+	Waits       fetch.Waits `json:"waits"`
+	PieceLength int64       `json:"piece_length,omitempty"`
 	// FirstContact is where the first read's time went: each step of the torrent's first
 	// contact with the swarm, in nanoseconds since it started (fetch.FirstContact).
 	FirstContact *fetch.FirstContact `json:"first_contact,omitempty"`
@@ -125,6 +130,7 @@ func (s *Server) Torrent(i library.Info, detail bool) Torrent {
 	r.Peers, r.KnownPeers, r.Seeders = st.Peers, st.KnownPeers, st.Seeders
 	r.Downloaded, r.Uploaded, r.Evicted, r.HashFailures = st.Downloaded, st.Uploaded, st.Evicted, st.HashFailures
 	r.DownloadRate, r.UploadRate, r.ReadRate = st.DownloadRate, st.UploadRate, st.ReadRate
+	r.Waits, r.Wasted = st.Waits, st.Wasted
 	if st.Downloaded > 0 {
 		r.Ratio = float64(st.Uploaded) / float64(st.Downloaded)
 	}

@@ -86,6 +86,7 @@ var (
 	labels      = []string{"torrent", "infohash"}
 	descRead    = prometheus.NewDesc("torrentfs_read_bytes_total", "Bytes readers of the torrent's files were given, through the mount or HTTP.", labels, nil)
 	descDown    = prometheus.NewDesc("torrentfs_downloaded_bytes_total", "Useful data received from peers, in bytes.", labels, nil)
+	descWasted  = prometheus.NewDesc("torrentfs_wasted_bytes_total", "Data received from peers that was not needed (a chunk that came twice), in bytes.", labels, nil)
 	descUp      = prometheus.NewDesc("torrentfs_uploaded_bytes_total", "Data sent to peers, in bytes.", labels, nil)
 	descCached  = prometheus.NewDesc("torrentfs_cached_bytes", "Bytes of the torrent's files in verified pieces in the cache.", labels, nil)
 	descEvicted = prometheus.NewDesc("torrentfs_evicted_bytes_total", "Bytes of the torrent the cache evicted.", labels, nil)
@@ -93,11 +94,16 @@ var (
 	descPeers   = prometheus.NewDesc("torrentfs_peers", "Connected peers.", labels, nil)
 	descSeeders = prometheus.NewDesc("torrentfs_seeders", "Connected peers that have every piece.", labels, nil)
 	descHash    = prometheus.NewDesc("torrentfs_hash_failures_total", "Pieces that failed their hash check.", labels, nil)
-	descCount   = prometheus.NewDesc("torrentfs_torrents", "Torrents in the mount, by state: mounted, or awaiting metadata.", []string{"state"}, nil)
+	// The waits of every peer connection, past and present, added up: peer-seconds, so that
+	// their rate is how many peers were in that state on average (fetch.Waits).
+	descWanted   = prometheus.NewDesc("torrentfs_peer_wanted_seconds_total", "Time peers had a piece we wanted, added up over peers.", labels, nil)
+	descChoked   = prometheus.NewDesc("torrentfs_peer_choked_seconds_total", "Time peers had a piece we wanted and choked us, added up over peers.", labels, nil)
+	descRequests = prometheus.NewDesc("torrentfs_peer_requests_seconds_total", "Time our requests to peers were outstanding and they did not choke us, added up over peers.", labels, nil)
+	descCount    = prometheus.NewDesc("torrentfs_torrents", "Torrents in the mount, by state: mounted, or awaiting metadata.", []string{"state"}, nil)
 )
 
 func (tc *torrentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRead, descDown, descUp, descCached, descEvicted, descSize, descPeers, descSeeders, descHash, descCount} {
+	for _, d := range []*prometheus.Desc{descRead, descDown, descWasted, descUp, descCached, descEvicted, descSize, descPeers, descSeeders, descHash, descWanted, descChoked, descRequests, descCount} {
 		ch <- d
 	}
 }
@@ -124,6 +130,7 @@ func (tc *torrentCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(descRead, st.Read)
 		counter(descDown, st.Downloaded)
+		counter(descWasted, st.Wasted)
 		counter(descUp, st.Uploaded)
 		gauge(descCached, st.Cached)
 		counter(descEvicted, st.Evicted)
@@ -131,6 +138,9 @@ func (tc *torrentCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descPeers, int64(st.Peers))
 		gauge(descSeeders, int64(st.Seeders))
 		counter(descHash, st.HashFailures)
+		for d, v := range map[*prometheus.Desc]time.Duration{descWanted: st.Waits.Wanted, descChoked: st.Waits.Choked, descRequests: st.Waits.Requests} {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v.Seconds(), lv...)
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descCount, prometheus.GaugeValue, float64(mounted), "mounted")
 	ch <- prometheus.MustNewConstMetric(descCount, prometheus.GaugeValue, float64(pending), "awaiting_metadata")

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/internal/human"
@@ -33,7 +34,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Cells                    []cell // its pieces' part of the map
 	}
 	type peer struct {
-		Addr, Client, Source, Have, Down, Up, Rate string
+		Addr, Client, Source, Have, Down, Up, Rate, Choked, Requests string
 	}
 	type row struct {
 		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate, ReadRate, Ratio, Evicted, Started string
@@ -62,7 +63,8 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 			}
 			for _, p := range t.PeerList {
 				rw.PeerList = append(rw.PeerList, peer{p.Addr, p.Client, p.Source, fmt.Sprintf("%.0f%%", p.Have*100),
-					human.Bytes(p.Downloaded), human.Bytes(p.Uploaded), status.Rate(p.DownloadRate)})
+					human.Bytes(p.Downloaded), human.Bytes(p.Uploaded), status.Rate(p.DownloadRate),
+					seconds(p.Waits.Choked), seconds(p.Waits.Requests)})
 			}
 			for k, f := range t.Files {
 				if k == maxPageFiles {
@@ -92,6 +94,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		DHTNodes       int
 	}{rows, human.Bytes(rep.CacheUsed), human.Bytes(rep.CacheLimit), rep.DHTNodes})
 }
+
+// seconds formats a wait to a tenth of a second: "4.1 s".
+func seconds(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
 
 // cellClass is the CSS class of a piece map's cell: "d" downloading, "w" wanted, else
 // "c0" to "c4" by how much of it is cached.
@@ -137,8 +142,8 @@ setInterval(async () => {
 down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} · read {{.Read}} ({{.ReadRate}}) · evicted {{.Evicted}} · hash failures {{.HashFailures}}{{if .Started}}<br>
 <span class="started">started: {{.Started}}</span>{{end}}</p>
 <div class="m">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>
-{{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>found by</th><th>has</th><th>from it</th><th>rate</th><th>to it</th></tr>
-{{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Source}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td></tr>
+{{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>found by</th><th>has</th><th>from it</th><th>rate</th><th>to it</th><th title="how long it had what we wanted and choked us">choked</th><th title="how long our requests to it were out">requests</th></tr>
+{{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Source}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td><td>{{.Choked}}</td><td>{{.Requests}}</td></tr>
 {{end}}</table>{{end}}
 <table class="files">{{range .Files}}<tr><td>{{.Percent}}</td><td><a href="{{.URL}}">{{.Path}}</a></td><td>{{.Size}}</td><td>{{if .Cells}}<div class="m f">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>{{end}}</td></tr>
 {{end}}{{if .MoreFiles}}<tr><td></td><td>… {{.MoreFiles}} more</td></tr>{{end}}</table>

@@ -67,6 +67,13 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 	fmt.Fprintf(w, "rates:    %s down, %s up, %s read\n", status.Rate(t.DownloadRate), status.Rate(t.UploadRate), status.Rate(t.ReadRate))
 	fmt.Fprintf(w, "transfer: %s down, %s up (ratio %.2f); %s read from its files\n",
 		human.Bytes(t.Downloaded), human.Bytes(t.Uploaded), t.Ratio, human.Bytes(t.Read))
+	if t.Wasted > 0 {
+		fmt.Fprintf(w, "wasted:   %s received that was not needed (chunks that came twice)\n", human.Bytes(t.Wasted))
+	}
+	if ws := t.Waits; ws.Wanted > 0 {
+		fmt.Fprintf(w, "waits:    peers had what it wanted for %s: they choked it %s, its requests were out %s (summed over peers)\n",
+			seconds(ws.Wanted), seconds(ws.Choked), seconds(ws.Requests))
+	}
 	if line := t.Started(); line != "" {
 		fmt.Fprintf(w, "started:  %s\n", human.Text(line))
 	}
@@ -84,8 +91,9 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 	if len(t.PeerList) > 0 {
 		fmt.Fprintf(w, "connections:\n")
 		for _, p := range t.PeerList {
-			fmt.Fprintf(w, "  %-21s %-22s %-8s %4.0f%%  %s from it (%s), %s to it\n", p.Addr, human.Clip(p.Client, 22),
-				human.Clip(p.Source, 8), p.Have*100, human.Bytes(p.Downloaded), status.Rate(p.DownloadRate), human.Bytes(p.Uploaded))
+			fmt.Fprintf(w, "  %-21s %-22s %-8s %4.0f%%  %s from it (%s), %s to it; choked %s, requests %s\n", p.Addr, human.Clip(p.Client, 22),
+				human.Clip(p.Source, 8), p.Have*100, human.Bytes(p.Downloaded), status.Rate(p.DownloadRate), human.Bytes(p.Uploaded),
+				seconds(p.Waits.Choked), seconds(p.Waits.Requests))
 		}
 	}
 	if len(t.WebSeeds) > 0 {
@@ -110,6 +118,9 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 		fmt.Fprintf(w, "  %5s  %s (%s)\n", status.Percent(f.Cached, f.Length), human.Text(f.Path), human.Bytes(f.Length))
 	}
 }
+
+// seconds formats a wait to a tenth of a second: "4.1s".
+func seconds(d time.Duration) string { return fmt.Sprintf("%.1fs", d.Seconds()) }
 
 // The cells of a piece map: plain characters, or a block in a colour.
 var (

@@ -35,6 +35,14 @@ type ConnStats struct {
 	// Number of pieces data was written to, that subsequently failed verification. Note that a
 	// connection may not have been the sole dirtier of a piece.
 	PiecesDirtiedBad Count
+
+	// torrentfs: how long the peer had what we wanted, and how long we waited for it, in
+	// nanoseconds (see torrentfs-waits.go). WaitWantedNanos: we were interested in the peer (it
+	// had a piece we wanted). WaitChokedNanos: of that, the peer choked us. WaitRequestsNanos:
+	// our requests to it were outstanding and it did not choke us.
+	WaitWantedNanos   Count
+	WaitChokedNanos   Count
+	WaitRequestsNanos Count
 }
 
 func (me *ConnStats) Copy() (ret ConnStats) {

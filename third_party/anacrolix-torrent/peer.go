@@ -136,6 +136,9 @@ func (p *Peer) Stats() (ret PeerStats) {
 	ret.DownloadRate = p.downloadRate()
 	ret.LastWriteUploadRate = p.peerImpl.lastWriteUploadRate()
 	ret.RemotePieceCount = p.remotePieceCount()
+	if pc, ok := p.TryAsPeerConn(); ok {
+		pc.addWaitsUnderway(&ret.ConnStats, time.Now()) // torrentfs
+	}
 	return
 }
 

@@ -109,6 +109,8 @@ type PeerConn struct {
 	peerSentHaveAll bool
 
 	requestState requestStrategy.PeerRequestState
+	// torrentfs: the starts of the waits under way, see torrentfs-waits.go.
+	waits peerWaits
 
 	outstandingHolepunchingRendezvous map[netip.AddrPort]struct{}
 
@@ -274,6 +276,7 @@ func (cn *PeerConn) utp() bool {
 }
 
 func (cn *PeerConn) onClose() {
+	cn.updateWaits(time.Now()) // torrentfs: a closed connection's waits end
 	if cn.pex.IsEnabled() {
 		cn.pex.Close()
 	}

@@ -1679,6 +1679,7 @@ func (t *Torrent) updatePiecePriorityNoRequests(piece pieceIndex) (updateRequest
 		updateRequests = t.updatePieceRequestOrderPiece(piece) && t.hasStorageCap()
 	}
 	if t.updatePendingPieces(piece) {
+		t.pendingPiecesChanged() // torrentfs: peers' waits
 		if !t.disableTriggers {
 			// This used to happen after updating requests, but I don't think the order matters.
 			t.onPiecePendingTriggers(piece)
@@ -2579,6 +2580,12 @@ func (t *Torrent) gauges() (ret TorrentGauges) {
 
 func (t *Torrent) statsLocked() (ret TorrentStats) {
 	ret.AllConnStats = t.connStats.Copy()
+	// torrentfs: the waits of the connections, under way now.
+	now := time.Now()
+	for c := range t.conns {
+		c.addWaitsUnderway(&ret.ConnStats, now)
+		c.addWaitsUnderway(&ret.PeerConns, now)
+	}
 	ret.TorrentStatCounters = copyCountFields(&t.counters)
 	ret.TorrentGauges = t.gauges()
 	return
