@@ -142,7 +142,7 @@ func (c *Client) Add(ctx context.Context, source string, opts AddOptions) (*Torr
 	}
 	info := t.Info()
 	if isPrivate(info) {
-		peers = c.privatePeers(t, peers, opts.Peers)
+		peers = c.privatePeers(t, peers)
 	}
 	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, modTime)
 	tt.start(t, peers)
@@ -170,7 +170,7 @@ type Acquirer interface {
 // dormancy is what a dormant torrent needs to wake.
 type dormancy struct {
 	spec  *torrent.TorrentSpec
-	peers []string
+	peers []torrent.PeerInfo
 	woke  func()
 }
 
@@ -205,9 +205,9 @@ func (c *Client) AddDormant(source string, mi *metainfo.MetaInfo, opts AddOption
 	return tt, nil
 }
 
-// spec makes the anacrolix spec of a source, and returns the peers it names with those of
-// opts, and the torrent's time.
-func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []string, time.Time, error) {
+// spec makes the anacrolix spec of a source, and returns the peers it names (x.pe) with those
+// of opts, and the torrent's time.
+func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []torrent.PeerInfo, time.Time, error) {
 	var spec *torrent.TorrentSpec
 	modTime := time.Now()
 	if IsMagnet(source) {
@@ -242,7 +242,10 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []s
 		c.log.Info("private torrent: the magnet link's peers (x.pe) are not used", "torrent", spec.DisplayName, "peers", len(xpe))
 		xpe = nil
 	}
-	peers := append(xpe, opts.Peers...)
+	peers := directPeers(opts.Peers)
+	for _, a := range xpe {
+		peers = append(peers, torrent.PeerInfo{Addr: stringAddr(a), Source: torrent.PeerSourceMagnet})
+	}
 	if len(opts.Trackers) > 0 {
 		spec.Trackers = append(spec.Trackers, opts.Trackers)
 	}
@@ -252,7 +255,7 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []s
 // join adds spec to anacrolix and waits for its info dictionary (bounded by ctx). If it
 // fails, the torrent's first-contact record goes with it: a magnet link whose metadata never
 // came leaves nothing behind.
-func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []string) (_ *torrent.Torrent, err error) {
+func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []torrent.PeerInfo) (_ *torrent.Torrent, err error) {
 	ct := c.newContact(spec.InfoHash)
 	defer func() {
 		if err != nil {
@@ -266,7 +269,7 @@ func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []st
 	if !isNew { // reserve should have caught it; the torrent is another Add's
 		return nil, fmt.Errorf("%s: %w", spec.InfoHash.HexString(), ErrDuplicate)
 	}
-	t.AddPeers(directPeers(peers))
+	t.AddPeers(peers)
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
 	// The storage fails writes while it is full; the chunks are requested again later.
 	t.SetOnWriteChunkError(c.writeFailed)
@@ -316,7 +319,7 @@ func (c *Client) register(tt *Torrent) bool {
 }
 
 // start makes the torrent active with t, its anacrolix torrent.
-func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
+func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo) {
 	tt.t = t
 	if v, ok := tt.c.contacts.Load(tt.ih); ok {
 		tt.contact = v.(*contact)
@@ -332,7 +335,7 @@ func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
 		}
 	}
 	tt.gapped = tt.gapped || end != t.Length()
-	tt.swarm.rememberStrings(torrent.PeerSourceDirect, peers)
+	tt.swarm.rememberPeers(peers)
 	// anacrolix dials these and announces to the trackers itself as the torrent starts.
 	tt.swarm.mu.Lock()
 	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
@@ -728,7 +731,7 @@ func (t *Torrent) Verify(ctx context.Context) error {
 func (t *Torrent) AddPeers(addrs ...string) {
 	t.wmu.Lock()
 	if d := t.sleep; d != nil {
-		d.peers = append(d.peers, addrs...)
+		d.peers = append(d.peers, directPeers(addrs)...)
 		t.wmu.Unlock()
 		return
 	}

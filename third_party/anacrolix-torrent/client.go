@@ -1613,7 +1613,7 @@ func (t *Torrent) MergeSpec(spec *TorrentSpec) error {
 		for _, peerAddr := range spec.PeerAddrs {
 			if !yield(PeerInfo{
 				Addr:    StringAddr(peerAddr),
-				Source:  PeerSourceDirect,
+				Source:  PeerSourceMagnet, // torrentfs: BEP 27 refuses x.pe peers
 				Trusted: true,
 			}) {
 				return

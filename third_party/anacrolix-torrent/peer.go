@@ -111,6 +111,9 @@ const (
 	PeerSourcePex             = "X"
 	// The peer was given directly, such as through a magnet link.
 	PeerSourceDirect = "M"
+	// torrentfs: the peer was named by a magnet link's x.pe parameter. A private torrent
+	// (BEP 27) does not use it, as it uses PeerSourceDirect's.
+	PeerSourceMagnet = "Mx"
 )
 
 // These are grouped because we might vary update request behaviour depending on the reason. I'm not
