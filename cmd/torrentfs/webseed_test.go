@@ -367,3 +367,38 @@ func TestCreateWebSeed(t *testing.T) {
 		t.Fatalf("a torrent was written: %v", err)
 	}
 }
+
+// TestWebSeedHostileClaimer: a peer that says it has every piece and unchokes us, but never
+// answers a request, and nginx with every file: the mount reads every file, from the web
+// seed, once the peer has sent nothing for what it was asked (anacrolix patch 0036); before,
+// web seeds left every piece to it and reads failed at --read-timeout.
+func TestWebSeedHostileClaimer(t *testing.T) {
+	root := t.TempDir()
+	files := sampleTree(t, root)
+	web := nginx(t, root, "")
+	tor := createWebSeeded(t, filepath.Join(root, "sample"), "64K", fmt.Sprintf("http://127.0.0.1:%d/", web))
+	mi, err := metainfo.LoadFromFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte // the torrent's bytes, for the peer to index (it sends none)
+	for _, f := range info.UpvertedFiles() {
+		data = append(data, files[filepath.Join(append([]string{"sample"}, f.BestPath()...)...)]...)
+	}
+	h := newHostile(t, tor, data, claimsIgnore)
+	mnt, _ := mountTorrent(t, tor, "--peer", h.addr, "--read-timeout", "30s")
+	h.waitUntil(t, func() bool { return h.handshakes.Load() > 0 }, func() string { return "the mount never connected to the peer" })
+	checkTree(t, mnt, files)
+	if h.rejected.Load() == 0 {
+		t.Fatal("the mount asked the lying peer for nothing: it was not in the game")
+	}
+	st := webStatus(t, mnt)
+	if len(st.WebSeeds) != 1 || st.WebSeeds[0].Downloaded < int64(len(data)) {
+		t.Fatalf("the web seed sent less than the torrent: %+v", st.WebSeeds)
+	}
+	t.Logf("the peer was asked for %d chunks and sent none; the web seed sent %d bytes", h.rejected.Load(), st.WebSeeds[0].Downloaded)
+}

@@ -132,6 +132,7 @@ type Client struct {
 type clientWebseedState struct {
 	webseedRequestTimer   *time.Timer
 	webseedUpdateReason   updateRequestReason
+	webseedPlanAt         time.Time // torrentfs: when to plan again at the latest (webseedPlanBy)
 	activeWebseedRequests map[webseedUniqueRequestKey]*webseedRequest
 	aprioriMap            map[webseedUniqueRequestKey]aprioriMapValue
 	heapSlice             []webseedRequestHeapElem
