@@ -141,7 +141,7 @@ func FuzzControl(f *testing.F) {
 }
 
 // FuzzSearch hands M-SEARCH datagrams to the SSDP server's parser and to its answer, which
-// answers on a real socket to a real one (on 127.0.0.1, in the tests' namespace): it never
+// answers on a real socket to a real one (on 127.0.0.1 and .2, in the tests' namespace): it never
 // panics, and a datagram it takes for a search has a search target.
 func FuzzSearch(f *testing.F) {
 	s := fuzzServer(f)
