@@ -62,7 +62,8 @@ test: deps third-party-check vet cross
 FUZZTIME ?= 10s
 FUZZ_TARGETS := fetch:FuzzParseTorrent fs:FuzzCleanName fs:FuzzUniqueName fs:FuzzBuildTree fs:FuzzInodeNumbers \
 	library:FuzzParseInfoHash library:FuzzMagnet library:FuzzControl \
-	cache:FuzzReadMeta cache:FuzzMarkerPiece cache:FuzzStoredInfo internal/bencheck:FuzzCheck
+	cache:FuzzReadMeta cache:FuzzMarkerPiece cache:FuzzStoredInfo internal/bencheck:FuzzCheck \
+	dlna:FuzzControl dlna:FuzzSearch
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

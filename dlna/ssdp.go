@@ -166,8 +166,8 @@ func (ss *ssdpServer) read() {
 // answer answers the M-SEARCH in b, from src on ifi, if it asks for one of the server's
 // types. The answer goes at once: the MX delay is a control point's upper bound.
 func (ss *ssdpServer) answer(b []byte, ifi net.Interface, src *net.UDPAddr) {
-	req, err := ssdp.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
-	if err != nil || req.Method != "M-SEARCH" || req.Header.Get("Man") != `"ssdp:discover"` {
+	st, ok := searchTarget(b)
+	if !ok {
 		return
 	}
 	// Only a sender on the link's subnets: an answer is larger than the search, and must
@@ -180,7 +180,6 @@ func (ss *ssdpServer) answer(b []byte, ifi net.Interface, src *net.UDPAddr) {
 	if !ok {
 		return
 	}
-	st := req.Header.Get("St")
 	for _, nt := range ss.types() {
 		if st != "ssdp:all" && st != nt {
 			continue
@@ -192,4 +191,14 @@ func (ss *ssdpServer) answer(b []byte, ifi net.Interface, src *net.UDPAddr) {
 			ss.s.log.Debug("ssdp answer", "to", src.String(), "err", err)
 		}
 	}
+}
+
+// searchTarget returns the search target (ST) of the M-SEARCH in datagram b, or false if b is
+// not one. b is a stranger's datagram, of at most the read buffer's 8 KiB.
+func searchTarget(b []byte) (string, bool) {
+	req, err := ssdp.ReadRequest(bufio.NewReader(bytes.NewReader(b)))
+	if err != nil || req.Method != "M-SEARCH" || req.Header.Get("Man") != `"ssdp:discover"` {
+		return "", false
+	}
+	return req.Header.Get("St"), true
 }

@@ -75,12 +75,12 @@ func (s *swarm) remember(src torrent.PeerSource, addrs ...netip.AddrPort) {
 	}
 }
 
-// rememberStrings records host:port addresses given as text; names that are not IP addresses
-// are left to anacrolix, which resolves them when it dials.
-func (s *swarm) rememberStrings(src torrent.PeerSource, addrs []string) {
-	for _, a := range addrs {
-		if ap, err := netip.ParseAddrPort(a); err == nil {
-			s.remember(src, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+// rememberPeers records peers whose host:port addresses are given as text; names that are not
+// IP addresses are left to anacrolix, which resolves them when it dials.
+func (s *swarm) rememberPeers(peers []torrent.PeerInfo) {
+	for _, p := range peers {
+		if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
+			s.remember(p.Source, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 		}
 	}
 }

@@ -10,9 +10,11 @@ import (
 )
 
 // A private torrent (BEP 27: private=1 in its info) gets its peers from its own trackers and
-// from the peers the user names (--peer) only. anacrolix keeps it off the DHT and PEX
-// (third_party patch 0018); what fetch adds is the magnet link's x.pe peers, which are
-// neither.
+// from the peers the user names (--peer) only. anacrolix keeps it off the DHT and PEX, and
+// refuses a magnet link's x.pe peers (torrent.PeerSourceMagnet) once the info says private,
+// dropping those it queued or connected to before (third_party patches 0018 and 0035). What
+// fetch adds is not to use x.pe at all when the info is known from the start, and not to
+// remember the x.pe peers as peers to dial again.
 
 // isPrivate reports whether info carries BEP 27's private flag.
 func isPrivate(info *metainfo.Info) bool { return info != nil && info.Private != nil && *info.Private }
@@ -28,26 +30,13 @@ func infoBytesPrivate(infoBytes []byte) bool {
 }
 
 // privatePeers returns, of the peers a magnet link and the user named for private torrent t,
-// those the user named, and closes the connections to the others: the link's x.pe peers,
-// used while its info was unknown, as only they could send it.
-func (c *Client) privatePeers(t *torrent.Torrent, peers, named []string) []string {
-	var kept, dropped []string
-	for _, p := range peers {
-		if slices.Contains(named, p) {
-			kept = append(kept, p)
-		} else {
-			dropped = append(dropped, p)
-		}
+// those the user named. anacrolix has dropped the others (the link's x.pe peers, used while
+// its info was unknown, as only they could send it) as the info came.
+func (c *Client) privatePeers(t *torrent.Torrent, peers []torrent.PeerInfo) []torrent.PeerInfo {
+	n := len(peers)
+	peers = slices.DeleteFunc(peers, func(p torrent.PeerInfo) bool { return p.Source == torrent.PeerSourceMagnet })
+	if n > len(peers) {
+		c.log.Info("private torrent: the magnet link's peers (x.pe) are dropped", "torrent", t.Name(), "peers", n-len(peers))
 	}
-	if len(dropped) == 0 {
-		return kept
-	}
-	c.log.Info("private torrent: the magnet link's peers (x.pe) are dropped", "torrent", t.Name(), "peers", len(dropped))
-	for _, pc := range t.PeerConns() {
-		if pc.Discovery == torrent.PeerSourceDirect && slices.Contains(dropped, pc.RemoteAddr.String()) {
-			c.log.Debug("closing a connection to a magnet link's peer", "peer", pc.RemoteAddr.String())
-			pc.Close()
-		}
-	}
-	return kept
+	return peers
 }

@@ -217,3 +217,131 @@ func TestPrivateMagnetPeers(t *testing.T) {
 	}
 	waitUntil(t, "the private torrent leaves its x.pe seeder", func() bool { return len(tt.Peers()) == 0 })
 }
+
+// silentPeers are listeners that accept connections and never answer: a dial to one holds
+// one of the dialer's half-open slots until its handshake times out, or until release.
+type silentPeers struct {
+	ls []net.Listener
+	wg sync.WaitGroup
+
+	mu       sync.Mutex
+	dialed   map[int]bool // listeners that accepted a connection
+	held     []net.Conn
+	released bool // connections are closed as they come
+}
+
+// listenSilent starts n silent peers on host, until the test ends.
+func listenSilent(t *testing.T, host string, n int) *silentPeers {
+	t.Helper()
+	s := &silentPeers{dialed: make(map[int]bool)}
+	for i := range n {
+		l, err := net.Listen("tcp", host+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ls = append(s.ls, l)
+		s.wg.Go(func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				s.mu.Lock()
+				s.dialed[i] = true
+				if s.released {
+					c.Close()
+				} else {
+					s.held = append(s.held, c)
+				}
+				s.mu.Unlock()
+			}
+		})
+	}
+	t.Cleanup(func() {
+		for _, l := range s.ls {
+			l.Close()
+		}
+		s.release()
+		s.wg.Wait()
+	})
+	return s
+}
+
+// addrs returns the peers' addresses.
+func (s *silentPeers) addrs() []string {
+	var as []string
+	for _, l := range s.ls {
+		as = append(as, l.Addr().String())
+	}
+	return as
+}
+
+// dialedCount returns how many of the peers were dialed.
+func (s *silentPeers) dialedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.dialed)
+}
+
+// release closes the connections held, and those that come later as they come.
+func (s *silentPeers) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.released = true
+	for _, c := range s.held {
+		c.Close()
+	}
+	s.held = nil
+}
+
+// TestPrivateMagnetQueuedPeers adds a private magnet link, its info unknown, whose x.pe
+// names 60 silent peers: the torrent dials 25 (its half-open slots) and queues the others.
+// The seeder then dials in and sends the info, which says private=1. Once the 25 dials
+// fail, not one of the queued x.pe peers has been dialed (BEP 27; anacrolix patch 0035),
+// and the torrent reads from the seeder that dialed it.
+func TestPrivateMagnetQueuedPeers(t *testing.T) {
+	data := fetchtest.Payload(2*pieceLen+5, 21)
+	priv := fetchtest.NewSwarmOpts(t, "private.bin", []fetchtest.File{{Data: data}}, pieceLen, fetchtest.SwarmOptions{Private: true})
+	seeder, _ := priv.StartSeeder(t)
+	silent := listenSilent(t, "127.0.0.5", 60)
+
+	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	magnet := "magnet:?xt=urn:btih:" + priv.InfoHash
+	for _, a := range silent.addrs() {
+		magnet += "&x.pe=" + a
+	}
+	type added struct {
+		tt  *fetch.Torrent
+		err error
+	}
+	done := make(chan added, 1)
+	go func() {
+		tt, err := c.Add(t.Context(), magnet, fetch.AddOptions{})
+		done <- added{tt, err}
+	}()
+	waitUntil(t, "25 x.pe peers dialed", func() bool { return silent.dialedCount() >= 25 })
+	seeder.Torrents()[0].AddPeers(net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port())))
+	a := <-done // Add is bounded by the test's context
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	tt := a.tt
+	before := silent.dialedCount()
+	if before == 60 {
+		t.Fatal("every x.pe peer was dialed before the info came: none was left queued to test")
+	}
+	silent.release()
+	waitUntil(t, "the private torrent has no queued or half-open peers", func() bool {
+		s := tt.Stats()
+		return s.KnownPeers == s.Peers
+	})
+	if after := silent.dialedCount(); after != before {
+		t.Fatalf("%d x.pe peers queued before the info came were dialed after it said private; want 0", after-before)
+	}
+	t.Logf("%d of 60 x.pe peers dialed before the info came, none after", before)
+	readAll(t, tt, data)
+}

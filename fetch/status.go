@@ -114,7 +114,7 @@ func peerSource(s torrent.PeerSource) string {
 		return SourcePEX
 	case torrent.PeerSourceIncoming:
 		return SourceIncoming
-	case torrent.PeerSourceDirect:
+	case torrent.PeerSourceDirect, torrent.PeerSourceMagnet:
 		return SourcePeer
 	}
 	return SourceOther

@@ -148,8 +148,7 @@ type InfoStore interface {
 type Pending struct {
 	c       *Client
 	spec    *torrent.TorrentSpec
-	peers   []string // the source's and the options'
-	named   []string // the options' alone
+	peers   []torrent.PeerInfo // the source's and the options', with their sources
 	modTime time.Time
 	acq     Acquirer // the storage, if it is one: its store of the torrent is acquired
 }
@@ -167,7 +166,7 @@ func (c *Client) Prepare(source string, opts AddOptions) (*Pending, error) {
 	if err := c.reserve(ih); err != nil {
 		return nil, err
 	}
-	p := &Pending{c: c, spec: spec, peers: peers, named: opts.Peers, modTime: modTime}
+	p := &Pending{c: c, spec: spec, peers: peers, modTime: modTime}
 	if acq, ok := c.cfg.Storage.(Acquirer); ok {
 		if err := acq.Acquire(ih); err != nil {
 			c.unreserve(ih)
@@ -206,7 +205,7 @@ func (p *Pending) Wait(ctx context.Context) (*Torrent, error) {
 	info := t.Info()
 	peers := p.peers
 	if isPrivate(info) {
-		peers = c.privatePeers(t, peers, p.named)
+		peers = c.privatePeers(t, peers)
 	}
 	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, p.modTime)
 	tt.start(t, peers)
@@ -250,7 +249,7 @@ type Acquirer interface {
 // dormancy is what a dormant torrent needs to wake.
 type dormancy struct {
 	spec  *torrent.TorrentSpec
-	peers []string
+	peers []torrent.PeerInfo
 	woke  func()
 }
 
@@ -285,9 +284,9 @@ func (c *Client) AddDormant(source string, mi *metainfo.MetaInfo, opts AddOption
 	return tt, nil
 }
 
-// spec makes the anacrolix spec of a source, and returns the peers it names with those of
-// opts, and the torrent's time.
-func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []string, time.Time, error) {
+// spec makes the anacrolix spec of a source, and returns the peers it names (x.pe) with those
+// of opts, and the torrent's time.
+func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []torrent.PeerInfo, time.Time, error) {
 	var spec *torrent.TorrentSpec
 	modTime := time.Now()
 	if IsMagnet(source) {
@@ -322,7 +321,10 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []s
 		c.log.Info("private torrent: the magnet link's peers (x.pe) are not used", "torrent", spec.DisplayName, "peers", len(xpe))
 		xpe = nil
 	}
-	peers := append(xpe, opts.Peers...)
+	peers := directPeers(opts.Peers)
+	for _, a := range xpe {
+		peers = append(peers, torrent.PeerInfo{Addr: stringAddr(a), Source: torrent.PeerSourceMagnet})
+	}
 	if len(opts.Trackers) > 0 {
 		spec.Trackers = append(spec.Trackers, opts.Trackers)
 	}
@@ -332,7 +334,7 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []s
 // join adds spec to anacrolix and waits for its info dictionary (bounded by ctx). If it
 // fails, the torrent's first-contact record goes with it: a magnet link whose metadata never
 // came leaves nothing behind.
-func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []string) (_ *torrent.Torrent, err error) {
+func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []torrent.PeerInfo) (_ *torrent.Torrent, err error) {
 	ct := c.newContact(spec.InfoHash)
 	defer func() {
 		if err != nil {
@@ -346,7 +348,7 @@ func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []st
 	if !isNew { // reserve should have caught it; the torrent is another Add's
 		return nil, fmt.Errorf("%s: %w", spec.InfoHash.HexString(), ErrDuplicate)
 	}
-	t.AddPeers(directPeers(peers))
+	t.AddPeers(peers)
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
 	// The storage fails writes while it is full; the chunks are requested again later.
 	t.SetOnWriteChunkError(c.writeFailed)
@@ -397,7 +399,7 @@ func (c *Client) register(tt *Torrent) bool {
 
 // start makes the torrent active with t, its anacrolix torrent, and keeps its metadata in
 // the storage if it is an InfoStore.
-func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
+func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo) {
 	if is, ok := tt.c.cfg.Storage.(InfoStore); ok {
 		if err := is.SaveInfo(tt.ih, tt.infoBytes); err != nil {
 			tt.c.log.Warn("cannot keep the metadata in the cache", "torrent", tt.Name(), "err", err)
@@ -418,7 +420,7 @@ func (tt *Torrent) start(t *torrent.Torrent, peers []string) {
 		}
 	}
 	tt.gapped = tt.gapped || end != t.Length()
-	tt.swarm.rememberStrings(torrent.PeerSourceDirect, peers)
+	tt.swarm.rememberPeers(peers)
 	// anacrolix dials these and announces to the trackers itself as the torrent starts.
 	tt.swarm.mu.Lock()
 	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
@@ -815,7 +817,7 @@ func (t *Torrent) Verify(ctx context.Context) error {
 func (t *Torrent) AddPeers(addrs ...string) {
 	t.wmu.Lock()
 	if d := t.sleep; d != nil {
-		d.peers = append(d.peers, addrs...)
+		d.peers = append(d.peers, directPeers(addrs)...)
 		t.wmu.Unlock()
 		return
 	}

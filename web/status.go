@@ -23,7 +23,8 @@ const (
 	maxFileCells = 100
 )
 
-// status serves the status page: every torrent with its numbers, piece map, peers and files.
+// status serves the status page: every torrent with its numbers, piece map, peers, web seeds
+// and files.
 // A small script fetches the page's main part again every second (?part=main) and puts it
 // in place, so the piece maps move while files are read; without scripts the page reloads
 // itself every 3 seconds.
@@ -36,6 +37,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	type peer struct {
 		Addr, Client, Source, Have, Down, Up, Rate, Choked, Requests string
 	}
+	type webSeed struct {
+		URL, Down, Rate, Error, RetryAt string
+		Requests                        int
+	}
 	type row struct {
 		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate, ReadRate, Ratio, Evicted, Started string
 		Peers, KnownPeers, Seeders                                                                                 int
@@ -43,6 +48,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		HashFailures                                                                                               int64
 		Cells                                                                                                      []cell
 		PeerList                                                                                                   []peer
+		WebSeeds                                                                                                   []webSeed
 		Files                                                                                                      []file
 		MoreFiles                                                                                                  int
 	}
@@ -65,6 +71,14 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 				rw.PeerList = append(rw.PeerList, peer{p.Addr, p.Client, p.Source, fmt.Sprintf("%.0f%%", p.Have*100),
 					human.Bytes(p.Downloaded), human.Bytes(p.Uploaded), status.Rate(p.DownloadRate),
 					seconds(p.Waits.Choked), seconds(p.Waits.Requests)})
+			}
+			for _, ws := range t.WebSeeds {
+				wr := webSeed{URL: ws.URL, Down: human.Bytes(ws.Downloaded), Rate: status.Rate(ws.DownloadRate),
+					Error: ws.Error, Requests: ws.Requests}
+				if !ws.RetryAt.IsZero() {
+					wr.RetryAt = ws.RetryAt.Local().Format(time.TimeOnly)
+				}
+				rw.WebSeeds = append(rw.WebSeeds, wr)
 			}
 			for k, f := range t.Files {
 				if k == maxPageFiles {
@@ -144,6 +158,9 @@ down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} �
 <div class="m">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>
 {{if .PeerList}}<table class="peers"><tr><th>peer</th><th>client</th><th>found by</th><th>has</th><th>from it</th><th>rate</th><th>to it</th><th title="how long it had what we wanted and choked us">choked</th><th title="how long our requests to it were out">requests</th></tr>
 {{range .PeerList}}<tr><td>{{.Addr}}</td><td>{{.Client}}</td><td>{{.Source}}</td><td>{{.Have}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Up}}</td><td>{{.Choked}}</td><td>{{.Requests}}</td></tr>
+{{end}}</table>{{end}}
+{{if .WebSeeds}}<table class="webseeds"><tr><th>web seed</th><th>from it</th><th>rate</th><th>requests</th><th>last error</th></tr>
+{{range .WebSeeds}}<tr><td>{{.URL}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Requests}}</td><td>{{.Error}}{{if .RetryAt}} (left out until {{.RetryAt}}){{end}}</td></tr>
 {{end}}</table>{{end}}
 <table class="files">{{range .Files}}<tr><td>{{.Percent}}</td><td><a href="{{.URL}}">{{.Path}}</a></td><td>{{.Size}}</td><td>{{if .Cells}}<div class="m f">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>{{end}}</td></tr>
 {{end}}{{if .MoreFiles}}<tr><td></td><td>… {{.MoreFiles}} more</td></tr>{{end}}</table>

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -107,6 +108,50 @@ func TestStatusPageInBrowser(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %q on the page:\n%s", want, text)
 		}
+	}
+	if code := m.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("mount: exit %d", code)
+	}
+}
+
+// TestStatusPageWebSeeds opens the status page of a mount of two torrents whose only sources
+// are web seeds, on nginx: one serves its file, the other answers 404. After a read of each
+// file, the page shows, without being loaded again, what `status` does: each web seed's URL,
+// the bytes the first sent, and the other's 404.
+func TestStatusPageWebSeeds(t *testing.T) {
+	root := t.TempDir()
+	good, bad := fetchtest.Payload(1<<20+7, 5), fetchtest.Payload(300<<10, 6)
+	writeTree(t, root, map[string][]byte{"good.bin": good, "bad.bin": bad})
+	port := nginx(t, root, `location /404/ { return 404; }`)
+	goodURL, badURL := fmt.Sprintf("http://127.0.0.1:%d/", port), fmt.Sprintf("http://127.0.0.1:%d/404/", port)
+	goodTor := createWebSeeded(t, filepath.Join(root, "good.bin"), "64K", goodURL)
+	badTor := createWebSeeded(t, filepath.Join(root, "bad.bin"), "64K", badURL)
+	mnt, hp := t.TempDir(), freePort(t)
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "2s",
+		"--http", fmt.Sprintf("127.0.0.1:%d", hp), goodTor, badTor, mnt}, loopback...)...)
+	m.waitReady(t)
+	ctx := browser(t)
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := chromedp.Run(tctx, chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/", hp))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.loadedOnce = 1`)); err != nil {
+		t.Fatal(err)
+	}
+
+	checkTree(t, mnt, map[string][]byte{"good.bin": good})
+	if _, err := os.ReadFile(filepath.Join(mnt, "bad.bin")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read of the file whose web seed answers 404: want EIO, got %v", err)
+	}
+	// row finds the web seed table's row of a URL, as its cells' text.
+	row := `(u => [...document.querySelectorAll("table.webseeds tr")].map(r => [...r.cells].map(c => c.textContent)).find(c => c[0] === u))`
+	shown := fmt.Sprintf(`(() => { const g = %[1]s(%[2]q), b = %[1]s(%[3]q);
+		return window.loadedOnce === 1 && g !== undefined && g[1] !== "0 B" && g[4] === "" && b !== undefined && b[4].includes("404") })()`,
+		row, goodURL, badURL)
+	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](shown)); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
+		t.Fatalf("the page never showed both web seeds, the bytes of one and the 404 of the other: %v\n%s", err, page)
 	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)

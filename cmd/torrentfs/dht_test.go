@@ -20,26 +20,57 @@ import (
 // network namespace.
 func ltDHTNode(t testing.TB, addr string, boot []string, args ...string) *proc {
 	t.Helper()
+	return ltDHTNodeIn(t, nil, addr, boot, args...)
+}
+
+// ltDHTNodeIn is ltDHTNode in host h of a test network, or in the tests' namespace if h is
+// nil.
+func ltDHTNodeIn(t testing.TB, h *testnet.Host, addr string, boot []string, args ...string) *proc {
+	t.Helper()
 	if !testnet.Isolated() {
 		t.Fatal("DHT tests run only in the tests' private network namespace (run them as root)")
 	}
-	cmd := exec.Command("/usr/bin/python3", append(append([]string{"../../fetch/testdata/ltdht.py", addr}, boot...), args...)...)
-	p := startProc(t, "libtorrent DHT node", cmd, nil)
+	argv := append(append([]string{"../../fetch/testdata/ltdht.py", addr}, boot...), args...)
+	name, cmd := "libtorrent DHT node", exec.Command("/usr/bin/python3", argv...)
+	if h != nil {
+		name, cmd = name+" on "+h.Name, h.Command("/usr/bin/python3", argv...)
+	}
+	p := startProc(t, name, cmd, nil)
 	p.waitFor(t, "listening")
 	return p
 }
 
 // dhtSwarm makes a single-file torrent of data named name and starts a libtorrent seeder
-// for it on addr that announces it on the DHT, joined through boot. It returns the torrent's
-// info-hash and its magnet link, bare: no tracker, no peer.
-func dhtSwarm(t testing.TB, name string, data []byte, addr string, boot ...string) (string, string) {
+// for it on addr (in host h, if not nil) that announces it on the DHT, joined through boot.
+// It returns the torrent's info-hash and its magnet link, bare: no tracker, no peer.
+func dhtSwarm(t testing.TB, h *testnet.Host, name string, data []byte, addr string, boot ...string) (string, string) {
+	t.Helper()
 	sw := fetchtest.NewSwarm(t, name, []fetchtest.File{{Data: data}}, 256<<10)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ltDHTNode(t, addr, boot, "--seed", sw.TorrentPath, dir).waitFor(t, "seeding")
+	ltDHTNodeIn(t, h, addr, boot, "--seed", sw.TorrentPath, dir).waitFor(t, "seeding")
 	return sw.InfoHash, "magnet:?xt=urn:btih:" + sw.InfoHash
+}
+
+// checkDHTPeer checks, with status --json, that the mount at mnt has DHT nodes and a peer
+// found by the DHT (at addr, unless it is empty).
+func checkDHTPeer(t testing.TB, mnt, addr string) {
+	t.Helper()
+	code, js, errOut := torrentfs(t, nil, "status", "--json", mnt)
+	var r []mountStatus
+	if err := json.Unmarshal([]byte(js), &r); code != 0 || err != nil || len(r) != 1 || len(r[0].Torrents) != 1 {
+		t.Fatalf("status --json: exit %d, %v, %s:\n%s", code, err, errOut, js)
+	}
+	if r[0].DHTNodes == 0 {
+		t.Errorf("status --json: no DHT nodes:\n%s", js)
+	}
+	if !slices.ContainsFunc(r[0].Torrents[0].PeerList, func(p fetch.Peer) bool {
+		return p.Source == fetch.SourceDHT && (addr == "" || p.Addr == addr)
+	}) {
+		t.Errorf("status --json: no peer %s found by the DHT: %+v", addr, r[0].Torrents[0].PeerList)
+	}
 }
 
 // TestDHTMount mounts a bare magnet link, found through the DHT among libtorrent nodes only
@@ -52,7 +83,7 @@ func TestDHTMount(t *testing.T) {
 	const otherAddr = "127.0.0.3:6881"
 	other := ltDHTNode(t, otherAddr, []string{bootAddr})
 	data := fetchtest.Payload(3<<20+17, 23)
-	_, magnet := dhtSwarm(t, "dht.bin", data, "127.0.0.5:6881", bootAddr)
+	_, magnet := dhtSwarm(t, nil, "dht.bin", data, "127.0.0.5:6881", bootAddr)
 	cacheDir, mnt := t.TempDir(), t.TempDir()
 	// A small readahead, so the seeder is still connected (libtorrent leaves a peer that
 	// has every piece) when status is asked.
@@ -67,23 +98,13 @@ func TestDHTMount(t *testing.T) {
 	waitListed(t, mnt, "dht.bin")
 	file := filepath.Join(mnt, "dht.bin")
 	readEqual(t, file, 0, data[:256<<10])
-	code, js, errOut := torrentfs(t, nil, "status", "--json", mnt)
-	var r []mountStatus
-	if err := json.Unmarshal([]byte(js), &r); code != 0 || err != nil || len(r) != 1 || len(r[0].Torrents) != 1 {
-		t.Fatalf("status --json: exit %d, %v, %s:\n%s", code, err, errOut, js)
-	}
-	if r[0].DHTNodes == 0 {
-		t.Errorf("status --json: no DHT nodes:\n%s", js)
-	}
-	if !slices.ContainsFunc(r[0].Torrents[0].PeerList, func(p fetch.Peer) bool { return p.Source == fetch.SourceDHT }) {
-		t.Errorf("status --json: no peer found by the DHT: %+v", r[0].Torrents[0].PeerList)
-	}
+	checkDHTPeer(t, mnt, "")
 	readEqual(t, file, 0, data)
 
 	// A second torrent, announced to the other node before the mount and the bootstrap node
 	// go (a node gone makes libtorrent's announce wait for its timeout).
 	data2 := fetchtest.Payload(1<<20+5, 29)
-	ih2, magnet2 := dhtSwarm(t, "dht2.bin", data2, "127.0.0.6:6881", bootAddr, otherAddr)
+	ih2, magnet2 := dhtSwarm(t, nil, "dht2.bin", data2, "127.0.0.6:6881", bootAddr, otherAddr)
 	other.waitFor(t, "announce "+ih2)
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d:\n%s", code, m.output())

@@ -2,18 +2,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 )
@@ -36,32 +31,16 @@ func TestDHTTransmission(t *testing.T) {
 	waitDHTPing(t, mntHost, at(trHost))
 
 	data := fetchtest.Payload(2<<20+31, 37)
-	sw := fetchtest.NewSwarm(t, "trdht.bin", []fetchtest.File{{Data: data}}, 256<<10)
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "trdht.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	seeder := startProc(t, "libtorrent seeder on "+seedHost.Name, seedHost.Command("/usr/bin/python3",
-		"../../fetch/testdata/ltdht.py", at(seedHost), at(trHost), "--seed", sw.TorrentPath, dir), nil)
-	seeder.waitFor(t, "seeding")
+	_, magnet := dhtSwarm(t, seedHost, "trdht.bin", data, at(seedHost), at(trHost))
 
 	mnt := t.TempDir()
 	m := startIn(t, mntHost, "mount", "--cache-dir", t.TempDir(), "--listen", at(mntHost), "--no-upnp", "--no-pex",
-		"--readahead", "256K", "--dht-bootstrap", at(trHost), "magnet:?xt=urn:btih:"+sw.InfoHash, mnt)
+		"--readahead", "256K", "--dht-bootstrap", at(trHost), magnet, mnt)
 	m.waitReady(t)
 	waitListed(t, mnt, "trdht.bin")
 	file := filepath.Join(mnt, "trdht.bin")
 	readEqual(t, file, 0, data[:256<<10])
-	code, js, errOut := torrentfs(t, nil, "status", "--json", mnt)
-	var r []mountStatus
-	if err := json.Unmarshal([]byte(js), &r); code != 0 || err != nil || len(r) != 1 || len(r[0].Torrents) != 1 {
-		t.Fatalf("status --json: exit %d, %v, %s:\n%s", code, err, errOut, js)
-	}
-	if !slices.ContainsFunc(r[0].Torrents[0].PeerList, func(p fetch.Peer) bool {
-		return p.Source == fetch.SourceDHT && p.Addr == at(seedHost)
-	}) {
-		t.Errorf("status --json: the seeder %s is not a peer found by the DHT: %+v", at(seedHost), r[0].Torrents[0].PeerList)
-	}
+	checkDHTPeer(t, mnt, at(seedHost))
 	readEqual(t, file, 0, data)
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d:\n%s", code, m.output())
@@ -73,22 +52,10 @@ func TestDHTTransmission(t *testing.T) {
 // port pexPort.
 func transmissionDHT(t testing.TB, h *testnet.Host) *proc {
 	t.Helper()
-	if _, err := exec.LookPath("transmission-daemon"); err != nil {
-		t.Fatal("transmission-daemon not installed: run make deps")
-	}
-	cfg := t.TempDir()
-	settings, err := json.Marshal(map[string]any{
-		"dht-enabled": true, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
-		"port-forwarding-enabled": false, "rpc-enabled": false, "blocklist-enabled": false,
-		"peer-port": pexPort, "bind-address-ipv4": h.IPv4.String(), "bind-address-ipv6": h.IPv6.String(),
+	cfg := transmissionConfig(t, "transmission-daemon", map[string]any{
+		"dht-enabled": true, "peer-port": pexPort, "bind-address-ipv4": h.IPv4.String(), "bind-address-ipv6": h.IPv6.String(),
 		"download-dir": t.TempDir(), "incomplete-dir-enabled": false,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), settings, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return startProc(t, "transmission-daemon on "+h.Name, h.Command("transmission-daemon", "-f", "-g", cfg, "--log-debug"), nil)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,26 +198,39 @@ func TestBadPeer(t *testing.T) {
 // test ends.
 func transmission(t testing.TB, torrent, dir string, args ...string) (*proc, int) {
 	t.Helper()
-	if _, err := exec.LookPath("transmission-cli"); err != nil {
-		t.Fatal("transmission-cli not installed: run make deps")
-	}
-	cfg := t.TempDir()
-	settings, err := json.Marshal(map[string]any{
-		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
-		"port-forwarding-enabled": false, "rpc-enabled": false, "blocklist-enabled": false,
+	cfg := transmissionConfig(t, "transmission-cli", map[string]any{
 		"bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1", "rpc-bind-address": "127.0.0.1",
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), settings, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	port := freePort(t)
 	p := startProc(t, "transmission-cli", exec.Command("transmission-cli",
 		append(append([]string{"-g", cfg, "--no-portmap", "-p", fmt.Sprint(port), "-w", dir}, args...), torrent)...), nil)
 	waitAccepting(t, "transmission-cli", port, p.done)
 	return p, port
+}
+
+// transmissionConfig checks that program (a Transmission binary) is installed, and writes
+// a settings.json for it in a new directory, which it returns (-g): everything that reaches
+// out on its own off (DHT, local discovery, PEX, µTP, port mapping, RPC, the blocklist), then
+// settings on top.
+func transmissionConfig(t testing.TB, program string, settings map[string]any) string {
+	t.Helper()
+	if _, err := exec.LookPath(program); err != nil {
+		t.Fatal(program + " not installed: run make deps")
+	}
+	all := map[string]any{
+		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": false, "utp-enabled": false,
+		"port-forwarding-enabled": false, "rpc-enabled": false, "blocklist-enabled": false,
+	}
+	maps.Copy(all, settings)
+	b, err := json.Marshal(all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // TestTransmission runs torrentfs with Transmission: a torrent made by transmission-create,

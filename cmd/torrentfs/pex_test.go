@@ -186,21 +186,9 @@ func ltpex(t testing.TB, h *testnet.Host, torrent, dir string, args ...string) *
 // PEX on if pex.
 func transmissionIn(t testing.TB, h *testnet.Host, torrent, dir string, pex bool) *proc {
 	t.Helper()
-	if _, err := exec.LookPath("transmission-cli"); err != nil {
-		t.Fatal("transmission-cli not installed: run make deps")
-	}
-	cfg := t.TempDir()
-	settings, err := json.Marshal(map[string]any{
-		"dht-enabled": false, "lpd-enabled": false, "pex-enabled": pex, "utp-enabled": false,
-		"port-forwarding-enabled": false, "rpc-enabled": false, "blocklist-enabled": false,
-		"bind-address-ipv4": h.IPv4.String(), "bind-address-ipv6": h.IPv6.String(),
+	cfg := transmissionConfig(t, "transmission-cli", map[string]any{
+		"pex-enabled": pex, "bind-address-ipv4": h.IPv4.String(), "bind-address-ipv6": h.IPv6.String(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), settings, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	// Unbuffered: its progress lines would otherwise come seconds late, in a pipe.
 	return startProc(t, "transmission-cli on "+h.Name, h.Command("stdbuf", "-o0", "transmission-cli",
 		"-g", cfg, "--no-portmap", "-p", fmt.Sprint(pexPort), "-w", dir, torrent), nil)

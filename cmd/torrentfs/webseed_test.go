@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // Web seeds (BEP 19 url-list, issue #23): nginx is the HTTP server, as Debian's nginx-light;
@@ -52,46 +52,17 @@ func mountTorrent(t *testing.T, tor string, extra ...string) (string, *proc) {
 	return mnt, p
 }
 
-// statusTorrent is what the tests read of `torrentfs status --json`.
-type statusTorrent struct {
-	Downloaded   int64           `json:"downloaded"`
-	HashFailures int64           `json:"hash_failures"`
-	WebSeeds     []fetch.WebSeed `json:"web_seeds"`
+// webStatus returns the one torrent of the mount at mnt, from its status.
+func webStatus(t *testing.T, mnt string) status.Torrent {
+	t.Helper()
+	return waitWebSeedStatus(t, mnt, func(status.Torrent) bool { return true })
 }
 
-// webStatus returns the one torrent of the mount at mnt, from `torrentfs status --json`.
-func webStatus(t *testing.T, mnt string) statusTorrent {
+// waitWebSeedStatus waits (waitStatus) until the mount at mnt lists one torrent and ok
+// accepts it, and returns it.
+func waitWebSeedStatus(t *testing.T, mnt string, ok func(status.Torrent) bool) status.Torrent {
 	t.Helper()
-	code, out, errOut := torrentfs(t, nil, "status", "--json", mnt)
-	if code != 0 {
-		t.Fatalf("status --json: exit %d: %s", code, errOut)
-	}
-	var ms []struct {
-		Torrents []statusTorrent `json:"torrents"`
-	}
-	if err := json.Unmarshal([]byte(out), &ms); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, out)
-	}
-	if len(ms) != 1 || len(ms[0].Torrents) != 1 {
-		t.Fatalf("status --json: want one mount of one torrent:\n%s", out)
-	}
-	return ms[0].Torrents[0]
-}
-
-// waitWebSeedStatus polls the mount's status until ok holds, for at most 30 s.
-func waitWebSeedStatus(t *testing.T, mnt string, what string, ok func(statusTorrent) bool) statusTorrent {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		st := webStatus(t, mnt)
-		if ok(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never showed %s: %+v", what, st)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitStatus(t, mnt, func(r status.Report) bool { return len(r.Torrents) == 1 && ok(r.Torrents[0]) }).Torrents[0]
 }
 
 // TestWebSeedOnly: a torrent whose only source is nginx (no tracker, no peer) mounts and
@@ -207,13 +178,13 @@ func TestWebSeedFaults(t *testing.T) {
 	src := filepath.Join(root, "f.bin")
 	cases := []struct {
 		name, url string
-		want      func(statusTorrent) bool // what status shows
+		want      func(status.Torrent) bool // what status shows
 	}{
 		{"404", fmt.Sprintf("http://127.0.0.1:%d/404/", port), errorHas("404")},
 		{"500", fmt.Sprintf("http://127.0.0.1:%d/500/", port), errorHas("500")},
 		{"416", fmt.Sprintf("http://127.0.0.1:%d/416/", port), errorHas("416")},
 		{"redirect loop", fmt.Sprintf("http://127.0.0.1:%d/loop/", port), errorHas("redirects")},
-		{"wrong bytes", fmt.Sprintf("http://127.0.0.1:%d/wrong/", port), func(st statusTorrent) bool {
+		{"wrong bytes", fmt.Sprintf("http://127.0.0.1:%d/wrong/", port), func(st status.Torrent) bool {
 			return st.HashFailures > 0 && errorHas("bad data")(st)
 		}},
 		{"short body", short, errorHas("EOF")},
@@ -227,7 +198,7 @@ func TestWebSeedFaults(t *testing.T) {
 			if !errors.Is(err, syscall.EIO) {
 				t.Fatalf("read: want EIO, got %v", err)
 			}
-			waitWebSeedStatus(t, mnt, "the web seed's error", c.want)
+			waitWebSeedStatus(t, mnt, c.want)
 			if !strings.Contains(p.output(), "webseed") && !strings.Contains(p.output(), "piece failed hash") {
 				t.Fatalf("the mount's log does not tell of the web seed's failure:\n%s", p.output())
 			}
@@ -241,8 +212,8 @@ func TestWebSeedFaults(t *testing.T) {
 }
 
 // errorHas is a status check: the one web seed's last error names s.
-func errorHas(s string) func(statusTorrent) bool {
-	return func(st statusTorrent) bool {
+func errorHas(s string) func(status.Torrent) bool {
+	return func(st status.Torrent) bool {
 		return len(st.WebSeeds) == 1 && strings.Contains(st.WebSeeds[0].Error, s)
 	}
 }
@@ -366,4 +337,35 @@ func TestCreateWebSeed(t *testing.T) {
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a torrent was written: %v", err)
 	}
+}
+
+// TestWebSeedHostileClaimer: a peer that says it has every piece and unchokes us, but never
+// answers a request, and nginx with every file: the mount reads every file, from the web
+// seed, once the peer has sent nothing for what it was asked (anacrolix patch 0036); before,
+// web seeds left every piece to it and reads failed at --read-timeout.
+func TestWebSeedHostileClaimer(t *testing.T) {
+	root := t.TempDir()
+	files := sampleTree(t, root)
+	web := nginx(t, root, "")
+	tor := createWebSeeded(t, filepath.Join(root, "sample"), "64K", fmt.Sprintf("http://127.0.0.1:%d/", web))
+	_, info, err := fetch.LoadTorrentFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte // the torrent's bytes, for the peer to index (it sends none)
+	for _, f := range info.UpvertedFiles() {
+		data = append(data, files[filepath.Join(append([]string{"sample"}, f.BestPath()...)...)]...)
+	}
+	h := newHostile(t, tor, data, claimsIgnore)
+	mnt, _ := mountTorrent(t, tor, "--peer", h.addr, "--read-timeout", "30s")
+	h.waitUntil(t, func() bool { return h.handshakes.Load() > 0 }, func() string { return "the mount never connected to the peer" })
+	checkTree(t, mnt, files)
+	if h.rejected.Load() == 0 {
+		t.Fatal("the mount asked the lying peer for nothing: it was not in the game")
+	}
+	st := webStatus(t, mnt)
+	if len(st.WebSeeds) != 1 || st.WebSeeds[0].Downloaded < int64(len(data)) {
+		t.Fatalf("the web seed sent less than the torrent: %+v", st.WebSeeds)
+	}
+	t.Logf("the peer was asked for %d chunks and sent none; the web seed sent %d bytes", h.rejected.Load(), st.WebSeeds[0].Downloaded)
 }

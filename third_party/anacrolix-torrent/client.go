@@ -132,6 +132,7 @@ type Client struct {
 type clientWebseedState struct {
 	webseedRequestTimer   *time.Timer
 	webseedUpdateReason   updateRequestReason
+	webseedPlanAt         time.Time // torrentfs: when to plan again at the latest (webseedPlanBy)
 	activeWebseedRequests map[webseedUniqueRequestKey]*webseedRequest
 	aprioriMap            map[webseedUniqueRequestKey]aprioriMapValue
 	heapSlice             []webseedRequestHeapElem
@@ -1613,7 +1614,7 @@ func (t *Torrent) MergeSpec(spec *TorrentSpec) error {
 		for _, peerAddr := range spec.PeerAddrs {
 			if !yield(PeerInfo{
 				Addr:    StringAddr(peerAddr),
-				Source:  PeerSourceDirect,
+				Source:  PeerSourceMagnet, // torrentfs: BEP 27 refuses x.pe peers
 				Trusted: true,
 			}) {
 				return

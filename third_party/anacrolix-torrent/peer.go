@@ -47,6 +47,9 @@ type (
 
 		lastStartedExpectingToReceiveChunks time.Time
 		cumulativeExpectedToReceiveChunks   time.Duration
+		// torrentfs: how long the peer was expected to send chunks, in spans that ended,
+		// since the last useful chunk it sent (stalledFor).
+		expectedWithoutChunks time.Duration
 		// Pieces we've accepted chunks for from the peer.
 		peerTouchedPieces map[pieceIndex]struct{}
 
@@ -111,6 +114,9 @@ const (
 	PeerSourcePex             = "X"
 	// The peer was given directly, such as through a magnet link.
 	PeerSourceDirect = "M"
+	// torrentfs: the peer was named by a magnet link's x.pe parameter. A private torrent
+	// (BEP 27) does not use it, as it uses PeerSourceDirect's.
+	PeerSourceMagnet = "Mx"
 )
 
 // These are grouped because we might vary update request behaviour depending on the reason. I'm not
@@ -150,9 +156,25 @@ func (cn *Peer) updateExpectingChunks() {
 	} else {
 		if !cn.lastStartedExpectingToReceiveChunks.IsZero() {
 			cn.cumulativeExpectedToReceiveChunks += time.Since(cn.lastStartedExpectingToReceiveChunks)
+			cn.expectedWithoutChunks = cn.stalledFor(time.Now()) // torrentfs
 			cn.lastStartedExpectingToReceiveChunks = time.Time{}
 		}
 	}
+}
+
+// torrentfs: stalledFor is how long, up to now, the peer has been expected to send chunks
+// (asked, and not choking us) since the last useful chunk it sent, without sending one. It
+// grows across spans in which nothing was asked of it, so a peer that is asked again and
+// again and never sends keeps its count; a useful chunk sets it to zero.
+func (cn *Peer) stalledFor(now time.Time) time.Duration {
+	d := cn.expectedWithoutChunks
+	if s := cn.lastStartedExpectingToReceiveChunks; !s.IsZero() {
+		if cn.lastUsefulChunkReceived.After(s) {
+			s = cn.lastUsefulChunkReceived
+		}
+		d += now.Sub(s)
+	}
+	return d
 }
 
 func (cn *Peer) locker() *lockWithDeferreds {
@@ -391,6 +413,7 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 		f(ReceivedUsefulDataEvent{c, msg})
 	}
 	c.lastUsefulChunkReceived = time.Now()
+	c.expectedWithoutChunks = 0 // torrentfs: stalledFor
 
 	// Need to record that it hasn't been written yet, before we attempt to do
 	// anything with it.

@@ -624,6 +624,7 @@ func (t *Torrent) onSetInfo() {
 		p.onGotInfo(t.info)
 		p.onNeedUpdateRequests("onSetInfo")
 	})
+	t.dropBep27Refused() // torrentfs: BEP 27
 }
 
 // Checks the info bytes hash to expected values. Fills in any missing infohashes.
@@ -1052,6 +1053,10 @@ func (t *Torrent) writePeerStatuses(w io.Writer, peers iter.Seq[*Peer]) {
 	}
 }
 
+// errBep27Refused is addPeerConn's error for a connection to a peer a private torrent does
+// not use (bep27Refused). torrentfs.
+var errBep27Refused = errors.New("private torrent (BEP 27): peer not from its trackers")
+
 // ErrPrivate is AnnounceToDht's error for a private torrent (BEP 27). torrentfs.
 var ErrPrivate = errors.New("private torrent (BEP 27): not announced to the DHT")
 
@@ -1064,15 +1069,45 @@ func (t *Torrent) isPrivate() bool {
 	return t.info != nil && t.info.Private != nil && *t.info.Private
 }
 
-// bep27Refused reports whether a private torrent refuses a peer from source: the DHT (found
-// or announced to us) and PEX. torrentfs: not in upstream's PR #1053, which gates only the
-// announcer and PEX connections; libtorrent refuses such peers in torrent::add_peer.
+// bep27Refused reports whether a private torrent refuses a peer from source: anything but
+// its trackers, peers that dial us, and peers given directly (or of no stated source). So the
+// DHT (found or announced to us), PEX, holepunching and a magnet link's x.pe are refused.
+// torrentfs: not in upstream's PR #1053, which gates only the announcer and PEX connections;
+// libtorrent refuses such peers in torrent::add_peer.
 func (t *Torrent) bep27Refused(source PeerSource) bool {
 	switch source {
-	case PeerSourceDhtGetPeers, PeerSourceDhtAnnouncePeer, PeerSourcePex:
-		return t.isPrivate()
+	case PeerSourceTracker, PeerSourceIncoming, PeerSourceDirect, "":
+		return false
 	}
-	return false
+	return t.isPrivate()
+}
+
+// dropBep27Refused forgets the queued peers, and closes the connections, that a torrent
+// found before its info said it is private and that it refuses now (bep27Refused): a magnet
+// link's peers from the DHT, PEX or x.pe. Dials under way are refused by addPeerConn as they
+// complete. torrentfs.
+func (t *Torrent) dropBep27Refused() {
+	if !t.isPrivate() {
+		return
+	}
+	var kept []PeerInfo
+	t.peers.Each(func(p PeerInfo) {
+		if !t.bep27Refused(p.Source) {
+			kept = append(kept, p)
+		}
+	})
+	if n := t.peers.Len() - len(kept); n > 0 {
+		torrent.Add("queued peers dropped because the torrent is private", int64(n))
+		t.peers.om.Clear(false)
+		for _, p := range kept {
+			t.peers.Add(p)
+		}
+	}
+	for c := range t.conns {
+		if t.bep27Refused(c.Discovery) {
+			t.dropConnection(c)
+		}
+	}
 }
 
 func (t *Torrent) haveInfo() bool {
@@ -2620,6 +2655,9 @@ func (t *Torrent) addPeerConn(c *PeerConn) (err error) {
 	}()
 	if t.closed.IsSet() {
 		return errTorrentClosed
+	}
+	if t.bep27Refused(c.Discovery) { // torrentfs: a dial begun before the info said private
+		return errBep27Refused
 	}
 	for c0 := range t.conns {
 		if c.PeerID != c0.PeerID {

@@ -285,17 +285,41 @@ func (t *Torrent) getWebseedRequestEnd(begin RequestIndex, slice webseedSliceInd
 	return end
 }
 
-// torrentfs: peerConnCanGive reports whether a connected peer that does not choke us has the
-// piece: web seeds leave it to the peer, and fill in what no peer can give (a piece of a
-// file the swarm lacks, or a torrent without peers). A peer that chokes us, goes away or
-// loses the piece gives it back to the web seeds at the next plan.
+// torrentfs: peerConnCanGive reports whether a connected peer that does not choke us, and
+// has not stalled, has the piece: web seeds leave it to the peer, and fill in what no peer
+// can give (a piece of a file the swarm lacks, or a torrent without peers). A peer that
+// chokes us, goes away, loses the piece or stalls gives it back to the web seeds at the next
+// plan; for a stall, that plan is timed for when the peer that holds the piece would have
+// stalled.
 func (t *Torrent) peerConnCanGive(piece pieceIndex) bool {
+	now := time.Now()
 	for c := range t.conns {
-		if c.peerHasPiece(piece) && (!c.peerChoking || c.peerAllowedFast.Contains(piece)) {
-			return true
+		if !c.peerHasPiece(piece) || (c.peerChoking && !c.peerAllowedFast.Contains(piece)) {
+			continue
 		}
+		stalled := c.stalledFor(now)
+		if stalled >= webseedPeerStall {
+			continue
+		}
+		if !c.lastStartedExpectingToReceiveChunks.IsZero() {
+			t.cl.webseedPlanBy(now.Add(webseedPeerStall - stalled))
+		}
+		return true
 	}
 	return false
+}
+
+// torrentfs: webseedPeerStall is how long a peer may be expected to send chunks without
+// sending one before web seeds take the pieces it has: a peer that says it has every piece,
+// unchokes us and never sends kept the web seeds off the whole torrent, and reads waited for
+// it forever.
+const webseedPeerStall = 2 * time.Second
+
+// torrentfs: webseedPlanBy asks for the web seed planner to run again by at, at the latest.
+func (cl *Client) webseedPlanBy(at time.Time) {
+	if cl.webseedPlanAt.IsZero() || at.Before(cl.webseedPlanAt) {
+		cl.webseedPlanAt = at
+	}
 }
 
 // torrentfs: isPieceStart reports whether request index r is the first of its piece.
@@ -584,7 +608,12 @@ func (cl *Client) updateWebseedRequestsAndResetTimer() {
 	})
 	// Timer should always be stopped before the last call. TODO: Don't reset timer if there's
 	// nothing to do (no possible requests in update).
-	panicif.True(cl.webseedRequestTimer.Reset(webseedRequestUpdateTimerInterval))
+	next := webseedRequestUpdateTimerInterval
+	if at := cl.webseedPlanAt; !at.IsZero() { // torrentfs: a peer's stall, webseedPlanBy
+		next = max(0, min(next, time.Until(at)))
+		cl.webseedPlanAt = time.Time{}
+	}
+	panicif.True(cl.webseedRequestTimer.Reset(next))
 
 }
 
