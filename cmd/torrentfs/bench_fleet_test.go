@@ -24,6 +24,7 @@ import (
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
@@ -312,12 +313,20 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 			if code := m.p.stop(r.b, syscall.SIGINT); code != 0 {
 				r.b.Errorf("mount on %s: exit %d", m.p.name, code)
 			}
+
 		}
 	}()
 	for _, m := range ms {
 		m.p.waitFor(r.b, "msg=mounted")
 	}
 	waitScrape(r.b, trackerURL, ih, 0, len(ms))
+	before := make([]testnet.Counters, len(hosts))
+	for i, h := range hosts {
+		var err error
+		if before[i], err = h.Counters(); err != nil {
+			r.b.Fatal(err)
+		}
+	}
 	times := make([]time.Duration, len(ms))
 	errs := make([]error, len(ms))
 	var wg sync.WaitGroup
@@ -332,7 +341,48 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 			r.b.Fatalf("mount on %s: %v", ms[i].p.name, err)
 		}
 	}
+	for i, m := range ms {
+		c, err := hosts[i].Counters()
+		if err != nil {
+			r.b.Fatal(err)
+		}
+		f.sources(m.mnt, m.p.name, times[i], c.Received-before[i].Received, c.Sent-before[i].Sent)
+	}
 	return times
+}
+
+// sources prints, as progress, what the mount at mnt received from the origin and from the
+// other hosts, and sent them: where a fleet's bytes went.
+func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent int64) {
+	out, err := exec.Command(bin, "status", "--json", mnt).Output()
+	if err != nil {
+		f.r.b.Fatalf("status --json: %v", err)
+	}
+	var rs []struct {
+		Torrents []struct {
+			PeerList []fetch.Peer `json:"peer_list"`
+		} `json:"torrents"`
+	}
+	if err := json.Unmarshal(out, &rs); err != nil {
+		f.r.b.Fatalf("status --json: %v", err)
+	}
+	var origin, peers, up int64
+	n := 0
+	for _, r := range rs {
+		for _, t := range r.Torrents {
+			for _, p := range t.PeerList {
+				if strings.HasPrefix(p.Addr, f.origin.IPv4.String()+":") || p.Source == fetch.SourceWebSeed {
+					origin += p.Downloaded
+				} else {
+					peers += p.Downloaded
+					n++
+				}
+				up += p.Uploaded
+			}
+		}
+	}
+	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB",
+		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20)
 }
 
 // readChecked reads the file with 1 MiB reads, from the start or in a random order of
