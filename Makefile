@@ -102,10 +102,12 @@ third-party:
 
 # bench runs the cache micro-benchmarks and the end-to-end benchmark, which rewrites
 # BENCHMARKS.md; it takes about three minutes, three more for the swarm part (which
-# `-args -bench-part swarm` runs alone), and needs root (FUSE, dropping the page cache).
+# `-args -bench-part swarm` runs alone), 20 to 30 more for the fleet part (8 and 16 hosts on
+# shaped links; `-args -bench-part fleet -bench-fleet-hosts 4 -bench-fleet-mib 64` is a quick
+# one), and needs root (FUSE, dropping the page cache, the fleet's network namespaces).
 bench: deps
 	$(GO) test ./cache/ -run '^$$' -bench . -benchmem
-	$(GO) test ./cmd/torrentfs/ -run '^$$' -bench EndToEnd -benchtime 1x -timeout 40m -args -bench-out $(CURDIR)/BENCHMARKS.md
+	$(GO) test ./cmd/torrentfs/ -run '^$$' -bench EndToEnd -benchtime 1x -timeout 90m -args -bench-out $(CURDIR)/BENCHMARKS.md
 
 # demo seeds a generated sample on 127.0.0.1, mounts it, lists and checks it, and unmounts.
 demo: deps build

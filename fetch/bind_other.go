@@ -14,3 +14,6 @@ var errBindUnsupported = errors.New("fetch: binding to a network interface needs
 func bindControl(name string) func(network, address string, c syscall.RawConn) error {
 	return func(string, string, syscall.RawConn) error { return errBindUnsupported }
 }
+
+// sendQueueControl is nil: TCP_NOTSENT_LOWAT is set on Linux only.
+func sendQueueControl() func(network, address string, c syscall.RawConn) error { return nil }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
@@ -73,6 +74,7 @@ func (p *netPlan) restricted() bool { return p.bind != "" || p.proxy != nil }
 // apply sets anacrolix's config to the plan. Peers through a proxy also need AddDialer
 // (New).
 func (p *netPlan) apply(tc *torrent.ClientConfig) {
+	tc.SocketControl = sendQueueControl()
 	if !p.restricted() {
 		return
 	}
@@ -86,7 +88,13 @@ func (p *netPlan) apply(tc *torrent.ClientConfig) {
 	// off, and New runs the DHT on a bound socket of its own (none under a proxy).
 	tc.NoDHT, tc.DisableUTP = true, true
 	if p.bind != "" {
-		tc.SocketControl = p.dialer.Control // peers: anacrolix patch 0024
+		bind, queue := p.dialer.Control, tc.SocketControl // peers: anacrolix patch 0024
+		tc.SocketControl = func(network, address string, c syscall.RawConn) error {
+			if err := bind(network, address, c); err != nil || queue == nil {
+				return err
+			}
+			return queue(network, address, c)
+		}
 	}
 	if p.proxy != nil {
 		tc.DialForPeerConns = false // New adds the SOCKS5 dialer

@@ -12,7 +12,7 @@ import (
 // A private torrent (BEP 27: private=1 in its info) gets its peers from its own trackers and
 // from the peers the user names (--peer) only. anacrolix keeps it off the DHT and PEX, and
 // refuses a magnet link's x.pe peers (torrent.PeerSourceMagnet) once the info says private,
-// dropping those it queued or connected to before (third_party patches 0018 and 0035). What
+// dropping those it queued or connected to before (third_party patches 0018 and 0027). What
 // fetch adds is not to use x.pe at all when the info is known from the start, and not to
 // remember the x.pe peers as peers to dial again.
 

@@ -35,7 +35,7 @@ import (
 
 var (
 	benchOut  = flag.String("bench-out", "", "write the end-to-end benchmark's report to this file")
-	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, cpu, swarm, firstcontact, startup, smallfiles, dht, webseed, serve or cap")
+	benchPart = flag.String("bench-part", "", "run only this part of the benchmark: listing, library, profiles, refetch, media, memory, status, cpu, swarm, firstcontact, startup, smallfiles, dht, webseed, serve, cap or fleet")
 	// The swarm part reads a file of its own, 256 MiB as issue #15 asks; a smaller one makes a
 	// quick run while developing.
 	benchSwarmMiB = flag.Int("bench-swarm-mib", 256, "size in MiB of the file the swarm part's mounts read")
@@ -117,6 +117,9 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}
 		if r.part("cap") {
 			r.capScale()
+		}
+		if r.part("fleet") {
+			r.fleet()
 		}
 	}
 	report := r.report()
@@ -767,6 +770,8 @@ func (r *benchRun) report() string {
 	fmt.Fprintf(&sb, "Machine: %d cores, %s, Linux %s, Go %s. Everything on 127.0.0.1; the seeder is a\n", runtime.NumCPU(), memTotal(), strings.TrimSpace(string(kernel)), runtime.Version())
 	sb.WriteString("`torrentfs seed` process (anacrolix with its own file storage). File: 512 MiB of random data.\n")
 	sb.WriteString("\"realistic\": a TCP proxy in front of the seeder caps it at 20 MiB/s and adds 40 ms each way.\n")
+	sb.WriteString("The fleet part runs on a test network of hosts instead (internal/testnet): each host and its origin\n")
+	sb.WriteString("on a tbf-shaped link; its times are multiples of size / link rate, its ratios against the aria2 fleet.\n")
 	sb.WriteString("Ratios are throughput against the baseline of the same run (higher is better).\n\n")
 	sb.WriteString("| profile | measure | torrentfs | baseline | ratio | target | met |\n|---|---|---|---|---|---|---|\n")
 	for _, row := range r.rows {

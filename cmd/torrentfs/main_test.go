@@ -424,6 +424,14 @@ func freePort(t testing.TB) int {
 // in whitelist mode) and returns its port.
 func opentracker(t testing.TB, infohashes ...string) int {
 	t.Helper()
+	p, _ := opentrackerAt(t, "127.0.0.1", infohashes...)
+	return p
+}
+
+// opentrackerAt is opentracker listening on ip, in the tests' namespace; it also returns a
+// function that stops it (it is stopped when the test ends in any case).
+func opentrackerAt(t testing.TB, ip string, infohashes ...string) (int, func()) {
+	t.Helper()
 	if _, err := exec.LookPath("opentracker"); err != nil {
 		t.Fatal("opentracker not installed: run make deps")
 	}
@@ -433,17 +441,18 @@ func opentracker(t testing.TB, infohashes ...string) int {
 	}
 	p := freePort(t)
 	ps := fmt.Sprint(p)
-	cmd := exec.Command("opentracker", "-i", "127.0.0.1", "-p", ps, "-P", ps, "-d", dir, "-w", "/whitelist")
+	cmd := exec.Command("opentracker", "-i", ip, "-p", ps, "-P", ps, "-d", dir, "-w", "/whitelist")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	stop := func() { cmd.Process.Kill(); <-exited }
+	t.Cleanup(stop)
 	// opentracker says nothing when it is ready.
-	waitAccepting(t, "opentracker", p, exited)
-	return p
+	waitAcceptingAt(t, "opentracker", net.JoinHostPort(ip, ps), exited)
+	return p, stop
 }
 
 // announceAs registers a peer at 127.0.0.1:port with the tracker at tport, as that peer
@@ -488,7 +497,12 @@ func scrape(t testing.TB, tport int, ih metainfo.Hash) scraped {
 // programs that say nothing when they are ready; exited is closed if the program exits.
 func waitAccepting(t testing.TB, name string, port int, exited <-chan struct{}) {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	waitAcceptingAt(t, name, fmt.Sprintf("127.0.0.1:%d", port), exited)
+}
+
+// waitAcceptingAt is waitAccepting at a host:port (a host of a test network's, say).
+func waitAcceptingAt(t testing.TB, name, addr string, exited <-chan struct{}) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
+
+	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
 // nginx starts Debian's nginx (nginx-light) on 127.0.0.1, on a config of its own in a temp
@@ -13,6 +17,14 @@ import (
 // (a `location` that answers 404, say). It returns the port. nginx runs in the foreground
 // and is stopped when the test ends.
 func nginx(t testing.TB, root, server string) int {
+	t.Helper()
+	port, _ := nginxIn(t, nil, "127.0.0.1", root, server)
+	return port
+}
+
+// nginxIn is nginx listening on ip, run in host h of a test network (nil: the tests' own
+// namespace); it also returns the process, to stop before the test ends.
+func nginxIn(t testing.TB, h *testnet.Host, ip, root, server string) (int, *proc) {
 	t.Helper()
 	if _, err := exec.LookPath("nginx"); err != nil {
 		if _, err := os.Stat("/usr/sbin/nginx"); err != nil {
@@ -40,20 +52,24 @@ http {
 	keepalive_requests 100000;
 	default_type application/octet-stream;
 	server {
-		listen 127.0.0.1:%[2]d;
+		listen %[5]s;
 		root %[3]s;
 		%[4]s
 	}
 }
-`, dir, port, root, server)
+`, dir, port, root, server, net.JoinHostPort(ip, strconv.Itoa(port)))
 	cf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nginxPath(), "-e", "stderr", "-p", dir, "-c", cf)
+	args := []string{"-e", "stderr", "-p", dir, "-c", cf}
+	cmd := exec.Command(nginxPath(), args...)
+	if h != nil {
+		cmd = h.Command(nginxPath(), args...)
+	}
 	p := startProc(t, "nginx", cmd, nil)
-	waitAccepting(t, "nginx", port, p.done)
-	return port
+	waitAcceptingAt(t, "nginx", net.JoinHostPort(ip, strconv.Itoa(port)), p.done)
+	return port, p
 }
 
 func nginxPath() string {

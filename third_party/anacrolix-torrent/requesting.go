@@ -237,10 +237,14 @@ func (c *PeerConn) refusesUs() bool {
 // no reader is in it yet; seedShareUrgentWait, once a reader is in it and waits for it: what
 // a reader may lose. A 16-mount swarm on 2 cores passes a piece on in over a second: with
 // 96 MiB, the seed sent 4 mounts 1.5 / 1.1 / 1.1 copies and 16 mounts 1.8 / 1.5 / 1.2 with
-// 0.5 / 1 / 2 s (docs/measurements.md).
+// 0.5 / 1 / 2 s (docs/measurements.md). On shaped links the seed's uplink is shared by every
+// sharer, and a sharer's part of a 32 MiB read window takes it several seconds: after 2 s,
+// the others asked the seed for most pieces of the window themselves (torrentfs patch 26).
+// A piece ahead of the readers now waits until a reader is in it, or 10 s; then 500 ms,
+// about what a piece takes to come from the seed and its HAVE to go round on such a link.
 const (
-	seedShareWait       = 2 * time.Second
-	seedShareUrgentWait = 50 * time.Millisecond
+	seedShareWait       = 10 * time.Second
+	seedShareUrgentWait = 500 * time.Millisecond
 )
 
 // leaveToSharer reports whether piece i should not be asked of p, a seed, yet: a peer running
@@ -607,6 +611,9 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 			if p.needRequestUpdate == peerUpdateRequestsPeerCancelReason {
 				continue
 			}
+			if !t.stealWorthIt(req) {
+				continue // torrentfs
+			}
 
 			// Don't steal from the poor.
 			diff := int64(current.Requests.GetCardinality()) + 1 - (int64(existing.uncancelledRequests()) - 1)
@@ -635,6 +642,16 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	// 	"requests %v->%v (peak %v->%v) reason %q (peer %v)",
 	// 	originalRequestCount, current.Requests.GetCardinality(), p.peakRequests, newPeakRequests, p.needRequestUpdate, p)
 	p.peakRequests = newPeakRequests
+}
+
+// torrentfs: a request taken from another peer is cancelled there, but on a link with a queue
+// (a shaped link, several peers sharing one uplink) the chunk is often on its way already, and
+// arrives twice: with 8 mounts reading a file together on 48 Mbit/s links, each requested a
+// chunk 3 to 4 times and a third of what they received was redundant. A request is taken from
+// another peer only for a piece a reader waits on (PiecePriorityNow), where the wait costs
+// more than a chunk.
+func (t *Torrent) stealWorthIt(req RequestIndex) bool {
+	return t.piece(t.pieceIndexOfRequestIndex(req)).purePriority() >= PiecePriorityNow
 }
 
 // torrentfs: pieceUntouched reports whether nothing of piece has arrived or been asked for.

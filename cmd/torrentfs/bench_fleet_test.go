@@ -1,0 +1,500 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/internal/testnet"
+)
+
+// The fleet part's sizes, overridable for a quick run while developing.
+var (
+	benchFleetMiB     = flag.Int("bench-fleet-mib", 512, "size in MiB of the file the fleet part's hosts read")
+	benchFleetHosts   = flag.String("bench-fleet-hosts", "8,16", "the fleet part's host counts, comma-separated")
+	benchFleetMbit    = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
+	benchFleetOrigins = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
+	benchFleetRuns    = flag.String("bench-fleet-runs", "aria2,seq,random", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads)")
+	benchFleetBefore  = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
+)
+
+// fleetBlock is the read pattern's block: random reads are of 4 MiB blocks, and every host's
+// bytes are checked against the source's SHA-1 of each block.
+const fleetBlock = 4 << 20
+
+// fleetPort is the port every peer of the fleet listens on, each on its own host.
+const fleetPort = 6881
+
+// fleet: issue #25. A test network of hosts (internal/testnet), each on a link shaped to
+// -bench-fleet-mbit both ways, and one origin on the same kind of link: an aria2 seeder
+// behind opentracker, or nginx as the torrent's only web seed (the tracker then introduces
+// the hosts alone). Every host mounts the torrent and reads its one file at once, from the
+// start or in its own random order of 4 MiB blocks; the baseline, in the same run, is the
+// same hosts downloading with aria2, which keeps seeding as it finishes, as a mount does.
+// Per row: the slowest host's time as a multiple of size / link rate, and what the origin
+// sent (its link's counters) in copies of the file. Every host's bytes are checked.
+func (r *benchRun) fleet() {
+	size := int64(*benchFleetMiB) << 20
+	rate := int64(*benchFleetMbit) * 1_000_000
+	var counts []int
+	for _, s := range strings.Split(*benchFleetHosts, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			r.b.Fatalf("-bench-fleet-hosts: bad count %q", s)
+		}
+		counts = append(counts, n)
+	}
+	runs := strings.Split(*benchFleetRuns, ",")
+
+	src := r.temp()
+	name := "fleet.bin"
+	writeRandom(r.b, filepath.Join(src, name), int(size))
+	sums := blockSums(r, filepath.Join(src, name))
+	base := filepath.Join(r.temp(), "fleet.torrent")
+	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", base, filepath.Join(src, name)).CombinedOutput(); err != nil {
+		r.b.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	bins := []struct{ label, bin string }{{"", bin}}
+	if *benchFleetBefore != "" {
+		bins = append(bins, struct{ label, bin string }{" (before: " + *benchFleetBefore + ")", r.buildAt(*benchFleetBefore)})
+	}
+
+	n := testnet.New(r.b)
+	link := testnet.Link{Rate: rate}
+	origin := n.AddHost(r.b, "origin", link)
+	var hosts []*testnet.Host
+	for i := range slices.Max(counts) {
+		hosts = append(hosts, n.AddHost(r.b, fmt.Sprintf("host%d", i+1), link))
+	}
+	f := &benchFleet{r: r, n: n, origin: origin, src: src, name: name, base: base, size: size, rate: rate, sums: sums}
+	ideal := time.Duration(float64(size*8) / float64(rate) * float64(time.Second))
+	for _, count := range counts {
+		for _, o := range strings.Split(*benchFleetOrigins, ",") {
+			if o != "aria2" && o != "nginx" {
+				r.b.Fatalf("-bench-fleet-origins: unknown origin %q", o)
+			}
+			label := fmt.Sprintf("fleet, %d MiB, %d hosts at %d Mbit/s, %s origin", size>>20, count, *benchFleetMbit, o)
+			r.progress("profile %s", label)
+			var base *fleetResult
+			if slices.Contains(runs, "aria2") {
+				res := f.run(o, hosts[:count], "", false)
+				base = &res
+				r.add(benchRow{label, "aria2 fleet downloads the torrent: slowest host / origin sent",
+					fmt.Sprintf("%s / %s", res.slowest(ideal), res.copies(size)), fmt.Sprintf("%.1f s (size / link rate)", ideal.Seconds()), "", "", true})
+			}
+			for _, pattern := range []string{"seq", "random"} {
+				if !slices.Contains(runs, pattern) {
+					continue
+				}
+				how := "from the start"
+				if pattern == "random" {
+					how = "in random 4 MiB blocks"
+				}
+				for _, b := range bins {
+					res := f.run(o, hosts[:count], b.bin, pattern == "random")
+					row := benchRow{profile: label, measure: fmt.Sprintf("mounts read %s%s: slowest host / origin sent", how, b.label),
+						value: fmt.Sprintf("%s / %s", res.slowest(ideal), res.copies(size)), target: "≤ 1.25× and ≤ aria2's; ≤ 1.1 copies"}
+					row.met = res.times[len(res.times)-1] <= ideal*5/4 && float64(res.sent) <= 1.1*float64(size)
+					if base != nil {
+						row.baseline = fmt.Sprintf("%s / %s (aria2 fleet)", base.slowest(ideal), base.copies(size))
+						row.ratio = fmt.Sprintf("%.2f× aria2's time, %.2f× its origin bytes",
+							res.times[len(res.times)-1].Seconds()/base.times[len(base.times)-1].Seconds(), float64(res.sent)/float64(base.sent))
+						row.met = row.met && res.times[len(res.times)-1] <= base.times[len(base.times)-1]
+					}
+					r.add(row)
+				}
+			}
+		}
+	}
+}
+
+// benchFleet is the fleet part's network, file and torrent.
+type benchFleet struct {
+	r         *benchRun
+	n         *testnet.Network
+	origin    *testnet.Host
+	src, name string // the origin's directory and the file's name
+	base      string // the torrent, naming no tracker yet
+	size      int64
+	rate      int64
+	sums      [][sha1.Size]byte // of each fleetBlock of the file
+}
+
+// fleetResult is one run's each host's time, sorted, and what the origin sent.
+type fleetResult struct {
+	times []time.Duration
+	sent  int64
+}
+
+func (res fleetResult) slowest(ideal time.Duration) string {
+	s := res.times[len(res.times)-1]
+	return fmt.Sprintf("%.1f s (%.2f×)", s.Seconds(), s.Seconds()/ideal.Seconds())
+}
+
+func (res fleetResult) copies(size int64) string {
+	return fmt.Sprintf("%.2f copies", float64(res.sent)/float64(size))
+}
+
+// run runs the hosts against a fresh tracker and origin: with aria2 if mountBin is empty,
+// else each mounts with mountBin and reads. It checks every host's bytes.
+func (f *benchFleet) run(origin string, hosts []*testnet.Host, mountBin string, random bool) fleetResult {
+	r := f.r
+	var p *proc
+	webSeed := ""
+	if origin == "nginx" {
+		var port int
+		port, p = nginxIn(r.b, f.origin, f.origin.IPv4.String(), f.src, "")
+		webSeed = fmt.Sprintf("http://%s/", net.JoinHostPort(f.origin.IPv4.String(), strconv.Itoa(port)))
+	}
+	tor, ih, trackerURL, stopTracker := f.torrent(webSeed)
+	defer stopTracker()
+	if origin == "aria2" {
+		p = aria2In(r.b, f.origin, tor, f.src, "--check-integrity=true", "--seed-ratio=0.0")
+		waitScrape(r.b, trackerURL, ih, 1, 0)
+	}
+	defer func() { p.cmd.Process.Kill(); <-p.done }()
+	before, err := f.origin.Counters()
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	var times []time.Duration
+	if mountBin == "" {
+		times = f.aria2Fleet(hosts, tor)
+	} else {
+		times = f.mountFleet(hosts, tor, mountBin, trackerURL, ih, random)
+	}
+	after, err := f.origin.Counters()
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	slices.Sort(times)
+	return fleetResult{times: times, sent: after.Sent - before.Sent}
+}
+
+// torrent starts a tracker in the tests' namespace, on the network, and writes the torrent
+// naming it, and webSeed as its only web seed if not empty.
+func (f *benchFleet) torrent(webSeed string) (string, metainfo.Hash, string, func()) {
+	r := f.r
+	mi, err := metainfo.LoadFromFile(f.base)
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	ih := mi.HashInfoBytes()
+	port, stop := opentrackerAt(r.b, f.n.IPv4().String(), ih.HexString())
+	trackerURL := fmt.Sprintf("http://%s/announce", net.JoinHostPort(f.n.IPv4().String(), strconv.Itoa(port)))
+	mi.Announce = trackerURL
+	mi.AnnounceList = nil
+	mi.UrlList = nil
+	if webSeed != "" {
+		mi.UrlList = []string{webSeed}
+	}
+	tor := filepath.Join(r.temp(), "fleet.torrent")
+	out, err := os.Create(tor)
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	if err := mi.Write(out); err != nil {
+		r.b.Fatal(err)
+	}
+	out.Close()
+	return tor, ih, trackerURL, stop
+}
+
+// aria2Fleet starts aria2 on every host at once and returns the time each took to have the
+// whole file, checked against the source. They keep seeding until all have it.
+func (f *benchFleet) aria2Fleet(hosts []*testnet.Host, tor string) []time.Duration {
+	r := f.r
+	type leech struct {
+		p   *proc
+		dir string
+		rpc string
+	}
+	var ls []leech
+	t0 := time.Now()
+	for _, h := range hosts {
+		dir := r.temp()
+		p := aria2In(r.b, h, tor, dir, "--seed-ratio=0.0", "--enable-rpc=true", "--rpc-listen-all=true", "--rpc-listen-port=6800")
+		ls = append(ls, leech{p, dir, net.JoinHostPort(h.IPv4.String(), "6800")})
+	}
+	defer func() {
+		for _, l := range ls {
+			l.p.cmd.Process.Kill()
+			<-l.p.done
+		}
+	}()
+	times := make([]time.Duration, len(ls))
+	deadline := time.Now().Add(time.Duration(20*f.size*8/f.rate) * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for left := len(ls); left > 0; {
+		for i, l := range ls {
+			if times[i] != 0 {
+				continue
+			}
+			if done, ok := aria2Completed(l.rpc); ok && done == f.size {
+				times[i] = time.Since(t0)
+				left--
+			}
+		}
+		if time.Now().After(deadline) {
+			r.b.Fatalf("the aria2 fleet did not finish in %v", time.Since(t0))
+		}
+		select {
+		case <-tick.C: // polling aria2's counters
+		case <-r.b.Context().Done():
+			r.b.Fatal(r.b.Context().Err())
+		}
+	}
+	for _, l := range ls {
+		f.check(filepath.Join(l.dir, f.name), "aria2 on "+l.p.name)
+	}
+	return times
+}
+
+// aria2Completed returns what aria2's one download has verified, from its JSON-RPC interface
+// at addr, or false while it does not answer yet.
+func aria2Completed(addr string) (int64, bool) {
+	body := `{"jsonrpc":"2.0","id":"1","method":"aria2.tellActive","params":[["completedLength"]]}`
+	resp, err := http.Post("http://"+addr+"/jsonrpc", "application/json", strings.NewReader(body))
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result []struct {
+			CompletedLength string `json:"completedLength"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Result) != 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(out.Result[0].CompletedLength, 10, 64)
+	return n, err == nil
+}
+
+// mountFleet mounts the torrent on every host with mountBin, waits until the tracker knows
+// them all, then reads the file through every mount at once, and returns each one's time.
+func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL string, ih metainfo.Hash, random bool) []time.Duration {
+	r := f.r
+	type mount struct {
+		p   *proc
+		mnt string
+	}
+	var ms []mount
+	for _, h := range hosts {
+		mnt := r.temp()
+		args := []string{"mount", "--cache-dir", r.temp(), "--listen", net.JoinHostPort(h.IPv4.String(), strconv.Itoa(fleetPort)),
+			"--no-dht", "--no-upnp", "--no-pex", tor, mnt}
+		p := startProc(r.b, h.Name, h.Command(mountBin, args...), func() { detachIfMounted(args) })
+		ms = append(ms, mount{p, mnt})
+	}
+	defer func() {
+		for _, m := range ms {
+			if code := m.p.stop(r.b, syscall.SIGINT); code != 0 {
+				r.b.Errorf("mount on %s: exit %d", m.p.name, code)
+			}
+
+		}
+	}()
+	for _, m := range ms {
+		m.p.waitFor(r.b, "msg=mounted")
+	}
+	waitScrape(r.b, trackerURL, ih, 0, len(ms))
+	before := make([]testnet.Counters, len(hosts))
+	for i, h := range hosts {
+		var err error
+		if before[i], err = h.Counters(); err != nil {
+			r.b.Fatal(err)
+		}
+	}
+	times := make([]time.Duration, len(ms))
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() {
+			times[i], errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), random, uint64(i))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			r.b.Fatalf("mount on %s: %v", ms[i].p.name, err)
+		}
+	}
+	for i, m := range ms {
+		c, err := hosts[i].Counters()
+		if err != nil {
+			r.b.Fatal(err)
+		}
+		f.sources(m.mnt, m.p.name, times[i], c.Received-before[i].Received, c.Sent-before[i].Sent)
+	}
+	return times
+}
+
+// sources prints, as progress, what the mount at mnt received from the origin and from the
+// other hosts, and sent them: where a fleet's bytes went.
+func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent int64) {
+	out, err := exec.Command(bin, "status", "--json", mnt).Output()
+	if err != nil {
+		f.r.b.Fatalf("status --json: %v", err)
+	}
+	var rs []struct {
+		Torrents []struct {
+			PeerList []fetch.Peer `json:"peer_list"`
+		} `json:"torrents"`
+	}
+	if err := json.Unmarshal(out, &rs); err != nil {
+		f.r.b.Fatalf("status --json: %v", err)
+	}
+	var origin, peers, up int64
+	n := 0
+	for _, r := range rs {
+		for _, t := range r.Torrents {
+			for _, p := range t.PeerList {
+				if strings.HasPrefix(p.Addr, f.origin.IPv4.String()+":") || p.Source == fetch.SourceWebSeed {
+					origin += p.Downloaded
+				} else {
+					peers += p.Downloaded
+					n++
+				}
+				up += p.Uploaded
+			}
+		}
+	}
+	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB",
+		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20)
+}
+
+// readChecked reads the file with 1 MiB reads, from the start or in a random order of
+// fleetBlock blocks, checks each block against the source's, and returns how long it took.
+func (f *benchFleet) readChecked(path string, random bool, seed uint64) (time.Duration, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer file.Close()
+	order := make([]int, len(f.sums))
+	for i := range order {
+		order[i] = i
+	}
+	if random {
+		rand.New(rand.NewPCG(seed, 25)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	buf := make([]byte, fleetBlock)
+	t0 := time.Now()
+	for _, b := range order {
+		off := int64(b) * fleetBlock
+		n := min(fleetBlock, f.size-off)
+		for got := int64(0); got < n; {
+			m, err := file.ReadAt(buf[got:min(n, got+1<<20)], off+got)
+			if err != nil && err != io.EOF {
+				return 0, fmt.Errorf("read %s at %d: %w", path, off+got, err)
+			}
+			if m == 0 {
+				return 0, fmt.Errorf("read %s at %d: no data", path, off+got)
+			}
+			got += int64(m)
+		}
+		if sha1.Sum(buf[:n]) != f.sums[b] {
+			return 0, fmt.Errorf("%s: bytes %d to %d differ from the source's", path, off, off+n)
+		}
+	}
+	return time.Since(t0), nil
+}
+
+// check fails unless the file at path equals the source, block by block.
+func (f *benchFleet) check(path, who string) {
+	got := blockSums(f.r, path)
+	if !slices.Equal(got, f.sums) {
+		f.r.b.Fatalf("%s: %s differs from the source", who, path)
+	}
+}
+
+// blockSums returns the SHA-1 of each fleetBlock of the file at path.
+func blockSums(r *benchRun, path string) [][sha1.Size]byte {
+	file, err := os.Open(path)
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	defer file.Close()
+	var sums [][sha1.Size]byte
+	buf := make([]byte, fleetBlock)
+	for {
+		n, err := io.ReadFull(file, buf)
+		if n > 0 {
+			sums = append(sums, sha1.Sum(buf[:n]))
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return sums
+		}
+		if err != nil {
+			r.b.Fatal(err)
+		}
+	}
+}
+
+// aria2In runs Debian's aria2c in host h, listening on its address at fleetPort, with DHT,
+// local discovery and PEX off, on torrent with its files under dir.
+func aria2In(t testing.TB, h *testnet.Host, torrent, dir string, args ...string) *proc {
+	t.Helper()
+	cmd := h.Command("aria2c", append([]string{
+		"--interface=" + h.IPv4.String(), "--disable-ipv6",
+		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
+		fmt.Sprintf("--listen-port=%d", fleetPort), "--bt-require-crypto=false",
+		"--file-allocation=none", "--summary-interval=0", "--console-log-level=warn",
+		"--dir", dir,
+	}, append(args, torrent)...)...)
+	return startProc(t, "aria2c on "+h.Name, cmd, nil)
+}
+
+// waitScrape waits until the tracker at announce URL u knows of at least seeders complete
+// and leeches incomplete peers of ih.
+func waitScrape(t testing.TB, u string, ih metainfo.Hash, seeders, leeches int) {
+	t.Helper()
+	url := strings.Replace(u, "/announce", "/scrape", 1) + "?info_hash=" + urlQueryEscape(ih[:])
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var complete, incomplete int
+		resp, err := http.Get(url)
+		if err == nil {
+			var sc struct {
+				Files map[string]struct {
+					Complete   int `bencode:"complete"`
+					Incomplete int `bencode:"incomplete"`
+				} `bencode:"files"`
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bencode.NewDecoder(bytes.NewReader(b)).Decode(&sc) == nil {
+				complete, incomplete = sc.Files[string(ih[:])].Complete, sc.Files[string(ih[:])].Incomplete
+			}
+		}
+		if complete >= seeders && incomplete >= leeches {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tracker knows of %d seeders and %d leechers after a minute, want %d and %d (%v)", complete, incomplete, seeders, leeches, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the tracker
+	}
+}
