@@ -427,23 +427,35 @@ func (p *piece) WriteTo(w io.Writer) (int64, error) {
 	}
 	var n int64
 	err := p.t.view(func(txn *badger.Txn) error {
-		for blk := range p.blocks() {
-			item, err := txn.Get(blockKey(p.index, blk))
-			if err != nil {
-				return fmt.Errorf("block %d: %w", blk, err)
-			}
-			err = item.Value(func(v []byte) error {
-				m, err := w.Write(v)
-				n += int64(m)
-				return err
-			})
-			if err != nil {
-				return err
-			}
+		items, err := getBlocks(txn, p.index, 0, p.blocks())
+		if err != nil {
+			return err
 		}
-		return nil
+		return badger.ReadValues(items, maxSpan, func(_ int, v []byte) error {
+			m, err := w.Write(v)
+			n += int64(m)
+			return err
+		})
 	})
 	return n, err
+}
+
+// maxSpan is the most one read of adjacent blocks takes from Badger's value log at once
+// (badger.ReadValues): a piece's blocks, written in one batch, lie one after another, and a
+// pread(2) of a run of them costs less than one each (docs/measurements.md).
+const maxSpan = 1 << 20
+
+// getBlocks looks up blocks [from, to) of piece, and fails with the first that is missing.
+func getBlocks(txn *badger.Txn, piece, from, to int) ([]*badger.Item, error) {
+	items := make([]*badger.Item, 0, to-from)
+	for blk := from; blk < to; blk++ {
+		item, err := txn.Get(blockKey(piece, blk))
+		if err != nil {
+			return items, fmt.Errorf("block %d: %w", blk, err)
+		}
+		items = append(items, item)
+	}
+	return items, nil
 }
 
 // MarkComplete records that the piece passed its hash check. The blocks are checked to be
@@ -540,17 +552,25 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 				// A hybrid torrent's padding after a file's last piece: never stored.
 				return io.ErrUnexpectedEOF
 			}
+			// The blocks of this piece that the rest of b covers, read together.
 			blk := int(inPiece / blockSize)
-			start := inPiece - int64(blk)*blockSize
-			item, err := txn.Get(blockKey(pc, blk))
-			if err == nil {
-				err = item.Value(func(v []byte) error {
-					if want := min(blockSize, plen-int64(blk)*blockSize); int64(len(v)) != want {
-						return fmt.Errorf("block %d is %d bytes, not %d", blk, len(v), want)
+			end := min(plen, inPiece+int64(len(b)-n))
+			items, err := getBlocks(txn, pc, blk, int((end+blockSize-1)/blockSize))
+			if err == nil || len(items) > 0 {
+				// What is there is read first; a missing block ends the read after it.
+				missing := err
+				err = badger.ReadValues(items, maxSpan, func(i int, v []byte) error {
+					bi := blk + i
+					if want := min(blockSize, plen-int64(bi)*blockSize); int64(len(v)) != want {
+						return fmt.Errorf("block %d is %d bytes, not %d", bi, len(v), want)
 					}
+					start := max(0, off+int64(n)-int64(pc)*t.pieceLen-int64(bi)*blockSize)
 					n += copy(b[n:], v[start:]) // at least one byte: start < len(v)
 					return nil
 				})
+				if err == nil {
+					err = missing
+				}
 			}
 			if err != nil {
 				cause = fmt.Errorf("piece %d: %w", pc, err)
