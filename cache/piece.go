@@ -90,6 +90,9 @@ type torrent struct {
 	// unverified, and reads of them fail even if the client still thinks them complete.
 	refetched []bool
 	evicted   sync.Cond
+
+	// hashes keeps the SHA-1 of pieces as their blocks are written (runhash.go).
+	hashes runningHashes
 }
 
 func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, error) {
@@ -368,10 +371,17 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			if err = p.t.space.reserve(bl); err != nil {
 				return n, &WriteError{p.index, err}
 			}
-			if err = p.t.w.write(p.index, blockKey(p.index, blk), b[n:n+m]); err != nil {
+			v := newBlock(b[n : n+m])
+			v.hold() // for the running hash
+			if err = p.t.w.write(p.index, blockKey(p.index, blk), v); err != nil {
 				p.t.space.wrote(bl) // never will be
+				v.release()
+				p.t.hashes.breakPiece(p.index)
+			} else {
+				p.t.hashes.block(p.index, blk, v)
 			}
 		} else {
+			p.t.hashes.breakPiece(p.index)
 			// A part of a block (only seen with unusual chunk sizes): merge it with what is
 			// stored, after the piece's queued whole-block writes.
 			if err = p.t.w.wait(p.index); err == nil {
@@ -419,11 +429,16 @@ func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 	return n, err
 }
 
-// WriteTo writes the piece's bytes to w straight out of Badger's mmapped files. anacrolix uses
-// it to hash the piece.
+// WriteTo writes the piece's bytes to w, read out of Badger. anacrolix uses it to hash the
+// piece: if w is a fresh SHA-1 and the piece's hash was kept as its blocks were written
+// (runhash.go), w is given that hash instead, and nothing is read.
 func (p *piece) WriteTo(w io.Writer) (int64, error) {
 	if err := p.t.w.wait(p.index); err != nil {
+		p.t.hashes.forget(p.index)
 		return 0, fmt.Errorf("write piece %d: %w", p.index, err)
+	}
+	if p.t.hashes.take(p.index, p.blocks(), w) {
+		return p.length, nil
 	}
 	var n int64
 	err := p.t.view(func(txn *badger.Txn) error {
@@ -464,6 +479,7 @@ func getBlocks(txn *badger.Txn, piece, from, to int) ([]*badger.Item, error) {
 // present first, in a read-only transaction so that concurrent chunk writes to other pieces
 // cannot make it fail with a conflict.
 func (p *piece) MarkComplete() error {
+	p.t.hashes.forget(p.index)
 	if err := p.t.w.wait(p.index); err != nil {
 		return fmt.Errorf("mark piece %d complete: %w", p.index, err)
 	}
@@ -502,6 +518,7 @@ func (p *piece) MarkComplete() error {
 func (p *piece) MarkNotComplete() error {
 	p.t.setComplete(p.index, false)
 	p.t.w.wait(p.index) // queued writes must not land after the deletes
+	p.t.hashes.forget(p.index)
 	p.t.dropMu.RLock()
 	defer p.t.dropMu.RUnlock()
 	return p.t.use(func() error {

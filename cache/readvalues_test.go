@@ -7,8 +7,8 @@ import (
 )
 
 // A piece's hash through WriteTo, as anacrolix takes it, is the hash of what is stored,
-// however its blocks came: in order (read back in one run), out of order, or a block written
-// twice with other bytes (its first value lies in the run, its last elsewhere).
+// however its blocks came: in order, out of order, or a block written twice with other bytes
+// (the hash kept as they came must not stand for bytes no longer stored; runhash.go).
 func TestWriteToHashesWhatIsStored(t *testing.T) {
 	info, data := testInfo(t)
 	_, ti := openTest(t, t.TempDir(), info)
@@ -39,6 +39,21 @@ func TestWriteToHashesWhatIsStored(t *testing.T) {
 	writePiece(t, ti, info, data, 1)
 	if got := hashOf(1); !bytes.Equal(got, info.Pieces[20:40]) {
 		t.Errorf("piece 1 written in reverse: hash %x, want %x", got, info.Pieces[20:40])
+	}
+
+	// Piece 1 again, after MarkNotComplete: a block that came early, written twice, first
+	// with other bytes.
+	p1 := data[pl : 2*pl]
+	if err := ti.Piece(info.Piece(1)).MarkNotComplete(); err != nil {
+		t.Fatal(err)
+	}
+	write(1, 2*blockSize, bytes.Repeat([]byte{0x5A}, blockSize))
+	write(1, 2*blockSize, p1[2*blockSize:3*blockSize])
+	write(1, 0, p1[:blockSize])
+	write(1, blockSize, p1[blockSize:2*blockSize])
+	write(1, 3*blockSize, p1[3*blockSize:])
+	if got := hashOf(1); !bytes.Equal(got, info.Pieces[20:40]) {
+		t.Errorf("piece 1 with an early block written twice: hash %x, want %x", got, info.Pieces[20:40])
 	}
 
 	// Piece 2 in order, then its second block again with other bytes: the hash is of those.
