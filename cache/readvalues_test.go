@@ -3,7 +3,10 @@ package cache
 import (
 	"bytes"
 	"crypto/sha1"
+	"io"
 	"testing"
+
+	"github.com/anacrolix/torrent/metainfo"
 )
 
 // A piece's hash through WriteTo, as anacrolix takes it, is the hash of what is stored,
@@ -68,4 +71,39 @@ func TestWriteToHashesWhatIsStored(t *testing.T) {
 		t.Errorf("piece 2 with a block rewritten: hash %x, want the stored bytes' %x", got, sum(stored))
 	}
 
+}
+
+// A piece hashed through a writer that is not a bare SHA-1 (anacrolix's smart-ban checker, for
+// a piece several peers sent) reads the piece back, and the next pieces keep no running hash:
+// it would be SHA-1 done twice.
+func TestRunningHashSkippedAfterRefusal(t *testing.T) {
+	info, data := testInfo(t)
+	c, ti := openTest(t, t.TempDir(), info)
+	defer c.Close()
+	pl := info.PieceLength
+	for off := int64(0); off < pl; off += blockSize {
+		if _, err := ti.Piece(info.Piece(0)).WriteAt(data[off:off+blockSize], off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := sha1.New()
+	if _, err := ti.Piece(info.Piece(0)).WriteTo(io.MultiWriter(h)); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Sum(nil); !bytes.Equal(got, info.Pieces[:20]) {
+		t.Fatalf("piece 0 through a MultiWriter: hash %x, want %x", got, info.Pieces[:20])
+	}
+	tr, err := c.acquired(metainfo.HashBytes([]byte("test")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ti.Piece(info.Piece(1)).WriteAt(data[pl:pl+blockSize], 0); err != nil {
+		t.Fatal(err)
+	}
+	tr.hashes.mu.Lock()
+	rh, skip := tr.hashes.m[1], tr.hashes.skip
+	tr.hashes.mu.Unlock()
+	if rh == nil || !rh.broken || skip != skipAfterRefusal-1 {
+		t.Errorf("after a refused hash: piece 1's running hash %+v, %d pieces left to skip; want none kept, %d", rh, skip, skipAfterRefusal-1)
+	}
 }

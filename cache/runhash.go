@@ -6,6 +6,7 @@ import (
 	"hash"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // A piece's SHA-1 is kept running while its blocks are written, so that anacrolix's hash of
@@ -19,14 +20,16 @@ import (
 // its write was queued, and any other write to the piece breaks the hash. A queued write
 // that fails to commit fails WriteTo (writer.wait) before the hash is used.
 
-// maxEarly is the most blocks of a piece held for their turn before its hash is given up
-// (512 KiB). A 256 KiB piece's 16 blocks came from a seed in any order within the piece:
-// with 8 held, most pieces were still read back (docs/measurements.md).
-const maxEarly = 32
+// maxHeld is the most bytes of early blocks a torrent holds for their turn; a piece whose
+// next early block would take it past is given up. A seed's blocks came in any order within
+// a piece, 4 MiB pieces' too: a bound of 8 or 32 blocks a piece gave up most pieces
+// (docs/measurements.md). What is held in practice is a few MiB.
+const maxHeld = 16 << 20
 
 // runningHash is one piece's hash of its blocks 0 to next-1, and the blocks after next
 // that came early.
 type runningHash struct {
+	held   *atomic.Int64 // the torrent's bytes of early blocks
 	mu     sync.Mutex
 	h      hash.Hash
 	next   int
@@ -38,6 +41,7 @@ type runningHash struct {
 func (rh *runningHash) giveUp() {
 	rh.broken, rh.h = true, nil
 	for _, b := range rh.early {
+		rh.held.Add(-int64(len(b.b)))
 		b.release()
 	}
 	rh.early = nil
@@ -45,9 +49,19 @@ func (rh *runningHash) giveUp() {
 
 // runningHashes holds the running hashes of a torrent's pieces being written.
 type runningHashes struct {
-	mu sync.Mutex
-	m  map[int]*runningHash
+	held atomic.Int64 // bytes of early blocks, at most maxHeld
+	mu   sync.Mutex
+	m    map[int]*runningHash
+	// skip counts the next pieces not to keep a hash for: anacrolix hashes a piece that
+	// several peers sent through its smart-ban checker, which must read the piece, so a
+	// hash kept for it is wasted. After a kept hash anacrolix could not take, the next
+	// skipAfterRefusal pieces go without; then one is tried again.
+	skip int
 }
+
+// skipAfterRefusal is how many pieces go without a running hash after one anacrolix could
+// not use.
+const skipAfterRefusal = 64
 
 // block records that whole block blk of piece, v, was queued for storage. It takes over
 // the caller's reference to v.
@@ -58,7 +72,11 @@ func (r *runningHashes) block(piece, blk int, v *block) {
 	}
 	rh := r.m[piece]
 	if rh == nil {
-		rh = &runningHash{h: sha1.New()}
+		rh = &runningHash{held: &r.held, h: sha1.New()}
+		if r.skip > 0 {
+			r.skip--
+			rh.broken, rh.h = true, nil
+		}
 		r.m[piece] = rh
 	}
 	r.mu.Unlock()
@@ -72,7 +90,8 @@ func (r *runningHashes) block(piece, blk int, v *block) {
 		v.release()
 		rh.giveUp()
 	case blk > rh.next:
-		if len(rh.early) >= maxEarly {
+		if rh.held.Add(int64(len(v.b))) > maxHeld {
+			rh.held.Add(-int64(len(v.b)))
 			v.release()
 			rh.giveUp()
 			return
@@ -92,6 +111,7 @@ func (r *runningHashes) block(piece, blk int, v *block) {
 			}
 			delete(rh.early, rh.next)
 			rh.h.Write(e.b)
+			rh.held.Add(-int64(len(e.b)))
 			e.release()
 			rh.next++
 		}
@@ -106,7 +126,7 @@ func (r *runningHashes) breakPiece(piece int) {
 	}
 	rh := r.m[piece]
 	if rh == nil {
-		rh = &runningHash{}
+		rh = &runningHash{held: &r.held}
 		r.m[piece] = rh
 	}
 	r.mu.Unlock()
@@ -146,6 +166,10 @@ func (r *runningHashes) take(piece, blocks int, w io.Writer) bool {
 	}
 	dst, ok := w.(encoding.BinaryUnmarshaler)
 	if !ok {
+		// The smart-ban checker's writer: it reads the piece whatever we kept.
+		r.mu.Lock()
+		r.skip = skipAfterRefusal
+		r.mu.Unlock()
 		return false
 	}
 	state, err := rh.h.(encoding.BinaryMarshaler).MarshalBinary()
