@@ -388,6 +388,26 @@ func BenchmarkReadPiece(b *testing.B) {
 	}
 }
 
+// BenchmarkHashPiece hashes a complete 4 MiB piece as anacrolix does to verify it
+// (piece.WriteTo into SHA-1).
+func BenchmarkHashPiece(b *testing.B) {
+	_, ti, info, data := benchTorrent(b)
+	p := ti.Piece(info.Piece(0))
+	if _, err := p.WriteAt(data, 0); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		h := sha1.New()
+		if _, err := p.WriteTo(h); err != nil {
+			b.Fatal(err)
+		}
+		if !bytes.Equal(h.Sum(nil), info.Pieces) {
+			b.Fatal("hash mismatch")
+		}
+	}
+}
+
 // BenchmarkMarkComplete checks the blocks of a 4 MiB piece and writes its marker.
 func BenchmarkMarkComplete(b *testing.B) {
 	_, ti, info, data := benchTorrent(b)

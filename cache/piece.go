@@ -90,6 +90,9 @@ type torrent struct {
 	// unverified, and reads of them fail even if the client still thinks them complete.
 	refetched []bool
 	evicted   sync.Cond
+
+	// hashes keeps the SHA-1 of pieces as their blocks are written (runhash.go).
+	hashes runningHashes
 }
 
 func openDB(dir string, log *slog.Logger, vlogSize int64, sp *space) (*torrent, error) {
@@ -368,10 +371,17 @@ func (p *piece) WriteAt(b []byte, off int64) (int, error) {
 			if err = p.t.space.reserve(bl); err != nil {
 				return n, &WriteError{p.index, err}
 			}
-			if err = p.t.w.write(p.index, blockKey(p.index, blk), b[n:n+m]); err != nil {
+			v := newBlock(b[n : n+m])
+			v.hold() // for the running hash
+			if err = p.t.w.write(p.index, blockKey(p.index, blk), v); err != nil {
 				p.t.space.wrote(bl) // never will be
+				v.release()
+				p.t.hashes.breakPiece(p.index)
+			} else {
+				p.t.hashes.block(p.index, blk, v)
 			}
 		} else {
+			p.t.hashes.breakPiece(p.index)
 			// A part of a block (only seen with unusual chunk sizes): merge it with what is
 			// stored, after the piece's queued whole-block writes.
 			if err = p.t.w.wait(p.index); err == nil {
@@ -419,37 +429,57 @@ func (p *piece) ReadAt(b []byte, off int64) (int, error) {
 	return n, err
 }
 
-// WriteTo writes the piece's bytes to w straight out of Badger's mmapped files. anacrolix uses
-// it to hash the piece.
+// WriteTo writes the piece's bytes to w, read out of Badger. anacrolix uses it to hash the
+// piece: if w is a fresh SHA-1 and the piece's hash was kept as its blocks were written
+// (runhash.go), w is given that hash instead, and nothing is read.
 func (p *piece) WriteTo(w io.Writer) (int64, error) {
 	if err := p.t.w.wait(p.index); err != nil {
+		p.t.hashes.forget(p.index)
 		return 0, fmt.Errorf("write piece %d: %w", p.index, err)
+	}
+	if p.t.hashes.take(p.index, p.blocks(), w) {
+		return p.length, nil
 	}
 	var n int64
 	err := p.t.view(func(txn *badger.Txn) error {
-		for blk := range p.blocks() {
-			item, err := txn.Get(blockKey(p.index, blk))
-			if err != nil {
-				return fmt.Errorf("block %d: %w", blk, err)
-			}
-			err = item.Value(func(v []byte) error {
-				m, err := w.Write(v)
-				n += int64(m)
-				return err
-			})
-			if err != nil {
-				return err
-			}
+		items, err := getBlocks(txn, p.index, 0, p.blocks())
+		if err != nil {
+			return err
 		}
-		return nil
+		return badger.ReadValues(items, maxSpan, func(_ int, v []byte) error {
+			m, err := w.Write(v)
+			n += int64(m)
+			return err
+		})
 	})
 	return n, err
+}
+
+// maxSpan is the most one read of adjacent blocks takes from Badger's value log at once
+// (badger.ReadValues): a piece's blocks, written in one batch, lie one after another, and a
+// pread(2) of a run of them costs less than one each. 256 KiB hashed a little cheaper than
+// 1 MiB, which no longer fits the CPU's cache between the read and the hash
+// (docs/measurements.md).
+const maxSpan = 256 << 10
+
+// getBlocks looks up blocks [from, to) of piece, and fails with the first that is missing.
+func getBlocks(txn *badger.Txn, piece, from, to int) ([]*badger.Item, error) {
+	items := make([]*badger.Item, 0, to-from)
+	for blk := from; blk < to; blk++ {
+		item, err := txn.Get(blockKey(piece, blk))
+		if err != nil {
+			return items, fmt.Errorf("block %d: %w", blk, err)
+		}
+		items = append(items, item)
+	}
+	return items, nil
 }
 
 // MarkComplete records that the piece passed its hash check. The blocks are checked to be
 // present first, in a read-only transaction so that concurrent chunk writes to other pieces
 // cannot make it fail with a conflict.
 func (p *piece) MarkComplete() error {
+	p.t.hashes.forget(p.index)
 	if err := p.t.w.wait(p.index); err != nil {
 		return fmt.Errorf("mark piece %d complete: %w", p.index, err)
 	}
@@ -488,6 +518,7 @@ func (p *piece) MarkComplete() error {
 func (p *piece) MarkNotComplete() error {
 	p.t.setComplete(p.index, false)
 	p.t.w.wait(p.index) // queued writes must not land after the deletes
+	p.t.hashes.forget(p.index)
 	p.t.dropMu.RLock()
 	defer p.t.dropMu.RUnlock()
 	return p.t.use(func() error {
@@ -540,17 +571,25 @@ func (t *torrent) readAt(b []byte, off int64) (int, error) {
 				// A hybrid torrent's padding after a file's last piece: never stored.
 				return io.ErrUnexpectedEOF
 			}
+			// The blocks of this piece that the rest of b covers, read together.
 			blk := int(inPiece / blockSize)
-			start := inPiece - int64(blk)*blockSize
-			item, err := txn.Get(blockKey(pc, blk))
-			if err == nil {
-				err = item.Value(func(v []byte) error {
-					if want := min(blockSize, plen-int64(blk)*blockSize); int64(len(v)) != want {
-						return fmt.Errorf("block %d is %d bytes, not %d", blk, len(v), want)
+			end := min(plen, inPiece+int64(len(b)-n))
+			items, err := getBlocks(txn, pc, blk, int((end+blockSize-1)/blockSize))
+			if err == nil || len(items) > 0 {
+				// What is there is read first; a missing block ends the read after it.
+				missing := err
+				err = badger.ReadValues(items, maxSpan, func(i int, v []byte) error {
+					bi := blk + i
+					if want := min(blockSize, plen-int64(bi)*blockSize); int64(len(v)) != want {
+						return fmt.Errorf("block %d is %d bytes, not %d", bi, len(v), want)
 					}
+					start := max(0, off+int64(n)-int64(pc)*t.pieceLen-int64(bi)*blockSize)
 					n += copy(b[n:], v[start:]) // at least one byte: start < len(v)
 					return nil
 				})
+				if err == nil {
+					err = missing
+				}
 			}
 			if err != nil {
 				cause = fmt.Errorf("piece %d: %w", pc, err)

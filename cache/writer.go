@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 
 	"github.com/torrentfs/torrentfs/third_party/badger"
 )
@@ -29,20 +30,37 @@ type writer struct {
 
 type blockWrite struct {
 	key   []byte
-	value *[]byte // from blockPool, returned to it once committed
+	value *block // released once committed
 	pw    *pieceWrites
 }
 
 // blockPool holds block buffers. Badger keeps no reference to a value once its batch is
-// committed, so a buffer is reused then, rather than a chunk's worth of garbage per chunk
-// (docs/measurements.md).
-var blockPool = sync.Pool{New: func() any { b := make([]byte, 0, blockSize); return &b }}
+// committed, so a buffer is reused once that and the piece's running hash (runhash.go) are
+// done with it, rather than a chunk's worth of garbage per chunk (docs/measurements.md).
+var blockPool = sync.Pool{New: func() any { return &block{b: make([]byte, 0, blockSize)} }}
 
-// newBlock returns a pooled copy of b, which is at most blockSize long.
-func newBlock(b []byte) *[]byte {
-	v := blockPool.Get().(*[]byte)
-	*v = append((*v)[:0], b...)
+// block is a pooled copy of a chunk's bytes, shared by the writer and a running hash.
+type block struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+// newBlock returns a pooled copy of b, which is at most blockSize long, with one reference.
+func newBlock(b []byte) *block {
+	v := blockPool.Get().(*block)
+	v.b = append(v.b[:0], b...)
+	v.refs.Store(1)
 	return v
+}
+
+// hold adds a reference to v.
+func (v *block) hold() { v.refs.Add(1) }
+
+// release drops a reference to v, and returns it to the pool after the last.
+func (v *block) release() {
+	if v.refs.Add(-1) == 0 {
+		blockPool.Put(v)
+	}
 }
 
 // pieceWrites counts a piece's writes not yet committed and keeps the first error.
@@ -64,11 +82,12 @@ func newWriter(db *badger.DB, dropMu *sync.RWMutex, space *space) *writer {
 // connections it is tearing down after the client has closed.
 var errClosed = errors.New("cache: torrent closed")
 
-// write queues a copy of value under key for piece.
-func (w *writer) write(piece int, key, value []byte) error {
+// write queues value under key for piece, taking over the caller's reference to it.
+func (w *writer) write(piece int, key []byte, value *block) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
+		value.release()
 		return errClosed
 	}
 	pw := w.pending[piece]
@@ -77,7 +96,7 @@ func (w *writer) write(piece int, key, value []byte) error {
 		w.pending[piece] = pw
 	}
 	pw.wg.Add(1)
-	w.ch <- blockWrite{key, newBlock(value), pw} // run never takes mu, so this cannot deadlock
+	w.ch <- blockWrite{key, value, pw} // run never takes mu, so this cannot deadlock
 	return nil
 }
 
@@ -98,7 +117,7 @@ func (w *writer) run() {
 	defer close(w.done)
 	for first := range w.ch {
 		batch := []blockWrite{first}
-		size := len(*first.value)
+		size := len(first.value.b)
 	more:
 		for size < maxBatch {
 			select {
@@ -107,7 +126,7 @@ func (w *writer) run() {
 					break more
 				}
 				batch = append(batch, bw)
-				size += len(*bw.value)
+				size += len(bw.value.b)
 			default:
 				break more
 			}
@@ -119,7 +138,7 @@ func (w *writer) run() {
 				bw.pw.err = err
 			}
 			bw.pw.wg.Done()
-			blockPool.Put(bw.value)
+			bw.value.release()
 		}
 	}
 }
@@ -133,7 +152,7 @@ func (w *writer) commit(batch []blockWrite) error {
 	wb := w.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, bw := range batch {
-		if err := wb.Set(bw.key, *bw.value); err != nil {
+		if err := wb.Set(bw.key, bw.value.b); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -575,6 +576,9 @@ func (txn *Txn) commitAndSend() (func() error, error) {
 	for _, e := range txn.pendingWrites {
 		processEntry(e)
 	}
+	// torrentfs: in key order, not the map's random one, so that the values of keys that sort
+	// together (a piece's blocks) lie together in the value log, for ReadValues.
+	slices.SortFunc(entries, func(a, b *Entry) int { return bytes.Compare(a.Key, b.Key) })
 	for _, e := range txn.duplicateWrites {
 		processEntry(e)
 	}
