@@ -59,6 +59,9 @@ type PeerConn struct {
 	// torrentfs: when the peer last announced a piece that we and our other peers that are not
 	// seeds did not have: it fetches from a seed (pieceSharer).
 	lastFirstHave time.Time
+	// torrentfs: the peer choked us past chokeGrace while we were interested, and has not
+	// unchoked us since (refusesUs).
+	refused bool
 	// Chunks that we might reasonably expect to receive from the peer. Due to latency, buffering,
 	// and implementation differences, we may receive chunks that are no longer in the set of
 	// requests actually want. This could use a roaring.BSI if the memory use becomes noticeable.
@@ -978,6 +981,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 				break
 			}
 			c.peerChoking = false
+			c.refused = false // torrentfs
 			preservedCount := 0
 			c.requestState.Requests.Iterate(func(x RequestIndex) bool {
 				if !c.peerAllowedFast.Contains(c.t.pieceIndexOfRequestIndex(x)) {

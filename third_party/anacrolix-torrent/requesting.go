@@ -201,6 +201,9 @@ func (t *Torrent) leaveToLeechers(p *PeerConn, i pieceIndex) bool {
 			continue
 		}
 		if c.peerHasPiece(i) {
+			if c.peerChoking {
+				t.wakeSeedsIn(c.chokeGraceLeft()) // torrentfs
+			}
 			return true
 		}
 	}
@@ -214,12 +217,28 @@ func (t *Torrent) leaveToLeechers(p *PeerConn, i pieceIndex) bool {
 const chokeGrace = time.Second
 
 // refusesUs reports whether c chokes us for real: it chokes us although we have been interested
-// in it for longer than chokeGrace.
+// in it for longer than chokeGrace, now or since it last unchoked us. A peer that never
+// unchokes us (one that does not upload) so stays refused when our interest in it lapses, and
+// is not taken again for a peer that will pass pieces on (leaveToLeechers, pieceSharer).
 func (c *PeerConn) refusesUs() bool {
 	if !c.peerChoking {
 		return false
 	}
-	return c.requestState.Interested && time.Since(c.lastBecameInterested) > chokeGrace
+	if c.requestState.Interested && time.Since(c.lastBecameInterested) > chokeGrace {
+		c.refused = true
+	}
+	return c.refused
+}
+
+// chokeGraceLeft returns how long c, which chokes us, has left to unchoke us before it refuses
+// us: the rest of chokeGrace if we are interested in it, all of it if we are not yet. A piece
+// left to c is asked of the seeds when it runs out (wakeSeedsIn): nothing else updates their
+// requests if they have none outstanding, and a read would wait for its timeout.
+func (c *PeerConn) chokeGraceLeft() time.Duration {
+	if !c.requestState.Interested {
+		return chokeGrace
+	}
+	return max(chokeGrace-time.Since(c.lastBecameInterested), time.Millisecond)
 }
 
 // torrentfs: readers that read the same region at the same time (mounts reading one file from
