@@ -297,7 +297,7 @@ func (s *silentPeers) release() {
 // TestPrivateMagnetQueuedPeers adds a private magnet link, its info unknown, whose x.pe
 // names 60 silent peers: the torrent dials 25 (its half-open slots) and queues the others.
 // The seeder then dials in and sends the info, which says private=1. Once the 25 dials
-// fail, not one of the queued x.pe peers has been dialed (BEP 27; anacrolix patch 0027),
+// fail, not one of the queued x.pe peers has been dialed (BEP 27; anacrolix patch 0026),
 // and the torrent reads from the seeder that dialed it.
 func TestPrivateMagnetQueuedPeers(t *testing.T) {
 	data := fetchtest.Payload(2*pieceLen+5, 21)

@@ -48,7 +48,7 @@ type Waits struct {
 	Requests time.Duration `json:"requests"`
 }
 
-// waits reads the waits anacrolix counts (third_party patch 29).
+// waits reads the waits anacrolix counts (third_party patch 28).
 func waits(cs *torrent.ConnStats) Waits {
 	return Waits{
 		Wanted:   time.Duration(cs.WaitWantedNanos.Int64()),

@@ -15,7 +15,7 @@ import (
 // both the seed and that first mount as peers, and reads the file through the second mount.
 // The first mount has the file's pieces, is not a seed, and chokes the second for good: the
 // second must take the file from the seed, every byte equal to the source, with no read
-// running into --read-timeout (20 s here, EIO after it). Before anacrolix patch 30, the seed
+// running into --read-timeout (20 s here, EIO after it). Before anacrolix patch 29, the seed
 // was not asked for a piece that such a peer had while the peer's 1 s grace to unchoke us
 // ran (patch 14), and nothing asked the seed again once it ran out: the read failed with EIO.
 func TestChokingPeerDoesNotStallReads(t *testing.T) {

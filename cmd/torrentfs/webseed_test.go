@@ -341,7 +341,7 @@ func TestCreateWebSeed(t *testing.T) {
 
 // TestWebSeedHostileClaimer: a peer that says it has every piece and unchokes us, but never
 // answers a request, and nginx with every file: the mount reads every file, from the web
-// seed, once the peer has sent nothing for what it was asked (anacrolix patch 0028); before,
+// seed, once the peer has sent nothing for what it was asked (anacrolix patch 0027); before,
 // web seeds left every piece to it and reads failed at --read-timeout.
 func TestWebSeedHostileClaimer(t *testing.T) {
 	root := t.TempDir()

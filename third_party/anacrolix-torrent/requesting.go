@@ -630,9 +630,6 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 			if p.needRequestUpdate == peerUpdateRequestsPeerCancelReason {
 				continue
 			}
-			if !t.stealWorthIt(req) {
-				continue // torrentfs
-			}
 
 			// Don't steal from the poor.
 			diff := int64(current.Requests.GetCardinality()) + 1 - (int64(existing.uncancelledRequests()) - 1)
@@ -661,16 +658,6 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	// 	"requests %v->%v (peak %v->%v) reason %q (peer %v)",
 	// 	originalRequestCount, current.Requests.GetCardinality(), p.peakRequests, newPeakRequests, p.needRequestUpdate, p)
 	p.peakRequests = newPeakRequests
-}
-
-// torrentfs: a request taken from another peer is cancelled there, but on a link with a queue
-// (a shaped link, several peers sharing one uplink) the chunk is often on its way already, and
-// arrives twice: with 8 mounts reading a file together on 48 Mbit/s links, each requested a
-// chunk 3 to 4 times and a third of what they received was redundant. A request is taken from
-// another peer only for a piece a reader waits on (PiecePriorityNow), where the wait costs
-// more than a chunk.
-func (t *Torrent) stealWorthIt(req RequestIndex) bool {
-	return t.piece(t.pieceIndexOfRequestIndex(req)).purePriority() >= PiecePriorityNow
 }
 
 // torrentfs: pieceUntouched reports whether nothing of piece has arrived or been asked for.
