@@ -711,6 +711,10 @@ func ParseTorrent(data []byte, name string) (*metainfo.MetaInfo, *metainfo.Info,
 	if err := bencheck.Check(data); err != nil {
 		return nil, nil, fmt.Errorf("%s: not a valid .torrent file: %w", name, err)
 	}
+	if n := bencheck.ListLen(data, "info", "files"); n > MaxFiles {
+		// Refused before a decoder spends seconds on a million files.
+		return nil, nil, fmt.Errorf("%s: more than %d files: %w", name, MaxFiles, ErrTooLarge)
+	}
 	mi, err := metainfo.Load(bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: not a valid .torrent file: %w", name, err)

@@ -88,8 +88,8 @@ func TestSameNameLinear(t *testing.T) {
 		}
 		return bytes
 	}
-	small, large := cost(20_000), cost(200_000)
-	t.Logf("20,000 files of one name: %d KiB allocated; 200,000: %d KiB", small>>10, large>>10)
+	small, large := cost(10_000), cost(100_000)
+	t.Logf("10,000 files of one name: %d KiB allocated; 100,000: %d KiB", small>>10, large>>10)
 	if large > 20*small {
 		t.Fatalf("ten times the files of one name allocate %.1f times the bytes: not linear", float64(large)/float64(small))
 	}

@@ -48,6 +48,25 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestListLen(t *testing.T) {
+	for _, c := range []struct {
+		data string
+		want int
+	}{
+		{"d4:infod5:filesl1:a1:bd1:xi1eeee3:zzzi0ee", 3},
+		{"d1:ai1e4:infod4:name1:x5:filesleee", 0},
+		{"d4:infod5:filesl1:ae5:filesl1:a1:beee", 2}, // the last, as the decoder takes it
+		{"d4:infod6:lengthi1eee", -1},
+		{"d4:infod5:files3:abcee", -1},
+		{"d4:infol5:filesee", -1},
+		{"l4:infoe", -1},
+	} {
+		if got := ListLen([]byte(c.data), "info", "files"); got != c.want {
+			t.Errorf("ListLen(%q) = %d, want %d", c.data, got, c.want)
+		}
+	}
+}
+
 // depth is how deep v, a value bencode decoded into an interface, nests lists and
 // dictionaries.
 func depth(v any) int {
@@ -72,6 +91,7 @@ func depth(v any) int {
 func FuzzCheck(f *testing.F) {
 	for _, s := range []string{
 		"d8:announce3:url4:infod4:name1:a6:lengthi3e12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee",
+		"d4:infod5:filesld6:lengthi1e4:pathl1:aeed6:lengthi2e4:pathl1:beee4:name1:dee",
 		"l4:spami42ed1:ai-1eee", "i0e", "0:", "le", "de",
 		strings.Repeat("l", MaxDepth+1), strings.Repeat("d1:k", 200), "99999999999:", "i12",
 	} {
@@ -87,6 +107,17 @@ func FuzzCheck(f *testing.F) {
 		}
 		if derr == nil && depth(v) <= MaxDepth && err != nil {
 			t.Fatalf("Check refused what the decoder takes (depth %d): %v", depth(v), err)
+		}
+		if err == nil && derr == nil {
+			want := -1
+			top, _ := v.(map[string]any)
+			info, _ := top["info"].(map[string]any)
+			if files, ok := info["files"].([]any); ok {
+				want = len(files)
+			}
+			if got := ListLen(data, "info", "files"); got != want {
+				t.Fatalf("ListLen(info, files) = %d, the decoder found %d", got, want)
+			}
 		}
 	})
 }

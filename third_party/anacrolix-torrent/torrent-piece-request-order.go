@@ -48,6 +48,12 @@ func (t *Torrent) deletePieceRequestOrder() {
 	cpro := t.cl.pieceRequestOrder
 	key := t.clientPieceRequestOrderKey()
 	pro := cpro[key]
+	if _, only := pro.torrents[t]; only && len(pro.torrents) == 1 {
+		// The order is this torrent's alone: drop it whole, not a piece at a time (a
+		// petabyte torrent's 600,000 deletes took over 10 s under the race detector).
+		delete(cpro, key)
+		return
+	}
 	for i := range t.numPieces() {
 		pro.pieces.Delete(t.pieceRequestOrderKey(i))
 	}
