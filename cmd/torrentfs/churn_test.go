@@ -68,7 +68,7 @@ func TestFleetChurn(t *testing.T) {
 		m := &mount{h: h, dir: t.TempDir(), read: make(chan error, 1)}
 		m.p = startIn(t, h, "mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String()+":6881",
 			"--no-dht", "--no-upnp", tor, m.dir)
-		m.p.waitFor(t, "msg=mounted")
+		m.p.waitReady(t)
 		return m
 	}
 	var readers sync.WaitGroup

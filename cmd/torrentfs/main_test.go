@@ -80,6 +80,7 @@ type proc struct {
 	mu      sync.Mutex
 	lines   []string
 	changed chan struct{} // closed and replaced when a line arrives
+	logged  [][]string    // lines wantLogged asks for, checked once the process has ended
 }
 
 // start runs torrentfs with args. A mount, serve or seed (args[0]) whose env sets no
@@ -236,6 +237,7 @@ func (p *proc) cleanup(t testing.TB, after func()) {
 		if after != nil {
 			after()
 		}
+		p.checkLogged(t)
 		if t.Failed() {
 			t.Logf("%s %s output:\n%s", p.name, strings.Join(p.cmd.Args[1:], " "), p.output())
 		}
@@ -282,6 +284,54 @@ func (p *proc) waitFor(t testing.TB, s string) string {
 			t.Fatalf("no %q from %s in a minute:\n%s", s, p.name, p.output())
 		}
 	}
+}
+
+// wantLogged has the test check, once p has ended (when the test ends, if not before), that
+// a line of p's output holds every one of subs: for a line that is itself what a test
+// checks, such as a warning a user reads. It waits for nothing: the test waits on an event
+// (readiness, the status API, a read's result) after which the line has been written, and
+// once the process has ended all it wrote has been read.
+func (p *proc) wantLogged(t testing.TB, subs ...string) {
+	t.Helper()
+	if len(subs) == 0 {
+		t.Fatal("wantLogged: no text to look for")
+	}
+	p.mu.Lock()
+	p.logged = append(p.logged, subs)
+	p.mu.Unlock()
+}
+
+// checkLogged fails the test for each line wantLogged asked for that p, ended, did not
+// write.
+func (p *proc) checkLogged(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, subs := range p.logged {
+		if !slices.ContainsFunc(p.lines, func(l string) bool {
+			for _, s := range subs {
+				if !strings.Contains(l, s) {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Errorf("%s wrote no line holding %q", p.name, subs)
+		}
+	}
+	p.logged = nil
+}
+
+// hasOpen reports whether the running process p has the file at path open, from /proc.
+func hasOpen(p *proc, path string) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if to, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && to == path {
+			return true
+		}
+	}
+	return false
 }
 
 // port returns the port= value of a log line.
@@ -611,9 +661,10 @@ func TestUserDay(t *testing.T) {
 	// The second user's cache kept the metadata too: a bare info-hash mounts with nobody
 	// online, and every byte is served.
 	b = start(t, nil, append([]string{"mount", "--cache-dir", cacheB, ih, mntB}, loopback...)...)
-	// The line is what this checks: the metadata came from the cache (none is online).
-	b.waitFor(t, "metadata from the cache")
 	b.waitReady(t)
+	// The line is what this checks: the metadata came from the cache (none is online). It
+	// is written as the info-hash is added, before the mount is ready.
+	b.wantLogged(t, "metadata from the cache")
 	checkTree(t, mntB, files)
 	b.stop(t, syscall.SIGINT)
 }
@@ -687,8 +738,8 @@ func TestCreateSpecialFiles(t *testing.T) {
 	f.Close()
 	out := filepath.Join(dir, "huge.torrent")
 	p := start(t, nil, "create", "-o", out, huge)
-	// create has no readiness or status: its progress line is the only sign hashing began.
-	p.waitFor(t, "hashing 1 file, 64.0 GiB")
+	// Hashing began: create has the file open (it has no readiness or status).
+	waitUntil(t, "create to open "+huge, func() bool { return hasOpen(p, huge) })
 	if code := p.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(p.output(), "interrupted: no torrent written") {
 		t.Fatalf("create after Ctrl-C: exit %d, %q", code, p.output())
 	}
@@ -801,8 +852,10 @@ func TestUnmountPaths(t *testing.T) {
 	}
 	defer g.Close()
 	p.cmd.Process.Signal(syscall.SIGINT)
-	// The first signal's handling is seen only in its line; the mount stays up meanwhile.
-	p.waitFor(t, "detaching lazily")
+	// The first signal is handled: with a file open, the mount is detached lazily (and
+	// says so first); the process stays up meanwhile.
+	waitUntil(t, "the busy mount to be detached", func() bool { return !mounted(mnt) })
+	p.wantLogged(t, "mount busy, detaching lazily")
 	// The second signal may land before the first is fully handled; send it until the
 	// process ends. Caught and ignored, it would exit 0 after the 3 s instead.
 	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
@@ -1106,6 +1159,11 @@ func hasTorrent(name string, started bool) func(status.Report) bool {
 		}
 		return false
 	}
+}
+
+// anyTorrent returns a status condition: a torrent listed satisfies ok.
+func anyTorrent(ok func(status.Torrent) bool) func(status.Report) bool {
+	return func(r status.Report) bool { return slices.ContainsFunc(r.Torrents, ok) }
 }
 
 // named is a status condition: torrents are listed, each with its metadata (a name).
