@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 	"github.com/torrentfs/torrentfs/status"
@@ -43,18 +42,9 @@ func TestFleetChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	tor := filepath.Join(t.TempDir(), "fleet.torrent")
-	mk := func(announce string) {
-		os.Remove(tor)
-		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(src, "fleet.bin")).CombinedOutput(); err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
-	mi, _, err := fetch.LoadTorrentFile(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk(fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, mi.HashInfoBytes().HexString())))
+	trackedTorrent(t, tor, filepath.Join(src, "fleet.bin"), 18, func(ih string) string {
+		return fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, ih))
+	})
 
 	seed := churnAria2(t, origin, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
 

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
@@ -243,18 +241,10 @@ func TestEncryptionRequired(t *testing.T) {
 	}
 	mk := func(name string, tport int) string {
 		tor := filepath.Join(dir, name)
-		os.Remove(tor)
-		out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, filepath.Join(dir, "sample")).CombinedOutput()
-		if err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
+		mktorrent(t, tor, filepath.Join(dir, "sample"), 18, fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
 		return tor
 	}
-	mi, _, err := fetch.LoadTorrentFile(mk("probe.torrent", 1)) // the info-hash does not depend on the tracker
-	if err != nil {
-		t.Fatal(err)
-	}
-	ih := mi.HashInfoBytes()
+	ih := mktorrent(t, filepath.Join(dir, "probe.torrent"), filepath.Join(dir, "sample"), 18, "").HashInfoBytes() // the info-hash does not depend on the tracker
 
 	for _, tc := range []struct {
 		name   string

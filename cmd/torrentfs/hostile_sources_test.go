@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -228,19 +227,7 @@ func TestHostileSources(t *testing.T) {
 	// The good torrent, seeded by aria2 through opentracker.
 	files := sampleTree(t, seedDir)
 	good := filepath.Join(seedDir, "good.torrent")
-	mk := func(announce string) {
-		os.Remove(good)
-		if out, err := exec.Command("mktorrent", "-l", "16", "-a", announce, "-o", good, filepath.Join(seedDir, "sample")).CombinedOutput(); err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce")
-	mi, err := metainfo.LoadFromFile(good)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tport := opentracker(t, mi.HashInfoBytes().HexString())
-	mk(fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
+	mi := trackedTorrent(t, good, filepath.Join(seedDir, "sample"), 16, atOpentracker(t, nil))
 	aria2(t, good, seedDir, "--check-integrity=true", "--seed-ratio=0.0")
 	copyFile(t, good, filepath.Join(watch, "good.torrent"))
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,21 +37,13 @@ func dialSmall(t *testing.T, addr string) net.Conn {
 
 // serverClosed reports whether the server's end of the test's connection c has left
 // ESTABLISHED (or the kernel's TCP table no longer holds it): the server closed it. The test
-// shares the server's network namespace, so /proc/net/tcp lists both ends.
+// shares the server's network namespace, so its TCP table lists both ends.
 func serverClosed(t *testing.T, c net.Conn) bool {
 	t.Helper()
 	client, server := c.LocalAddr().String(), c.RemoteAddr().String()
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// sl local_address rem_address st ...
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) > 3 && procAddr(t, f[1]) == server && procAddr(t, f[2]) == client {
-				return f[3] != "01" // TCP_ESTABLISHED
-			}
+	for _, s := range tcpSockets(t, "self") {
+		if s.local == server && s.remote == client {
+			return s.state != tcpEstablished
 		}
 	}
 	return true

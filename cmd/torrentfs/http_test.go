@@ -36,6 +36,41 @@ func httpMount(t *testing.T, tor, addr string, extra ...string) (*proc, string, 
 	return p, mnt, fmt.Sprintf("http://127.0.0.1:%d", hp)
 }
 
+// metricValue scrapes base's /metrics and returns the value of the one series called name: a
+// counter's or a gauge's, or a histogram's count of samples. The families named in present
+// must be in the scrape too.
+func metricValue(t testing.TB, base, name string, present ...string) float64 {
+	t.Helper()
+	resp, b := get(t, base+"/metrics")
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := tp.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, b)
+	}
+	for _, want := range present {
+		if mfs[want] == nil {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	mf := mfs[name]
+	if mf == nil || len(mf.Metric) != 1 {
+		t.Fatalf("/metrics: %s is %v", name, mf)
+	}
+	switch m := mf.Metric[0]; {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	t.Fatalf("/metrics: %s is neither a counter, a gauge nor a histogram", name)
+	return 0
+}
+
 func get(t testing.TB, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
@@ -72,36 +107,9 @@ func TestHTTP(t *testing.T) {
 
 	metric := func(name string) float64 {
 		t.Helper()
-		resp, b := get(t, base+"/metrics")
-		if resp.StatusCode != 200 {
-			t.Fatalf("/metrics: %s", resp.Status)
-		}
-		tp := expfmt.NewTextParser(model.UTF8Validation)
-		mfs, err := tp.TextToMetricFamilies(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("/metrics does not parse: %v\n%s", err, b)
-		}
-		for _, want := range []string{"torrentfs_reads_waiting", "torrentfs_read_duration_seconds", "torrentfs_downloaded_bytes_total",
+		return metricValue(t, base, name, "torrentfs_reads_waiting", "torrentfs_read_duration_seconds", "torrentfs_downloaded_bytes_total",
 			"torrentfs_uploaded_bytes_total", "torrentfs_cached_bytes", "torrentfs_evicted_bytes_total", "torrentfs_peers",
-			"torrentfs_hash_failures_total", "torrentfs_cache_used_bytes", "go_goroutines"} {
-			if mfs[want] == nil {
-				t.Errorf("/metrics has no %s", want)
-			}
-		}
-		mf := mfs[name]
-		if mf == nil || len(mf.Metric) != 1 {
-			t.Fatalf("/metrics: %s is %v", name, mf)
-		}
-		m := mf.Metric[0]
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-		return 0
+			"torrentfs_hash_failures_total", "torrentfs_cache_used_bytes", "go_goroutines")
 	}
 	if n := metric("torrentfs_read_bytes_total"); n != 0 {
 		t.Fatalf("read bytes before any read: %v", n)

@@ -70,24 +70,8 @@ func TestInterop(t *testing.T) {
 	files := sampleTree(t, dir)
 	tor := filepath.Join(dir, "sample.torrent")
 
-	// The tracker's whitelist needs the info-hash, which does not depend on the announce URL.
-	ih := func() string {
-		mi, _, err := fetch.LoadTorrentFile(tor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return mi.HashInfoBytes().HexString()
-	}
-	mk := func(announce string) {
-		os.Remove(tor)
-		out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "sample")).CombinedOutput()
-		if err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce")
-	tport := opentracker(t, ih())
-	mk(fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
+	var tport int
+	trackedTorrent(t, tor, filepath.Join(dir, "sample"), 18, atOpentracker(t, &tport))
 
 	seeder := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
 	mnt := t.TempDir()

@@ -505,6 +505,47 @@ func opentrackerAt(t testing.TB, ip string, infohashes ...string) (int, func()) 
 	return p, stop
 }
 
+// mktorrent makes tor, a torrent of path (a file or a directory), with Debian's mktorrent, in
+// pieces of 1<<log2Piece bytes, announced to announce if it is not empty; it returns the
+// torrent's metainfo.
+func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string) *metainfo.MetaInfo {
+	t.Helper()
+	os.Remove(tor) // mktorrent will not overwrite it
+	args := []string{"-l", strconv.Itoa(log2Piece), "-o", tor}
+	if announce != "" {
+		args = append(args, "-a", announce)
+	}
+	if out, err := exec.Command("mktorrent", append(args, path)...).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	mi, err := metainfo.LoadFromFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi
+}
+
+// trackedTorrent is mktorrent announcing to the tracker that tracker starts for the
+// torrent's info-hash (a whitelist needs it) and whose announce URL it returns: the torrent is
+// made twice, as its info-hash does not depend on its announce URL.
+func trackedTorrent(t testing.TB, tor, path string, log2Piece int, tracker func(infohash string) string) *metainfo.MetaInfo {
+	t.Helper()
+	mi := mktorrent(t, tor, path, log2Piece, "")
+	return mktorrent(t, tor, path, log2Piece, tracker(mi.HashInfoBytes().HexString()))
+}
+
+// atOpentracker is a tracker for trackedTorrent: opentracker on 127.0.0.1 (opentracker); it
+// stores the tracker's port in *port if port is not nil.
+func atOpentracker(t testing.TB, port *int) func(string) string {
+	return func(ih string) string {
+		p := opentracker(t, ih)
+		if port != nil {
+			*port = p
+		}
+		return fmt.Sprintf("http://127.0.0.1:%d/announce", p)
+	}
+}
+
 // announceAs registers a peer at 127.0.0.1:port with the tracker at tport, as that peer
 // would announce itself, seeding: to name a peer the tracker could not know, such as a
 // proxy in front of a seeder.
@@ -1213,24 +1254,49 @@ func (p *proc) listenAddr(t testing.TB) string {
 		}
 	}
 	var addrs []string
-	for _, table := range []string{"tcp", "tcp6"} {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
-		if err != nil {
-			t.Fatalf("%s: %v", p.name, err)
-		}
-		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: TCP_LISTEN
-				continue
-			}
-			addrs = append(addrs, procAddr(t, f[1]))
+	for _, s := range tcpSockets(t, fmt.Sprint(pid)) {
+		if s.state == tcpListen && inodes[s.inode] {
+			addrs = append(addrs, s.local)
 		}
 	}
 	if len(addrs) != 1 {
 		t.Fatalf("%s listens on %v; want one TCP socket, its peer port", p.name, addrs)
 	}
 	return addrs[0]
+}
+
+// tcpSocket is a socket of the kernel's TCP tables, its addresses as host:port.
+type tcpSocket struct {
+	local, remote string
+	state         string // in hex: tcpListen, tcpEstablished, …
+	inode         string
+}
+
+// TCP states as /proc/net/tcp writes them.
+const (
+	tcpEstablished = "01"
+	tcpTimeWait    = "06"
+	tcpListen      = "0A"
+)
+
+// tcpSockets lists the TCP sockets, IPv4 and IPv6, of the network namespace of process pid
+// ("self": the test's own), from /proc/PID/net/tcp{,6}.
+func tcpSockets(t testing.TB, pid string) []tcpSocket {
+	t.Helper()
+	var ss []tcpSocket
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%s/net/%s", pid, table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if f := strings.Fields(line); len(f) >= 10 {
+				ss = append(ss, tcpSocket{local: procAddr(t, f[1]), remote: procAddr(t, f[2]), state: f[3], inode: f[9]})
+			}
+		}
+	}
+	return ss
 }
 
 // procAddr turns a /proc/net/tcp{,6} address, the IP's 32-bit words in host order (little

@@ -122,9 +122,7 @@ func TestIPv6Tracker(t *testing.T) {
 	files := sampleTree(t, dir)
 	tor := filepath.Join(dir, "sample.torrent")
 	announce := fmt.Sprintf("http://[::1]:%d/announce", tp)
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "sample")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(dir, "sample"), 18, announce)
 	p := freePort(t)
 	startProc(t, "aria2c", exec.Command("aria2c", "--interface=::1", "--disable-ipv6=false",
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",

@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
@@ -37,23 +33,12 @@ func TestStatusPeerWaits(t *testing.T) {
 	data := fetchtest.Payload(size, 25)
 	writeTree(t, filepath.Join(dir, "set"), map[string][]byte{"f.bin": data, "a.bin": fetchtest.Payload(2<<20, 26)})
 	tor := filepath.Join(dir, "set.torrent")
-	mk := func(announce string) {
-		os.Remove(tor)
-		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "set")).CombinedOutput(); err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
-	mi, _, err := fetch.LoadTorrentFile(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi := trackedTorrent(t, tor, filepath.Join(dir, "set"), 18, atOpentracker(t, nil))
 	ih := mi.HashInfoBytes().HexString()
 	info, err := mi.UnmarshalInfo()
 	if err != nil || len(info.Files) != 2 || info.Files[1].Path[0] != "f.bin" {
 		t.Fatalf("mktorrent: want a.bin then f.bin in the torrent, got %v (%v)", info.Files, err)
 	}
-	mk(fmt.Sprintf("http://127.0.0.1:%d/announce", opentracker(t, ih)))
 
 	seeder := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0", "--max-upload-limit=2M")
 	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
@@ -175,26 +160,4 @@ func peerOf(t status.Torrent, client string) *fetch.Peer {
 		}
 	}
 	return nil
-}
-
-// metricValue scrapes base's /metrics and returns the value of the one series called name.
-func metricValue(t testing.TB, base, name string) float64 {
-	t.Helper()
-	resp, b := get(t, base+"/metrics")
-	if resp.StatusCode != 200 {
-		t.Fatalf("/metrics: %s", resp.Status)
-	}
-	tp := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := tp.TextToMetricFamilies(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v\n%s", err, b)
-	}
-	mf := mfs[name]
-	if mf == nil || len(mf.Metric) != 1 {
-		t.Fatalf("/metrics: %s is %v", name, mf)
-	}
-	if c := mf.Metric[0].Counter; c != nil {
-		return c.GetValue()
-	}
-	return mf.Metric[0].Gauge.GetValue()
 }
