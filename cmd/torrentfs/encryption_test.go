@@ -248,16 +248,14 @@ func TestEncryptionRequired(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		seeder func(t *testing.T, tor string) int // its port, once it seeds
+		seeder func(t *testing.T, tor string) int // its port, once it accepts
 	}{
 		{"Transmission", func(t *testing.T, tor string) int {
-			p, port := transmission(t, tor, dir, "-er")
-			p.waitFor(t, "Seeding")
+			_, port := transmission(t, tor, dir, "-er")
 			return port
 		}},
 		{"libtorrent", func(t *testing.T, tor string) int {
-			p, port := libtorrentEnv(t, []string{"LTPEER_ENCRYPTION=forced"}, tor, dir)
-			p.waitFor(t, "seeding")
+			_, port := libtorrentEnv(t, []string{"LTPEER_ENCRYPTION=forced"}, tor, dir)
 			return port
 		}},
 		{"aria2", func(t *testing.T, tor string) int {
@@ -268,7 +266,10 @@ func TestEncryptionRequired(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seederTracker, mountTracker := opentracker(t, ih.HexString()), opentracker(t, ih.HexString())
-			w := watchWire(t, fmt.Sprintf("127.0.0.1:%d", tc.seeder(t, mk(tc.name+".torrent", seederTracker))), data[:64])
+			port := tc.seeder(t, mk(tc.name+".torrent", seederTracker))
+			// It has checked its copy and told its tracker it seeds.
+			waitUntil(t, tc.name+" to seed", func() bool { return scrape(t, seederTracker, ih).Complete == 1 })
+			w := watchWire(t, fmt.Sprintf("127.0.0.1:%d", port), data[:64])
 			_, wport, _ := net.SplitHostPort(w.addr)
 			p, _ := strconv.Atoi(wport)
 			announceAs(t, mountTracker, ih, p, "-PX0000-wirewatch000")

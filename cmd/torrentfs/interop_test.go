@@ -282,7 +282,7 @@ func libtorrentEnv(t testing.TB, env []string, torrent, dir string, peers ...str
 	cmd := exec.Command("/usr/bin/python3", args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := startProc(t, "libtorrent", cmd, nil)
-	p.waitFor(t, "listening: successfully listening on [TCP]")
+	waitAccepting(t, "libtorrent", port, p.done)
 	return p, port
 }
 

@@ -116,7 +116,7 @@ func TestIPv6Tracker(t *testing.T) {
 	}
 	tp := freePort(t)
 	tracker := startProc(t, "bittorrent-tracker", exec.Command("node", filepath.Join(tracker6Dir, "tracker.js"), "::1", fmt.Sprint(tp)), nil)
-	tracker.waitFor(t, "listening")
+	waitAcceptingAt(t, "bittorrent-tracker", fmt.Sprintf("[::1]:%d", tp), tracker.done)
 
 	dir := t.TempDir()
 	files := sampleTree(t, dir)

@@ -33,7 +33,8 @@ func TestStatusPeerWaits(t *testing.T) {
 	data := fetchtest.Payload(size, 25)
 	writeTree(t, filepath.Join(dir, "set"), map[string][]byte{"f.bin": data, "a.bin": fetchtest.Payload(2<<20, 26)})
 	tor := filepath.Join(dir, "set.torrent")
-	mi := trackedTorrent(t, tor, filepath.Join(dir, "set"), 18, atOpentracker(t, nil))
+	var tport int
+	mi := trackedTorrent(t, tor, filepath.Join(dir, "set"), 18, atOpentracker(t, &tport))
 	ih := mi.HashInfoBytes().HexString()
 	info, err := mi.UnmarshalInfo()
 	if err != nil || len(info.Files) != 2 || info.Files[1].Path[0] != "f.bin" {
@@ -44,8 +45,9 @@ func TestStatusPeerWaits(t *testing.T) {
 	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
 
 	// Transmission with its upload limited to 0 is a seed that chokes every peer.
-	choker, _ := transmission(t, tor, dir, "-u", "0")
-	choker.waitFor(t, "Seeding")
+	transmission(t, tor, dir, "-u", "0")
+	// Both have checked their copies and told the tracker they seed.
+	waitUntil(t, "the tracker to know both seeders", func() bool { return scrape(t, tport, mi.HashInfoBytes()).Complete == 2 })
 
 	mnt, hp := t.TempDir(), freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", hp)

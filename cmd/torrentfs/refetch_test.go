@@ -24,14 +24,13 @@ import (
 func thirdPartySwarm(t testing.TB, dir, name string) string {
 	t.Helper()
 	tor := filepath.Join(dir, name+".torrent")
-	trackedTorrent(t, tor, filepath.Join(dir, name), 18, atOpentracker(t, nil))
-
-	tr, _ := transmission(t, tor, dir)
-	a := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
-	waitAccepting(t, "aria2c", a.port, a.exited)
-	lt, _ := libtorrent(t, tor, dir)
-	tr.waitFor(t, "Seeding")
-	lt.waitFor(t, "seeding")
+	var tport int
+	ih := trackedTorrent(t, tor, filepath.Join(dir, name), 18, atOpentracker(t, &tport)).HashInfoBytes()
+	transmission(t, tor, dir)
+	aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
+	libtorrent(t, tor, dir)
+	// Each has checked its copy and told the tracker it seeds.
+	waitUntil(t, "the tracker to know three seeders", func() bool { return scrape(t, tport, ih).Complete == 3 })
 	return tor
 }
 
