@@ -176,7 +176,7 @@ func interruptDeadSwarm(t *testing.T) (*proc, string, func(t *testing.T)) {
 	tor := filepath.Join(t.TempDir(), "dead.torrent")
 	writeMetaInfo(t, tor, mi)
 	mnt := t.TempDir()
-	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "0", "--debug-fuse", tor, mnt}, loopback...)...)
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "0", tor, mnt}, loopback...)...)
 	m.waitReady(t)
 	after := blockedRead(filepath.Join(mnt, "f.bin"))
 	// The read reached the mount, where it waits: the torrent's first contact says a read

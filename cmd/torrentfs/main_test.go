@@ -286,11 +286,11 @@ func (p *proc) waitFor(t testing.TB, s string) string {
 	}
 }
 
-// wantLogged has the test check, once p has ended (when the test ends, if not before), that
-// a line of p's output holds every one of subs: for a line that is itself what a test
-// checks, such as a warning a user reads. It waits for nothing: the test waits on an event
-// (readiness, the status API, a read's result) after which the line has been written, and
-// once the process has ended all it wrote has been read.
+// wantLogged has the test check, as it ends and once p has ended (p's cleanup), that a line
+// of p's output holds every one of subs: for a line that is itself what a test checks, such
+// as a warning a user reads. It waits for nothing: the test waits on an event (readiness,
+// the status API, a read's result) after which the line has been written, and once the
+// process has ended all it wrote has been read.
 func (p *proc) wantLogged(t testing.TB, subs ...string) {
 	t.Helper()
 	if len(subs) == 0 {
