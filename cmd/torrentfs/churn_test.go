@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -148,13 +147,7 @@ func TestFleetChurn(t *testing.T) {
 // returns its address.
 func churnTracker(t testing.TB, h *testnet.Host, infohashes ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("opentracker"); err != nil {
-		t.Fatal("opentracker not installed: run make deps")
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infohashes, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := opentrackerDir(t, infohashes)
 	addr := net.JoinHostPort(h.IPv4.String(), "6969")
 	p := startProc(t, "opentracker on "+h.Name, h.Command("opentracker", "-i", h.IPv4.String(), "-p", "6969", "-P", "6969",
 		"-d", dir, "-w", "/whitelist"), nil)

@@ -482,13 +482,7 @@ func opentracker(t testing.TB, infohashes ...string) int {
 // function that stops it (it is stopped when the test ends in any case).
 func opentrackerAt(t testing.TB, ip string, infohashes ...string) (int, func()) {
 	t.Helper()
-	if _, err := exec.LookPath("opentracker"); err != nil {
-		t.Fatal("opentracker not installed: run make deps")
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infohashes, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := opentrackerDir(t, infohashes)
 	p := freePort(t)
 	ps := fmt.Sprint(p)
 	cmd := exec.Command("opentracker", "-i", ip, "-p", ps, "-P", ps, "-d", dir, "-w", "/whitelist")
@@ -544,6 +538,20 @@ func atOpentracker(t testing.TB, port *int) func(string) string {
 		}
 		return fmt.Sprintf("http://127.0.0.1:%d/announce", p)
 	}
+}
+
+// opentrackerDir checks that opentracker is installed and returns a directory for it (-d)
+// holding /whitelist (-w), the infohashes' hex, one a line.
+func opentrackerDir(t testing.TB, infohashes []string) string {
+	t.Helper()
+	if _, err := exec.LookPath("opentracker"); err != nil {
+		t.Fatal("opentracker not installed: run make deps")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infohashes, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // announceAs registers a peer at 127.0.0.1:port with the tracker at tport, as that peer

@@ -16,6 +16,18 @@ import (
 	"github.com/torrentfs/torrentfs/status"
 )
 
+// unfinishedSet writes dir/set, of two files: f.bin, size bytes, which it returns, and a.bin,
+// whole pieces before f.bin in a torrent (mktorrent's 256 KiB pieces), which the tests never
+// read: a mount that reads f.bin never has every piece, so it is a peer that is not a seed,
+// and seeders stay connected to it (a seeder drops a peer that has everything). seed seeds
+// the payloads.
+func unfinishedSet(t *testing.T, dir string, size int, seed uint64) []byte {
+	t.Helper()
+	data := fetchtest.Payload(size, seed)
+	writeTree(t, filepath.Join(dir, "set"), map[string][]byte{"f.bin": data, "a.bin": fetchtest.Payload(2<<20, seed+1)})
+	return data
+}
+
 // TestStatusPeerWaits checks what status, the JSON API, the web page and /metrics say of each
 // peer: the bytes each way and the waits (fetch.Waits). A mount reads a file while two peers
 // that have it are connected, found through opentracker: an aria2 seeder whose upload is
@@ -25,13 +37,11 @@ import (
 // kept the mount choked for as long as the mount wanted them. Then an aria2 leecher downloads
 // the file from the mount: the mount's upload to it is the file's size.
 func TestStatusPeerWaits(t *testing.T) {
-	// f.bin is read, at 2 MiB/s in about 3 s; a.bin, before it in the torrent, never is, so the
-	// mount never has every piece and the seeders stay connected to it (a seeder drops a peer
-	// that has everything). a.bin is whole pieces: f.bin's pieces hold f.bin only.
+	// f.bin is read, at 2 MiB/s in about 3 s; the mount never has every piece, and the seeders
+	// stay connected to it.
 	const size = 6<<20 + 3
 	dir := t.TempDir()
-	data := fetchtest.Payload(size, 25)
-	writeTree(t, filepath.Join(dir, "set"), map[string][]byte{"f.bin": data, "a.bin": fetchtest.Payload(2<<20, 26)})
+	data := unfinishedSet(t, dir, size, 25)
 	tor := filepath.Join(dir, "set.torrent")
 	var tport int
 	mi := trackedTorrent(t, tor, filepath.Join(dir, "set"), 18, atOpentracker(t, &tport))
