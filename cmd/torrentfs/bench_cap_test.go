@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/torrentfs/torrentfs/internal/human"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // capScale: the cap holds whatever its size. A file three times the largest cap streams
@@ -36,8 +37,8 @@ func (r *benchRun) capScale() {
 			mnt, p, _ := r.mount(tor, "", extra, peer)
 			stopDu := watchDu(r.b, p.cmd.Args[3])
 			if prefetch {
-				// The log line is the one signal that the background fill is over.
-				p.waitFor(r.b, "background prefetch stops")
+				// The first eviction stops the background fill (fetch.Client.Evicted).
+				waitStatus(r.b, mnt, anyTorrent(func(tr status.Torrent) bool { return tr.Evicted > 0 }))
 			}
 			d := timeRead(r.b, filepath.Join(mnt, filepath.Base(src)), 0, 3*largest)
 			peak := stopDu()

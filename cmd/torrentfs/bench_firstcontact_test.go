@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -291,21 +292,13 @@ func (r *benchRun) fcArrive(s fcSwarm, ports []int) {
 // fcHeld returns the first connection the kernel holds on one of the ports, other than a
 // listening socket or one in TIME_WAIT (closed on our side and theirs), or "".
 func fcHeld(b *testing.B, ports []int) string {
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		data, err := os.ReadFile(table)
-		if err != nil {
-			b.Fatal(err)
+	for _, s := range tcpSockets(b, "self") {
+		if s.state == tcpListen || s.state == tcpTimeWait {
+			continue
 		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 4 || f[3] == "0A" || f[3] == "06" { // LISTEN, TIME_WAIT
-				continue
-			}
-			_, hexPort, _ := strings.Cut(f[1], ":")
-			port, err := strconv.ParseUint(hexPort, 16, 16)
-			if err == nil && slices.Contains(ports, int(port)) {
-				return fmt.Sprintf("%s: local %s remote %s state %s", table, f[1], f[2], f[3])
-			}
+		_, port, _ := net.SplitHostPort(s.local)
+		if p, err := strconv.Atoi(port); err == nil && slices.Contains(ports, p) {
+			return fmt.Sprintf("local %s remote %s state %s", s.local, s.remote, s.state)
 		}
 	}
 	return ""

@@ -316,8 +316,10 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 
 		}
 	}()
+	// The file in the mount, rather than readiness: mountBin may be a revision from before
+	// torrentfs said READY=1.
 	for _, m := range ms {
-		m.p.waitFor(r.b, "msg=mounted")
+		waitListed(r.b, m.mnt, f.name)
 	}
 	waitScrape(r.b, trackerURL, ih, 0, len(ms))
 	before := make([]testnet.Counters, len(hosts))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/cache"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // du is what `du -s --block-size=1 dir` reports. du complains, and still counts, when a
@@ -169,7 +170,10 @@ func TestCacheCapPrefetchAll(t *testing.T) {
 	p := start(t, nil, append([]string{"mount", "--cache-dir", cacheDir, "--cache-max-size", "64M", "--prefetch", "all",
 		"--peer", addr, s.TorrentPath, mnt}, loopback...)...)
 	p.waitReady(t)
-	p.waitFor(t, "background prefetch stops") // the line a user is told: what this checks
+	// The cache evicted: the background download, full, has stopped (fetch.Client.Evicted
+	// logs it first). The line a user is told is what this checks.
+	waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool { return tr.Evicted > 0 }))
+	p.wantLogged(t, "cache full: background prefetch stops")
 	streamEqual(t, filepath.Join(mnt, "all.bin"), data)
 	// The background download's first fill runs at full loopback speed, the fastest the
 	// writers' queues fill: what is queued and not yet on disk counts against the cap
@@ -264,7 +268,10 @@ func TestDiskFull(t *testing.T) {
 	file := filepath.Join(mnt, "big.bin")
 	stop := watchDu(t, cacheDir)
 	streamEqual(t, file, data)
-	p.waitFor(t, "has less room than the cache's cap") // the warning is what this checks
+	// The cache's limit is the file system's room, not its cap: the evictor said so before
+	// it set that limit (cache.logDiskLimit). The warning is what this checks.
+	r := waitStatus(t, mnt, func(r status.Report) bool { return r.CacheLimit > 0 && r.CacheLimit < 128<<20 })
+	p.wantLogged(t, "the cache's file system has less room than the cache's cap")
 	t.Logf("streamed %d MiB with the cache on a 128 MiB tmpfs: peak du %.1f MiB",
 		len(data)>>20, float64(stop())/(1<<20))
 
@@ -280,9 +287,11 @@ func TestDiskFull(t *testing.T) {
 	if err := syscall.Statfs(fsDir, &st); err != nil {
 		t.Fatal(err)
 	}
+	var taken int64 // what the filler took
 	for n := int64(st.Bavail) * st.Bsize; ; n -= 64 << 10 {
 		err := syscall.Fallocate(int(filler.Fd()), 0, 0, n)
 		if err == nil {
+			taken = n
 			break
 		}
 		if !errors.Is(err, syscall.ENOSPC) || n <= 0 {
@@ -290,13 +299,19 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	filler.Close()
-	p.waitFor(t, "filling up") // the warning is what this checks
+	// The limit drops by what the filler took (the cache's own writes and evictions leave
+	// its used plus free room as it was); the evictor warned before it set the new limit.
+	// The warning is what this checks.
+	r = waitStatus(t, mnt, func(n status.Report) bool { return n.CacheLimit < r.CacheLimit-taken/2 })
+	p.wantLogged(t, "the cache's file system is filling up")
 	// What is cached is served; what is not is fetched once eviction made room.
 	readEqual(t, file, int64(len(data))-8<<20, data[len(data)-8<<20:])
 	readEqual(t, file, 0, data[:16<<20])
 	readEqual(t, file, 100<<20, data[100<<20:116<<20])
 	os.Remove(filler.Name())
-	p.waitFor(t, "space returned") // the line is what this checks
+	// The limit rises again, said before it is set. The line is what this checks.
+	waitStatus(t, mnt, func(n status.Report) bool { return n.CacheLimit > r.CacheLimit+taken/2 })
+	p.wantLogged(t, "space returned on the cache's file system")
 	readEqual(t, file, 40<<20, data[40<<20:72<<20])
 	if code := p.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("exit %d", code)
@@ -375,7 +390,9 @@ func TestDamagedCacheRefetched(t *testing.T) {
 		}
 	}
 	f.Close()
-	p.waitFor(t, "a cached piece is damaged") // the warning is what this checks
+	// The read that found the piece damaged warned before it failed (cache's dropDamaged).
+	// The warning is what this checks.
+	p.wantLogged(t, "a cached piece is damaged")
 	t.Logf("with nobody online, %d of %d pieces failed to read", failed, len(data)>>18+1)
 	p.stop(t, syscall.SIGINT)
 

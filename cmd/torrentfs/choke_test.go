@@ -1,12 +1,10 @@
 package main
 
 import (
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/status"
 )
 
@@ -19,16 +17,11 @@ import (
 // was not asked for a piece that such a peer had while the peer's 1 s grace to unchoke us
 // ran (patch 14), and nothing asked the seed again once it ran out: the read failed with EIO.
 func TestChokingPeerDoesNotStallReads(t *testing.T) {
-	// a.bin, before f.bin in the torrent and whole pieces, is never read: the first mount
-	// never has every piece, and is a peer that is not a seed.
-	const size = 6<<20 + 4321
+	// The first mount never has every piece: it is a peer that is not a seed.
 	dir := t.TempDir()
-	data := fetchtest.Payload(size, 30)
-	writeTree(t, filepath.Join(dir, "set"), map[string][]byte{"f.bin": data, "a.bin": fetchtest.Payload(2<<20, 31)})
+	data := unfinishedSet(t, dir, 6<<20+4321, 30)
 	tor := filepath.Join(dir, "set.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-o", tor, filepath.Join(dir, "set")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(dir, "set"), 18, "")
 	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "set")}, loopback...)...)
 	seed := seeder.seedAddr(t)
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 	"github.com/torrentfs/torrentfs/status"
@@ -43,18 +41,9 @@ func TestFleetChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	tor := filepath.Join(t.TempDir(), "fleet.torrent")
-	mk := func(announce string) {
-		os.Remove(tor)
-		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(src, "fleet.bin")).CombinedOutput(); err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
-	mi, _, err := fetch.LoadTorrentFile(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk(fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, mi.HashInfoBytes().HexString())))
+	trackedTorrent(t, tor, filepath.Join(src, "fleet.bin"), 18, func(ih string) string {
+		return fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, ih))
+	})
 
 	seed := churnAria2(t, origin, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
 
@@ -68,7 +57,7 @@ func TestFleetChurn(t *testing.T) {
 		m := &mount{h: h, dir: t.TempDir(), read: make(chan error, 1)}
 		m.p = startIn(t, h, "mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String()+":6881",
 			"--no-dht", "--no-upnp", tor, m.dir)
-		m.p.waitFor(t, "msg=mounted")
+		m.p.waitReady(t)
 		return m
 	}
 	var readers sync.WaitGroup
@@ -158,13 +147,7 @@ func TestFleetChurn(t *testing.T) {
 // returns its address.
 func churnTracker(t testing.TB, h *testnet.Host, infohashes ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("opentracker"); err != nil {
-		t.Fatal("opentracker not installed: run make deps")
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infohashes, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := opentrackerDir(t, infohashes)
 	addr := net.JoinHostPort(h.IPv4.String(), "6969")
 	p := startProc(t, "opentracker on "+h.Name, h.Command("opentracker", "-i", h.IPv4.String(), "-p", "6969", "-P", "6969",
 		"-d", dir, "-w", "/whitelist"), nil)

@@ -132,9 +132,10 @@ func TestShapeBeside(t *testing.T) {
 	mnt := t.TempDir()
 	m := start(t, nil, append(append(args, mnt), loopback...)...)
 	m.waitReady(t)
-	// The lines are what this checks: each refused torrent gets one that says which limit.
+	// The lines are what this checks: each refused torrent gets one that says which limit,
+	// before the mount is ready.
 	for name, limit := range limits {
-		m.waitFor(t, name+".torrent: "+limit)
+		m.wantLogged(t, name+".torrent: "+limit)
 	}
 	streamEqual(t, filepath.Join(mnt, "good.bin"), data)
 	es, err := os.ReadDir(filepath.Join(mnt, "same"))

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
@@ -243,31 +241,21 @@ func TestEncryptionRequired(t *testing.T) {
 	}
 	mk := func(name string, tport int) string {
 		tor := filepath.Join(dir, name)
-		os.Remove(tor)
-		out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, filepath.Join(dir, "sample")).CombinedOutput()
-		if err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
+		mktorrent(t, tor, filepath.Join(dir, "sample"), 18, fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
 		return tor
 	}
-	mi, _, err := fetch.LoadTorrentFile(mk("probe.torrent", 1)) // the info-hash does not depend on the tracker
-	if err != nil {
-		t.Fatal(err)
-	}
-	ih := mi.HashInfoBytes()
+	ih := mktorrent(t, filepath.Join(dir, "probe.torrent"), filepath.Join(dir, "sample"), 18, "").HashInfoBytes() // the info-hash does not depend on the tracker
 
 	for _, tc := range []struct {
 		name   string
-		seeder func(t *testing.T, tor string) int // its port, once it seeds
+		seeder func(t *testing.T, tor string) int // its port, once it accepts
 	}{
 		{"Transmission", func(t *testing.T, tor string) int {
-			p, port := transmission(t, tor, dir, "-er")
-			p.waitFor(t, "Seeding")
+			_, port := transmission(t, tor, dir, "-er")
 			return port
 		}},
 		{"libtorrent", func(t *testing.T, tor string) int {
-			p, port := libtorrentEnv(t, []string{"LTPEER_ENCRYPTION=forced"}, tor, dir)
-			p.waitFor(t, "seeding")
+			_, port := libtorrentEnv(t, []string{"LTPEER_ENCRYPTION=forced"}, tor, dir)
 			return port
 		}},
 		{"aria2", func(t *testing.T, tor string) int {
@@ -278,7 +266,10 @@ func TestEncryptionRequired(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			seederTracker, mountTracker := opentracker(t, ih.HexString()), opentracker(t, ih.HexString())
-			w := watchWire(t, fmt.Sprintf("127.0.0.1:%d", tc.seeder(t, mk(tc.name+".torrent", seederTracker))), data[:64])
+			port := tc.seeder(t, mk(tc.name+".torrent", seederTracker))
+			// It has checked its copy and told its tracker it seeds.
+			waitUntil(t, tc.name+" to seed", func() bool { return scrape(t, seederTracker, ih).Complete == 1 })
+			w := watchWire(t, fmt.Sprintf("127.0.0.1:%d", port), data[:64])
 			_, wport, _ := net.SplitHostPort(w.addr)
 			p, _ := strconv.Atoi(wport)
 			announceAs(t, mountTracker, ih, p, "-PX0000-wirewatch000")

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // misbehaviour is how a hostile peer departs from the protocol.
@@ -456,31 +458,6 @@ func startRead(t *testing.T, m *proc, path string) func(limit time.Duration) []b
 	}
 }
 
-// waitForAny waits for a line of p's output containing one of subs, and returns it.
-func waitForAny(t *testing.T, p *proc, subs ...string) string {
-	t.Helper()
-	timeout := time.After(time.Minute)
-	for seen := 0; ; {
-		p.mu.Lock()
-		lines, changed := p.lines, p.changed
-		p.mu.Unlock()
-		for ; seen < len(lines); seen++ {
-			for _, s := range subs {
-				if strings.Contains(lines[seen], s) {
-					return lines[seen]
-				}
-			}
-		}
-		select {
-		case <-changed:
-		case <-p.done:
-			t.Fatalf("%s exited before logging any of %q", p.name, subs)
-		case <-timeout:
-			t.Fatalf("none of %q from %s in a minute", subs, p.name)
-		}
-	}
-}
-
 // TestHostilePeers mounts a torrent with an honest seeder and a peer that misbehaves in one
 // way, and reads the file: the mount returns exactly the source's bytes, before its
 // --read-timeout of a minute gives up (a read that waited that long fails with EIO). The
@@ -551,9 +528,11 @@ func TestHostilePeers(t *testing.T) {
 			m.waitReady(t)
 			read := startRead(t, m, filepath.Join(mnt, "f.bin"))
 			if tc.late {
-				// The peer sent a piece alone and it failed, or a piece with others and
-				// smart banning found its blocks.
-				waitForAny(t, m, "piece failed hash. banning peer", "smart banned peer")
+				// The peer, alone, sent a piece that failed its hash, and was banned: the
+				// mount dropped it.
+				waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool {
+					return tr.HashFailures > 0 && !slices.ContainsFunc(tr.PeerList, func(p fetch.Peer) bool { return p.Addr == h.addr })
+				}))
 				sw.StartSeederConfig(t, fetch.Config{ListenAddr: honest})
 			}
 			got := read(2 * time.Minute)
@@ -706,8 +685,15 @@ func TestHostileClientName(t *testing.T) {
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "-v", "--cache-dir", t.TempDir(), "--peer", h.addr, tor, mnt}, loopback...)...)
 	m.waitReady(t)
+	// The mount has the peer's name: it logged it (fetch's ReadExtendedHandshake callback)
+	// before anacrolix kept it for status.
+	waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool {
+		return slices.ContainsFunc(tr.PeerList, func(p fetch.Peer) bool {
+			return p.Addr == h.addr && strings.HasPrefix(p.Client, controlClientName[:8])
+		})
+	}))
 	// The line naming the peer is what the check of the log below reads: it must be there.
-	m.waitFor(t, "msg=\"a peer says which client it is\" peer="+h.addr)
+	m.wantLogged(t, "msg=\"a peer says which client it is\" peer="+h.addr)
 	code, out, errOut := torrentfs(t, nil, "status", mnt)
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, errOut)
@@ -723,10 +709,10 @@ func TestHostileClientName(t *testing.T) {
 			t.Errorf("status printed a line of %d bytes: the name is not cut short", len(l))
 		}
 	}
-	if strings.ContainsAny(m.output(), "\x1b\a\u202e") {
-		t.Error("the mount's log holds raw terminal controls")
-	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
+	}
+	if strings.ContainsAny(m.output(), "\x1b\a\u202e") { // all of it, the mount ended
+		t.Error("the mount's log holds raw terminal controls")
 	}
 }

@@ -35,6 +35,20 @@ func dialSmall(t *testing.T, addr string) net.Conn {
 	return conn
 }
 
+// serverClosed reports whether the server's end of the test's connection c has left
+// ESTABLISHED (or the kernel's TCP table no longer holds it): the server closed it. The test
+// shares the server's network namespace, so its TCP table lists both ends.
+func serverClosed(t *testing.T, c net.Conn) bool {
+	t.Helper()
+	client, server := c.LocalAddr().String(), c.RemoteAddr().String()
+	for _, s := range tcpSockets(t, "self") {
+		if s.local == server && s.remote == client {
+			return s.state != tcpEstablished
+		}
+	}
+	return true
+}
+
 // TestHTTPGuard: every response is nosniff and torrent content is sandboxed; a request
 // addressed to another name is refused (DNS rebinding) unless --http-host allows it; a
 // cross-site POST is refused; with --http-max-requests 1, a second request while a first
@@ -113,9 +127,11 @@ func TestHTTPGuard(t *testing.T) {
 	if resp := req("GET", "/api/torrents"); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("a second request while the only place is taken: %s, Retry-After %q; want 503", resp.Status, resp.Header.Get("Retry-After"))
 	}
-	// The warning is what this checks; the client, stalled, cannot see the cut without
-	// reading, and reading would unstall it.
-	p.waitFor(t, "http response cut off")
+	// The client, stalled, cannot see the cut without reading, and reading would unstall it;
+	// the kernel's table shows the server's end of it closed, which the server does after
+	// the guard has warned. The warning is what this checks.
+	waitUntil(t, "the server to close the stalled connection", func() bool { return serverClosed(t, stalled) })
+	p.wantLogged(t, "http response cut off")
 	if d := time.Since(headersAt); d < timeout {
 		t.Errorf("cut off %v after its headers, before --http-timeout %v", d, timeout)
 	}

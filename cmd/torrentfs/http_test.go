@@ -30,12 +30,45 @@ func httpMount(t *testing.T, tor, addr string, extra ...string) (*proc, string, 
 	args := append([]string{"mount", "--cache-dir", t.TempDir(), "--peer", addr, "--http", fmt.Sprintf("127.0.0.1:%d", hp)}, extra...)
 	p := start(t, nil, append(append(args, tor, mnt), loopback...)...)
 	p.waitReady(t)
-	// The line is what this checks: it tells the user where the server listens.
-	line := p.waitFor(t, "msg=http")
-	if !strings.Contains(line, fmt.Sprintf("addr=127.0.0.1:%d", hp)) {
-		t.Fatalf("the http line does not say where it listens: %s", line)
-	}
+	// The line is what this checks: it tells the user where the server listens. It was
+	// written before the mount said it was ready.
+	p.wantLogged(t, "msg=http ", fmt.Sprintf("addr=127.0.0.1:%d ", hp))
 	return p, mnt, fmt.Sprintf("http://127.0.0.1:%d", hp)
+}
+
+// metricValue scrapes base's /metrics and returns the value of the one series called name: a
+// counter's or a gauge's, or a histogram's count of samples. The families named in present
+// must be in the scrape too.
+func metricValue(t testing.TB, base, name string, present ...string) float64 {
+	t.Helper()
+	resp, b := get(t, base+"/metrics")
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %s", resp.Status)
+	}
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := tp.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, b)
+	}
+	for _, want := range present {
+		if mfs[want] == nil {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	mf := mfs[name]
+	if mf == nil || len(mf.Metric) != 1 {
+		t.Fatalf("/metrics: %s is %v", name, mf)
+	}
+	switch m := mf.Metric[0]; {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Histogram != nil:
+		return float64(m.Histogram.GetSampleCount())
+	}
+	t.Fatalf("/metrics: %s is neither a counter, a gauge nor a histogram", name)
+	return 0
 }
 
 func get(t testing.TB, url string, header ...string) (*http.Response, []byte) {
@@ -74,36 +107,9 @@ func TestHTTP(t *testing.T) {
 
 	metric := func(name string) float64 {
 		t.Helper()
-		resp, b := get(t, base+"/metrics")
-		if resp.StatusCode != 200 {
-			t.Fatalf("/metrics: %s", resp.Status)
-		}
-		tp := expfmt.NewTextParser(model.UTF8Validation)
-		mfs, err := tp.TextToMetricFamilies(bytes.NewReader(b))
-		if err != nil {
-			t.Fatalf("/metrics does not parse: %v\n%s", err, b)
-		}
-		for _, want := range []string{"torrentfs_reads_waiting", "torrentfs_read_duration_seconds", "torrentfs_downloaded_bytes_total",
+		return metricValue(t, base, name, "torrentfs_reads_waiting", "torrentfs_read_duration_seconds", "torrentfs_downloaded_bytes_total",
 			"torrentfs_uploaded_bytes_total", "torrentfs_cached_bytes", "torrentfs_evicted_bytes_total", "torrentfs_peers",
-			"torrentfs_hash_failures_total", "torrentfs_cache_used_bytes", "go_goroutines"} {
-			if mfs[want] == nil {
-				t.Errorf("/metrics has no %s", want)
-			}
-		}
-		mf := mfs[name]
-		if mf == nil || len(mf.Metric) != 1 {
-			t.Fatalf("/metrics: %s is %v", name, mf)
-		}
-		m := mf.Metric[0]
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		}
-		return 0
+			"torrentfs_hash_failures_total", "torrentfs_cache_used_bytes", "go_goroutines")
 	}
 	if n := metric("torrentfs_read_bytes_total"); n != 0 {
 		t.Fatalf("read bytes before any read: %v", n)
@@ -304,10 +310,9 @@ func TestHTTPAuth(t *testing.T) {
 	if resp := do("/", "me", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("a wrong password: %s", resp.Status)
 	}
-	line := p.waitFor(t, "http login failed") // the warning an operator reads: what this checks
-	if !strings.Contains(line, "remote=127.0.0.1 ") {
-		t.Errorf("the failed login's line does not name its address: %s", line)
-	}
+	// The warning an operator reads, naming the address, is what this checks: the server
+	// wrote it before it answered 401.
+	p.wantLogged(t, "http login failed", "remote=127.0.0.1 ")
 	if resp := do("/", "me", "s3cret"); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
 		t.Errorf("the right password at once after a wrong one: %s, Retry-After %q; want 429 for a second", resp.Status, resp.Header.Get("Retry-After"))
 	}

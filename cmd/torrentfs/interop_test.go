@@ -70,24 +70,8 @@ func TestInterop(t *testing.T) {
 	files := sampleTree(t, dir)
 	tor := filepath.Join(dir, "sample.torrent")
 
-	// The tracker's whitelist needs the info-hash, which does not depend on the announce URL.
-	ih := func() string {
-		mi, _, err := fetch.LoadTorrentFile(tor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return mi.HashInfoBytes().HexString()
-	}
-	mk := func(announce string) {
-		os.Remove(tor)
-		out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "sample")).CombinedOutput()
-		if err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce")
-	tport := opentracker(t, ih())
-	mk(fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
+	var tport int
+	trackedTorrent(t, tor, filepath.Join(dir, "sample"), 18, atOpentracker(t, &tport))
 
 	seeder := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
 	mnt := t.TempDir()
@@ -176,7 +160,9 @@ func TestBadPeer(t *testing.T) {
 	if len(r.got) > badAt || !bytes.Equal(r.got, data[:len(r.got)]) {
 		t.Fatalf("read %d bytes before EIO; they must be the source's, and stop before byte %d", len(r.got), badAt)
 	}
-	m.waitFor(t, "banned_for_bad_data=1") // the ban a user is told of: what this checks
+	// The ban a user is told of is what this checks: the read that timed out said so before
+	// it failed with EIO.
+	m.wantLogged(t, "banned_for_bad_data=1")
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}
@@ -296,7 +282,7 @@ func libtorrentEnv(t testing.TB, env []string, torrent, dir string, peers ...str
 	cmd := exec.Command("/usr/bin/python3", args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := startProc(t, "libtorrent", cmd, nil)
-	p.waitFor(t, "listening: successfully listening on [TCP]")
+	waitAccepting(t, "libtorrent", port, p.done)
 	return p, port
 }
 

@@ -176,12 +176,14 @@ func interruptDeadSwarm(t *testing.T) (*proc, string, func(t *testing.T)) {
 	tor := filepath.Join(t.TempDir(), "dead.torrent")
 	writeMetaInfo(t, tor, mi)
 	mnt := t.TempDir()
-	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "0", "--debug-fuse", tor, mnt}, loopback...)...)
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "0", tor, mnt}, loopback...)...)
 	m.waitReady(t)
 	after := blockedRead(filepath.Join(mnt, "f.bin"))
-	// The read reached the mount, where it waits: go-fuse's debug log of the request is the
-	// only sign of it (the read blocks, and the status API counts reads once answered).
-	m.waitFor(t, ": READ ")
+	// The read reached the mount, where it waits: the torrent's first contact says a read
+	// began.
+	waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool {
+		return tr.FirstContact != nil && tr.FirstContact.ReadBegan > 0
+	}))
 	return m, mnt, after
 }
 

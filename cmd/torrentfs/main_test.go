@@ -80,6 +80,7 @@ type proc struct {
 	mu      sync.Mutex
 	lines   []string
 	changed chan struct{} // closed and replaced when a line arrives
+	logged  [][]string    // lines wantLogged asks for, checked once the process has ended
 }
 
 // start runs torrentfs with args. A mount, serve or seed (args[0]) whose env sets no
@@ -236,6 +237,7 @@ func (p *proc) cleanup(t testing.TB, after func()) {
 		if after != nil {
 			after()
 		}
+		p.checkLogged(t)
 		if t.Failed() {
 			t.Logf("%s %s output:\n%s", p.name, strings.Join(p.cmd.Args[1:], " "), p.output())
 		}
@@ -282,6 +284,54 @@ func (p *proc) waitFor(t testing.TB, s string) string {
 			t.Fatalf("no %q from %s in a minute:\n%s", s, p.name, p.output())
 		}
 	}
+}
+
+// wantLogged has the test check, as it ends and once p has ended (p's cleanup), that a line
+// of p's output holds every one of subs: for a line that is itself what a test checks, such
+// as a warning a user reads. It waits for nothing: the test waits on an event (readiness,
+// the status API, a read's result) after which the line has been written, and once the
+// process has ended all it wrote has been read.
+func (p *proc) wantLogged(t testing.TB, subs ...string) {
+	t.Helper()
+	if len(subs) == 0 {
+		t.Fatal("wantLogged: no text to look for")
+	}
+	p.mu.Lock()
+	p.logged = append(p.logged, subs)
+	p.mu.Unlock()
+}
+
+// checkLogged fails the test for each line wantLogged asked for that p, ended, did not
+// write.
+func (p *proc) checkLogged(t testing.TB) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, subs := range p.logged {
+		if !slices.ContainsFunc(p.lines, func(l string) bool {
+			for _, s := range subs {
+				if !strings.Contains(l, s) {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Errorf("%s wrote no line holding %q", p.name, subs)
+		}
+	}
+	p.logged = nil
+}
+
+// hasOpen reports whether the running process p has the file at path open, from /proc.
+func hasOpen(p *proc, path string) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid)
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		if to, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && to == path {
+			return true
+		}
+	}
+	return false
 }
 
 // port returns the port= value of a log line.
@@ -432,13 +482,7 @@ func opentracker(t testing.TB, infohashes ...string) int {
 // function that stops it (it is stopped when the test ends in any case).
 func opentrackerAt(t testing.TB, ip string, infohashes ...string) (int, func()) {
 	t.Helper()
-	if _, err := exec.LookPath("opentracker"); err != nil {
-		t.Fatal("opentracker not installed: run make deps")
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infohashes, "\n")+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := opentrackerDir(t, infohashes)
 	p := freePort(t)
 	ps := fmt.Sprint(p)
 	cmd := exec.Command("opentracker", "-i", ip, "-p", ps, "-P", ps, "-d", dir, "-w", "/whitelist")
@@ -453,6 +497,61 @@ func opentrackerAt(t testing.TB, ip string, infohashes ...string) (int, func()) 
 	// opentracker says nothing when it is ready.
 	waitAcceptingAt(t, "opentracker", net.JoinHostPort(ip, ps), exited)
 	return p, stop
+}
+
+// mktorrent makes tor, a torrent of path (a file or a directory), with Debian's mktorrent, in
+// pieces of 1<<log2Piece bytes, announced to announce if it is not empty; it returns the
+// torrent's metainfo.
+func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string) *metainfo.MetaInfo {
+	t.Helper()
+	os.Remove(tor) // mktorrent will not overwrite it
+	args := []string{"-l", strconv.Itoa(log2Piece), "-o", tor}
+	if announce != "" {
+		args = append(args, "-a", announce)
+	}
+	if out, err := exec.Command("mktorrent", append(args, path)...).CombinedOutput(); err != nil {
+		t.Fatalf("mktorrent: %v\n%s", err, out)
+	}
+	mi, err := metainfo.LoadFromFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi
+}
+
+// trackedTorrent is mktorrent announcing to the tracker that tracker starts for the
+// torrent's info-hash (a whitelist needs it) and whose announce URL it returns: the torrent is
+// made twice, as its info-hash does not depend on its announce URL.
+func trackedTorrent(t testing.TB, tor, path string, log2Piece int, tracker func(infohash string) string) *metainfo.MetaInfo {
+	t.Helper()
+	mi := mktorrent(t, tor, path, log2Piece, "")
+	return mktorrent(t, tor, path, log2Piece, tracker(mi.HashInfoBytes().HexString()))
+}
+
+// atOpentracker is a tracker for trackedTorrent: opentracker on 127.0.0.1 (opentracker); it
+// stores the tracker's port in *port if port is not nil.
+func atOpentracker(t testing.TB, port *int) func(string) string {
+	return func(ih string) string {
+		p := opentracker(t, ih)
+		if port != nil {
+			*port = p
+		}
+		return fmt.Sprintf("http://127.0.0.1:%d/announce", p)
+	}
+}
+
+// opentrackerDir checks that opentracker is installed and returns a directory for it (-d)
+// holding /whitelist (-w), the infohashes' hex, one a line.
+func opentrackerDir(t testing.TB, infohashes []string) string {
+	t.Helper()
+	if _, err := exec.LookPath("opentracker"); err != nil {
+		t.Fatal("opentracker not installed: run make deps")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "whitelist"), []byte(strings.Join(infohashes, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // announceAs registers a peer at 127.0.0.1:port with the tracker at tport, as that peer
@@ -611,9 +710,10 @@ func TestUserDay(t *testing.T) {
 	// The second user's cache kept the metadata too: a bare info-hash mounts with nobody
 	// online, and every byte is served.
 	b = start(t, nil, append([]string{"mount", "--cache-dir", cacheB, ih, mntB}, loopback...)...)
-	// The line is what this checks: the metadata came from the cache (none is online).
-	b.waitFor(t, "metadata from the cache")
 	b.waitReady(t)
+	// The line is what this checks: the metadata came from the cache (none is online). It
+	// is written as the info-hash is added, before the mount is ready.
+	b.wantLogged(t, "metadata from the cache")
 	checkTree(t, mntB, files)
 	b.stop(t, syscall.SIGINT)
 }
@@ -687,8 +787,8 @@ func TestCreateSpecialFiles(t *testing.T) {
 	f.Close()
 	out := filepath.Join(dir, "huge.torrent")
 	p := start(t, nil, "create", "-o", out, huge)
-	// create has no readiness or status: its progress line is the only sign hashing began.
-	p.waitFor(t, "hashing 1 file, 64.0 GiB")
+	// Hashing began: create has the file open (it has no readiness or status).
+	waitUntil(t, "create to open "+huge, func() bool { return hasOpen(p, huge) })
 	if code := p.stop(t, syscall.SIGINT); code != 1 || !strings.Contains(p.output(), "interrupted: no torrent written") {
 		t.Fatalf("create after Ctrl-C: exit %d, %q", code, p.output())
 	}
@@ -801,8 +901,10 @@ func TestUnmountPaths(t *testing.T) {
 	}
 	defer g.Close()
 	p.cmd.Process.Signal(syscall.SIGINT)
-	// The first signal's handling is seen only in its line; the mount stays up meanwhile.
-	p.waitFor(t, "detaching lazily")
+	// The first signal is handled: with a file open, the mount is detached lazily (and
+	// says so first); the process stays up meanwhile.
+	waitUntil(t, "the busy mount to be detached", func() bool { return !mounted(mnt) })
+	p.wantLogged(t, "mount busy, detaching lazily")
 	// The second signal may land before the first is fully handled; send it until the
 	// process ends. Caught and ignored, it would exit 0 after the 3 s instead.
 	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
@@ -1108,6 +1210,11 @@ func hasTorrent(name string, started bool) func(status.Report) bool {
 	}
 }
 
+// anyTorrent returns a status condition: a torrent listed satisfies ok.
+func anyTorrent(ok func(status.Torrent) bool) func(status.Report) bool {
+	return func(r status.Report) bool { return slices.ContainsFunc(r.Torrents, ok) }
+}
+
 // named is a status condition: torrents are listed, each with its metadata (a name).
 func named(r status.Report) bool {
 	for _, tr := range r.Torrents {
@@ -1155,24 +1262,49 @@ func (p *proc) listenAddr(t testing.TB) string {
 		}
 	}
 	var addrs []string
-	for _, table := range []string{"tcp", "tcp6"} {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
-		if err != nil {
-			t.Fatalf("%s: %v", p.name, err)
-		}
-		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) < 10 || f[3] != "0A" || !inodes[f[9]] { // 0A: TCP_LISTEN
-				continue
-			}
-			addrs = append(addrs, procAddr(t, f[1]))
+	for _, s := range tcpSockets(t, fmt.Sprint(pid)) {
+		if s.state == tcpListen && inodes[s.inode] {
+			addrs = append(addrs, s.local)
 		}
 	}
 	if len(addrs) != 1 {
 		t.Fatalf("%s listens on %v; want one TCP socket, its peer port", p.name, addrs)
 	}
 	return addrs[0]
+}
+
+// tcpSocket is a socket of the kernel's TCP tables, its addresses as host:port.
+type tcpSocket struct {
+	local, remote string
+	state         string // in hex: tcpListen, tcpEstablished, …
+	inode         string
+}
+
+// TCP states as /proc/net/tcp writes them.
+const (
+	tcpEstablished = "01"
+	tcpTimeWait    = "06"
+	tcpListen      = "0A"
+)
+
+// tcpSockets lists the TCP sockets, IPv4 and IPv6, of the network namespace of process pid
+// ("self": the test's own), from /proc/PID/net/tcp{,6}.
+func tcpSockets(t testing.TB, pid string) []tcpSocket {
+	t.Helper()
+	var ss []tcpSocket
+	for _, table := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%s/net/%s", pid, table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			if f := strings.Fields(line); len(f) >= 10 {
+				ss = append(ss, tcpSocket{local: procAddr(t, f[1]), remote: procAddr(t, f[2]), state: f[3], inode: f[9]})
+			}
+		}
+	}
+	return ss
 }
 
 // procAddr turns a /proc/net/tcp{,6} address, the IP's 32-bit words in host order (little

@@ -61,11 +61,9 @@ func TestIPv6(t *testing.T) {
 	s := start(t, nil, "serve", "--name", "v6", "--cache-dir", t.TempDir(), "--http", fmt.Sprintf("[::1]:%d", hp),
 		"--listen", "[::1]:0", "--no-dht", "--no-upnp", "--no-pex", "--peer", fmt.Sprintf("[::1]:%d", p), tor)
 	s.waitReady(t)
-	// The line is what this checks: it tells the user the URL, with the IPv6 address.
-	line := s.waitFor(t, "msg=serving")
-	if want := fmt.Sprintf("url=http://[::1]:%d/", hp); !strings.Contains(line, want) {
-		t.Errorf("serve says %q, not %s", line, want)
-	}
+	// The line is what this checks: it tells the user the URL, with the IPv6 address. It
+	// was written before serve said it was ready.
+	s.wantLogged(t, "msg=serving ", fmt.Sprintf("url=http://[::1]:%d/", hp))
 	for path, want := range files {
 		resp, got := get(t, fmt.Sprintf("http://[::1]:%d/files/%s", hp, path))
 		if resp.StatusCode != 200 || !bytes.Equal(got, want) {
@@ -118,15 +116,13 @@ func TestIPv6Tracker(t *testing.T) {
 	}
 	tp := freePort(t)
 	tracker := startProc(t, "bittorrent-tracker", exec.Command("node", filepath.Join(tracker6Dir, "tracker.js"), "::1", fmt.Sprint(tp)), nil)
-	tracker.waitFor(t, "listening")
+	waitAcceptingAt(t, "bittorrent-tracker", fmt.Sprintf("[::1]:%d", tp), tracker.done)
 
 	dir := t.TempDir()
 	files := sampleTree(t, dir)
 	tor := filepath.Join(dir, "sample.torrent")
 	announce := fmt.Sprintf("http://[::1]:%d/announce", tp)
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "sample")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(dir, "sample"), 18, announce)
 	p := freePort(t)
 	startProc(t, "aria2c", exec.Command("aria2c", "--interface=::1", "--disable-ipv6=false",
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
@@ -240,8 +236,8 @@ func TestProxyTrackerWebSeed(t *testing.T) {
 		t.Fatal("read bound to a veth with no route to the web seed: no error")
 	}
 	// Its announce fails once its timeout is up: the tracker had all that time to hear it.
-	// The mount's warning is the only sign that the announce gave up (status lists no
-	// trackers).
+	// A log wait: the mount's warning is the only sign that the announce gave up (status
+	// lists no trackers).
 	m.waitFor(t, "msg=\"tracker announce failed\"")
 	if b, err := os.ReadFile(accessLog); err != nil || len(b) != 0 {
 		t.Errorf("nginx was reached from a mount bound to %s (%v):\n%s", veth, err, b)

@@ -5,20 +5,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/status"
 )
+
+// unfinishedSet writes dir/set, of two files: f.bin, size bytes, which it returns, and a.bin,
+// whole pieces before f.bin in a torrent (mktorrent's 256 KiB pieces), which the tests never
+// read: a mount that reads f.bin never has every piece, so it is a peer that is not a seed,
+// and seeders stay connected to it (a seeder drops a peer that has everything). seed seeds
+// the payloads.
+func unfinishedSet(t *testing.T, dir string, size int, seed uint64) []byte {
+	t.Helper()
+	data := fetchtest.Payload(size, seed)
+	writeTree(t, filepath.Join(dir, "set"), map[string][]byte{"f.bin": data, "a.bin": fetchtest.Payload(2<<20, seed+1)})
+	return data
+}
 
 // TestStatusPeerWaits checks what status, the JSON API, the web page and /metrics say of each
 // peer: the bytes each way and the waits (fetch.Waits). A mount reads a file while two peers
@@ -29,38 +37,27 @@ import (
 // kept the mount choked for as long as the mount wanted them. Then an aria2 leecher downloads
 // the file from the mount: the mount's upload to it is the file's size.
 func TestStatusPeerWaits(t *testing.T) {
-	// f.bin is read, at 2 MiB/s in about 3 s; a.bin, before it in the torrent, never is, so the
-	// mount never has every piece and the seeders stay connected to it (a seeder drops a peer
-	// that has everything). a.bin is whole pieces: f.bin's pieces hold f.bin only.
+	// f.bin is read, at 2 MiB/s in about 3 s; the mount never has every piece, and the seeders
+	// stay connected to it.
 	const size = 6<<20 + 3
 	dir := t.TempDir()
-	data := fetchtest.Payload(size, 25)
-	writeTree(t, filepath.Join(dir, "set"), map[string][]byte{"f.bin": data, "a.bin": fetchtest.Payload(2<<20, 26)})
+	data := unfinishedSet(t, dir, size, 25)
 	tor := filepath.Join(dir, "set.torrent")
-	mk := func(announce string) {
-		os.Remove(tor)
-		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "set")).CombinedOutput(); err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
-	mi, _, err := fetch.LoadTorrentFile(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var tport int
+	mi := trackedTorrent(t, tor, filepath.Join(dir, "set"), 18, atOpentracker(t, &tport))
 	ih := mi.HashInfoBytes().HexString()
 	info, err := mi.UnmarshalInfo()
 	if err != nil || len(info.Files) != 2 || info.Files[1].Path[0] != "f.bin" {
 		t.Fatalf("mktorrent: want a.bin then f.bin in the torrent, got %v (%v)", info.Files, err)
 	}
-	mk(fmt.Sprintf("http://127.0.0.1:%d/announce", opentracker(t, ih)))
 
 	seeder := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0", "--max-upload-limit=2M")
 	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
 
 	// Transmission with its upload limited to 0 is a seed that chokes every peer.
-	choker, _ := transmission(t, tor, dir, "-u", "0")
-	choker.waitFor(t, "Seeding")
+	transmission(t, tor, dir, "-u", "0")
+	// Both have checked their copies and told the tracker they seed.
+	waitUntil(t, "the tracker to know both seeders", func() bool { return scrape(t, tport, mi.HashInfoBytes()).Complete == 2 })
 
 	mnt, hp := t.TempDir(), freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", hp)
@@ -175,26 +172,4 @@ func peerOf(t status.Torrent, client string) *fetch.Peer {
 		}
 	}
 	return nil
-}
-
-// metricValue scrapes base's /metrics and returns the value of the one series called name.
-func metricValue(t testing.TB, base, name string) float64 {
-	t.Helper()
-	resp, b := get(t, base+"/metrics")
-	if resp.StatusCode != 200 {
-		t.Fatalf("/metrics: %s", resp.Status)
-	}
-	tp := expfmt.NewTextParser(model.UTF8Validation)
-	mfs, err := tp.TextToMetricFamilies(bytes.NewReader(b))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v\n%s", err, b)
-	}
-	mf := mfs[name]
-	if mf == nil || len(mf.Metric) != 1 {
-		t.Fatalf("/metrics: %s is %v", name, mf)
-	}
-	if c := mf.Metric[0].Counter; c != nil {
-		return c.GetValue()
-	}
-	return mf.Metric[0].Gauge.GetValue()
 }
