@@ -499,6 +499,9 @@ func TestHostilePeers(t *testing.T) {
 			if h.spoilt.Load() == 0 {
 				t.Errorf("the mount asked the bad peer for nothing it spoilt (%d requests)", h.requests.Load())
 			}
+			// A piece the bad peer sent alone fails and bans it; one it sent blocks of with
+			// the honest seeder fails, and once it passes, smart banning finds its blocks.
+			t.Log(waitForAny(t, m, "piece failed hash. banning peer", "smart banned peer"))
 		}},
 		{"bad chunks, honest seeder after the ban", badChunks, true, func(t *testing.T, h *hostile, m *proc) {}},
 		{"stall mid-piece", stallMidway, false, func(t *testing.T, h *hostile, m *proc) {
