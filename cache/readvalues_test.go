@@ -73,9 +73,9 @@ func TestWriteToHashesWhatIsStored(t *testing.T) {
 
 }
 
-// A piece hashed through a writer that is not a bare SHA-1 (anacrolix's smart-ban checker, for
-// a piece several peers sent) reads the piece back, and the next pieces keep no running hash:
-// it would be SHA-1 done twice.
+// A piece hashed through a writer that is not a bare SHA-1 (a v2 torrent's merkle hash, or
+// before anacrolix patch 30 the smart-ban checker) reads the piece back, and the next pieces
+// keep no running hash: it would be SHA-1 done twice.
 func TestRunningHashSkippedAfterRefusal(t *testing.T) {
 	info, data := testInfo(t)
 	c, ti := openTest(t, t.TempDir(), info)

@@ -52,10 +52,12 @@ type runningHashes struct {
 	held atomic.Int64 // bytes of early blocks, at most maxHeld
 	mu   sync.Mutex
 	m    map[int]*runningHash
-	// skip counts the next pieces not to keep a hash for: anacrolix hashes a piece that
-	// several peers sent through its smart-ban checker, which must read the piece, so a
-	// hash kept for it is wasted. After a kept hash anacrolix could not take, the next
-	// skipAfterRefusal pieces go without; then one is tried again.
+	// skip counts the next pieces not to keep a hash for: a torrent whose pieces anacrolix
+	// hashes with something other than a bare SHA-1 (a v2 torrent's merkle hash) cannot take
+	// the hash, so one kept for it is wasted. After a kept hash anacrolix could not take,
+	// the next skipAfterRefusal pieces go without; then one is tried again. (Before
+	// anacrolix patch 30, a piece that several peers sent was hashed through a MultiWriter
+	// with the smart-ban checker, and refused too.)
 	skip int
 }
 
@@ -166,7 +168,8 @@ func (r *runningHashes) take(piece, blocks int, w io.Writer) bool {
 	}
 	dst, ok := w.(encoding.BinaryUnmarshaler)
 	if !ok {
-		// The smart-ban checker's writer: it reads the piece whatever we kept.
+		// Not a bare SHA-1 (a v2 torrent's merkle hash): it reads the piece whatever we
+		// kept.
 		r.mu.Lock()
 		r.skip = skipAfterRefusal
 		r.mu.Unlock()

@@ -530,14 +530,18 @@ func TestHostilePeers(t *testing.T) {
 			if tc.late {
 				// The peer, alone, sent a piece that failed its hash, and was banned: the
 				// mount dropped it.
-				waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool {
-					return tr.HashFailures > 0 && !slices.ContainsFunc(tr.PeerList, func(p fetch.Peer) bool { return p.Addr == h.addr })
-				}))
+				waitStatus(t, mnt, banned(h))
 				sw.StartSeederConfig(t, fetch.Config{ListenAddr: honest})
 			}
 			got := read(2 * time.Minute)
 			if !bytes.Equal(got, data) {
 				t.Fatalf("read %d bytes that differ from the source's %d", len(got), len(data))
+			}
+			if tc.how == badChunks {
+				// A piece the bad peer sent alone fails and bans it; one it sent blocks of
+				// with the honest seeder fails, and once it passes, smart banning finds its
+				// blocks.
+				waitStatus(t, mnt, banned(h))
 			}
 			tc.check(t, h, m)
 			t.Logf("hostile peer: %d handshakes, %d requests, %d served, %d spoilt, %d unanswered, %d dropped, %d closed by the mount",
@@ -547,6 +551,14 @@ func TestHostilePeers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// banned is a status condition: a piece failed its hash and the hostile peer h is off the
+// peer list, banned.
+func banned(h *hostile) func(status.Report) bool {
+	return anyTorrent(func(tr status.Torrent) bool {
+		return tr.HashFailures > 0 && !slices.ContainsFunc(tr.PeerList, func(p fetch.Peer) bool { return p.Addr == h.addr })
+	})
 }
 
 // rssSampler records the highest VmRSS and RssAnon of a process, read every 20 ms until

@@ -60,6 +60,10 @@ type Piece struct {
 	race byte
 	// Currently being hashed.
 	hashing bool
+	// torrentfs: the piece's last hash failed, so the smart ban records of its blocks may hold
+	// a bad block that was since replaced (Torrent.smartBanNeeded). Written under the client
+	// lock by finishHash; read by hashPiece, whose hasher took the client lock to start.
+	smartBanFailed bool
 	// The piece state may have changed, and is being synchronized with storage.
 	marking bool
 	// The Completion.Ok field cached from the storage layer.

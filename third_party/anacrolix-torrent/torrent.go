@@ -1437,6 +1437,10 @@ func (t *Torrent) hashPiece(piece pieceIndex) (
 		sumExactly(sum[:], h.Sum)
 		correct = sum == expected
 	}
+	// torrentfs: the block checker only where it can find someone to ban (smartBanNeeded).
+	if correct && err == nil && t.smartBanNeeded(piece) {
+		differingPeers = t.smartBanPiece(piece)
+	}
 	return
 }
 
@@ -1452,32 +1456,42 @@ func (t *Torrent) hashPieceWithSpecificHash(piece pieceIndex, h hash.Hash) (
 	differingPeers map[bannableAddr]struct{},
 	err error,
 ) {
-	var w io.Writer = h
-	if t.hasSmartbanDataForPiece(piece) {
-		smartBanWriter := t.getBlockCheckingWriterForPiece(piece)
-		defer func() {
-			t.putChunkBuffer(smartBanWriter.chunkBuffer)
-			smartBanWriter.chunkBuffer = nil
-		}()
-		defer func() {
-			if err != nil {
-				// Skip smart banning since we can't blame them for storage issues. A short write would
-				// ban peers for all recorded blocks that weren't just written.
-				return
-			}
-			// Flush now, even though we may not have finished writing to the piece hash, since
-			// further data is padding only and should not have come from peers.
-			smartBanWriter.Flush()
-			differingPeers = smartBanWriter.badPeers
-		}()
-		w = io.MultiWriter(h, &smartBanWriter)
-	}
 	p := t.piece(piece)
 	storagePiece := p.Storage()
 	var written int64
-	written, err = storagePiece.WriteTo(w)
+	written, err = storagePiece.WriteTo(h)
 	t.countBytesHashed(written)
 	return
+}
+
+// torrentfs: smartBanNeeded reports whether a piece that passed its hash must be read back
+// through the block checker to find peers that sent blocks of it that differ. finishHash bans
+// such peers only when the piece passed, and only a block recorded from two peers with two
+// hashes, or a piece that failed before (its bad blocks came from a peer whose records are
+// kept, the good ones maybe from a source not recorded), can hold one. Otherwise every
+// recorded block is what was stored, and the piece passed: the checker, reading the piece
+// back out of storage and hashing every block again, would find nothing. It did so for most
+// pieces of a swarm with several seeders, and the storage's own running hash of the piece,
+// which spares that read, could not be used through it.
+func (t *Torrent) smartBanNeeded(piece pieceIndex) bool {
+	blocks := iterRange(t.pieceRequestIndexBegin(piece), t.pieceRequestIndexBegin(piece+1))
+	return t.hasSmartbanDataForPiece(piece) &&
+		(t.piece(piece).smartBanFailed || t.smartBanCache.HashesDifferForBlocks(blocks))
+}
+
+// torrentfs: smartBanPiece reads piece back through the block checker and returns the peers
+// whose recorded blocks differ from it. A read that fails blames no one: a short read would
+// blame the peers of every block not read.
+func (t *Torrent) smartBanPiece(piece pieceIndex) map[bannableAddr]struct{} {
+	w := t.getBlockCheckingWriterForPiece(piece)
+	defer t.putChunkBuffer(w.chunkBuffer)
+	written, err := t.piece(piece).Storage().WriteTo(&w)
+	t.countBytesHashed(written)
+	if err != nil {
+		return nil
+	}
+	w.Flush()
+	return w.badPeers
 }
 
 func (t *Torrent) haveAnyPieces() bool {
@@ -3038,6 +3052,7 @@ func (t *Torrent) finishHash(index pieceIndex) {
 		"correct", correct,
 		"failedPeers", failedPeers,
 		"err", copyErr)
+	p.smartBanFailed = !correct
 	if correct {
 		if len(failedPeers) > 0 {
 			for peer := range failedPeers {

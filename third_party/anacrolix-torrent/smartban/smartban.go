@@ -97,6 +97,25 @@ func (me *Cache[Peer, BlockKey, Hash]) SeveralPeersForBlocks(seq iter.Seq[BlockK
 	return false
 }
 
+// torrentfs: HashesDifferForBlocks reports whether a block in the sequence was recorded with
+// two hashes or more: two peers, or one peer twice, sent different bytes for it.
+func (me *Cache[Peer, BlockKey, Hash]) HashesDifferForBlocks(seq iter.Seq[BlockKey]) bool {
+	me.lock.RLock()
+	defer me.lock.RUnlock()
+	if len(me.blocks) == 0 {
+		return false
+	}
+	for key := range seq {
+		items := me.blocks[key]
+		for _, item := range items[min(len(items), 1):] {
+			if item.Hash != items[0].Hash {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (me *Cache[Peer, BlockKey, Hash]) HasBlocks() bool {
 	me.lock.RLock()
 	defer me.lock.RUnlock()
