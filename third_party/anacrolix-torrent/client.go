@@ -980,6 +980,9 @@ func (cl *Client) outgoingConnection(
 				err,
 			)
 		}
+		for _, cb := range cl.config.Callbacks.OutgoingConnFailed {
+			cb(OutgoingConnFailedEvent{Torrent: opts.t, Peer: opts.peerInfo, Err: err})
+		}
 		return
 	}
 	defer c.close()
@@ -1028,9 +1031,13 @@ func (cl *Client) initiateHandshakes(ctx context.Context, c *PeerConn, t *Torren
 		c.v2 = true
 		return nil
 	}
-	err = errors.New("bittorrent protocol handshake: peer infohash didn't match")
+	err = ErrInfoHashMismatch
 	return
 }
+
+// torrentfs: ErrInfoHashMismatch is the handshake error of a peer we dialed that answered with
+// another torrent's info-hash.
+var ErrInfoHashMismatch = errors.New("bittorrent protocol handshake: peer infohash didn't match")
 
 // Calls f with any secret keys. Note that it takes the Client lock, and so must be used from code
 // that won't also try to take the lock. This saves us copying all the infohashes everytime.
@@ -1218,6 +1225,7 @@ func (t *Torrent) runHandshookConn(pc *PeerConn) error {
 	}
 
 	err := pc.mainReadLoop()
+	pc.readLoopErr = err
 	if err != nil {
 		for _, cb := range pc.callbacks.StatusUpdated {
 			cb(StatusUpdatedEvent{
