@@ -66,6 +66,9 @@ type knownPeer struct {
 	next  time.Time
 	// since is when our connection to it completed its handshake; zero while not connected.
 	since time.Time
+	// redialed is set when the background redial queued it, until the attempt is heard of:
+	// that redial counted as a failure already.
+	redialed bool
 	// bad is set for a peer we dropped as bad: it is never dialed again.
 	bad bool
 }
@@ -133,8 +136,8 @@ func (c *Client) peerClosed(pc *torrent.PeerConn) {
 		return
 	}
 	ap, ok := parseAddrPort(pc.RemoteAddr.String())
-	if !ok {
-		return
+	if !ok || pc.PeerID == c.cl.PeerID() {
+		return // or it was ourselves, at an address a tracker gave
 	}
 	src := pc.Discovery
 	if src == torrent.PeerSourceIncoming {

@@ -72,7 +72,10 @@ func (s *swarm) dialFailed(src torrent.PeerSource, ap netip.AddrPort, err error,
 		kp.bad = true
 	}
 	kp.since = time.Time{}
-	kp.fails++
+	if !kp.redialed {
+		kp.fails++
+	}
+	kp.redialed = false
 	kp.next = now.Add(b.after(kp.fails))
 	return *kp, true
 }
@@ -82,7 +85,7 @@ func (s *swarm) connected(ap netip.AddrPort, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if k := s.peerLocked(ap); k != nil {
-		k.since = now
+		k.since, k.redialed = now, false
 	}
 }
 
@@ -106,7 +109,7 @@ func (s *swarm) closed(src torrent.PeerSource, ap netip.AddrPort, err error, now
 	if !k.since.IsZero() && now.Sub(k.since) >= healthyConn {
 		k.fails = 0
 	}
-	k.since = time.Time{}
+	k.since, k.redialed = time.Time{}, false
 	k.fails++
 	k.next = now.Add(b.after(k.fails))
 }
@@ -132,17 +135,15 @@ func (t *Torrent) dialable(k *knownPeer) bool {
 	return true
 }
 
-// connectedAddrs returns the addresses of the torrent's connected peers: the address of the
-// connection, and for a peer that dialed us, its address with the listen port it announced.
-// It takes anacrolix's client lock: never call it holding swarm.mu.
+// connectedAddrs returns the addresses of the torrent's connections. A peer that dialed us is
+// there by its connection's port, not its listen port (anacrolix sets that under its lock):
+// a redial of it is refused by anacrolix as a second connection to the same peer, and counts
+// as a failure. It takes anacrolix's client lock: never call it holding swarm.mu.
 func (t *Torrent) connectedAddrs() map[netip.AddrPort]bool {
 	connected := make(map[netip.AddrPort]bool)
 	for _, pc := range t.t.PeerConns() {
 		if ap, ok := parseAddrPort(pc.RemoteAddr.String()); ok {
 			connected[ap] = true
-			if p := pc.PeerListenPort; p > 0 && p <= 65535 {
-				connected[netip.AddrPortFrom(ap.Addr(), uint16(p))] = true
-			}
 		}
 	}
 	return connected
@@ -171,9 +172,13 @@ func (t *Torrent) redialDue(now time.Time, b backoff) int {
 		if connected[a] || !t.dialable(k) || now.Before(k.next) {
 			continue
 		}
-		// Not again before the backoff, whatever becomes of this dial: anacrolix may keep
-		// it queued while the torrent has all the connections it wants.
-		k.next = now.Add(b.after(max(k.fails, 1)))
+		// The redial counts as a failure until it succeeds, and the next is not before the
+		// backoff, whatever becomes of this one: anacrolix may keep it queued while the
+		// torrent has all the connections it wants, or refuse it (ourselves, a banned peer)
+		// without a word.
+		k.fails++
+		k.redialed = true
+		k.next = now.Add(b.after(k.fails))
 		peers = append(peers, torrent.PeerInfo{Addr: stringAddr(a.String()), Source: k.src})
 	}
 	t.swarm.mu.Unlock()

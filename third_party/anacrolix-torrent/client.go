@@ -916,6 +916,8 @@ func (cl *Client) dialAndCompleteHandshake(opts outgoingConnOpts) (c *PeerConn, 
 	if headerObfuscationPolicy.RequirePreferred {
 		return
 	}
+	// torrentfs: a peer that answered with another torrent stays known as one (below).
+	firstErr := err
 	// Reuse the dialer that returned already but failed to handshake.
 	{
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
@@ -936,6 +938,7 @@ func (cl *Client) dialAndCompleteHandshake(opts outgoingConnOpts) (c *PeerConn, 
 		torrent.Add("initiated conn with fallback header obfuscation", 1)
 		return
 	}
+	err = errors.Join(firstErr, err)
 	c.logger.Levelf(
 		log.Debug,
 		"error doing protocol handshake with header obfuscation %v",
