@@ -139,6 +139,8 @@ type Config struct {
 	tune func(*torrent.ClientConfig)
 	// redialEvery, for tests, replaces the const of that name (peers.go).
 	redialEvery *time.Duration
+	// redialBackoff, for tests, replaces redialMin and redialMax (redial.go).
+	redialBackoff *backoff
 }
 
 // Prefetch is what a client downloads beyond the pieces under reads and their readahead.
@@ -246,8 +248,8 @@ type Client struct {
 	// closes it.
 	dhtServer *dht.Server
 
-	// bg runs the client's own background work (announce workers, the rate meters); Close
-	// cancels bgCtx and waits for it.
+	// bg runs the client's own background work (announce workers, the rate meters, the
+	// redialler); Close cancels bgCtx and waits for it.
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -326,6 +328,7 @@ func New(cfg Config) (*Client, error) {
 	c.loadDHTNodes()
 	c.bg.Go(c.sampleRates)
 	c.bg.Go(c.saveDHTNodesEvery)
+	c.bg.Go(c.redialLoop)
 	for range announceWorkers {
 		c.bg.Go(c.runAnnounces)
 	}
@@ -399,6 +402,8 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData,
 		func(torrent.ReceivedUsefulDataEvent) { c.received.Add(1) })
 	tc.Callbacks.PeerConnClosed = c.peerClosed
+	tc.Callbacks.PeerConnAdded = append(tc.Callbacks.PeerConnAdded, c.peerAdded)
+	tc.Callbacks.OutgoingConnFailed = append(tc.Callbacks.OutgoingConnFailed, c.outgoingFailed)
 	tc.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
 		v := m.V // a stranger's, up to a message's 64 KiB: the log keeps its start
 		if len(v) > maxLoggedClient {

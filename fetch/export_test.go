@@ -85,3 +85,15 @@ func RedialEvery(cfg Config, d time.Duration) Config {
 	cfg.redialEvery = &d
 	return cfg
 }
+
+// RedialBackoff returns cfg with known peers dialed again after min, doubled per failure in
+// a row up to max.
+func RedialBackoff(cfg Config, min, max time.Duration) Config {
+	cfg.redialBackoff = &backoff{min, max}
+	return cfg
+}
+
+// BackoffAfter is how long a peer waits for its next dial after fails failures in a row.
+func BackoffAfter(min, max time.Duration, fails int) time.Duration {
+	return backoff{min, max}.after(fails)
+}

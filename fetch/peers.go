@@ -52,42 +52,81 @@ const (
 // good, unmount and Ctrl-C included.
 type swarm struct {
 	mu           sync.Mutex
-	known        map[netip.AddrPort]torrent.PeerSource // guarded by mu
-	lastRedial   time.Time                             // guarded by mu
-	lastAnnounce time.Time                             // guarded by mu
+	known        map[netip.AddrPort]*knownPeer // guarded by mu
+	lastRedial   time.Time                     // guarded by mu
+	lastAnnounce time.Time                     // guarded by mu
+}
+
+// knownPeer is what a torrent remembers of one peer address (redial.go).
+type knownPeer struct {
+	src torrent.PeerSource
+	// fails counts the attempts in a row that failed or ended soon; next is when the
+	// background redial may dial it again (zero: at once).
+	fails int
+	next  time.Time
+	// since is when our connection to it completed its handshake; zero while not connected.
+	since time.Time
+	// redialed is set when the background redial queued it, until the attempt is heard of:
+	// that redial counted as a failure already.
+	redialed bool
+	// bad is set for a peer we dropped as bad: it is never dialed again.
+	bad bool
 }
 
 // remember records peer addresses that can be dialed.
 func (s *swarm) remember(src torrent.PeerSource, addrs ...netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.known == nil {
-		s.known = make(map[netip.AddrPort]torrent.PeerSource)
-	}
 	for _, a := range addrs {
-		if !a.IsValid() || a.Port() == 0 {
-			continue
+		if k := s.peerLocked(a); k != nil {
+			k.src = src
 		}
-		if _, ok := s.known[a]; !ok && len(s.known) >= maxKnownPeers {
-			continue
-		}
-		s.known[a] = src
 	}
+}
+
+// peerLocked returns what the swarm knows of address a, a new entry if there is room, or nil
+// for an address that cannot be dialed or no room.
+func (s *swarm) peerLocked(a netip.AddrPort) *knownPeer {
+	if !a.IsValid() || a.Port() == 0 {
+		return nil
+	}
+	if k, ok := s.known[a]; ok {
+		return k
+	}
+	if len(s.known) >= maxKnownPeers {
+		return nil
+	}
+	if s.known == nil {
+		s.known = make(map[netip.AddrPort]*knownPeer)
+	}
+	k := &knownPeer{}
+	s.known[a] = k
+	return k
 }
 
 // rememberPeers records peers whose host:port addresses are given as text; names that are not
 // IP addresses are left to anacrolix, which resolves them when it dials.
 func (s *swarm) rememberPeers(peers []torrent.PeerInfo) {
 	for _, p := range peers {
-		if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
-			s.remember(p.Source, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+		if ap, ok := parseAddrPort(p.Addr.String()); ok {
+			s.remember(p.Source, ap)
 		}
 	}
 }
 
+// parseAddrPort parses an IP:port peer address, with an IPv4-mapped address unmapped.
+func parseAddrPort(s string) (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
 // peerClosed records where a closed connection's peer can be dialed again: the address we
-// dialed, or for a peer that dialed us, its address with the listen port it announced. It
-// runs under anacrolix's client lock and takes no other.
+// dialed, or for a peer that dialed us, its address with the listen port it announced; and
+// when, or never for a peer that broke the protocol (redial.go). It runs under anacrolix's
+// client lock and takes no other.
 func (c *Client) peerClosed(pc *torrent.PeerConn) {
 	if pc.Torrent() == nil {
 		return // an incoming connection closed before its handshake named a torrent
@@ -96,21 +135,19 @@ func (c *Client) peerClosed(pc *torrent.PeerConn) {
 	if t == nil {
 		return
 	}
-	ap, err := netip.ParseAddrPort(pc.RemoteAddr.String())
-	if err != nil {
-		return
+	ap, ok := parseAddrPort(pc.RemoteAddr.String())
+	if !ok || pc.PeerID == c.cl.PeerID() {
+		return // or it was ourselves, at an address a tracker gave
 	}
-	if pc.Discovery == torrent.PeerSourceIncoming {
+	src := pc.Discovery
+	if src == torrent.PeerSourceIncoming {
 		if pc.PeerListenPort <= 0 || pc.PeerListenPort > 65535 {
 			return
 		}
 		ap = netip.AddrPortFrom(ap.Addr(), uint16(pc.PeerListenPort))
-	}
-	src := pc.Discovery
-	if src == torrent.PeerSourceIncoming {
 		src = torrent.PeerSourcePex // what anacrolix calls an address learned from the peer itself
 	}
-	t.swarm.remember(src, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	t.swarm.closed(src, ap, pc.ReadLoopErr(), time.Now(), t.c.backoff())
 }
 
 // peerHas reports whether a connected peer says it has piece p.
@@ -131,12 +168,7 @@ func (t *Torrent) lookForPeers(p int) {
 		return
 	}
 	// Asked of anacrolix before taking swarm.mu: see swarm's lock order.
-	connected := make(map[netip.AddrPort]bool)
-	for _, pc := range t.t.PeerConns() {
-		if ap, err := netip.ParseAddrPort(pc.RemoteAddr.String()); err == nil {
-			connected[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = true
-		}
-	}
+	connected := t.connectedAddrs()
 	now := time.Now()
 	t.swarm.mu.Lock()
 	redial := now.Sub(t.swarm.lastRedial) >= t.c.redialEvery()
@@ -149,9 +181,9 @@ func (t *Torrent) lookForPeers(p int) {
 	}
 	var peers []torrent.PeerInfo
 	if redial {
-		for a, src := range t.swarm.known {
-			if !connected[a] {
-				peers = append(peers, torrent.PeerInfo{Addr: stringAddr(a.String()), Source: src})
+		for a, k := range t.swarm.known {
+			if !connected[a] && t.dialable(k) {
+				peers = append(peers, torrent.PeerInfo{Addr: stringAddr(a.String()), Source: k.src})
 			}
 		}
 	}

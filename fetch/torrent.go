@@ -827,7 +827,9 @@ func (t *Torrent) AddPeers(addrs ...string) {
 	}
 	t.wmu.Unlock()
 	if t.live.Load() {
-		t.t.AddPeers(directPeers(addrs))
+		ps := directPeers(addrs)
+		t.swarm.rememberPeers(ps)
+		t.t.AddPeers(ps)
 	}
 }
 

@@ -38,6 +38,19 @@ type Callbacks struct {
 	// Sends status event updates. Useful to inform the user of specific events as they happen,
 	// for logging or to action on.
 	StatusUpdated []func(StatusUpdatedEvent)
+
+	// torrentfs: called when an outgoing connection attempt fails, in its dial or in its
+	// handshakes, with the peer as it was queued. The Client lock is held.
+	OutgoingConnFailed []func(OutgoingConnFailedEvent)
+}
+
+// torrentfs: OutgoingConnFailedEvent is an outgoing connection attempt that failed: Err is
+// the dial's or the handshake's error (ErrInfoHashMismatch for a peer that answered with
+// another torrent).
+type OutgoingConnFailedEvent struct {
+	Torrent *Torrent
+	Peer    PeerInfo
+	Err     error
 }
 
 type ReceivedUsefulDataEvent = PeerMessageEvent

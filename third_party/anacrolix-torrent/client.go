@@ -916,6 +916,8 @@ func (cl *Client) dialAndCompleteHandshake(opts outgoingConnOpts) (c *PeerConn, 
 	if headerObfuscationPolicy.RequirePreferred {
 		return
 	}
+	// torrentfs: a peer that answered with another torrent stays known as one (below).
+	firstErr := err
 	// Reuse the dialer that returned already but failed to handshake.
 	{
 		ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
@@ -936,6 +938,7 @@ func (cl *Client) dialAndCompleteHandshake(opts outgoingConnOpts) (c *PeerConn, 
 		torrent.Add("initiated conn with fallback header obfuscation", 1)
 		return
 	}
+	err = errors.Join(firstErr, err)
 	c.logger.Levelf(
 		log.Debug,
 		"error doing protocol handshake with header obfuscation %v",
@@ -979,6 +982,9 @@ func (cl *Client) outgoingConnection(
 				opts.peerInfo.Addr,
 				err,
 			)
+		}
+		for _, cb := range cl.config.Callbacks.OutgoingConnFailed {
+			cb(OutgoingConnFailedEvent{Torrent: opts.t, Peer: opts.peerInfo, Err: err})
 		}
 		return
 	}
@@ -1028,9 +1034,13 @@ func (cl *Client) initiateHandshakes(ctx context.Context, c *PeerConn, t *Torren
 		c.v2 = true
 		return nil
 	}
-	err = errors.New("bittorrent protocol handshake: peer infohash didn't match")
+	err = ErrInfoHashMismatch
 	return
 }
+
+// torrentfs: ErrInfoHashMismatch is the handshake error of a peer we dialed that answered with
+// another torrent's info-hash.
+var ErrInfoHashMismatch = errors.New("bittorrent protocol handshake: peer infohash didn't match")
 
 // Calls f with any secret keys. Note that it takes the Client lock, and so must be used from code
 // that won't also try to take the lock. This saves us copying all the infohashes everytime.
@@ -1218,6 +1228,7 @@ func (t *Torrent) runHandshookConn(pc *PeerConn) error {
 	}
 
 	err := pc.mainReadLoop()
+	pc.readLoopErr = err
 	if err != nil {
 		for _, cb := range pc.callbacks.StatusUpdated {
 			cb(StatusUpdatedEvent{

@@ -62,6 +62,8 @@ type PeerConn struct {
 	// torrentfs: the peer choked us past chokeGrace while we were interested, and has not
 	// unchoked us since (refusesUs).
 	refused bool
+	// torrentfs: the error the connection's read loop ended with (ReadLoopErr).
+	readLoopErr error
 	// Chunks that we might reasonably expect to receive from the peer. Due to latency, buffering,
 	// and implementation differences, we may receive chunks that are no longer in the set of
 	// requests actually want. This could use a roaring.BSI if the memory use becomes noticeable.
@@ -2045,3 +2047,9 @@ func (c *PeerConn) reconcileHandshakeStats() {
 	})
 	c.reconciledHandshakeStats = true
 }
+
+// torrentfs: ReadLoopErr returns the error the connection's message loop ended with: nil while
+// it runs, or if it ended without one (the torrent or the connection was closed). It is set
+// before the connection is dropped, so the PeerConnClosed callback sees it. Call it with the
+// Client lock held, as the callbacks are.
+func (cn *PeerConn) ReadLoopErr() error { return cn.readLoopErr }
