@@ -362,7 +362,8 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 	}
 	var rs []struct {
 		Torrents []struct {
-			PeerList []fetch.Peer `json:"peer_list"`
+			PeerList []fetch.Peer    `json:"peer_list"`
+			WebSeeds []fetch.WebSeed `json:"web_seeds"`
 		} `json:"torrents"`
 	}
 	if err := json.Unmarshal(out, &rs); err != nil {
@@ -380,6 +381,9 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 					n++
 				}
 				up += p.Uploaded
+			}
+			for _, w := range t.WebSeeds {
+				origin += w.Downloaded
 			}
 		}
 	}

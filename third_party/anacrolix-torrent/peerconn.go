@@ -494,7 +494,7 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 		return nil
 	}
 	cn.raisePeerMinPieces(piece + 1)
-	if cn.t.haveInfo() && cn.t.piece(piece).relativeAvailability == 0 && !cn.t.pieceComplete(piece) {
+	if cn.t.haveInfo() && cn.t.connAvailability(piece) == 0 && !cn.t.pieceComplete(piece) {
 		cn.lastFirstHave = time.Now() // torrentfs
 	}
 	if !cn.peerHasPiece(piece) {

@@ -272,19 +272,43 @@ func (t *Torrent) leaveToSharer(p *PeerConn, i pieceIndex) bool {
 	if all, known := p.peerHasAllPieces(); !all || !known {
 		return false
 	}
-	if len(t.conns) == len(t.connsWithAllPieces) || !t.pieceUntouched(i) || t.pieceSharer(i) == nil {
+	if len(t.conns) == len(t.connsWithAllPieces) {
 		return false
+	}
+	left := t.sharerWaitLeft(i)
+	if left <= 0 {
+		return false
+	}
+	t.wakeSeedsIn(left)
+	return true
+}
+
+// sharerWaitLeft returns how much longer piece i is left to another peer to fetch from a
+// seed, or 0 if it is not: nothing of it has come or been asked for, a peer running the same
+// rule is to fetch it (pieceSharer), and it has had less than the wait to do so.
+func (t *Torrent) sharerWaitLeft(i pieceIndex) time.Duration {
+	if !t.pieceUntouched(i) || t.pieceSharer(i) == nil {
+		return 0
 	}
 	now := time.Now()
 	left := seedShareWait - now.Sub(t.seedShareStart(&t.seedShareSince, i, now))
 	if t.piece(i).purePriority() >= PiecePriorityNow {
 		left = min(left, seedShareUrgentWait-now.Sub(t.seedShareStart(&t.seedShareUrgent, i, now)))
 	}
-	if left <= 0 {
-		return false
+	return max(left, 0)
+}
+
+// connAvailability is how many connected peers (not web seeds) that are not seeds have piece
+// i. A web seed's pieces count in relativeAvailability, so with a web seed that was never 0,
+// and no peer was seen to fetch from a seed (lastFirstHave).
+func (t *Torrent) connAvailability(i pieceIndex) int {
+	n := t.piece(i).relativeAvailability
+	for _, ws := range t.webSeeds {
+		if ws.peer.peerHasPiece(i) {
+			n--
+		}
 	}
-	t.wakeSeedsIn(left)
-	return true
+	return n
 }
 
 // seedShareStart returns when piece i was first left to another peer, as recorded in *m, and

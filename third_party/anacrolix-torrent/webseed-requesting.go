@@ -271,7 +271,7 @@ func (t *Torrent) getWebseedRequestEnd(begin RequestIndex, slice webseedSliceInd
 	var end = begin + 1
 	for ; end < chunkEnd && t.webseedWantsChunk(end); end++ {
 		// torrentfs: and stop at a piece a peer can give.
-		if t.isPieceStart(end) && t.peerConnCanGive(t.pieceIndexOfRequestIndex(end)) {
+		if t.isPieceStart(end) && t.webseedLeaves(t.pieceIndexOfRequestIndex(end)) {
 			break
 		}
 	}
@@ -307,6 +307,25 @@ func (t *Torrent) peerConnCanGive(piece pieceIndex) bool {
 		return true
 	}
 	return false
+}
+
+// torrentfs: webseedLeaves reports whether web seeds should not be asked for piece i: a
+// connected peer can give it (peerConnCanGive), or a peer reading near it is to fetch it from
+// a seed and has had less than the wait to do so (the sharer rule of requesting.go, as for a
+// seed that is a peer). Mounts reading a file at once from a web seed alone all wanted the
+// same pieces at the front of their read windows, which no peer had yet, and each took them
+// from the web seed. The planner runs again when the wait ends, so a read waits for the web
+// seed no longer than seedShareUrgentWait once it is in the piece.
+func (t *Torrent) webseedLeaves(i pieceIndex) bool {
+	if t.peerConnCanGive(i) {
+		return true
+	}
+	left := t.sharerWaitLeft(i)
+	if left <= 0 {
+		return false
+	}
+	t.cl.webseedPlanBy(time.Now().Add(left))
+	return true
 }
 
 // torrentfs: webseedPeerStall is how long a peer may be expected to send chunks without
@@ -449,7 +468,7 @@ func (cl *Client) iterPossibleWebseedRequests() iter.Seq2[webseedUniqueRequestKe
 					if !cleanOpt.Ok {
 						return true
 					}
-					if t.peerConnCanGive(pieceIndex) {
+					if t.webseedLeaves(pieceIndex) {
 						// torrentfs: web seeds fill what peers cannot give.
 						return true
 					}

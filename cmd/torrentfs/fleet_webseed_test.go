@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/internal/testnet"
+	"github.com/torrentfs/torrentfs/status"
+)
+
+// TestFleetWebSeed is a fleet whose only origin is nginx, as the torrent's web seed (issue
+// 25): four mounts, each on a host of its own with a link shaped to 80 Mbit/s, found through
+// opentracker, read the file from the start at once. Every mount reads bytes equal to the
+// source, and nginx sends at most 1.5 copies of the file: the mounts share out what they ask
+// it for (anacrolix patch 33), where each used to take from it the front of its read window,
+// which no peer had yet (1.8 to 2.4 copies in three runs; 1.1 to 1.2 with it).
+func TestFleetWebSeed(t *testing.T) {
+	const size = 32<<20 + 5 // at 80 Mbit/s, 3.4 s for one copy
+	const mounts = 4
+	link := testnet.Link{Rate: 80e6}
+	n := testnet.New(t)
+	trackerHost := n.AddHost(t, "tracker", testnet.Link{})
+	origin := n.AddHost(t, "origin", link)
+
+	src := t.TempDir()
+	data := fetchtest.Payload(size, 35)
+	if err := os.WriteFile(filepath.Join(src, "fleet.bin"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port, _ := nginxIn(t, origin, origin.IPv4.String(), src, "")
+	webSeed := fmt.Sprintf("http://%s/", net.JoinHostPort(origin.IPv4.String(), strconv.Itoa(port)))
+	tor := filepath.Join(t.TempDir(), "fleet.torrent")
+	mk := func(announce string) {
+		os.Remove(tor)
+		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-w", webSeed, "-o", tor, filepath.Join(src, "fleet.bin")).CombinedOutput(); err != nil {
+			t.Fatalf("mktorrent: %v\n%s", err, out)
+		}
+	}
+	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
+	mi, _, err := fetch.LoadTorrentFile(tor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk(fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, mi.HashInfoBytes().HexString())))
+
+	var ps []*proc
+	var dirs []string
+	for i := range mounts {
+		h := n.AddHost(t, fmt.Sprintf("mount%d", i+1), link)
+		dir := t.TempDir()
+		p := startIn(t, h, "mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String()+":6881",
+			"--no-dht", "--no-upnp", tor, dir)
+		p.waitFor(t, "msg=mounted")
+		ps, dirs = append(ps, p), append(dirs, dir)
+	}
+	// Every mount connected to the others before any reads: the tracker tells the last to
+	// announce of all the others, and it dials them.
+	for _, dir := range dirs {
+		waitStatus(t, dir, func(r status.Report) bool { return len(r.Torrents) == 1 && r.Torrents[0].Peers >= mounts-1 })
+	}
+	before, err := origin.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, mounts)
+	var wg sync.WaitGroup
+	for i, dir := range dirs {
+		wg.Go(func() {
+			got, err := os.ReadFile(filepath.Join(dir, "fleet.bin"))
+			if err == nil && !bytes.Equal(got, data) {
+				err = fmt.Errorf("read %d bytes, not equal to the %d of the source", len(got), len(data))
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("mount%d: %v", i+1, err)
+		}
+	}
+	after, err := origin.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := float64(after.Sent-before.Sent) / size
+	var from []string
+	for _, dir := range dirs {
+		tr := waitStatus(t, dir, func(r status.Report) bool { return len(r.Torrents) == 1 }).Torrents[0]
+		var ws int64
+		for _, w := range tr.WebSeeds {
+			ws += w.Downloaded
+		}
+		from = append(from, fmt.Sprintf("%.2f", float64(ws)/size))
+	}
+	t.Logf("nginx sent %.2f copies of the file; each mount took from it, in copies: %s", copies, strings.Join(from, ", "))
+	if copies > 1.5 {
+		t.Errorf("nginx sent %.2f copies of the file to %d mounts reading it at once, want at most 1.5", copies, mounts)
+	}
+	for i, p := range ps {
+		if code := p.stop(t, syscall.SIGINT); code != 0 {
+			t.Errorf("mount%d: exit %d", i+1, code)
+		}
+	}
+}
