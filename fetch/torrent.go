@@ -69,8 +69,6 @@ type Torrent struct {
 	streamRun int64
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
-	// meter turns transfer totals into rates (status.go).
-	meter meter
 	// wmu serialises waking the torrent with its leaving the client. Guarded by wmu: sleep
 	// holds what waking needs, nil once awake; left is set once the torrent left the client.
 	wmu   sync.Mutex
@@ -83,7 +81,7 @@ type Torrent struct {
 	tfiles     []*torrent.File // files' anacrolix files, in the same order
 	gapped     bool            // its files do not lie end to end in anacrolix's layout: see spillable
 	stopMirror func()
-	contact    *contact // when each step of its first contact with the swarm happened
+	obs        TorrentObserver // told of its first contact, its reads and its totals
 
 	// goroutines counts the goroutines the torrent owns: the mirror of verified pieces and,
 	// while armed, the resume timer's function. close stops them and waits.
@@ -197,7 +195,7 @@ func (p *Pending) Known() bool { return len(p.spec.InfoBytes) > 0 }
 func (p *Pending) Wait(ctx context.Context) (*Torrent, error) {
 	c, ih := p.c, p.spec.InfoHash
 	defer c.unreserve(ih)
-	t, err := c.join(ctx, p.spec, p.peers)
+	t, obs, err := c.join(ctx, p.spec, p.peers)
 	if err != nil {
 		p.release()
 		return nil, err
@@ -208,10 +206,10 @@ func (p *Pending) Wait(ctx context.Context) (*Torrent, error) {
 		peers = c.privatePeers(t, peers)
 	}
 	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, p.modTime)
-	tt.start(t, peers)
+	tt.start(t, peers, obs)
 	if !c.register(tt) { // anacrolix drops t as the client closes
 		tt.close()
-		c.contacts.CompareAndDelete(ih, tt.contact)
+		obs.Left()
 		p.release()
 		return nil, ErrClientClosed
 	}
@@ -331,22 +329,22 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []t
 	return spec, peers, modTime, nil
 }
 
-// join adds spec to anacrolix and waits for its info dictionary (bounded by ctx). If it
-// fails, the torrent's first-contact record goes with it: a magnet link whose metadata never
-// came leaves nothing behind.
-func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []torrent.PeerInfo) (_ *torrent.Torrent, err error) {
-	ct := c.newContact(spec.InfoHash)
+// join adds spec to anacrolix and waits for its info dictionary (bounded by ctx). It
+// returns the torrent's observer, told it is joining; if it fails, the observer is told it
+// left: a magnet link whose metadata never came leaves nothing behind.
+func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []torrent.PeerInfo) (_ *torrent.Torrent, _ TorrentObserver, err error) {
+	obs := c.obs.Joining(spec.InfoHash)
 	defer func() {
 		if err != nil {
-			c.contacts.CompareAndDelete(spec.InfoHash, ct)
+			obs.Left()
 		}
 	}()
 	t, isNew, err := c.cl.AddTorrentSpec(spec)
 	if err != nil {
-		return nil, fmt.Errorf("add torrent: %w", err)
+		return nil, nil, fmt.Errorf("add torrent: %w", err)
 	}
 	if !isNew { // reserve should have caught it; the torrent is another Add's
-		return nil, fmt.Errorf("%s: %w", spec.InfoHash.HexString(), ErrDuplicate)
+		return nil, nil, fmt.Errorf("%s: %w", spec.InfoHash.HexString(), ErrDuplicate)
 	}
 	t.AddPeers(peers)
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
@@ -354,13 +352,13 @@ func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []to
 	t.SetOnWriteChunkError(c.writeFailed)
 	if err := c.waitInfo(ctx, t); err != nil {
 		t.Drop()
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkInfo(t.Info()); err != nil { // a magnet link's, or cached
 		t.Drop()
-		return nil, err
+		return nil, nil, err
 	}
-	return t, nil
+	return t, obs, nil
 }
 
 // newTorrent returns a torrent of info, not yet in anacrolix: its files are listed from the
@@ -397,18 +395,15 @@ func (c *Client) register(tt *Torrent) bool {
 	return true
 }
 
-// start makes the torrent active with t, its anacrolix torrent, and keeps its metadata in
-// the storage if it is an InfoStore.
-func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo) {
+// start makes the torrent active with t, its anacrolix torrent, and obs, its observer, and
+// keeps its metadata in the storage if it is an InfoStore.
+func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo, obs TorrentObserver) {
 	if is, ok := tt.c.cfg.Storage.(InfoStore); ok {
 		if err := is.SaveInfo(tt.ih, tt.infoBytes); err != nil {
 			tt.c.log.Warn("cannot keep the metadata in the cache", "torrent", tt.Name(), "err", err)
 		}
 	}
-	tt.t = t
-	if v, ok := tt.c.contacts.Load(tt.ih); ok {
-		tt.contact = v.(*contact)
-	}
+	tt.t, tt.obs = t, obs
 	var end int64
 	for _, f := range t.Files() {
 		if f.Offset() != end {
@@ -426,7 +421,7 @@ func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo) {
 	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
 	tt.swarm.mu.Unlock()
 	tt.mirrorVerified()
-	tt.meter.add(sample{at: time.Now(), read: tt.read.Load()}) // anacrolix's totals start at 0
+	obs.Started(tt)
 	tt.live.Store(true)
 	if tt.c.cfg.Prefetch == PrefetchAll {
 		for _, f := range tt.tfiles {
@@ -456,14 +451,14 @@ func (t *Torrent) wake() error {
 			return err
 		}
 	}
-	at, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
+	at, obs, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
 	if err != nil {
 		if acq != nil {
 			acq.Release(t.ih)
 		}
 		return err
 	}
-	t.start(at, d.peers)
+	t.start(at, d.peers, obs)
 	t.sleep = nil
 	t.c.log.Debug("woke a dormant torrent", "torrent", t.Name(), "infohash", t.ih.HexString())
 	if d.woke != nil {
@@ -527,7 +522,7 @@ func (t *Torrent) mirrorVerified() {
 			complete := t.t.PieceState(ch.Index).Complete
 			t.verified[ch.Index].Store(complete)
 			if complete {
-				t.contact.saw(stepPiece)
+				t.obs.Saw(StepPiece)
 			}
 		}
 	}()
@@ -590,7 +585,7 @@ func (t *Torrent) leaveClient(drop bool) {
 		if drop && t.live.Load() {
 			t.t.Drop()
 			t.c.storages.Delete(ih)
-			t.c.contacts.CompareAndDelete(ih, t.contact)
+			t.obs.Left()
 			t.c.forgetTrackers(ih)
 		}
 		t.c.mu.Lock()
