@@ -39,6 +39,9 @@ type AddOptions struct {
 // Torrent is a torrent in a Client whose metadata (info dictionary) is known. It is active
 // (in anacrolix: seeding, announcing, fetching) from Add, or dormant from AddDormant until a
 // file of it is first opened.
+//
+// Lock order: wmu, then pmu, then anacrolix's client lock, then swarm.mu; the rest is
+// atomics (docs/design.md, "Lock order").
 type Torrent struct {
 	// Immutable after Add or AddDormant.
 	c         *Client
@@ -60,13 +63,10 @@ type Torrent struct {
 	evicted atomic.Int64
 	// read counts the bytes its files' readers were given.
 	read atomic.Int64
-	// stream is where the last read head that read its file to the end stopped, in torrent
-	// bytes, and what it had read in sequence (run): a head at the start of the next file
-	// continues it (Torrent.continues). Guarded by smu.
-	smu       sync.Mutex
-	stream    bool
-	streamEnd int64
-	streamRun int64
+	// stream is where the last read head that read its file to the end stopped, and what it
+	// had read in sequence: a head at the start of the next file continues it
+	// (Torrent.continues). nil when there is none, or it was continued.
+	stream atomic.Pointer[streamEnd]
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
 	// wmu serialises waking the torrent with its leaving the client. Guarded by wmu: sleep
@@ -97,10 +97,9 @@ type Torrent struct {
 	resume      *time.Timer // counted in goroutines from armed until run or stopped
 	closed      bool        // no timer is armed once set
 
-	// Drop waits for the last open Handle (see Drop). Guarded by dmu.
-	dmu     sync.Mutex
-	handles int  // open Handles
-	dropped bool // Drop was called
+	// handles counts the open Handles, and has handleDropped set once Drop was called: Drop
+	// waits for the last open Handle (see Drop).
+	handles atomic.Int64
 	// leave removes the torrent from the client once; gone is closed when it has.
 	leave sync.Once
 	gone  chan struct{}
@@ -537,14 +536,13 @@ var ErrDropped = errors.New("fetch: torrent dropped")
 // client (Dropped), Client.Add of the same torrent fails with ErrDuplicate. Drop may be
 // called more than once.
 func (t *Torrent) Drop() {
-	t.dmu.Lock()
-	t.dropped = true
-	now := t.handles == 0
-	t.dmu.Unlock()
-	if now {
+	if t.handles.Or(handleDropped) == 0 { // no Handle open, and not dropped before
 		t.leaveClient(true)
 	}
 }
+
+// handleDropped is the bit of Torrent.handles that Drop sets.
+const handleDropped = 1 << 62
 
 // Dropped returns a channel closed once the torrent has left the client: after Drop and
 // the last Close of its handles, or when the client closed.
@@ -552,22 +550,20 @@ func (t *Torrent) Dropped() <-chan struct{} { return t.gone }
 
 // openHandle counts a new Handle, unless the torrent has left the client after Drop.
 func (t *Torrent) openHandle() error {
-	t.dmu.Lock()
-	defer t.dmu.Unlock()
-	if t.dropped && t.handles == 0 {
-		return ErrDropped
+	for {
+		h := t.handles.Load()
+		if h == handleDropped { // dropped, and the last Handle closed: it left, or is leaving
+			return ErrDropped
+		}
+		if t.handles.CompareAndSwap(h, h+1) {
+			return nil
+		}
 	}
-	t.handles++
-	return nil
 }
 
 // closeHandle counts a Handle closed, and finishes a Drop waiting for it.
 func (t *Torrent) closeHandle() {
-	t.dmu.Lock()
-	t.handles--
-	last := t.dropped && t.handles == 0
-	t.dmu.Unlock()
-	if last {
+	if t.handles.Add(-1) == handleDropped {
 		t.leaveClient(true)
 	}
 }
@@ -865,25 +861,27 @@ func (t *Torrent) prefetch(i int) {
 // endStream records that a read head that started near its file's start read it to its end,
 // at torrent offset end, having read run bytes in sequence.
 func (t *Torrent) endStream(end, run int64) {
-	t.smu.Lock()
-	defer t.smu.Unlock()
-	t.stream, t.streamEnd, t.streamRun = true, end, run
+	t.stream.Store(&streamEnd{end, run})
 }
+
+// streamEnd is where a stream that read a file to its end stopped, in torrent bytes, and
+// what it had read in sequence.
+type streamEnd struct{ end, run int64 }
 
 // continues reports whether a file starting at torrent offset off continues the last stream
 // that read a file to its end (endStream): it starts where that stream stopped, or after
 // less than a piece (padding, a small file skipped). It returns what that stream read in
 // sequence, to keep its readahead. With take, the stream is continued: it is forgotten.
 func (t *Torrent) continues(off int64, take bool) (run int64, ok bool) {
-	t.smu.Lock()
-	defer t.smu.Unlock()
-	if !t.stream || off < t.streamEnd || off-t.streamEnd >= t.info.PieceLength {
-		return 0, false
+	for {
+		s := t.stream.Load()
+		if s == nil || off < s.end || off-s.end >= t.info.PieceLength {
+			return 0, false
+		}
+		if !take || t.stream.CompareAndSwap(s, nil) {
+			return s.run, true
+		}
 	}
-	if take {
-		t.stream = false
-	}
-	return t.streamRun, true
 }
 
 // prefetchFile adds f to the background prefetch.
