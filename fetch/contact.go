@@ -119,12 +119,12 @@ func (c *Client) contactCallbacks(cb *torrent.Callbacks) {
 		}
 		var ih metainfo.Hash
 		if ih.FromHexString(ev.InfoHash) == nil {
-			c.obs.Saw(ih, s)
+			c.obs.SawFor(ih, s)
 		}
 	})
 	cb.CompletedHandshake = func(pc *torrent.PeerConn, ih torrent.InfoHash) {
 		if pc.PeerID != c.cl.PeerID() { // a tracker can name us to ourselves
-			c.obs.Saw(ih, StepHandshake)
+			c.obs.SawFor(ih, StepHandshake)
 		}
 	}
 	cb.ReadMessage = func(pc *torrent.PeerConn, m *pp.Message) {
@@ -132,20 +132,20 @@ func (c *Client) contactCallbacks(cb *torrent.Callbacks) {
 			return
 		}
 		if ih, ok := peerTorrent(&pc.Peer); ok {
-			c.obs.Saw(ih, StepMessage)
+			c.obs.SawFor(ih, StepMessage)
 			if m.Type == pp.Unchoke {
-				c.obs.Saw(ih, StepUnchoke)
+				c.obs.SawFor(ih, StepUnchoke)
 			}
 		}
 	}
 	cb.SentRequest = append(cb.SentRequest, func(ev torrent.PeerRequestEvent) {
 		if ih, ok := peerTorrent(ev.Peer); ok {
-			c.obs.Saw(ih, StepRequest)
+			c.obs.SawFor(ih, StepRequest)
 		}
 	})
 	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
 		if ih, ok := peerTorrent(ev.Peer); ok {
-			c.obs.SawChunk(ih, func() string {
+			c.obs.SawChunkFor(ih, func() string {
 				if pc, ok := ev.Peer.TryAsPeerConn(); ok {
 					return clientName(pc)
 				}

@@ -30,13 +30,13 @@ func (d *diagnostics) Joining(ih metainfo.Hash) TorrentObserver {
 	return td
 }
 
-func (d *diagnostics) Saw(ih metainfo.Hash, s Step) {
+func (d *diagnostics) SawFor(ih metainfo.Hash, s Step) {
 	if td := d.of(ih); td != nil {
 		td.contact.saw(s)
 	}
 }
 
-func (d *diagnostics) SawChunk(ih metainfo.Hash, from func() string) {
+func (d *diagnostics) SawChunkFor(ih metainfo.Hash, from func() string) {
 	if td := d.of(ih); td != nil && td.contact.saw(StepChunk) {
 		name := from()
 		td.contact.from.Store(&name)

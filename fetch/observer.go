@@ -20,13 +20,13 @@ type Observer interface {
 	// waking), before anacrolix knows of it, and returns the observer of that torrent's
 	// events, which must not be nil. It replaces an earlier one of the same info-hash.
 	Joining(ih metainfo.Hash) TorrentObserver
-	// Saw is told, by anacrolix's callbacks, that step s of torrent ih's first contact
+	// SawFor is told, by anacrolix's callbacks, that step s of torrent ih's first contact
 	// happened now: again each time it happens, the first time counts. A torrent that is
 	// not joining (or no longer) is ignored.
-	Saw(ih metainfo.Hash, s Step)
-	// SawChunk is Saw of StepChunk; from names the client of the peer that sent it (the
-	// name is made only if the observer calls from).
-	SawChunk(ih metainfo.Hash, from func() string)
+	SawFor(ih metainfo.Hash, s Step)
+	// SawChunkFor is SawFor of StepChunk; from names the client of the peer that sent it
+	// (the name is made only if the observer calls from).
+	SawChunkFor(ih metainfo.Hash, from func() string)
 }
 
 // TorrentObserver is told the events of one torrent, from its Joining on.
