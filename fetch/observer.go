@@ -43,8 +43,8 @@ type TorrentObserver interface {
 	// Sample is given the torrent's totals, once a second while it is live, by one
 	// goroutine, the client's; the first after Started.
 	Sample(Totals)
-	// Left is called once the torrent left the client, or failed to join it: nothing more
-	// is told of it.
+	// Left is called once, as the torrent leaves the client after Drop, or fails to join
+	// it: nothing more is told of it. Client.Close does not call it.
 	Left()
 }
 
