@@ -133,6 +133,11 @@ type Config struct {
 	// many bytes it gave and its error (io.EOF at a file's end), on the reader's goroutine:
 	// it must be quick. Metrics hook in here; fetch knows nothing of them.
 	ReadObserver func(d time.Duration, n int, err error)
+	// Observer, if set, is told what diagnostics are made of (first contacts, reads, transfer
+	// totals) in place of the client's own Observer, which records first contacts and rates.
+	// Torrent.FirstContact and the rates in Torrent.Stats then come from its torrent
+	// observers' FirstContact and Rates methods, if they have them, else are zero.
+	Observer Observer
 
 	// tune, if set, adjusts the anacrolix configuration last. Tests set it (Tune, in
 	// export_test.go) to make peers that behave like other clients (no fast extension, say).
@@ -224,9 +229,9 @@ type Client struct {
 	// storages holds how to read each torrent's storage (metainfo.Hash → func() storage.
 	// TorrentReader), recorded as anacrolix opens it, for reads that skip anacrolix.
 	storages sync.Map
-	// contacts holds each torrent's first-contact record (metainfo.Hash → *contact), made
-	// before it joins anacrolix, whose callbacks write it (contact.go).
-	contacts sync.Map
+	// obs is told what diagnostics are made of (observer.go): Config.Observer, or the
+	// client's own.
+	obs Observer
 	// trackerFailing holds the trackers (trackerKey → struct{}) whose last announce for a
 	// torrent failed, so each failure is logged once (trackers.go). It is the client's, not
 	// the Torrent's: anacrolix announces as soon as a torrent is added to it, and under load
@@ -274,8 +279,11 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log, net: plan, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool),
+	c := &Client{cfg: cfg, log: log, net: plan, obs: cfg.Observer, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool),
 		announces: make(chan func(context.Context), announceQueue)}
+	if c.obs == nil {
+		c.obs = newDiagnostics(log)
+	}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	c.writeWarn.Interval = writeErrorEvery
 
@@ -326,7 +334,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	c.cl = cl
 	c.loadDHTNodes()
-	c.bg.Go(c.sampleRates)
+	c.bg.Go(c.sampleTotals)
 	c.bg.Go(c.saveDHTNodesEvery)
 	c.bg.Go(c.redialLoop)
 	for range announceWorkers {

@@ -31,27 +31,8 @@ type FirstContact struct {
 	From string `json:"from,omitempty"`
 }
 
-// step is one step of a first contact.
-type step int
-
-const (
-	stepAnnounce step = iota
-	stepAnswer
-	stepDial
-	stepHandshake
-	stepMessage
-	stepUnchoke
-	stepRequest
-	stepChunk
-	stepPiece
-	stepReadBegan
-	stepRead
-	numSteps
-)
-
-// contact records the first time of each step for one torrent. It is made before the
-// torrent joins anacrolix, whose callbacks find it by info-hash (Client.contacts), and is
-// written from anacrolix's goroutines and readers' without a lock.
+// contact records the first time of each step for one torrent, for the client's own
+// Observer (diag.go). It is written from anacrolix's goroutines and readers' without a lock.
 type contact struct {
 	start time.Time
 	at    [numSteps]atomic.Int64 // nanoseconds since start, at least 1; 0 until the step
@@ -59,8 +40,8 @@ type contact struct {
 }
 
 // saw records step s now, if it is the first time; it reports whether it was.
-func (ct *contact) saw(s step) bool {
-	if ct == nil || ct.at[s].Load() != 0 {
+func (ct *contact) saw(s Step) bool {
+	if ct.at[s].Load() != 0 {
 		return false
 	}
 	return ct.at[s].CompareAndSwap(0, max(int64(time.Since(ct.start)), 1))
@@ -71,29 +52,23 @@ func (ct *contact) saw(s step) bool {
 // which the piece-state subscription (Torrent.mirrorVerified) may not have told yet: that
 // step is taken as done by now, so that the steps stay in order.
 func (ct *contact) sawRead() bool {
-	if ct == nil {
-		return false
+	if ct.at[StepChunk].Load() != 0 {
+		ct.saw(StepPiece)
 	}
-	if ct.at[stepChunk].Load() != 0 {
-		ct.saw(stepPiece)
-	}
-	return ct.saw(stepRead)
+	return ct.saw(StepRead)
 }
 
 func (ct *contact) snapshot() FirstContact {
-	if ct == nil {
-		return FirstContact{}
-	}
-	d := func(s step) time.Duration { return time.Duration(ct.at[s].Load()) }
+	d := func(s Step) time.Duration { return time.Duration(ct.at[s].Load()) }
 	var from string
 	if p := ct.from.Load(); p != nil {
 		from = *p
 	}
 	return FirstContact{
 		From:     from,
-		Announce: d(stepAnnounce), Answer: d(stepAnswer), Dial: d(stepDial), Handshake: d(stepHandshake),
-		Message: d(stepMessage), Unchoke: d(stepUnchoke), Request: d(stepRequest), Chunk: d(stepChunk),
-		Piece: d(stepPiece), ReadBegan: d(stepReadBegan), Read: d(stepRead),
+		Announce: d(StepAnnounce), Answer: d(StepAnswer), Dial: d(StepDial), Handshake: d(StepHandshake),
+		Message: d(StepMessage), Unchoke: d(StepUnchoke), Request: d(StepRequest), Chunk: d(StepChunk),
+		Piece: d(StepPiece), ReadBegan: d(StepReadBegan), Read: d(StepRead),
 	}
 }
 
@@ -115,81 +90,75 @@ func (f FirstContact) LogValue() slog.Value {
 }
 
 // FirstContact returns where the torrent's first contact with the swarm spent its time so
-// far. A dormant torrent's is all zero.
+// far, as the client's own Observer recorded it. A dormant torrent's is all zero, as is
+// every torrent's when Config.Observer has no FirstContact method.
 func (t *Torrent) FirstContact() FirstContact {
 	if !t.live.Load() {
 		return FirstContact{}
 	}
-	return t.contact.snapshot()
-}
-
-// newContact starts the first-contact record of torrent ih, replacing any earlier one.
-func (c *Client) newContact(ih metainfo.Hash) *contact {
-	ct := &contact{start: time.Now()}
-	c.contacts.Store(ih, ct)
-	return ct
-}
-
-// sawFor records step s of torrent ih.
-func (c *Client) sawFor(ih metainfo.Hash, s step) {
-	if v, ok := c.contacts.Load(ih); ok {
-		v.(*contact).saw(s)
+	if r, ok := t.obs.(contactRecorder); ok {
+		return r.FirstContact()
 	}
+	return FirstContact{}
 }
 
-// contactOf returns the first-contact record of the torrent of peer p, or nil; saw and
-// sawRead take a nil record.
-func (c *Client) contactOf(p *torrent.Peer) *contact {
-	if t := p.Torrent(); t != nil {
-		if v, ok := c.contacts.Load(t.InfoHash()); ok {
-			return v.(*contact)
-		}
-	}
-	return nil
-}
-
-func (c *Client) sawForPeer(p *torrent.Peer, s step) { c.contactOf(p).saw(s) }
-
-// contactCallbacks adds the anacrolix callbacks that record first contacts.
+// contactCallbacks adds the anacrolix callbacks that tell the observer the steps of first
+// contacts.
 func (c *Client) contactCallbacks(cb *torrent.Callbacks) {
 	cb.StatusUpdated = append(cb.StatusUpdated, func(ev torrent.StatusUpdatedEvent) {
-		var s step
+		var s Step
 		switch ev.Event {
 		case torrent.TrackerAnnouncing:
-			s = stepAnnounce
+			s = StepAnnounce
 		case torrent.TrackerAnnounceSuccessful:
-			s = stepAnswer
+			s = StepAnswer
 		case torrent.PeerDialing:
-			s = stepDial
+			s = StepDial
 		default:
 			return
 		}
 		var ih metainfo.Hash
 		if ih.FromHexString(ev.InfoHash) == nil {
-			c.sawFor(ih, s)
+			c.obs.SawFor(ih, s)
 		}
 	})
 	cb.CompletedHandshake = func(pc *torrent.PeerConn, ih torrent.InfoHash) {
 		if pc.PeerID != c.cl.PeerID() { // a tracker can name us to ourselves
-			c.sawFor(ih, stepHandshake)
+			c.obs.SawFor(ih, StepHandshake)
 		}
 	}
 	cb.ReadMessage = func(pc *torrent.PeerConn, m *pp.Message) {
 		if m.Keepalive {
 			return
 		}
-		c.sawForPeer(&pc.Peer, stepMessage)
-		if m.Type == pp.Unchoke {
-			c.sawForPeer(&pc.Peer, stepUnchoke)
-		}
-	}
-	cb.SentRequest = append(cb.SentRequest, func(ev torrent.PeerRequestEvent) { c.sawForPeer(ev.Peer, stepRequest) })
-	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
-		if ct := c.contactOf(ev.Peer); ct.saw(stepChunk) {
-			if pc, ok := ev.Peer.TryAsPeerConn(); ok {
-				name := clientName(pc)
-				ct.from.Store(&name)
+		if ih, ok := peerTorrent(&pc.Peer); ok {
+			c.obs.SawFor(ih, StepMessage)
+			if m.Type == pp.Unchoke {
+				c.obs.SawFor(ih, StepUnchoke)
 			}
 		}
+	}
+	cb.SentRequest = append(cb.SentRequest, func(ev torrent.PeerRequestEvent) {
+		if ih, ok := peerTorrent(ev.Peer); ok {
+			c.obs.SawFor(ih, StepRequest)
+		}
 	})
+	cb.ReceivedUsefulData = append(cb.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
+		if ih, ok := peerTorrent(ev.Peer); ok {
+			c.obs.SawChunkFor(ih, func() string {
+				if pc, ok := ev.Peer.TryAsPeerConn(); ok {
+					return clientName(pc)
+				}
+				return ""
+			})
+		}
+	})
+}
+
+// peerTorrent returns the info-hash of peer p's torrent, if it has one yet.
+func peerTorrent(p *torrent.Peer) (metainfo.Hash, bool) {
+	if t := p.Torrent(); t != nil {
+		return t.InfoHash(), true
+	}
+	return metainfo.Hash{}, false
 }

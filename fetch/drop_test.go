@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/torrentfs/torrentfs/fetch"
 )
@@ -118,4 +120,46 @@ func TestCloseWithOpenHandle(t *testing.T) {
 		t.Fatal("Close left the torrent")
 	}
 	h.Close()
+}
+
+// Handles opened and closed from many goroutines while Drop is called: the torrent leaves
+// the client once, after the last of them closed, and is not opened again.
+func TestDropWhileOpening(t *testing.T) {
+	s, _ := singleFile(t, 100<<10)
+	tt := s.Leech(t, newCache(t), fetch.Config{})
+	var openers sync.WaitGroup
+	start := make(chan struct{})
+	for range 8 {
+		openers.Go(func() {
+			<-start
+			for range 200 {
+				h, err := tt.Open(0)
+				if errors.Is(err, fetch.ErrDropped) {
+					return
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if dropped(tt) {
+					t.Error("a handle is open, but the torrent left the client")
+				}
+				h.Close()
+			}
+		})
+	}
+	close(start)
+	tt.Drop()
+	openers.Wait()
+	select {
+	case <-tt.Dropped():
+	case <-time.After(10 * time.Second):
+		t.Fatal("every handle closed, but the dropped torrent did not leave the client in 10 s")
+	}
+	if inClient(t, tt) {
+		t.Fatal("still in the client")
+	}
+	if _, err := tt.Open(0); !errors.Is(err, fetch.ErrDropped) {
+		t.Fatalf("Open after the drop: %v, want ErrDropped", err)
+	}
 }

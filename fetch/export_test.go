@@ -60,12 +60,8 @@ const (
 	HeadTail     = headTail
 )
 
-// Contacts is how many first-contact records the client holds.
-func (c *Client) Contacts() int {
-	n := 0
-	c.contacts.Range(func(any, any) bool { n++; return true })
-	return n
-}
+// Contacts is how many torrents' first-contact records the client's own Observer holds.
+func (c *Client) Contacts() int { return c.obs.(*diagnostics).count() }
 
 // NeedPeers runs a "need peers" round for the torrent, as a read waiting on a piece no
 // connected peer has does; AnnounceWorkers is how many of its announces run at once.

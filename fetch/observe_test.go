@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
+
 	"github.com/torrentfs/torrentfs/fetch"
 )
 
@@ -83,5 +85,110 @@ func TestFirstContact(t *testing.T) {
 	}
 	if !strings.HasPrefix(fc.From, "torrentfs/") {
 		t.Errorf("first chunk from %q, want the torrentfs seeder", fc.From)
+	}
+}
+
+// recorder is an Observer of the test's own: it records what it is told.
+type recorder struct {
+	mu      sync.Mutex
+	joining []metainfo.Hash
+	started []*fetch.Torrent
+	steps   map[fetch.Step]int
+	from    []string
+	read    int
+	sampled chan fetch.Totals // each Sample, without waiting
+	left    chan struct{}     // closed by Left
+}
+
+func (r *recorder) Joining(ih metainfo.Hash) fetch.TorrentObserver {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.joining = append(r.joining, ih)
+	return r
+}
+
+func (r *recorder) SawFor(ih metainfo.Hash, s fetch.Step) { r.Saw(s) }
+
+func (r *recorder) SawChunkFor(ih metainfo.Hash, from func() string) {
+	r.Saw(fetch.StepChunk)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.from = append(r.from, from())
+}
+
+func (r *recorder) Started(t *fetch.Torrent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.started = append(r.started, t)
+}
+
+func (r *recorder) Saw(s fetch.Step) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.steps[s]++
+}
+
+func (r *recorder) Read(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.read += n
+}
+
+func (r *recorder) Sample(s fetch.Totals) {
+	select {
+	case r.sampled <- s:
+	default:
+	}
+}
+
+func (r *recorder) Left() { close(r.left) }
+
+// An Observer in Config replaces the client's own: it is told the torrent joins and starts,
+// the steps of its first contact, its reads and its totals, and that it left as it is
+// dropped. FirstContact and the rates, which the client's own keeps, are then zero.
+func TestObserver(t *testing.T) {
+	r := &recorder{steps: make(map[fetch.Step]int), sampled: make(chan fetch.Totals, 1), left: make(chan struct{})}
+	tt, h, data := seededFile(t, 3*pieceLen, fetch.Config{Observer: r})
+	if got := readAt(t, h, pieceLen, 1000); string(got) != string(data[pieceLen:pieceLen+1000]) {
+		t.Fatal("read differs from the source")
+	}
+	// A sample taken before the read may wait in the channel: the next ones follow.
+	deadline := time.After(10 * time.Second)
+	for s := (fetch.Totals{}); s.Read != 1000 || s.Downloaded < pieceLen || s.At.IsZero(); {
+		select {
+		case s = <-r.sampled:
+		case <-deadline:
+			t.Fatalf("totals %+v after 10 s: want 1000 read, a piece downloaded", s)
+		}
+	}
+	r.mu.Lock()
+	if len(r.joining) != 1 || r.joining[0].HexString() != tt.InfoHash() || len(r.started) != 1 || r.started[0] != tt {
+		t.Errorf("joining %v, started %v: want the torrent once each", r.joining, r.started)
+	}
+	for _, s := range []fetch.Step{fetch.StepDial, fetch.StepHandshake, fetch.StepMessage, fetch.StepUnchoke,
+		fetch.StepRequest, fetch.StepChunk, fetch.StepPiece, fetch.StepReadBegan} {
+		if r.steps[s] == 0 {
+			t.Errorf("step %d not seen: %v", s, r.steps)
+		}
+	}
+	if len(r.from) == 0 || !strings.HasPrefix(r.from[0], "torrentfs/") {
+		t.Errorf("chunks from %q, want the torrentfs seeder", r.from)
+	}
+	if r.read != 1000 {
+		t.Errorf("reads gave %d bytes, want 1000", r.read)
+	}
+	r.mu.Unlock()
+	if fc := tt.FirstContact(); fc != (fetch.FirstContact{}) {
+		t.Errorf("first contact %+v without the client's own observer", fc)
+	}
+	if st := tt.Stats(); st.ReadRate != 0 || st.Read != 1000 {
+		t.Errorf("stats %+v: want 1000 read, and no rate without the client's own observer", st)
+	}
+	h.Close()
+	tt.Drop()
+	select {
+	case <-r.left:
+	case <-time.After(10 * time.Second):
+		t.Fatal("dropped, but the observer was not told it left in 10 s")
 	}
 }

@@ -127,8 +127,8 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (n int, err er
 	if off >= h.Size() {
 		return 0, io.EOF
 	}
-	ct := h.t.contact
-	ct.saw(stepReadBegan)
+	obs := h.t.obs
+	obs.Saw(StepReadBegan)
 	hd, err := h.take(off)
 	if err != nil {
 		return 0, err
@@ -139,10 +139,10 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (n int, err er
 		defer h.t.releasePrefetch()
 	}
 	n, err = h.fill(ctx, hd, p)
-	if n > 0 && ct.sawRead() {
-		h.t.c.log.Debug("first contact", "torrent", h.t.Name(), "since_start", ct.snapshot())
-	}
 	h.t.read.Add(int64(n))
+	if n > 0 {
+		obs.Read(n)
+	}
 	h.put(hd)
 	if err == nil && n < len(p) {
 		err = io.EOF

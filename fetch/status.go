@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/torrentfs/torrentfs/internal/human"
@@ -58,7 +57,8 @@ func waits(cs *torrent.ConnStats) Waits {
 }
 
 // Stats returns the torrent's numbers now. It takes the anacrolix client's lock briefly; a
-// dormant torrent's are all zero but Cached.
+// dormant torrent's are all zero but Cached. The rates are the client's own Observer's, zero
+// when Config.Observer has no Rates method.
 func (t *Torrent) Stats() Stats {
 	s := Stats{Read: t.read.Load(), Cached: t.BytesCompleted(), Evicted: t.evicted.Load()}
 	if !t.live.Load() {
@@ -70,7 +70,9 @@ func (t *Torrent) Stats() Stats {
 	s.Wasted = st.BytesReadData.Int64() - s.Downloaded
 	s.HashFailures = st.PiecesDirtiedBad.Int64()
 	s.Waits = waits(&st.PeerConns)
-	s.DownloadRate, s.UploadRate, s.ReadRate = t.meter.rates()
+	if r, ok := t.obs.(rater); ok {
+		s.DownloadRate, s.UploadRate, s.ReadRate = r.Rates()
+	}
 	return s
 }
 
@@ -239,66 +241,6 @@ func (t *Torrent) PieceMap() string {
 		}
 	}
 	return string(b)
-}
-
-// meter turns a torrent's transfer totals, sampled every second by the client, into rates
-// over the last few seconds.
-type meter struct {
-	mu      sync.Mutex
-	samples [meterSamples]sample // a ring; next is the oldest
-	next, n int
-}
-
-type sample struct {
-	at             time.Time
-	down, up, read int64
-}
-
-// meterSamples taken a second apart make rates over the last 4 seconds.
-const meterSamples = 5
-
-func (m *meter) add(s sample) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.samples[m.next] = s
-	m.next = (m.next + 1) % meterSamples
-	m.n = min(m.n+1, meterSamples)
-}
-
-func (m *meter) rates() (down, up, read float64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.n < 2 {
-		return 0, 0, 0
-	}
-	newest := m.samples[(m.next+meterSamples-1)%meterSamples]
-	oldest := m.samples[(m.next+meterSamples-m.n)%meterSamples]
-	dt := newest.at.Sub(oldest.at).Seconds()
-	if dt <= 0 {
-		return 0, 0, 0
-	}
-	return float64(newest.down-oldest.down) / dt, float64(newest.up-oldest.up) / dt,
-		float64(newest.read-oldest.read) / dt
-}
-
-// sampleRates feeds the meters of the live torrents every second until the client closes.
-func (c *Client) sampleRates() {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-c.bgCtx.Done():
-			return
-		case now := <-tick.C:
-			for _, t := range c.Torrents() {
-				if !t.live.Load() {
-					continue
-				}
-				st := t.t.Stats()
-				t.meter.add(sample{now, st.BytesReadUsefulData.Int64(), st.BytesWrittenData.Int64(), t.read.Load()})
-			}
-		}
-	}
 }
 
 // PieceLength is the length of the torrent's pieces; the last may be shorter.

@@ -39,6 +39,9 @@ type AddOptions struct {
 // Torrent is a torrent in a Client whose metadata (info dictionary) is known. It is active
 // (in anacrolix: seeding, announcing, fetching) from Add, or dormant from AddDormant until a
 // file of it is first opened.
+//
+// Lock order: wmu, then pmu, then anacrolix's client lock, then swarm.mu; the rest is
+// atomics (docs/design.md, "Lock order").
 type Torrent struct {
 	// Immutable after Add or AddDormant.
 	c         *Client
@@ -60,17 +63,12 @@ type Torrent struct {
 	evicted atomic.Int64
 	// read counts the bytes its files' readers were given.
 	read atomic.Int64
-	// stream is where the last read head that read its file to the end stopped, in torrent
-	// bytes, and what it had read in sequence (run): a head at the start of the next file
-	// continues it (Torrent.continues). Guarded by smu.
-	smu       sync.Mutex
-	stream    bool
-	streamEnd int64
-	streamRun int64
+	// stream is where the last read head that read its file to the end stopped, and what it
+	// had read in sequence: a head at the start of the next file continues it
+	// (Torrent.continues). nil when there is none, or it was continued.
+	stream atomic.Pointer[streamEnd]
 	// swarm remembers the peers the torrent has known, to find them again (peers.go).
 	swarm swarm
-	// meter turns transfer totals into rates (status.go).
-	meter meter
 	// wmu serialises waking the torrent with its leaving the client. Guarded by wmu: sleep
 	// holds what waking needs, nil once awake; left is set once the torrent left the client.
 	wmu   sync.Mutex
@@ -83,7 +81,7 @@ type Torrent struct {
 	tfiles     []*torrent.File // files' anacrolix files, in the same order
 	gapped     bool            // its files do not lie end to end in anacrolix's layout: see spillable
 	stopMirror func()
-	contact    *contact // when each step of its first contact with the swarm happened
+	obs        TorrentObserver // told of its first contact, its reads and its totals
 
 	// goroutines counts the goroutines the torrent owns: the mirror of verified pieces and,
 	// while armed, the resume timer's function. close stops them and waits.
@@ -99,10 +97,9 @@ type Torrent struct {
 	resume      *time.Timer // counted in goroutines from armed until run or stopped
 	closed      bool        // no timer is armed once set
 
-	// Drop waits for the last open Handle (see Drop). Guarded by dmu.
-	dmu     sync.Mutex
-	handles int  // open Handles
-	dropped bool // Drop was called
+	// handles counts the open Handles, and has handleDropped set once Drop was called: Drop
+	// waits for the last open Handle (see Drop).
+	handles atomic.Int64
 	// leave removes the torrent from the client once; gone is closed when it has.
 	leave sync.Once
 	gone  chan struct{}
@@ -197,7 +194,7 @@ func (p *Pending) Known() bool { return len(p.spec.InfoBytes) > 0 }
 func (p *Pending) Wait(ctx context.Context) (*Torrent, error) {
 	c, ih := p.c, p.spec.InfoHash
 	defer c.unreserve(ih)
-	t, err := c.join(ctx, p.spec, p.peers)
+	t, obs, err := c.join(ctx, p.spec, p.peers)
 	if err != nil {
 		p.release()
 		return nil, err
@@ -208,10 +205,10 @@ func (p *Pending) Wait(ctx context.Context) (*Torrent, error) {
 		peers = c.privatePeers(t, peers)
 	}
 	tt := c.newTorrent(ih, info, t.Metainfo().InfoBytes, p.modTime)
-	tt.start(t, peers)
+	tt.start(t, peers, obs)
 	if !c.register(tt) { // anacrolix drops t as the client closes
 		tt.close()
-		c.contacts.CompareAndDelete(ih, tt.contact)
+		obs.Left()
 		p.release()
 		return nil, ErrClientClosed
 	}
@@ -331,22 +328,22 @@ func (c *Client) spec(source string, opts AddOptions) (*torrent.TorrentSpec, []t
 	return spec, peers, modTime, nil
 }
 
-// join adds spec to anacrolix and waits for its info dictionary (bounded by ctx). If it
-// fails, the torrent's first-contact record goes with it: a magnet link whose metadata never
-// came leaves nothing behind.
-func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []torrent.PeerInfo) (_ *torrent.Torrent, err error) {
-	ct := c.newContact(spec.InfoHash)
+// join adds spec to anacrolix and waits for its info dictionary (bounded by ctx). It
+// returns the torrent's observer, told it is joining; if it fails, the observer is told it
+// left: a magnet link whose metadata never came leaves nothing behind.
+func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []torrent.PeerInfo) (_ *torrent.Torrent, _ TorrentObserver, err error) {
+	obs := c.obs.Joining(spec.InfoHash)
 	defer func() {
 		if err != nil {
-			c.contacts.CompareAndDelete(spec.InfoHash, ct)
+			obs.Left()
 		}
 	}()
 	t, isNew, err := c.cl.AddTorrentSpec(spec)
 	if err != nil {
-		return nil, fmt.Errorf("add torrent: %w", err)
+		return nil, nil, fmt.Errorf("add torrent: %w", err)
 	}
 	if !isNew { // reserve should have caught it; the torrent is another Add's
-		return nil, fmt.Errorf("%s: %w", spec.InfoHash.HexString(), ErrDuplicate)
+		return nil, nil, fmt.Errorf("%s: %w", spec.InfoHash.HexString(), ErrDuplicate)
 	}
 	t.AddPeers(peers)
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
@@ -354,13 +351,13 @@ func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []to
 	t.SetOnWriteChunkError(c.writeFailed)
 	if err := c.waitInfo(ctx, t); err != nil {
 		t.Drop()
-		return nil, err
+		return nil, nil, err
 	}
 	if err := checkInfo(t.Info()); err != nil { // a magnet link's, or cached
 		t.Drop()
-		return nil, err
+		return nil, nil, err
 	}
-	return t, nil
+	return t, obs, nil
 }
 
 // newTorrent returns a torrent of info, not yet in anacrolix: its files are listed from the
@@ -397,18 +394,15 @@ func (c *Client) register(tt *Torrent) bool {
 	return true
 }
 
-// start makes the torrent active with t, its anacrolix torrent, and keeps its metadata in
-// the storage if it is an InfoStore.
-func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo) {
+// start makes the torrent active with t, its anacrolix torrent, and obs, its observer, and
+// keeps its metadata in the storage if it is an InfoStore.
+func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo, obs TorrentObserver) {
 	if is, ok := tt.c.cfg.Storage.(InfoStore); ok {
 		if err := is.SaveInfo(tt.ih, tt.infoBytes); err != nil {
 			tt.c.log.Warn("cannot keep the metadata in the cache", "torrent", tt.Name(), "err", err)
 		}
 	}
-	tt.t = t
-	if v, ok := tt.c.contacts.Load(tt.ih); ok {
-		tt.contact = v.(*contact)
-	}
+	tt.t, tt.obs = t, obs
 	var end int64
 	for _, f := range t.Files() {
 		if f.Offset() != end {
@@ -426,7 +420,7 @@ func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo) {
 	tt.swarm.lastRedial, tt.swarm.lastAnnounce = time.Now(), time.Now().Add(firstAnnounce-announceEvery)
 	tt.swarm.mu.Unlock()
 	tt.mirrorVerified()
-	tt.meter.add(sample{at: time.Now(), read: tt.read.Load()}) // anacrolix's totals start at 0
+	obs.Started(tt)
 	tt.live.Store(true)
 	if tt.c.cfg.Prefetch == PrefetchAll {
 		for _, f := range tt.tfiles {
@@ -456,14 +450,14 @@ func (t *Torrent) wake() error {
 			return err
 		}
 	}
-	at, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
+	at, obs, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
 	if err != nil {
 		if acq != nil {
 			acq.Release(t.ih)
 		}
 		return err
 	}
-	t.start(at, d.peers)
+	t.start(at, d.peers, obs)
 	t.sleep = nil
 	t.c.log.Debug("woke a dormant torrent", "torrent", t.Name(), "infohash", t.ih.HexString())
 	if d.woke != nil {
@@ -527,7 +521,7 @@ func (t *Torrent) mirrorVerified() {
 			complete := t.t.PieceState(ch.Index).Complete
 			t.verified[ch.Index].Store(complete)
 			if complete {
-				t.contact.saw(stepPiece)
+				t.obs.Saw(StepPiece)
 			}
 		}
 	}()
@@ -542,14 +536,13 @@ var ErrDropped = errors.New("fetch: torrent dropped")
 // client (Dropped), Client.Add of the same torrent fails with ErrDuplicate. Drop may be
 // called more than once.
 func (t *Torrent) Drop() {
-	t.dmu.Lock()
-	t.dropped = true
-	now := t.handles == 0
-	t.dmu.Unlock()
-	if now {
+	if t.handles.Or(handleDropped) == 0 { // no Handle open, and not dropped before
 		t.leaveClient(true)
 	}
 }
+
+// handleDropped is the bit of Torrent.handles that Drop sets.
+const handleDropped = 1 << 62
 
 // Dropped returns a channel closed once the torrent has left the client: after Drop and
 // the last Close of its handles, or when the client closed.
@@ -557,22 +550,20 @@ func (t *Torrent) Dropped() <-chan struct{} { return t.gone }
 
 // openHandle counts a new Handle, unless the torrent has left the client after Drop.
 func (t *Torrent) openHandle() error {
-	t.dmu.Lock()
-	defer t.dmu.Unlock()
-	if t.dropped && t.handles == 0 {
-		return ErrDropped
+	for {
+		h := t.handles.Load()
+		if h == handleDropped { // dropped, and the last Handle closed: it left, or is leaving
+			return ErrDropped
+		}
+		if t.handles.CompareAndSwap(h, h+1) {
+			return nil
+		}
 	}
-	t.handles++
-	return nil
 }
 
 // closeHandle counts a Handle closed, and finishes a Drop waiting for it.
 func (t *Torrent) closeHandle() {
-	t.dmu.Lock()
-	t.handles--
-	last := t.dropped && t.handles == 0
-	t.dmu.Unlock()
-	if last {
+	if t.handles.Add(-1) == handleDropped {
 		t.leaveClient(true)
 	}
 }
@@ -590,7 +581,7 @@ func (t *Torrent) leaveClient(drop bool) {
 		if drop && t.live.Load() {
 			t.t.Drop()
 			t.c.storages.Delete(ih)
-			t.c.contacts.CompareAndDelete(ih, t.contact)
+			t.obs.Left()
 			t.c.forgetTrackers(ih)
 		}
 		t.c.mu.Lock()
@@ -876,25 +867,27 @@ func (t *Torrent) prefetch(i int) {
 // endStream records that a read head that started near its file's start read it to its end,
 // at torrent offset end, having read run bytes in sequence.
 func (t *Torrent) endStream(end, run int64) {
-	t.smu.Lock()
-	defer t.smu.Unlock()
-	t.stream, t.streamEnd, t.streamRun = true, end, run
+	t.stream.Store(&streamEnd{end, run})
 }
+
+// streamEnd is where a stream that read a file to its end stopped, in torrent bytes, and
+// what it had read in sequence.
+type streamEnd struct{ end, run int64 }
 
 // continues reports whether a file starting at torrent offset off continues the last stream
 // that read a file to its end (endStream): it starts where that stream stopped, or after
 // less than a piece (padding, a small file skipped). It returns what that stream read in
 // sequence, to keep its readahead. With take, the stream is continued: it is forgotten.
 func (t *Torrent) continues(off int64, take bool) (run int64, ok bool) {
-	t.smu.Lock()
-	defer t.smu.Unlock()
-	if !t.stream || off < t.streamEnd || off-t.streamEnd >= t.info.PieceLength {
-		return 0, false
+	for {
+		s := t.stream.Load()
+		if s == nil || off < s.end || off-s.end >= t.info.PieceLength {
+			return 0, false
+		}
+		if !take || t.stream.CompareAndSwap(s, nil) {
+			return s.run, true
+		}
 	}
-	if take {
-		t.stream = false
-	}
-	return t.streamRun, true
 }
 
 // prefetchFile adds f to the background prefetch.
