@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,13 +31,20 @@ type aria2Proc struct {
 // with its files under dir. It is stopped when the test ends.
 func aria2(t testing.TB, torrent, dir string, args ...string) *aria2Proc {
 	t.Helper()
+	return aria2At(t, "127.0.0.1", torrent, dir, args...)
+}
+
+// aria2At is aria2 at the address host (loopbackHost's): its listening socket, its peer
+// connections and its tracker announces are bound to it (--interface binds them all).
+func aria2At(t testing.TB, host, torrent, dir string, args ...string) *aria2Proc {
+	t.Helper()
 	if _, err := exec.LookPath("aria2c"); err != nil {
 		t.Fatal("aria2c not installed: run make deps")
 	}
-	p := freePort(t)
+	p := freePortAt(t, host)
 	cmd := exec.Command("aria2c",
 		append([]string{
-			"--interface=127.0.0.1", "--disable-ipv6",
+			"--interface=" + host, "--disable-ipv6",
 			"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
 			fmt.Sprintf("--listen-port=%d", p), "--bt-require-crypto=false",
 			"--file-allocation=none", "--summary-interval=0", "--console-log-level=warn",
@@ -184,13 +192,20 @@ func TestBadPeer(t *testing.T) {
 // test ends.
 func transmission(t testing.TB, torrent, dir string, args ...string) (*proc, int) {
 	t.Helper()
+	return transmissionAt(t, "127.0.0.1", torrent, dir, args...)
+}
+
+// transmissionAt is transmission at the address host (loopbackHost's): bind-address-ipv4
+// binds its listening socket, its peer connections and its tracker announces to it.
+func transmissionAt(t testing.TB, host, torrent, dir string, args ...string) (*proc, int) {
+	t.Helper()
 	cfg := transmissionConfig(t, "transmission-cli", map[string]any{
-		"bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1", "rpc-bind-address": "127.0.0.1",
+		"bind-address-ipv4": host, "bind-address-ipv6": "::1", "rpc-bind-address": "127.0.0.1",
 	})
-	port := freePort(t)
+	port := freePortAt(t, host)
 	p := startProc(t, "transmission-cli", exec.Command("transmission-cli",
 		append(append([]string{"-g", cfg, "--no-portmap", "-p", fmt.Sprint(port), "-w", dir}, args...), torrent)...), nil)
-	waitAccepting(t, "transmission-cli", port, p.done)
+	waitAcceptingAt(t, "transmission-cli", net.JoinHostPort(host, fmt.Sprint(port)), p.done)
 	return p, port
 }
 
@@ -277,12 +292,20 @@ func libtorrent(t testing.TB, torrent, dir string, peers ...string) (*proc, int)
 // libtorrentEnv is libtorrent with env added to the environment (LTPEER_ENCRYPTION=forced).
 func libtorrentEnv(t testing.TB, env []string, torrent, dir string, peers ...string) (*proc, int) {
 	t.Helper()
-	port := freePort(t)
-	args := append([]string{"testdata/ltpeer.py", "run", torrent, dir, fmt.Sprint(port)}, peers...)
+	return libtorrentAt(t, "127.0.0.1", env, torrent, dir, peers...)
+}
+
+// libtorrentAt is libtorrentEnv at the address host (loopbackHost's): listen_interfaces and
+// outgoing_interfaces bind its listening socket, its peer connections and its tracker
+// announces to it.
+func libtorrentAt(t testing.TB, host string, env []string, torrent, dir string, peers ...string) (*proc, int) {
+	t.Helper()
+	port := freePortAt(t, host)
+	args := append([]string{"testdata/ltpeer.py", "run", torrent, dir, net.JoinHostPort(host, fmt.Sprint(port))}, peers...)
 	cmd := exec.Command("/usr/bin/python3", args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := startProc(t, "libtorrent", cmd, nil)
-	waitAccepting(t, "libtorrent", port, p.done)
+	waitAcceptingAt(t, "libtorrent", net.JoinHostPort(host, fmt.Sprint(port)), p.done)
 	return p, port
 }
 

@@ -453,15 +453,37 @@ func checkTree(t *testing.T, mnt string, files map[string][]byte) {
 	}
 }
 
+// lastLoopbackHost is the last address loopbackHost gave, as a number.
+var lastLoopbackHost atomic.Uint32
+
+// loopbackHost returns an address of 127.0.0.0/8 that it has given to no one before in
+// this test process, from 127.0.0.2 on: a host of its own for a third-party client in a
+// swarm of several on this machine. Linux puts all of 127.0.0.0/8 on lo, so the address
+// works with no set-up. Transmission 3.00 tells its peers and incoming handshakes apart
+// by IP address alone (tr_peerMgrAddIncoming, myHandshakeDoneCB in peer-mgr.c): with
+// aria2 or libtorrent at 127.0.0.1 connected to it, it closes every connection from a
+// mount at 127.0.0.1 as a second one from the same peer. A client bound to its own
+// address, listening and dialling, is a peer of its own to the others and to the tracker,
+// which sees its announces come from there and hands that address out.
+func loopbackHost() string {
+	n := 127<<24 | 1 + lastLoopbackHost.Add(1) // all of them hosts of lo's 127.0.0.0/8
+	return net.IPv4(byte(n>>24), byte(n>>16), byte(n>>8), byte(n)).String()
+}
+
 // freePort returns a TCP and UDP port on 127.0.0.1 that was free a moment ago.
 func freePort(t testing.TB) int {
+	return freePortAt(t, "127.0.0.1")
+}
+
+// freePortAt is freePort on the address ip (loopbackHost's, say).
+func freePortAt(t testing.TB, ip string) int {
 	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		u, err := net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(p)))
 		l.Close()
 		if err == nil {
 			u.Close()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,11 +52,14 @@ func TestStatusPeerWaits(t *testing.T) {
 		t.Fatalf("mktorrent: want a.bin then f.bin in the torrent, got %v (%v)", info.Files, err)
 	}
 
-	seeder := aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0", "--max-upload-limit=2M")
-	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
+	// Each third-party client at an address of its own (loopbackHost): Transmission takes
+	// two peers at one address for one.
+	ahost := loopbackHost()
+	seeder := aria2At(t, ahost, tor, dir, "--check-integrity=true", "--seed-ratio=0.0", "--max-upload-limit=2M")
+	waitAcceptingAt(t, "aria2c", net.JoinHostPort(ahost, fmt.Sprint(seeder.port)), seeder.exited)
 
 	// Transmission with its upload limited to 0 is a seed that chokes every peer.
-	transmission(t, tor, dir, "-u", "0")
+	transmissionAt(t, loopbackHost(), tor, dir, "-u", "0")
 	// Both have checked their copies and told the tracker they seed.
 	waitUntil(t, "the tracker to know both seeders", func() bool { return scrape(t, tport, mi.HashInfoBytes()).Complete == 2 })
 
@@ -141,7 +145,7 @@ func TestStatusPeerWaits(t *testing.T) {
 	seeder.cmd.Process.Signal(syscall.SIGTERM)
 	<-seeder.exited
 	got := t.TempDir()
-	aria2(t, tor, got, "--seed-ratio=0.0", "--select-file=2")
+	aria2At(t, loopbackHost(), tor, got, "--seed-ratio=0.0", "--select-file=2")
 	waitUntil(t, "the aria2 leecher's f.bin to equal the source", func() bool {
 		b, err := os.ReadFile(filepath.Join(got, "set", "f.bin"))
 		return err == nil && bytes.Equal(b, data)

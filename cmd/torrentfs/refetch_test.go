@@ -20,15 +20,17 @@ import (
 
 // thirdPartySwarm makes a torrent of the file dir/name with mktorrent, announcing to a fresh
 // opentracker, and seeds it with Transmission, aria2 and libtorrent, which find each other
-// and any mount only through the tracker. It returns the torrent's path.
+// and any mount only through the tracker. Each is at an address of its own (loopbackHost),
+// apart from the mount's 127.0.0.1, as Transmission takes two peers at one address for one.
+// It returns the torrent's path.
 func thirdPartySwarm(t testing.TB, dir, name string) string {
 	t.Helper()
 	tor := filepath.Join(dir, name+".torrent")
 	var tport int
 	ih := trackedTorrent(t, tor, filepath.Join(dir, name), 18, atOpentracker(t, &tport)).HashInfoBytes()
-	transmission(t, tor, dir)
-	aria2(t, tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
-	libtorrent(t, tor, dir)
+	transmissionAt(t, loopbackHost(), tor, dir)
+	aria2At(t, loopbackHost(), tor, dir, "--check-integrity=true", "--seed-ratio=0.0")
+	libtorrentAt(t, loopbackHost(), nil, tor, dir)
 	// Each has checked its copy and told the tracker it seeds.
 	waitUntil(t, "the tracker to know three seeders", func() bool { return scrape(t, tport, ih).Complete == 3 })
 	return tor

@@ -128,10 +128,17 @@ func TestStatusReport(t *testing.T) {
 		ts.Read < 3<<20 || ts.Downloaded < 3<<20 || len(ts.Files) != 1 || ts.Files[0].Path != "film.bin" {
 		t.Fatalf("status --json: %+v", ts)
 	}
+	// Each at the address of its own that the tracker handed out.
+	addrs := map[string]bool{}
 	for _, p := range ts.PeerList {
-		if p.Client == "" || p.Have != 1 || !strings.HasPrefix(p.Addr, "127.0.0.1:") {
-			t.Errorf("peer %+v: want a client name, all pieces and a loopback address", p)
+		host, _, err := net.SplitHostPort(p.Addr)
+		if ip := net.ParseIP(host); p.Client == "" || p.Have != 1 || err != nil || ip.To4() == nil || !ip.IsLoopback() || ip.Equal(net.IPv4(127, 0, 0, 1)) {
+			t.Errorf("peer %+v: want a client name, all pieces and a loopback address of its own", p)
 		}
+		addrs[host] = true
+	}
+	if len(addrs) != len(ts.PeerList) {
+		t.Errorf("status --json: peers share addresses: %+v", ts.PeerList)
 	}
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)

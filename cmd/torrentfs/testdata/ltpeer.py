@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """libtorrent (Debian's python3-libtorrent, the engine of qBittorrent and Deluge) for the
-interop tests, on 127.0.0.1 only: DHT, local discovery, UPnP, NAT-PMP and uTP off.
+interop tests, on 127.0.0.1 (or another loopback address) only: DHT, local discovery, UPnP, NAT-PMP and uTP off.
 
   ltpeer.py create [--v2-only] PATH OUT   make a hybrid (v1 and v2) torrent of PATH,
                                           with padding files, or a v2-only one, and
                                           print its magnet link
-  ltpeer.py run TORRENT DIR PORT [PEER]   seed TORRENT from DIR, or download it there
-                                          from PEER (host:port); prints "infohash H"
+  ltpeer.py run TORRENT DIR [IP:]PORT [PEER]
+                                          seed TORRENT from DIR, or download it there
+                                          from PEER (host:port), listening and dialling
+                                          from IP (127.0.0.1 if not given); prints "infohash H"
                                           (its v1 info-hash, in hex), "listening"
                                           once it accepts peers, "pieces N" as it gets
                                           them, "seeding" once it has every piece, and
@@ -37,10 +39,12 @@ def create(args):
 
 
 def run(args):
-    torrent, save, port = args[0], args[1], int(args[2])
+    torrent, save = args[0], args[1]
+    ip, _, port = args[2].rpartition(":")
+    ip = ip or "127.0.0.1"
     settings = {
-        "listen_interfaces": "127.0.0.1:%d" % port,
-        "outgoing_interfaces": "127.0.0.1",
+        "listen_interfaces": "%s:%s" % (ip, port),
+        "outgoing_interfaces": ip,
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "enable_incoming_utp": False, "enable_outgoing_utp": False,
         "allow_multiple_connections_per_ip": True,
