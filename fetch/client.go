@@ -402,6 +402,13 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
 	// piece they have, so keep seeders connected.
 	tc.DropMutuallyCompletePeers = false
+	// One connection per peer. Two hosts that learn of each other at once (a tracker names
+	// each to the other) each dial, and anacrolix kept both connections: 8 mounts reading
+	// together had 14 connections to their 7 peers, requests split over the two and stolen
+	// from one to the other, and a third of what their links carried was chunks they had
+	// already (issue #25; docs/measurements.md). Both ends keep the same one: the one the
+	// peer with the higher ID dialed.
+	tc.DropDuplicatePeerIds = true
 	// Dial the peers trackers name as soon as the torrent is added, not at its first read:
 	// Transmission and aria2 answer a handshake only on their own timers, so the first read
 	// would wait for it (issue #13; anacrolix patch 0013).
