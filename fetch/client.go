@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"slices"
@@ -237,6 +238,11 @@ type Client struct {
 	// the Torrent's: anacrolix announces as soon as a torrent is added to it, and under load
 	// the first announce failed before the Torrent was registered, so its error went unlogged.
 	trackerFailing sync.Map
+	// listenAddrs holds, for each incoming connection (*torrent.PeerConn), its peer's listen
+	// address (netip.AddrPort) once its extended handshake named the port: connectedAddrs
+	// counts the peer as connected there, so that it is not dialed again for a second
+	// connection, which anacrolix would keep in place of this one (DropDuplicatePeerIds).
+	listenAddrs sync.Map
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
@@ -425,6 +431,9 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 			v = v[:maxLoggedClient] + "…"
 		}
 		c.log.Debug("a peer says which client it is", "peer", pc.RemoteAddr.String(), "client", v)
+		if ap, ok := parseAddrPort(pc.RemoteAddr.String()); ok && pc.Discovery == torrent.PeerSourceIncoming && m.Port > 0 && m.Port <= 65535 {
+			c.listenAddrs.Store(pc, netip.AddrPortFrom(ap.Addr(), uint16(m.Port)))
+		}
 	}
 	c.contactCallbacks(&tc.Callbacks)
 	tc.Callbacks.StatusUpdated = append(tc.Callbacks.StatusUpdated, c.trackerStatus)
