@@ -411,8 +411,8 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// One connection per peer. Two hosts that learn of each other at once (a tracker names
 	// each to the other) each dial, and anacrolix kept both connections: 8 mounts reading
 	// together had 14 connections to their 7 peers, requests split over the two and stolen
-	// from one to the other, and a third of what their links carried was chunks they had
-	// already (issue #25; docs/measurements.md). Both ends keep the same one: the one the
+	// from one to the other, and a quarter to a third of what their links carried was chunks
+	// they had already (issue #25; docs/measurements.md). Both ends keep the same one: the one the
 	// peer with the higher ID dialed.
 	tc.DropDuplicatePeerIds = true
 	// Dial the peers trackers name as soon as the torrent is added, not at its first read:
