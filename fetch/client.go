@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"slices"
@@ -237,6 +238,11 @@ type Client struct {
 	// the Torrent's: anacrolix announces as soon as a torrent is added to it, and under load
 	// the first announce failed before the Torrent was registered, so its error went unlogged.
 	trackerFailing sync.Map
+	// listenAddrs holds, for each incoming connection (*torrent.PeerConn), its peer's listen
+	// address (netip.AddrPort) once its extended handshake named the port: connectedAddrs
+	// counts the peer as connected there, so that it is not dialed again for a second
+	// connection, which anacrolix would keep in place of this one (DropDuplicatePeerIds).
+	listenAddrs sync.Map
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
@@ -402,6 +408,13 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 	// A read of an evicted or never-fetched piece needs peers even when we hold every other
 	// piece they have, so keep seeders connected.
 	tc.DropMutuallyCompletePeers = false
+	// One connection per peer. Two hosts that learn of each other at once (a tracker names
+	// each to the other) each dial, and anacrolix kept both connections: 8 mounts reading
+	// together had 14 connections to their 7 peers, requests split over the two and stolen
+	// from one to the other, and a quarter to a third of what their links carried was chunks
+	// they had already (issue #25; docs/measurements.md). Both ends keep the same one: the one the
+	// peer with the higher ID dialed.
+	tc.DropDuplicatePeerIds = true
 	// Dial the peers trackers name as soon as the torrent is added, not at its first read:
 	// Transmission and aria2 answer a handshake only on their own timers, so the first read
 	// would wait for it (issue #13; anacrolix patch 0013).
@@ -418,6 +431,9 @@ func (c *Client) torrentConfig(host string, port int) *torrent.ClientConfig {
 			v = v[:maxLoggedClient] + "…"
 		}
 		c.log.Debug("a peer says which client it is", "peer", pc.RemoteAddr.String(), "client", v)
+		if ap, ok := parseAddrPort(pc.RemoteAddr.String()); ok && pc.Discovery == torrent.PeerSourceIncoming && m.Port > 0 && m.Port <= 65535 {
+			c.listenAddrs.Store(pc, netip.AddrPortFrom(ap.Addr(), uint16(m.Port)))
+		}
 	}
 	c.contactCallbacks(&tc.Callbacks)
 	tc.Callbacks.StatusUpdated = append(tc.Callbacks.StatusUpdated, c.trackerStatus)

@@ -128,6 +128,7 @@ func parseAddrPort(s string) (netip.AddrPort, bool) {
 // when, or never for a peer that broke the protocol (redial.go). It runs under anacrolix's
 // client lock and takes no other.
 func (c *Client) peerClosed(pc *torrent.PeerConn) {
+	c.listenAddrs.Delete(pc)
 	if pc.Torrent() == nil {
 		return // an incoming connection closed before its handshake named a torrent
 	}

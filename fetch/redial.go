@@ -136,14 +136,19 @@ func (t *Torrent) dialable(k *knownPeer) bool {
 }
 
 // connectedAddrs returns the addresses of the torrent's connections. A peer that dialed us is
-// there by its connection's port, not its listen port (anacrolix sets that under its lock):
-// a redial of it is refused by anacrolix as a second connection to the same peer, and counts
-// as a failure. It takes anacrolix's client lock: never call it holding swarm.mu.
+// there by its connection's port and, once its extended handshake named it, by its listen
+// port (Client.listenAddrs): a redial of it would make a second connection to the same peer,
+// and anacrolix keeps one of the two (DropDuplicatePeerIds), the new one if the peer's ID is
+// below ours, dropping the requests under way on the old. It takes anacrolix's client lock:
+// never call it holding swarm.mu.
 func (t *Torrent) connectedAddrs() map[netip.AddrPort]bool {
 	connected := make(map[netip.AddrPort]bool)
 	for _, pc := range t.t.PeerConns() {
 		if ap, ok := parseAddrPort(pc.RemoteAddr.String()); ok {
 			connected[ap] = true
+		}
+		if v, ok := t.c.listenAddrs.Load(pc); ok {
+			connected[v.(netip.AddrPort)] = true
 		}
 	}
 	return connected

@@ -369,26 +369,35 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 	if err := json.Unmarshal(out, &rs); err != nil {
 		f.r.b.Fatalf("status --json: %v", err)
 	}
-	var origin, peers, up int64
+	var origin, peers, up, wasted int64
+	var others, from fetch.Waits // summed over the other hosts, and the origin's: a fleet that does not share shows here
 	n := 0
 	for _, r := range rs {
 		for _, t := range r.Torrents {
 			for _, p := range t.PeerList {
 				if strings.HasPrefix(p.Addr, f.origin.IPv4.String()+":") || p.Source == fetch.SourceWebSeed {
 					origin += p.Downloaded
+					from.Wanted += p.Waits.Wanted
+					from.Choked += p.Waits.Choked
+					from.Requests += p.Waits.Requests
 				} else {
 					peers += p.Downloaded
 					n++
+					others.Wanted += p.Waits.Wanted
+					others.Choked += p.Waits.Choked
+					others.Requests += p.Waits.Requests
 				}
 				up += p.Uploaded
+				wasted += p.Wasted
 			}
 			for _, w := range t.WebSeeds {
 				origin += w.Downloaded
 			}
 		}
 	}
-	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB",
-		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20)
+	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB; wasted %d MiB; waits (had what it wanted, of that choked it, requests out): the origin %.1f/%.1f/%.1f s, the others summed %.1f/%.1f/%.1f s",
+		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20, wasted>>20,
+		from.Wanted.Seconds(), from.Choked.Seconds(), from.Requests.Seconds(), others.Wanted.Seconds(), others.Choked.Seconds(), others.Requests.Seconds())
 }
 
 // readChecked reads the file with 1 MiB reads, from the start or in a random order of
