@@ -1,7 +1,10 @@
 package fetch
 
 import (
+	"errors"
+	neturl "net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -115,8 +118,19 @@ func (c *Client) announced(ih metainfo.Hash, url string, peers int, err error) (
 		return false
 	}
 	failed = tr.Error == ""
-	tr.Error, tr.ErrorAt = human.Clip(err.Error(), maxShown), now
+	tr.Error, tr.ErrorAt = human.Clip(trackerError(err), maxShown), now
 	return failed
+}
+
+// trackerError is err as status shows it: an HTTP tracker's error names the announce's
+// whole URL, query and all (our peer ID, the info-hash), which the tracker's URL beside it
+// makes noise; it is left out.
+func trackerError(err error) string {
+	var ue *neturl.Error
+	if errors.As(err, &ue) {
+		return strings.Replace(err.Error(), ue.Error(), ue.Op+": "+ue.Err.Error(), 1)
+	}
+	return err.Error()
 }
 
 // trackerList returns the trackers urls, in order, each as its last announce for torrent ih
