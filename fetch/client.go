@@ -232,17 +232,16 @@ type Client struct {
 	// obs is told what diagnostics are made of (observer.go): Config.Observer, or the
 	// client's own.
 	obs Observer
-	// tmu guards trackers: each torrent's trackers (URL → *Tracker) as their last announces
-	// left them, so that status shows them and each failure is logged once (trackers.go). It
-	// is the client's, not the Torrent's: anacrolix announces as soon as a torrent is added to
-	// it, and under load the first announce failed before the Torrent was registered, so its
-	// error went unlogged; a magnet link's trackers announce before its metadata came. A
-	// leaf lock.
-	tmu      sync.Mutex
-	trackers map[metainfo.Hash]map[string]*Tracker
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
+	// trackers, guarded by mu, holds each torrent's trackers (URL → *Tracker) as their last
+	// announces left them, so that status shows them and each failure is logged once
+	// (trackers.go). It is the client's, not the Torrent's: anacrolix announces as soon as a
+	// torrent is added to it, and under load the first announce failed before the Torrent
+	// was registered, so its error went unlogged; a magnet link's trackers announce before
+	// its metadata came. A torrent's entry goes as it leaves torrents or adding.
+	trackers map[metainfo.Hash]map[string]*Tracker
 	// adding, guarded by mu, holds the info-hashes Add is adding now, with their Pending once
 	// Prepare made it (nil before).
 	adding map[metainfo.Hash]*Pending
@@ -563,11 +562,10 @@ func (c *Client) reserve(ih metainfo.Hash) error {
 
 func (c *Client) unreserve(ih metainfo.Hash) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	delete(c.adding, ih)
-	added := c.torrents[ih] != nil
-	c.mu.Unlock()
-	if !added { // its trackers' states go with it
-		c.forgetTrackers(ih)
+	if c.torrents[ih] == nil { // not added: its trackers' states go
+		delete(c.trackers, ih)
 	}
 }
 

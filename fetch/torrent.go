@@ -597,9 +597,9 @@ func (t *Torrent) leaveClient(drop bool) {
 		t.c.mu.Lock()
 		if t.c.torrents[ih] == t {
 			delete(t.c.torrents, ih)
+			delete(t.c.trackers, ih) // no announce's answer is recorded for it from here on
 		}
 		t.c.mu.Unlock()
-		t.c.forgetTrackers(ih) // after: no announce's answer is recorded for it from here on
 		close(t.gone)
 	})
 }

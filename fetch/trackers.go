@@ -92,13 +92,11 @@ func (c *Client) trackerStatus(ev torrent.StatusUpdatedEvent) {
 // It reports whether the tracker has failed now after it answered before (or never did).
 // Nothing is recorded of a torrent the client has not, or no longer.
 func (c *Client) announced(ih metainfo.Hash, url string, peers int, err error) (failed bool) {
-	c.mu.Lock() // held so that the torrent cannot leave, and forgetTrackers run, meanwhile
+	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, adding := c.adding[ih]; !adding && c.torrents[ih] == nil {
 		return false
 	}
-	c.tmu.Lock()
-	defer c.tmu.Unlock()
 	ts := c.trackers[ih]
 	if ts == nil {
 		ts = make(map[string]*Tracker)
@@ -139,8 +137,8 @@ func (c *Client) trackerList(ih metainfo.Hash, urls []string) []Tracker {
 	if c.cfg.NoTrackers {
 		return nil
 	}
-	c.tmu.Lock()
-	defer c.tmu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var trs []Tracker
 	for _, u := range urls {
 		if len(trs) == maxListed {
@@ -220,11 +218,4 @@ func (c *Client) Pending(ih metainfo.Hash) (Sources, bool) {
 	p.mu.Unlock()
 	s.Trackers = c.trackerList(ih, slices.Concat(p.spec.Trackers...))
 	return s, true
-}
-
-// forgetTrackers drops a torrent's trackers' states as it leaves the client.
-func (c *Client) forgetTrackers(ih metainfo.Hash) {
-	c.tmu.Lock()
-	defer c.tmu.Unlock()
-	delete(c.trackers, ih)
 }
