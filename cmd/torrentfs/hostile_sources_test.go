@@ -319,6 +319,15 @@ func TestHostileSources(t *testing.T) {
 		}
 		m.wantLogged(t, ih.HexString()+": "+why)
 	}
+	// `torrentfs status` tells the same of the pending magnet links.
+	code, out, errOut := torrentfs(t, nil, "status", mnt)
+	for _, want := range []string{"awaiting: metadata of " + xsIH.HexString() + "\nsources:  0 peers, 1 URLs, 0 trackers\n  " + xsURL + ": last error: ",
+		"awaiting: metadata of " + liarIH.HexString() + "\nsources:  1 peers, 0 URLs, 0 trackers\nrefused:  " + liar.addr + ": "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status: exit %d (%s), no %q:\n%s", code, errOut, want, out)
+		}
+	}
+	t.Logf("status:\n%s", out)
 
 	// A URL given to add: the same checks, an error that says why, exit 1.
 	code, _, stderr := torrentfs(t, nil, "add", mnt, web.URL+"/deep.torrent")
