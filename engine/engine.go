@@ -162,7 +162,7 @@ func (e *Engine) open(ctx context.Context) error {
 		}
 	}
 	if l := e.cfg.Control; l != nil {
-		s := serveControl(l, status.New(e.lib, e.cache, status.Options{DHT: e.client}).ControlHandler())
+		s := serveControl(l, status.New(e.lib, e.cache, status.Options{DHT: e.client, Adding: e.client}).ControlHandler())
 		e.push("closing the control socket", s.stop)
 	}
 	if err := e.addSources(ctx); err != nil {

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -126,9 +127,13 @@ func (t *Torrent) announce(ctx context.Context, url string) {
 	}
 	res, err := cl.Announce(ctx, req, tracker.AnnounceOpt{})
 	if err != nil {
+		if ctx.Err() == nil || errors.Is(ctx.Err(), context.DeadlineExceeded) { // not the client closing
+			t.c.announced(t.ih, url, 0, err)
+		}
 		t.c.log.Debug("need-peers announce", "tracker", url, "err", err)
 		return
 	}
+	t.c.announced(t.ih, url, len(res.Peers), nil)
 	var peers []torrent.PeerInfo
 	var addrs []netip.AddrPort
 	for _, p := range res.Peers {

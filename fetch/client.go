@@ -233,11 +233,6 @@ type Client struct {
 	// obs is told what diagnostics are made of (observer.go): Config.Observer, or the
 	// client's own.
 	obs Observer
-	// trackerFailing holds the trackers (trackerKey → struct{}) whose last announce for a
-	// torrent failed, so each failure is logged once (trackers.go). It is the client's, not
-	// the Torrent's: anacrolix announces as soon as a torrent is added to it, and under load
-	// the first announce failed before the Torrent was registered, so its error went unlogged.
-	trackerFailing sync.Map
 	// listenAddrs holds, for each incoming connection (*torrent.PeerConn), its peer's listen
 	// address (netip.AddrPort) once its extended handshake named the port: connectedAddrs
 	// counts the peer as connected there, so that it is not dialed again for a second
@@ -246,7 +241,16 @@ type Client struct {
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*Torrent // guarded by mu; nil once Close began
-	adding   map[metainfo.Hash]bool     // guarded by mu: info-hashes Add is adding now
+	// trackers, guarded by mu, holds each torrent's trackers (URL → *Tracker) as their last
+	// announces left them, so that status shows them and each failure is logged once
+	// (trackers.go). It is the client's, not the Torrent's: anacrolix announces as soon as a
+	// torrent is added to it, and under load the first announce failed before the Torrent
+	// was registered, so its error went unlogged; a magnet link's trackers announce before
+	// its metadata came. A torrent's entry goes as it leaves torrents or adding.
+	trackers map[metainfo.Hash]map[string]*Tracker
+	// adding, guarded by mu, holds the info-hashes Add is adding now, with their Pending once
+	// Prepare made it (nil before).
+	adding map[metainfo.Hash]*Pending
 
 	// announces holds the "need peers" announces waiting for one of the announceWorkers
 	// (peers.go).
@@ -285,7 +289,8 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Client{cfg: cfg, log: log, net: plan, obs: cfg.Observer, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]bool),
+	c := &Client{cfg: cfg, log: log, net: plan, obs: cfg.Observer, torrents: make(map[metainfo.Hash]*Torrent), adding: make(map[metainfo.Hash]*Pending),
+		trackers:  make(map[metainfo.Hash]map[string]*Tracker),
 		announces: make(chan func(context.Context), announceQueue)}
 	if c.obs == nil {
 		c.obs = newDiagnostics(log)
@@ -561,10 +566,13 @@ func (c *Client) reserve(ih metainfo.Hash) error {
 	switch {
 	case c.torrents == nil:
 		return ErrClientClosed
-	case c.torrents[ih] != nil || c.adding[ih]:
+	case c.torrents[ih] != nil:
 		return fmt.Errorf("%s: %w", ih.HexString(), ErrDuplicate)
 	}
-	c.adding[ih] = true
+	if _, ok := c.adding[ih]; ok {
+		return fmt.Errorf("%s: %w", ih.HexString(), ErrDuplicate)
+	}
+	c.adding[ih] = nil
 	return nil
 }
 
@@ -572,6 +580,9 @@ func (c *Client) unreserve(ih metainfo.Hash) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.adding, ih)
+	if c.torrents[ih] == nil { // not added: its trackers' states go
+		delete(c.trackers, ih)
+	}
 }
 
 // ReadsWaiting returns how many reads are waiting for pieces from the swarm now: reads of

@@ -134,6 +134,10 @@ func (c *Client) peerClosed(pc *torrent.PeerConn) {
 	}
 	t := c.torrent(pc.Torrent().InfoHash())
 	if t == nil {
+		// A torrent being added: the peer may have sent metadata that was refused.
+		if err := pc.ReadLoopErr(); err != nil && !networkError(err) {
+			c.metadataRefused(pc.Torrent().InfoHash(), pc.RemoteAddr.String(), err)
+		}
 		return
 	}
 	ap, ok := parseAddrPort(pc.RemoteAddr.String())

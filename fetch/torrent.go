@@ -148,6 +148,12 @@ type Pending struct {
 	peers   []torrent.PeerInfo // the source's and the options', with their sources
 	modTime time.Time
 	acq     Acquirer // the storage, if it is one: its store of the torrent is acquired
+
+	// mu guards what its sources said while its metadata is awaited (Client.Pending): a leaf
+	// lock.
+	mu         sync.Mutex
+	sourceErrs map[string]string // an xs= or as= URL → its last error
+	metaErr    string            // the last metadata a peer sent that was refused, and why
 }
 
 // Prepare is the first half of Add. It checks the source, reserves its info-hash, acquires
@@ -183,6 +189,11 @@ func (c *Client) Prepare(source string, opts AddOptions) (*Pending, error) {
 			}
 		}
 	}
+	c.mu.Lock() // its sources, for Client.Pending: spec and peers are immutable from here
+	if _, ok := c.adding[ih]; ok {
+		c.adding[ih] = p
+	}
+	c.mu.Unlock()
 	return p, nil
 }
 
@@ -582,11 +593,11 @@ func (t *Torrent) leaveClient(drop bool) {
 			t.t.Drop()
 			t.c.storages.Delete(ih)
 			t.obs.Left()
-			t.c.forgetTrackers(ih)
 		}
 		t.c.mu.Lock()
 		if t.c.torrents[ih] == t {
 			delete(t.c.torrents, ih)
+			delete(t.c.trackers, ih) // no announce's answer is recorded for it from here on
 		}
 		t.c.mu.Unlock()
 		close(t.gone)

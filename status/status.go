@@ -17,6 +17,8 @@ import (
 	"cmp"
 	"path"
 
+	"github.com/anacrolix/torrent/metainfo"
+
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fs"
 	"github.com/torrentfs/torrentfs/library"
@@ -53,7 +55,14 @@ type Torrent struct {
 	PeerList []fetch.Peer `json:"peer_list,omitempty"`
 	// WebSeeds are its HTTP sources (BEP 19), with their last errors.
 	WebSeeds []fetch.WebSeed `json:"web_seeds,omitempty"`
-	Files    []File          `json:"files,omitempty"`
+	// Trackers are its trackers, each with its last announce (when, and the peers it named)
+	// and its last error if it is failing.
+	Trackers []fetch.Tracker `json:"trackers,omitempty"`
+	// Sources, for a torrent whose metadata is awaited (a magnet link), are where it may come
+	// from (peers, xs=/as= URLs, trackers), with what each last said, and the last error a
+	// peer's metadata was refused with.
+	Sources *fetch.Sources `json:"sources,omitempty"`
+	Files   []File         `json:"files,omitempty"`
 }
 
 // File is a file of a torrent.
@@ -86,6 +95,11 @@ type DHT interface {
 	DHTNodes() int
 }
 
+// Adding is what a Torrent tells of a torrent awaiting its metadata; *fetch.Client is one.
+type Adding interface {
+	Pending(ih metainfo.Hash) (fetch.Sources, bool)
+}
+
 // Cache is what a Report tells of the piece cache; *cache.Cache is one.
 type Cache interface {
 	Dir() string
@@ -100,6 +114,8 @@ type Options struct {
 	Mount *fs.Mount
 	// DHT, if set, is the client whose DHT a Report counts the nodes of.
 	DHT DHT
+	// Adding, if set, is the client that tells the sources of a torrent awaiting metadata.
+	Adding Adding
 }
 
 // Server describes a library's torrents and serves them as JSON. It is safe for concurrent
@@ -110,19 +126,30 @@ type Server struct {
 	cache Cache
 	mnt   *fs.Mount
 	dht   DHT
+	add   Adding
 }
 
 // New returns a server of the torrents of lib, whose pieces are in c.
 func New(lib *library.Library, c Cache, opts Options) *Server {
-	return &Server{lib: lib, cache: c, mnt: opts.Mount, dht: opts.DHT}
+	return &Server{lib: lib, cache: c, mnt: opts.Mount, dht: opts.DHT, add: opts.Adding}
 }
 
 // Torrent describes the torrent of i; detail adds its piece map and peers. A torrent
-// awaiting metadata, or gone since i was listed, has its Info only.
+// awaiting metadata has its Info and its Sources only (with Options.Adding); one gone since i
+// was listed, its Info only.
 func (s *Server) Torrent(i library.Info, detail bool) Torrent {
 	r := Torrent{Info: i}
 	_, t, ok := s.lib.Get(i.InfoHash)
-	if !ok || t == nil {
+	if !ok {
+		return r
+	}
+	if t == nil {
+		var ih metainfo.Hash
+		if s.add != nil && ih.FromHexString(i.InfoHash) == nil {
+			if src, ok := s.add.Pending(ih); ok {
+				r.Sources = &src
+			}
+		}
 		return r
 	}
 	st := t.Stats()
@@ -140,6 +167,7 @@ func (s *Server) Torrent(i library.Info, detail bool) Torrent {
 		r.FirstContact = &fc
 	}
 	r.WebSeeds = t.WebSeeds()
+	r.Trackers = t.Trackers()
 	pm := t.PieceMap()
 	r.Pieces = len(pm)
 	if detail {

@@ -41,6 +41,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		URL, Down, Rate, Error, RetryAt string
 		Requests                        int
 	}
+	type tracker struct {
+		URL, Last, Error string
+		Peers            int
+	}
+	type source struct{ URL, Error string }
 	type row struct {
 		Name, InfoHash, Size, Cached, Percent, Down, Up, Read, DownRate, UpRate, ReadRate, Ratio, Evicted, Started string
 		Peers, KnownPeers, Seeders                                                                                 int
@@ -49,6 +54,10 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		Cells                                                                                                      []cell
 		PeerList                                                                                                   []peer
 		WebSeeds                                                                                                   []webSeed
+		Trackers                                                                                                   []tracker
+		Peerlinks                                                                                                  []string // a pending magnet link's peers
+		Sources                                                                                                    []source // its xs= and as= URLs
+		Refused                                                                                                    string   // its last refused metadata
 		Files                                                                                                      []file
 		MoreFiles                                                                                                  int
 	}
@@ -56,6 +65,24 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	var rows []row
 	for _, t := range rep.Torrents {
 		rw := row{Name: t.Name, InfoHash: t.InfoHash, Pending: t.Name == "", Dormant: t.Dormant}
+		trs := t.Trackers
+		if src := t.Sources; src != nil {
+			trs = src.Trackers
+			rw.Peerlinks, rw.Refused = src.Peers, src.Error
+			for _, u := range src.URLs {
+				rw.Sources = append(rw.Sources, source(u))
+			}
+		}
+		for _, tr := range trs {
+			tw := tracker{URL: tr.URL, Peers: tr.Peers, Error: tr.Error}
+			if !tr.LastAnnounce.IsZero() {
+				tw.Last = tr.LastAnnounce.Local().Format(time.TimeOnly)
+			}
+			if tr.Error != "" {
+				tw.Error += " (at " + tr.ErrorAt.Local().Format(time.TimeOnly) + ")"
+			}
+			rw.Trackers = append(rw.Trackers, tw)
+		}
 		if !rw.Pending {
 			rw.Size, rw.Cached, rw.Read = human.Bytes(t.Length), human.Bytes(t.Cached), human.Bytes(t.Read)
 			rw.Percent = status.Percent(t.Cached, t.Length)
@@ -151,6 +178,12 @@ setInterval(async () => {
 <p>cache: {{.CacheUsed}} of at most {{.Max}}{{if .DHTNodes}} · DHT: {{.DHTNodes}} nodes{{end}} · <a href="/files/">files</a> · <a href="/api/torrents">api</a> · <a href="/metrics">metrics</a></p>
 <p class="k"><i class="c4"></i>cached<i class="d"></i>downloading<i class="w"></i>wanted<i class="c0"></i>missing</p>
 {{range .Rows}}<section class="torrent">{{if .Pending}}<h2>awaiting metadata</h2><small>{{.InfoHash}}</small>
+{{if .Peerlinks}}<p class="peerlinks">from peers: {{range $i, $p := .Peerlinks}}{{if $i}}, {{end}}{{$p}}{{end}}</p>{{end}}
+{{if .Sources}}<table class="sources"><tr><th>source</th><th>last error</th></tr>
+{{range .Sources}}<tr><td>{{.URL}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>{{end}}
+{{if .Refused}}<p class="refused">refused: {{.Refused}}</p>{{end}}
+{{template "trackers" .Trackers}}
 {{else}}<h2>{{.Name}}</h2><small>{{.InfoHash}}</small>
 <p>{{.Cached}} of {{.Size}} cached (<span class="pct">{{.Percent}}</span>){{if .Dormant}} · dormant until a file is opened{{end}} · {{.Peers}} peers of {{.KnownPeers}} known, {{.Seeders}} seeders<br>
 down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} · read {{.Read}} ({{.ReadRate}}) · evicted {{.Evicted}} · hash failures {{.HashFailures}}{{if .Started}}<br>
@@ -162,9 +195,13 @@ down {{.Down}} ({{.DownRate}}) · up {{.Up}} ({{.UpRate}}) · ratio {{.Ratio}} �
 {{if .WebSeeds}}<table class="webseeds"><tr><th>web seed</th><th>from it</th><th>rate</th><th>requests</th><th>last error</th></tr>
 {{range .WebSeeds}}<tr><td>{{.URL}}</td><td>{{.Down}}</td><td>{{.Rate}}</td><td>{{.Requests}}</td><td>{{.Error}}{{if .RetryAt}} (left out until {{.RetryAt}}){{end}}</td></tr>
 {{end}}</table>{{end}}
+{{template "trackers" .Trackers}}
 <table class="files">{{range .Files}}<tr><td>{{.Percent}}</td><td><a href="{{.URL}}">{{.Path}}</a></td><td>{{.Size}}</td><td>{{if .Cells}}<div class="m f">{{range .Cells}}<i class="{{.Class}}"></i>{{end}}</div>{{end}}</td></tr>
 {{end}}{{if .MoreFiles}}<tr><td></td><td>… {{.MoreFiles}} more</td></tr>{{end}}</table>
 {{end}}</section>
 {{else}}<p>No torrents.</p>{{end}}
 {{end}}
+{{define "trackers"}}{{if .}}<table class="trackers"><tr><th>tracker</th><th>last answer</th><th>peers</th><th>last error</th></tr>
+{{range .}}<tr><td>{{.URL}}</td><td>{{.Last}}</td><td>{{if .Last}}{{.Peers}}{{end}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 `))

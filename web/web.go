@@ -41,7 +41,7 @@ type Server struct {
 // the library's collectors.
 func New(lib *library.Library, mnt *fs.Mount, cl *fetch.Client, c *cache.Cache, metrics *Metrics) *Server {
 	metrics.Watch(lib, cl, c)
-	return &Server{mnt: mnt, metrics: metrics, api: status.New(lib, c, status.Options{Mount: mnt, DHT: cl})}
+	return &Server{mnt: mnt, metrics: metrics, api: status.New(lib, c, status.Options{Mount: mnt, DHT: cl, Adding: cl})}
 }
 
 // Handler serves the endpoints.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,7 +24,9 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 
+	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/status"
 )
 
 // deepBencode is n bytes of nested lists: what killed a mount with a stack overflow.
@@ -277,16 +280,20 @@ func TestHostileSources(t *testing.T) {
 		}
 		f.Close()
 	}
-	// Each hostile tracker's and the xs= URL's failure is told, naming it: what this checks.
-	// A log wait: the line is the only sign that a tracker or an xs= source failed (status
-	// lists neither trackers nor a pending magnet link's sources).
-	failed := []string{xsURL}
+	// Each hostile tracker's and the xs= URL's failure is shown in status, and told in the
+	// log, naming it: what this checks.
+	failing := func(trs []fetch.Tracker, u string) bool {
+		return slices.ContainsFunc(trs, func(tr fetch.Tracker) bool { return tr.URL == u && tr.Error != "" })
+	}
 	for _, u := range trackers {
-		failed = append(failed, "tracker="+u)
+		waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool { return failing(tr.Trackers, u) }))
+		m.wantLogged(t, "tracker announce failed", "tracker="+u)
 	}
-	for _, s := range failed {
-		m.waitFor(t, s)
-	}
+	waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool {
+		return tr.InfoHash == xsIH.HexString() && tr.Sources != nil &&
+			slices.ContainsFunc(tr.Sources.URLs, func(s fetch.Source) bool { return s.URL == xsURL && s.Error != "" })
+	}))
+	m.wantLogged(t, xsURL)
 	for _, p := range []*metadataPeer{peer, liar} {
 		select {
 		case <-p.first:
@@ -296,15 +303,31 @@ func TestHostileSources(t *testing.T) {
 			t.Fatal("the mount did not fetch a metadata peer's metadata in a minute")
 		}
 	}
-	// Bad metadata is refused and the user told why: what this checks. A log wait: the
-	// magnet link stays pending, as it was (status shows no error), and the metadata peer
-	// cannot see when the mount has refused what it sent.
-	for _, refused := range []string{
-		liarIH.HexString() + ": error completing metadata: error setting info bytes: info bytes do not hash",
-		peer.ih.HexString() + ": error completing metadata: error setting info bytes: info bytes: bencode nested too deep",
+	// Bad metadata is refused and the user told why, in status (the magnet link stays
+	// pending, its last refusal shown) and in the log: what this checks.
+	for ih, why := range map[metainfo.Hash]string{
+		liarIH:  "error completing metadata: error setting info bytes: info bytes do not hash",
+		peer.ih: "error completing metadata: error setting info bytes: info bytes: bencode nested too deep",
 	} {
-		m.waitFor(t, refused)
+		r := waitStatus(t, mnt, anyTorrent(func(tr status.Torrent) bool {
+			return tr.InfoHash == ih.HexString() && tr.Sources != nil && tr.Sources.Error != ""
+		}))
+		for _, tr := range r.Torrents {
+			if tr.InfoHash == ih.HexString() && (tr.Name != "" || !strings.Contains(tr.Sources.Error, "info bytes")) {
+				t.Errorf("magnet link %s: status %+v: want it pending, its metadata refused", ih.HexString(), tr)
+			}
+		}
+		m.wantLogged(t, ih.HexString()+": "+why)
 	}
+	// `torrentfs status` tells the same of the pending magnet links.
+	code, out, errOut := torrentfs(t, nil, "status", mnt)
+	for _, want := range []string{"awaiting: metadata of " + xsIH.HexString() + "\nsources:  0 peers, 1 URLs, 0 trackers\n  " + xsURL + ": last error: ",
+		"awaiting: metadata of " + liarIH.HexString() + "\nsources:  1 peers, 0 URLs, 0 trackers\nrefused:  " + liar.addr + ": "} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("status: exit %d (%s), no %q:\n%s", code, errOut, want, out)
+		}
+	}
+	t.Logf("status:\n%s", out)
 
 	// A URL given to add: the same checks, an error that says why, exit 1.
 	code, _, stderr := torrentfs(t, nil, "add", mnt, web.URL+"/deep.torrent")

@@ -31,21 +31,17 @@ func colourful(w io.Writer) bool {
 
 // writeReport writes r for people; colour draws the piece maps with ANSI colours.
 func writeReport(w io.Writer, r status.Report, colour bool) {
-	pending := 0
 	first := true
 	for _, t := range r.Torrents {
-		if t.Name == "" {
-			pending++
-			continue
-		}
 		if !first {
 			fmt.Fprintln(w)
 		}
 		first = false
+		if t.Name == "" {
+			writePending(w, t)
+			continue
+		}
 		writeTorrent(w, t, colour)
-	}
-	if pending > 0 {
-		fmt.Fprintf(w, "\nawaiting metadata: %d magnet link(s)\n", pending)
 	}
 	fmt.Fprintf(w, "\ncache:    %s on disk of at most %s, in %s\n", human.Bytes(r.CacheUsed), human.Bytes(r.CacheLimit), human.Text(r.CacheDir))
 	if r.DHTNodes > 0 {
@@ -109,6 +105,7 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 			fmt.Fprintln(w)
 		}
 	}
+	writeTrackers(w, t.Trackers)
 	fmt.Fprintf(w, "files:\n")
 	for i, f := range t.Files {
 		if i == maxReportFiles {
@@ -116,6 +113,72 @@ func writeTorrent(w io.Writer, t status.Torrent, colour bool) {
 			break
 		}
 		fmt.Fprintf(w, "  %5s  %s (%s)\n", status.Percent(f.Cached, f.Length), human.Text(f.Path), human.Bytes(f.Length))
+	}
+}
+
+// maxReportFailing is how many failing trackers or sources the report details, per torrent.
+const maxReportFailing = 10
+
+// writePending writes a torrent awaiting its metadata: where it may come from, and what
+// went wrong so far.
+func writePending(w io.Writer, t status.Torrent) {
+	fmt.Fprintf(w, "awaiting: metadata of %s\n", t.InfoHash)
+	src := t.Sources
+	if src == nil {
+		return
+	}
+	fmt.Fprintf(w, "sources:  %d peers, %d URLs, %d trackers\n", len(src.Peers), len(src.URLs), len(src.Trackers))
+	for i, u := range src.URLs {
+		if i == maxReportFailing {
+			fmt.Fprintf(w, "  … %d more\n", len(src.URLs)-i)
+			break
+		}
+		fmt.Fprintf(w, "  %s", human.Text(u.URL))
+		if u.Error != "" {
+			fmt.Fprintf(w, ": last error: %s", human.Text(u.Error))
+		}
+		fmt.Fprintln(w)
+	}
+	if src.Error != "" {
+		fmt.Fprintf(w, "refused:  %s\n", human.Text(src.Error))
+	}
+	writeTrackers(w, src.Trackers)
+}
+
+// writeTrackers writes one line of a torrent's trackers, then one for each failing one.
+func writeTrackers(w io.Writer, trs []fetch.Tracker) {
+	if len(trs) == 0 {
+		return
+	}
+	var answered, failing int
+	var last fetch.Tracker
+	for _, tr := range trs {
+		switch {
+		case tr.Error != "":
+			failing++
+		case !tr.LastAnnounce.IsZero():
+			answered++
+			if tr.LastAnnounce.After(last.LastAnnounce) {
+				last = tr
+			}
+		}
+	}
+	fmt.Fprintf(w, "trackers: %d, %d answered", len(trs), answered)
+	if answered > 0 {
+		fmt.Fprintf(w, " (last at %s: %d peers)", last.LastAnnounce.Local().Format(time.TimeOnly), last.Peers)
+	}
+	fmt.Fprintf(w, ", %d failing\n", failing)
+	n := 0
+	for _, tr := range trs {
+		if tr.Error == "" {
+			continue
+		}
+		if n == maxReportFailing {
+			fmt.Fprintf(w, "  … %d more failing\n", failing-n)
+			break
+		}
+		n++
+		fmt.Fprintf(w, "  %s: %s (at %s)\n", human.Text(tr.URL), human.Text(tr.Error), tr.ErrorAt.Local().Format(time.TimeOnly))
 	}
 }
 

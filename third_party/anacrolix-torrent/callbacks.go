@@ -79,6 +79,8 @@ type StatusUpdatedEvent struct {
 	PeerId   PeerID `json:"peer_id"`
 	Url      string `json:"url"`
 	InfoHash string `json:"info_hash"`
+	// torrentfs: NumPeers is how many peers a TrackerAnnounceSuccessful's answer named.
+	NumPeers int `json:"num_peers"`
 }
 
 type StatusEvent string
@@ -96,4 +98,7 @@ const (
 	// torrentfs: an outgoing connection's dial starts, after the dial rate limiter. Url is the
 	// peer's address and InfoHash the torrent's.
 	PeerDialing StatusEvent = "peer_dialing"
+	// torrentfs: a metainfo source (a magnet link's xs= or as= URL) failed: Url is the source,
+	// InfoHash the torrent's and Error why. Sent each time the source is tried and fails.
+	MetainfoSourceError StatusEvent = "metainfo_source_error"
 )

@@ -560,7 +560,7 @@ func (me *regularTrackerAnnounceDispatcher) singleAnnounce(
 	resp, err := me.trackerClients[key.url].client.Announce(ctx, req, me.getAnnounceOpts())
 	now := time.Now()
 	if err == nil {
-		me.statusUpdated(StatusUpdatedEvent{Event: TrackerAnnounceSuccessful, Url: string(key.url), InfoHash: key.ShortInfohash.HexString()})
+		me.statusUpdated(StatusUpdatedEvent{Event: TrackerAnnounceSuccessful, Url: string(key.url), InfoHash: key.ShortInfohash.HexString(), NumPeers: len(resp.Peers)})
 	} else {
 		me.statusUpdated(StatusUpdatedEvent{Event: TrackerAnnounceError, Url: string(key.url), InfoHash: key.ShortInfohash.HexString(), Error: err})
 	}

@@ -44,6 +44,9 @@ func (t *Torrent) sourcer(source string) {
 			return
 		}
 		t.slogger().Warn("error using torrent source", "source", source, "err", err)
+		for _, cb := range t.cl.config.Callbacks.StatusUpdated {
+			cb(StatusUpdatedEvent{Event: MetainfoSourceError, Url: source, InfoHash: t.canonicalShortInfohash().HexString(), Error: err})
+		}
 		if !retry.Ok {
 			return
 		}
