@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
@@ -16,12 +17,12 @@ import (
 )
 
 // TestRedialTrackerPeer mounts a torrent whose tracker names a peer that is not there yet:
-// its port refuses the mount's dial. The peer, aria2 seeding the file, starts only once the
-// mount has logged that dial's failure; it has no tracker, DHT, PEX or local discovery, so it
-// cannot find the mount itself. The mount must dial it again on its own, with no read
-// waiting for data (the tracker's next announce is half an hour away): status shows aria2
-// connected, at the address the tracker named, before anything is read; then the file read
-// through the mount equals the source.
+// what answers at its address hangs up on the mount's first dial. The peer, aria2 seeding
+// the file, starts only then; it has no tracker, DHT, PEX or local discovery, so it cannot
+// find the mount itself. The mount must dial it again on its own, with no read waiting for
+// data (the tracker's next announce is half an hour away): status shows aria2 connected, at
+// the address the tracker named, before anything is read; then the file read through the
+// mount equals the source.
 func TestRedialTrackerPeer(t *testing.T) {
 	dir := t.TempDir()
 	data := fetchtest.Payload(4<<20+12345, 25)
@@ -29,34 +30,33 @@ func TestRedialTrackerPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	tor := filepath.Join(dir, "late.torrent")
-	mk := func(announce string) {
-		os.Remove(tor)
-		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-o", tor, filepath.Join(dir, "late.bin")).CombinedOutput(); err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
-	mi, _, err := fetch.LoadTorrentFile(tor)
+	var tport int
+	mi := trackedTorrent(t, tor, filepath.Join(dir, "late.bin"), 18, func(ih string) string {
+		tport = opentracker(t, ih)
+		return fmt.Sprintf("http://127.0.0.1:%d/announce", tport)
+	})
+
+	// The tracker knows the seeder's address, as from its last run; what listens there
+	// takes the mount's first connection and hangs up.
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ih := mi.HashInfoBytes()
-	tport := opentracker(t, ih.HexString())
-	mk(fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
-
-	// The tracker knows the seeder's address, as from its last run; nothing listens there.
-	seedPort := freePort(t)
-	seedAddr := fmt.Sprintf("127.0.0.1:%d", seedPort)
-	announceAs(t, tport, ih, seedPort, "-AR1360-redialtest01")
+	defer gone.Close()
+	seedAddr := gone.Addr().String()
+	seedPort := gone.Addr().(*net.TCPAddr).Port
+	announceAs(t, tport, mi.HashInfoBytes(), seedPort, "-AR1360-redialtest01")
 
 	mnt := t.TempDir()
-	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--log-level", "debug", tor, mnt}, loopback...)...)
+	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), tor, mnt}, loopback...)...)
 	m.waitReady(t)
-	waitUntil(t, "the mount to fail to reach "+seedAddr, func() bool {
-		return slices.ContainsFunc(strings.Split(m.output(), "\n"), func(l string) bool {
-			return strings.Contains(l, "could not connect to a peer") && strings.Contains(l, "peer="+seedAddr)
-		})
-	})
+	gone.(*net.TCPListener).SetDeadline(time.Now().Add(time.Minute))
+	c, err := gone.Accept()
+	if err != nil {
+		t.Fatalf("the mount never dialed the peer the tracker named: %v", err)
+	}
+	c.Close()
+	gone.Close()
 
 	// Only now does the seeder start, at the address the tracker named.
 	a := aria2(t, tor, dir, fmt.Sprintf("--listen-port=%d", seedPort), "--bt-exclude-tracker=*",
