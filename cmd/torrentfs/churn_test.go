@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 	"github.com/torrentfs/torrentfs/status"
 )
@@ -26,24 +22,9 @@ import (
 // logged, not asserted: make bench measures it.
 func TestFleetChurn(t *testing.T) {
 	const size = 32<<20 + 5 // at 80 Mbit/s, 3.4 s for one copy
-	link := testnet.Link{Rate: 80e6}
-	n := testnet.New(t)
-	trackerHost := n.AddHost(t, "tracker", testnet.Link{})
-	origin := n.AddHost(t, "origin", link)
-	hosts := make([]*testnet.Host, 4)
-	for i := range hosts {
-		hosts[i] = n.AddHost(t, fmt.Sprintf("mount%d", i+1), link)
-	}
-
-	src := t.TempDir()
-	data := fetchtest.Payload(size, 31)
-	if err := os.WriteFile(filepath.Join(src, "fleet.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tor := filepath.Join(t.TempDir(), "fleet.torrent")
-	trackedTorrent(t, tor, filepath.Join(src, "fleet.bin"), 18, func(ih string) string {
-		return fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, ih))
-	})
+	f := newTestFleet(t, 80e6, 4, size, 31)
+	link, origin, hosts, src := f.link, f.origin, f.hosts, f.src
+	tor := f.torrent(t, "")
 
 	seed := churnAria2(t, origin, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
 
@@ -55,21 +36,13 @@ func TestFleetChurn(t *testing.T) {
 	}
 	mountOn := func(h *testnet.Host) *mount {
 		m := &mount{h: h, dir: t.TempDir(), read: make(chan error, 1)}
-		m.p = startIn(t, h, "mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String()+":6881",
-			"--no-dht", "--no-upnp", tor, m.dir)
-		m.p.waitReady(t)
+		m.p = f.mount(t, h, tor, m.dir)
 		return m
 	}
 	var readers sync.WaitGroup
 	t.Cleanup(readers.Wait) // after the mounts' cleanups (which end any read) have run
 	readAll := func(m *mount) {
-		readers.Go(func() {
-			got, err := os.ReadFile(filepath.Join(m.dir, "fleet.bin"))
-			if err == nil && !bytes.Equal(got, data) {
-				err = fmt.Errorf("read %d bytes, not equal to the %d of the source", len(got), len(data))
-			}
-			m.read <- err
-		})
+		readers.Go(func() { m.read <- f.read(m.dir) })
 	}
 	cachedAtLeast := func(n int64) func(status.Report) bool {
 		return func(r status.Report) bool { return len(r.Torrents) == 1 && r.Torrents[0].Cached >= n }

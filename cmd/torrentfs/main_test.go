@@ -522,15 +522,16 @@ func opentrackerAt(t testing.TB, ip string, infohashes ...string) (int, func()) 
 }
 
 // mktorrent makes tor, a torrent of path (a file or a directory), with Debian's mktorrent, in
-// pieces of 1<<log2Piece bytes, announced to announce if it is not empty; it returns the
-// torrent's metainfo.
-func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string) *metainfo.MetaInfo {
+// pieces of 1<<log2Piece bytes, announced to announce if it is not empty, with mktorrent's
+// extra options (-w URL for a web seed, say); it returns the torrent's metainfo.
+func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string, extra ...string) *metainfo.MetaInfo {
 	t.Helper()
 	os.Remove(tor) // mktorrent will not overwrite it
 	args := []string{"-l", strconv.Itoa(log2Piece), "-o", tor}
 	if announce != "" {
 		args = append(args, "-a", announce)
 	}
+	args = append(args, extra...)
 	if out, err := exec.Command("mktorrent", append(args, path)...).CombinedOutput(); err != nil {
 		t.Fatalf("mktorrent: %v\n%s", err, out)
 	}
@@ -544,10 +545,10 @@ func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string) *
 // trackedTorrent is mktorrent announcing to the tracker that tracker starts for the
 // torrent's info-hash (a whitelist needs it) and whose announce URL it returns: the torrent is
 // made twice, as its info-hash does not depend on its announce URL.
-func trackedTorrent(t testing.TB, tor, path string, log2Piece int, tracker func(infohash string) string) *metainfo.MetaInfo {
+func trackedTorrent(t testing.TB, tor, path string, log2Piece int, tracker func(infohash string) string, extra ...string) *metainfo.MetaInfo {
 	t.Helper()
-	mi := mktorrent(t, tor, path, log2Piece, "")
-	return mktorrent(t, tor, path, log2Piece, tracker(mi.HashInfoBytes().HexString()))
+	mi := mktorrent(t, tor, path, log2Piece, "", extra...)
+	return mktorrent(t, tor, path, log2Piece, tracker(mi.HashInfoBytes().HexString()), extra...)
 }
 
 // atOpentracker is a tracker for trackedTorrent: opentracker on 127.0.0.1 (opentracker); it
