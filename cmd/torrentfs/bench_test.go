@@ -958,15 +958,7 @@ func writeTinyTorrent(b *testing.B, path, name string, data []byte, tracker stri
 	if err != nil {
 		b.Fatal(err)
 	}
-	mi := metainfo.MetaInfo{InfoBytes: ib, Announce: tracker, CreationDate: 1700000000}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := mi.Write(f); err != nil {
-		b.Fatal(err)
-	}
+	writeMetaInfo(b, path, &metainfo.MetaInfo{InfoBytes: ib, Announce: tracker, CreationDate: 1700000000})
 }
 
 // cpuTime returns the user and system CPU time a process has used, from /proc/PID/stat.

@@ -261,18 +261,3 @@ func interruptEvicting(t *testing.T) (*proc, string, func(t *testing.T)) {
 		}
 	}
 }
-
-// writeMetaInfo writes mi to path as a .torrent file.
-func writeMetaInfo(t *testing.T, path string, mi *metainfo.MetaInfo) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -542,6 +542,21 @@ func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string, e
 	return mi
 }
 
+// writeMetaInfo writes mi to path as a .torrent file.
+func writeMetaInfo(t testing.TB, path string, mi *metainfo.MetaInfo) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mi.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // trackedTorrent is mktorrent announcing to the tracker that tracker starts for the
 // torrent's info-hash (a whitelist needs it) and whose announce URL it returns: the torrent is
 // made twice, as its info-hash does not depend on its announce URL.

@@ -190,14 +190,7 @@ func TestProxyTrackerWebSeed(t *testing.T) {
 	tp := opentracker(t, ih.HexString())
 	// The tracker's port is known once it runs: the same info, another announce URL.
 	mi.Announce, mi.AnnounceList = fmt.Sprintf("http://127.0.0.1:%d/announce", tp), nil
-	f, err := os.Create(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor, mi)
 
 	mp := freePort(t)
 	socks := startProc(t, "microsocks", exec.Command("microsocks", "-i", "127.0.0.1", "-p", fmt.Sprint(mp)), nil)
@@ -217,14 +210,7 @@ func TestProxyTrackerWebSeed(t *testing.T) {
 	tp2 := opentracker(t, ih.HexString())
 	mi.Announce = fmt.Sprintf("http://127.0.0.1:%d/announce", tp2)
 	tor2 := filepath.Join(t.TempDir(), "bound.torrent")
-	f, err = os.Create(tor2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor2, mi)
 	const veth = "tfsbindtw0"
 	for _, args := range [][]string{{"link", "add", veth, "type", "veth", "peer", "name", veth + "p"}, {"link", "set", veth, "up"}} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

@@ -125,14 +125,7 @@ func newSwarmNet(t testing.TB, base, src string) *swarmNet {
 	mi.Announce = fmt.Sprintf("http://127.0.0.1:%d/announce", tport)
 	mi.AnnounceList = nil
 	tor := filepath.Join(t.TempDir(), "swarm.torrent")
-	f, err := os.Create(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor, mi)
 	n := &swarmNet{tor: tor, ih: mi.HashInfoBytes(), tracker: tport}
 	n.seeder, n.rpc = aria2RPC(t, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
 	waitAccepting(t, "aria2c", n.seeder.port, n.seeder.exited)

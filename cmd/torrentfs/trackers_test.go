@@ -54,14 +54,7 @@ func TestStatusTrackers(t *testing.T) {
 	refused := fmt.Sprintf("http://127.0.0.1:%d/announce", freePort(t))
 	junk := garbage.URL + "/announce"
 	mi.Announce, mi.AnnounceList = good, metainfo.AnnounceList{{good}, {refused}, {junk}}
-	f, err := os.Create(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor, mi)
 
 	// aria2 seeds it, through opentracker: the mount's announce then names one peer.
 	aria2(t, tor, seedDir, "--check-integrity=true", "--seed-ratio=0.0")
