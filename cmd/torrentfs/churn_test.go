@@ -124,7 +124,7 @@ func churnTracker(t testing.TB, h *testnet.Host, infohashes ...string) string {
 	addr := net.JoinHostPort(h.IPv4.String(), "6969")
 	p := startProc(t, "opentracker on "+h.Name, h.Command("opentracker", "-i", h.IPv4.String(), "-p", "6969", "-P", "6969",
 		"-d", dir, "-w", "/whitelist"), nil)
-	churnAccepting(t, p.name, addr, p.done)
+	waitAcceptingAt(t, p.name, addr, p.done)
 	return addr
 }
 
@@ -144,30 +144,6 @@ func churnAria2(t testing.TB, h *testnet.Host, torrent, dir string, args ...stri
 	exited := make(chan struct{})
 	go func() { <-p.done; close(exited) }()
 	a := &aria2Proc{cmd, 6881, exited}
-	churnAccepting(t, p.name, net.JoinHostPort(h.IPv4.String(), "6881"), exited)
+	waitAcceptingAt(t, p.name, net.JoinHostPort(h.IPv4.String(), "6881"), exited)
 	return a
-}
-
-// churnAccepting dials addr until it accepts, for at most 30 s, failing if exited closes
-// first: for programs that say nothing when they are ready.
-func churnAccepting(t testing.TB, name, addr string, exited <-chan struct{}) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not accepting on %s: %v", name, addr, err)
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited at start", name)
-		case <-tick.C:
-		}
-	}
 }

@@ -637,25 +637,32 @@ func waitAccepting(t testing.TB, name string, port int, exited <-chan struct{}) 
 	waitAcceptingAt(t, name, fmt.Sprintf("127.0.0.1:%d", port), exited)
 }
 
-// waitAcceptingAt is waitAccepting at a host:port (a host of a test network's, say).
+// waitAcceptingAt is waitAccepting at a host:port (a host of a test network's, say), for at
+// most 30 s.
+//
+// It polls, as nothing else tells: these programs (opentracker, aria2, nginx, transmission,
+// microsocks…) print no line and send no notification when they listen, and a port that
+// accepts is what the test needs of them. A refused dial on the loopback or a test network's
+// bridge costs microseconds; the one event there is, the program's exit, ends the wait at once.
 func waitAcceptingAt(t testing.TB, name, addr string, exited <-chan struct{}) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 			return
 		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited at start", name)
-		default:
-		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s not accepting on %s: %v", name, addr, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-exited:
+			t.Fatalf("%s exited at start", name)
+		case <-tick.C:
+		}
 	}
 }
 
