@@ -38,11 +38,18 @@ func dormant(t *testing.T, cl *fetch.Client, name string, paths [][]string) *fet
 		info.Files = append(info.Files, metainfo.FileInfo{Path: p, Length: 1})
 	}
 	info.Pieces = make([]byte, 20*((int64(len(paths))+info.PieceLength-1)/info.PieceLength))
+	return addDormant(t, cl, info)
+}
+
+// addDormant adds a dormant torrent of info, named info.Name+".torrent", dropped when the test
+// ends.
+func addDormant(t *testing.T, cl *fetch.Client, info metainfo.Info) *fetch.Torrent {
+	t.Helper()
 	ib, err := bencode.Marshal(info)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt, err := cl.AddDormant(name+".torrent", &metainfo.MetaInfo{InfoBytes: ib}, fetch.AddOptions{}, nil)
+	tt, err := cl.AddDormant(info.Name+".torrent", &metainfo.MetaInfo{InfoBytes: ib}, fetch.AddOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
