@@ -91,9 +91,7 @@ func (r *benchRun) firstContact(big string) {
 	// what a fresh mount does when one seeder has no timers.
 	lpTracker := opentracker(r.b, s.ih.HexString())
 	tor := filepath.Join(r.temp(), "libtorrent.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", lpTracker), "-o", tor, s.dir).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, tor, s.dir, 18, fmt.Sprintf("http://127.0.0.1:%d/announce", lpTracker))
 	lt, ltPort := libtorrent(r.b, tor, filepath.Dir(s.dir))
 	lt.waitFor(r.b, "seeding")
 	announceAs(r.b, s.tracker, s.ih, ltPort, "-PX0000-libtorrent00")
@@ -172,9 +170,7 @@ func (r *benchRun) fcUnlimited(label string, s fcSwarm, seeders []int, builds []
 func (r *benchRun) fcEncryption(s fcSwarm) {
 	label := "first contact, realistic, a torrentfs seeder"
 	tor := filepath.Join(r.temp(), "swarm.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", tor, s.dir).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, tor, s.dir, 18, "http://127.0.0.1:1/announce")
 	seeder := start(r.b, nil, append([]string{"seed", tor, s.dir}, loopback...)...)
 	proxy := shapingProxy(r.b, seeder.seedAddr(r.b), realLatency, realRate)
 	modes := []string{"allow", "prefer"}
@@ -518,9 +514,7 @@ func (r *benchRun) aria2Download(tor string) (int64, time.Duration) {
 func (r *benchRun) fcRealistic(label string, s fcSwarm, seeders []int, builds []fcBuild) {
 	tport := opentracker(r.b, s.ih.HexString())
 	tor := filepath.Join(r.temp(), "swarm.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, s.dir).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, tor, s.dir, 18, fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
 	proxies := slices.Clone(seeders) // where a client's connections are held: the proxies hold the seeders'
 	for i, seeder := range seeders {
 		proxy := shapingProxy(r.b, fmt.Sprintf("127.0.0.1:%d", seeder), realLatency, realRate)

@@ -425,6 +425,16 @@ func sampleTree(t *testing.T, dir string) map[string][]byte {
 	return files
 }
 
+// writePayload writes to path n bytes generated from seed (fetchtest.Payload) and returns them.
+func writePayload(t testing.TB, path string, n int, seed uint64) []byte {
+	t.Helper()
+	data := fetchtest.Payload(n, seed)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // writeTree writes files, by path relative to dir, under dir.
 func writeTree(t *testing.T, dir string, files map[string][]byte) {
 	t.Helper()
@@ -772,10 +782,7 @@ func TestUserDay(t *testing.T) {
 func TestCreateSpecialFiles(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(t.TempDir(), "target.bin")
-	targetData := fetchtest.Payload(100<<10+7, 9)
-	if err := os.WriteFile(target, targetData, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	targetData := writePayload(t, target, 100<<10+7, 9)
 	files := map[string][]byte{"share/a.txt": []byte("plain\n"), "share/link.bin": targetData}
 	writeTree(t, dir, map[string][]byte{"share/a.txt": files["share/a.txt"]})
 	share := filepath.Join(dir, "share")
@@ -859,9 +866,7 @@ func TestTinyTorrent(t *testing.T) {
 	files := map[string][]byte{"tiny/empty": {}, "tiny/d/e/zero": {}, "tiny/d/x.txt": []byte("hi\n")}
 	writeTree(t, dir, files)
 	tor := filepath.Join(dir, "tiny.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "15", "-o", tor, filepath.Join(dir, "tiny")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(dir, "tiny"), 15, "")
 	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "tiny")}, loopback...)...)
 	addr := seeder.seedAddr(t)
 	mnt := t.TempDir()

@@ -16,7 +16,6 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/status"
 )
 
@@ -27,9 +26,7 @@ func TestIPv6(t *testing.T) {
 	dir := t.TempDir()
 	files := sampleTree(t, dir)
 	tor := filepath.Join(dir, "sample.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-o", tor, filepath.Join(dir, "sample")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(dir, "sample"), 18, "")
 	p := freePort(t)
 	seeder := exec.Command("aria2c", "--interface=::1", "--disable-ipv6=false",
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
@@ -170,10 +167,7 @@ const tracker6Dir = "testdata/tracker6"
 //     the tracker knows no peer of the torrent.
 func TestProxyTrackerWebSeed(t *testing.T) {
 	src := t.TempDir()
-	data := fetchtest.Payload(1<<20+4321, 41)
-	if err := os.WriteFile(filepath.Join(src, "proxied.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(src, "proxied.bin"), 1<<20+4321, 41)
 	accessLog := filepath.Join(t.TempDir(), "access.log")
 	np := nginx(t, src, "access_log "+accessLog+" ranges;")
 	tor := filepath.Join(t.TempDir(), "proxied.torrent")

@@ -118,9 +118,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	// Eviction does not make the mount a leech: a libtorrent that knows of the mount alone
 	// (its copy of the torrent names no tracker) gets what the mount holds.
 	bare := filepath.Join(dir, "bare.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-o", bare, show).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, bare, show, 18, "")
 	m.waitReady(t)
 	leecher, _ := libtorrent(t, bare, t.TempDir(), m.listenAddr(t))
 	leecher.waitFor(t, "pieces ") // printed from the first piece on
@@ -138,10 +136,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 // before the tracker's regular interval.
 func TestNeedPeersAnnounce(t *testing.T) {
 	dir := t.TempDir()
-	data := fetchtest.Payload(4<<20, 46)
-	if err := os.WriteFile(filepath.Join(dir, "f.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(dir, "f.bin"), 4<<20, 46)
 	// The seeder's copy names no tracker, so it never announces and never learns of the mount.
 	bare := filepath.Join(dir, "bare.torrent")
 	mktorrent(t, bare, filepath.Join(dir, "f.bin"), 18, "")

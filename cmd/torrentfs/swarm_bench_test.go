@@ -40,9 +40,7 @@ func (r *benchRun) swarm(size int64) {
 	name := "swarm.bin"
 	writeRandom(r.b, filepath.Join(src, name), int(size))
 	base := filepath.Join(r.temp(), "swarm.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", base, filepath.Join(src, name)).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, base, filepath.Join(src, name), 18, "http://127.0.0.1:1/announce")
 	bins := []struct{ label, bin string }{{"", bin}}
 	if *benchSwarmBefore != "" {
 		bins = append([]struct{ label, bin string }{{" (before: " + *benchSwarmBefore + ")", r.buildAt(*benchSwarmBefore)}}, bins...)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 )
 
@@ -27,16 +26,14 @@ type testFleet struct {
 // second, and a fleet.bin of size bytes generated from seed.
 func newTestFleet(t testing.TB, rate int64, mounts, size int, seed uint64) *testFleet {
 	t.Helper()
-	f := &testFleet{link: testnet.Link{Rate: rate}, src: t.TempDir(), data: fetchtest.Payload(size, seed)}
+	f := &testFleet{link: testnet.Link{Rate: rate}, src: t.TempDir()}
 	n := testnet.New(t)
 	f.tracker = n.AddHost(t, "tracker", testnet.Link{})
 	f.origin = n.AddHost(t, "origin", f.link)
 	for i := range mounts {
 		f.hosts = append(f.hosts, n.AddHost(t, fmt.Sprintf("mount%d", i+1), f.link))
 	}
-	if err := os.WriteFile(filepath.Join(f.src, "fleet.bin"), f.data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	f.data = writePayload(t, filepath.Join(f.src, "fleet.bin"), size, seed)
 	return f
 }
 

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,7 +19,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/status"
 )
 
@@ -36,11 +34,8 @@ const garbageTracker = `<b id="injected">not a tracker</b>`
 // the garbage's markup as text.
 func TestStatusTrackers(t *testing.T) {
 	seedDir := t.TempDir()
-	data := fetchtest.Payload(3<<20+5, 22)
 	src := filepath.Join(seedDir, "tracked.bin")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, src, 3<<20+5, 22)
 	tor := filepath.Join(seedDir, "tracked.torrent")
 	mi := mktorrent(t, tor, src, 16, "")
 	ih := mi.HashInfoBytes()
