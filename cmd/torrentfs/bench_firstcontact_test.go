@@ -491,14 +491,7 @@ func (r *benchRun) rawFirstPiece(s fcSwarm, tor string, tune func(*torrent.Clien
 // aria2Download has a fresh aria2c download the whole torrent from the swarm and returns the
 // bytes and the time from its start to its exit.
 func (r *benchRun) aria2Download(tor string) (int64, time.Duration) {
-	mi, err := metainfo.LoadFromFile(tor)
-	if err != nil {
-		r.b.Fatal(err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		r.b.Fatal(err)
-	}
+	_, info := loadTorrent(r.b, tor)
 	t0 := time.Now()
 	a := aria2(r.b, tor, r.temp(), "--seed-time=0", "--bt-stop-timeout=60")
 	if code := a.wait(r.b); code != 0 {

@@ -198,14 +198,7 @@ func (r *benchRun) create(path, pieceLen string) string {
 }
 
 func (r *benchRun) pieceLength(tor string) int64 {
-	mi, err := metainfo.LoadFromFile(tor)
-	if err != nil {
-		r.b.Fatal(err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		r.b.Fatal(err)
-	}
+	_, info := loadTorrent(r.b, tor)
 	return info.PieceLength
 }
 

@@ -552,6 +552,20 @@ func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string, e
 	return mi
 }
 
+// loadTorrent reads the .torrent file at path and returns it and its info.
+func loadTorrent(t testing.TB, path string) (*metainfo.MetaInfo, metainfo.Info) {
+	t.Helper()
+	mi, err := metainfo.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi, info
+}
+
 // writeMetaInfo writes mi to path as a .torrent file.
 func writeMetaInfo(t testing.TB, path string, mi *metainfo.MetaInfo) {
 	t.Helper()
