@@ -13,18 +13,13 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
 // shapeMount is a Mount whose root is not mounted, to build trees in, and a client to make
 // their torrents with (dormant: nothing is fetched).
 func shapeMount(t *testing.T) (*Mount, *fetch.Client) {
 	t.Helper()
-	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
+	cl := nullClient(t)
 	r := &root{a: &attrs{}}
 	fusefs.NewNodeFS(r, &fusefs.Options{}) // a bridge, unmounted, to make inodes with
 	return &Mount{root: r}, cl
