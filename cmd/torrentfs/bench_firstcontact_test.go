@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,25 +302,12 @@ func fcHeld(b *testing.B, ports []int) string {
 func (r *benchRun) fcWaitSeeders(port int, ih metainfo.Hash, n int) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		q := url.Values{"info_hash": {string(ih[:])}}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/scrape?%s", port, q.Encode()))
-		if err != nil {
-			r.b.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			r.b.Fatal(err)
-		}
-		// bencoded: d5:filesd20:<ih>d8:completei<N>e...
-		if _, after, ok := strings.Cut(string(body), "8:completei"); ok {
-			var c int
-			if _, err := fmt.Sscanf(after, "%d", &c); err == nil && c >= n {
-				return
-			}
+		f := scrape(r.b, port, ih)
+		if f.Complete >= n {
+			return
 		}
 		if time.Now().After(deadline) {
-			r.b.Fatalf("the tracker names fewer than %d seeders: %q", n, body)
+			r.b.Fatalf("the tracker names %d seeders, fewer than %d", f.Complete, n)
 		}
 		time.Sleep(200 * time.Millisecond) // polling a program that cannot tell us
 	}

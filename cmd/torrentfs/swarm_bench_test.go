@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 )
 
@@ -144,25 +143,9 @@ func (n *swarmNet) announced(t testing.TB) {
 // incomplete peers of the torrent, from its scrape.
 func (n *swarmNet) waitAnnounced(t testing.TB, seeders, leeches int) {
 	t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/scrape?info_hash=%s", n.tracker, urlQueryEscape(n.ih[:]))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatalf("scrape: %v", err)
-		}
-		var sc struct {
-			Files map[string]struct {
-				Complete   int `bencode:"complete"`
-				Incomplete int `bencode:"incomplete"`
-			} `bencode:"files"`
-		}
-		err = bencode.NewDecoder(resp.Body).Decode(&sc)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("scrape: %v", err)
-		}
-		f := sc.Files[string(n.ih[:])]
+		f := scrape(t, n.tracker, n.ih)
 		if f.Complete >= seeders && f.Incomplete >= leeches {
 			return
 		}

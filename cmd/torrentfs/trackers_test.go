@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -53,11 +52,7 @@ func TestStatusTrackers(t *testing.T) {
 
 	// aria2 seeds it, through opentracker: the mount's announce then names one peer.
 	aria2(t, tor, seedDir, "--check-integrity=true", "--seed-ratio=0.0")
-	scrape := fmt.Sprintf("http://127.0.0.1:%d/scrape?info_hash=%s", otPort, url.QueryEscape(string(ih[:])))
-	waitUntil(t, "opentracker to know aria2 as a seed", func() bool {
-		_, b := get(t, scrape)
-		return strings.Contains(string(b), "8:completei1e")
-	})
+	waitUntil(t, "opentracker to know aria2 as a seed", func() bool { return scrape(t, otPort, ih).Complete == 1 })
 
 	hp := freePort(t)
 	mnt, m := mountTorrent(t, tor, "--http", fmt.Sprintf("127.0.0.1:%d", hp))
