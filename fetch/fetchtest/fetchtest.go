@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,19 @@ func Loopback(cfg fetch.Config) fetch.Config {
 		cfg.Logger = Logger()
 	}
 	return cfg
+}
+
+// Stacks returns the stacks of every goroutine, the caller's first, as runtime.Stack writes
+// them: to look for one that should have ended.
+func Stacks() string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // File is a file of a test torrent. Path nil makes a single-file torrent (with one File).
