@@ -208,16 +208,10 @@ func (r *benchRun) fcSwarm(big string) fcSwarm {
 		r.b.Fatal(err)
 	}
 	s.size = st.Size()
-	ffmpeg := func(args ...string) {
-		out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-nostdin", "-y"}, args...)...).CombinedOutput()
-		if err != nil {
-			r.b.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
 	// 150 s at 1 Mbit/s, about 19 MB (some 75 pieces): long enough to seek to 120 s.
-	ffmpeg("-f", "lavfi", "-i", "testsrc2=duration=150:size=480x270:rate=25", "-f", "lavfi", "-i", "sine=duration=150",
+	ffmpeg(r.b, "-y", "-f", "lavfi", "-i", "testsrc2=duration=150:size=480x270:rate=25", "-f", "lavfi", "-i", "sine=duration=150",
 		"-c:v", "mpeg4", "-b:v", "1M", "-g", "50", "-c:a", "aac", "-b:a", "64k", "-shortest", filepath.Join(s.dir, "end.mp4"))
-	ffmpeg("-i", filepath.Join(s.dir, "end.mp4"), "-c", "copy", "-movflags", "+faststart", filepath.Join(s.dir, "start.mp4"))
+	ffmpeg(r.b, "-y", "-i", filepath.Join(s.dir, "end.mp4"), "-c", "copy", "-movflags", "+faststart", filepath.Join(s.dir, "start.mp4"))
 
 	parent := filepath.Dir(s.dir)
 	s.tor = filepath.Join(parent, "swarm.torrent")

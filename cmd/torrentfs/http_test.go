@@ -202,11 +202,7 @@ func TestHTTPMedia(t *testing.T) {
 		t.Fatal("ffprobe not installed: run make deps")
 	}
 	src := filepath.Join(t.TempDir(), "movie.mp4")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25",
-		"-c:v", "mpeg4", "-q:v", "5", src).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25", "-c:v", "mpeg4", "-q:v", "5", src)
 	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)

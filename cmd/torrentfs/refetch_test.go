@@ -2,12 +2,8 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -68,10 +64,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(show, "movie.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=duration=10:size=320x240:rate=25",
-		"-c:v", "mpeg4", filepath.Join(show, "film.mp4")).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=duration=10:size=320x240:rate=25", "-c:v", "mpeg4", filepath.Join(show, "film.mp4"))
 	want := ffprobe(t, filepath.Join(show, "film.mp4"))
 	tor := thirdPartySwarm(t, dir, "show")
 
@@ -152,13 +145,7 @@ func TestNeedPeersAnnounce(t *testing.T) {
 	seeder := aria2(t, bare, dir, "--check-integrity=true", "--seed-ratio=0.0")
 	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
 	// Announce the seeder by hand, as it would itself.
-	q := url.Values{"info_hash": {string(ih[:])}, "peer_id": {"-AR0000-000000000000"}, "port": {fmt.Sprint(seeder.port)},
-		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"0"}, "event": {"started"}, "compact": {"1"}}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/announce?%s", tport, q.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	announceAs(t, tport, ih, seeder.port, "-AR0000-000000000000")
 
 	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
 	// The announce a read caused is what this checks: only it could name the seeder
