@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/chromedp/chromedp"
@@ -109,20 +107,11 @@ func TestStatusTrackers(t *testing.T) {
 	}
 
 	// The page: a row per tracker; the garbage's markup is text, not an element.
-	ctx := browser(t)
-	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if _, err := chromedp.Run(tctx, chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/", hp))); err != nil {
-		t.Fatal(err)
-	}
-	row := `(u => [...document.querySelectorAll("table.trackers tr")].map(r => [...r.cells].map(c => c.textContent)).find(c => c[0] === u))`
+	ctx, tctx := openPage(t, fmt.Sprintf("http://127.0.0.1:%d/", hp))
 	cond := fmt.Sprintf(`(() => { const g = %[1]s(%[2]q), r = %[1]s(%[3]q), j = %[1]s(%[4]q);
 		return g !== undefined && g[1] !== "" && (g[2] === "1" || g[2] === "2") && g[3] === "" && r !== undefined && r[3] !== "" && j !== undefined && j[3] !== "" })()`,
-		row, good, refused, junk)
-	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](cond)); err != nil {
-		page, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
-		t.Fatalf("the page never showed the three trackers, one answering and two failing: %v\n%s", err, page)
-	}
+		tableRow("trackers"), good, refused, junk)
+	waitPage(t, ctx, tctx, cond, "the three trackers, one answering and two failing")
 	injected, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("injected") !== null`))
 	if err != nil || injected {
 		t.Errorf("the garbage tracker's answer became markup on the page (%v)", err)
