@@ -91,12 +91,7 @@ func FuzzUniqueName(f *testing.F) {
 // built and never read; it is closed when the test ends.
 func nullClient(t testing.TB) *fetch.Client {
 	t.Helper()
-	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
-	return cl
+	return fetchtest.NewClient(t, fetch.Config{Storage: nullStorage{}, NoUpload: true})
 }
 
 // nullStorage stores nothing: the trees FuzzBuildTree builds are never read.

@@ -54,6 +54,18 @@ func Loopback(cfg fetch.Config) fetch.Config {
 	return cfg
 }
 
+// NewClient starts a client on cfg set up by Loopback, failing t if it cannot; it is closed
+// when the test ends (before what the test set up before it, such as its storage).
+func NewClient(t testing.TB, cfg fetch.Config) *fetch.Client {
+	t.Helper()
+	c, err := fetch.New(Loopback(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // Stacks returns the stacks of every goroutine, the caller's first, as runtime.Stack writes
 // them: to look for one that should have ended.
 func Stacks() string {
