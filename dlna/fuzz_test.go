@@ -41,11 +41,7 @@ func fuzzServer(f *testing.F) *Server {
 		f.Fatal(err)
 	}
 	mi := &metainfo.MetaInfo{InfoBytes: ib}
-	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: storage.NewFile(f.TempDir())})) // never opened: the torrent stays dormant
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { c.Close() })
+	c := fetchtest.NewClient(f, fetch.Config{Storage: storage.NewFile(f.TempDir())}) // never opened: the torrent stays dormant
 	t, err := c.AddDormant(filepath.Join(f.TempDir(), "films.torrent"), mi, fetch.AddOptions{}, nil)
 	if err != nil {
 		f.Fatal(err)

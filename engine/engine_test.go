@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -235,17 +234,8 @@ func mounted(t *testing.T, dir string) bool {
 
 // goroutines returns the stacks of the running goroutines but this one, by ID.
 func goroutines() map[string]string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
 	gs := make(map[string]string)
-	for i, g := range strings.Split(string(buf), "\n\n") {
+	for i, g := range strings.Split(fetchtest.Stacks(), "\n\n") {
 		if i == 0 { // this one
 			continue
 		}

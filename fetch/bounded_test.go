@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -18,16 +17,7 @@ import (
 
 // announcing counts the goroutines running a "need peers" announce to a tracker.
 func announcing() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	return strings.Count(string(buf), "fetch.(*Torrent).announce(")
+	return strings.Count(fetchtest.Stacks(), "fetch.(*Torrent).announce(")
 }
 
 // A torrent of 500 trackers that never answer, asked for peers twice, has at most

@@ -15,13 +15,8 @@ import (
 // before st.
 func dormantClient(t *testing.T, st *cache.Cache) *fetch.Client {
 	t.Helper()
-	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: st}))
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); st.Close() })
-	return c
+	t.Cleanup(func() { st.Close() })
+	return fetchtest.NewClient(t, fetch.Config{Storage: st})
 }
 
 // A dormant torrent lists its files from the metainfo alone, with nothing in anacrolix and

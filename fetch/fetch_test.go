@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -338,8 +337,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
+	stacks := fetchtest.Stacks()
 	for _, fn := range []string{"fetch.(*Torrent).mirrorVerified", "fetch.(*Torrent).releasePrefetch"} {
 		if strings.Contains(stacks, fn) {
 			t.Errorf("a goroutine of %s runs after Close", fn)

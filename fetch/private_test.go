@@ -176,11 +176,7 @@ func TestPrivateMagnetPeers(t *testing.T) {
 	pubXpe, pubDialed := listenCounting(t, "127.0.0.3:0")
 	privXpe, privDialed := listenCounting(t, "127.0.0.4:0")
 
-	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := fetchtest.NewClient(t, fetch.Config{Storage: newCache(t)})
 	infoBytes := func(s *fetchtest.Swarm) []byte {
 		mi, err := metainfo.LoadFromFile(s.TorrentPath)
 		if err != nil {
@@ -206,11 +202,7 @@ func TestPrivateMagnetPeers(t *testing.T) {
 	}
 
 	// No info known: the x.pe seeder sends it, and is then left.
-	c2, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c2.Close() })
+	c2 := fetchtest.NewClient(t, fetch.Config{Storage: newCache(t)})
 	tt, err := c2.Add(t.Context(), "magnet:?xt=urn:btih:"+priv.InfoHash+"&x.pe="+privSeed, fetch.AddOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -305,11 +297,7 @@ func TestPrivateMagnetQueuedPeers(t *testing.T) {
 	seeder, _ := priv.StartSeeder(t)
 	silent := listenSilent(t, "127.0.0.5", 60)
 
-	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: newCache(t)}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := fetchtest.NewClient(t, fetch.Config{Storage: newCache(t)})
 	magnet := "magnet:?xt=urn:btih:" + priv.InfoHash
 	for _, a := range silent.addrs() {
 		magnet += "&x.pe=" + a

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -88,6 +87,13 @@ func FuzzUniqueName(f *testing.F) {
 	})
 }
 
+// nullClient is a client on nullStorage, not uploading, to add torrents whose trees are
+// built and never read; it is closed when the test ends.
+func nullClient(t testing.TB) *fetch.Client {
+	t.Helper()
+	return fetchtest.NewClient(t, fetch.Config{Storage: nullStorage{}, NoUpload: true})
+}
+
 // nullStorage stores nothing: the trees FuzzBuildTree builds are never read.
 type nullStorage struct{}
 
@@ -113,11 +119,7 @@ func FuzzBuildTree(f *testing.F) {
 	f.Add("a|b\na|b\na\n..|..|etc|passwd\n/|x\n\x00\n\n|\na|b|c", "name")
 	f.Add("a\na\na (2)\nb.txt|c\nb.txt", "")
 	f.Add("\xff\xfe|\xc3\na/b\nc_\nc\x00", "..")
-	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { cl.Close() })
+	cl := nullClient(f)
 	root := &root{a: &attrs{}}
 	fusefs.NewNodeFS(root, &fusefs.Options{}) // a bridge, unmounted, to make inodes with
 	f.Fuzz(func(t *testing.T, paths, name string) {
@@ -125,17 +127,7 @@ func FuzzBuildTree(f *testing.F) {
 		if len(lines) > 1000 {
 			return // out of scope: ignored, not a failure
 		}
-		info := metainfo.Info{Name: name, PieceLength: 1 << 14}
-		for _, l := range lines {
-			info.Files = append(info.Files, metainfo.FileInfo{Path: strings.Split(l, "|"), Length: 1})
-		}
-		info.Pieces = make([]byte, 20*((int64(len(lines))+info.PieceLength-1)/info.PieceLength))
-		ib, err := bencode.Marshal(info)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mi := &metainfo.MetaInfo{InfoBytes: ib}
-		tt, err := cl.Add(context.Background(), "fuzz.torrent", fetch.AddOptions{MetaInfo: mi})
+		tt, err := cl.Add(context.Background(), "fuzz.torrent", fetch.AddOptions{MetaInfo: pathsTorrent(t, name, lines)})
 		if err != nil { // refused: nothing to build (ErrDuplicate: the same torrent again)
 			return
 		}

@@ -16,7 +16,6 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
 // unmounted is an empty Mount whose root is not mounted, its trees numbered by s.
@@ -35,6 +34,18 @@ func weak(n, width uint) slots {
 // '|'), or returns nil if the client refuses it.
 func addPaths(t *testing.T, cl *fetch.Client, name string, paths []string) *fetch.Torrent {
 	t.Helper()
+	tt, err := cl.Add(context.Background(), name+".torrent", fetch.AddOptions{MetaInfo: pathsTorrent(t, name, paths)})
+	if err != nil {
+		return nil
+	}
+	t.Cleanup(func() { tt.Drop(); <-tt.Dropped() })
+	return tt
+}
+
+// pathsTorrent is a torrent called name of one-byte files at paths (elements separated by
+// '|'), in pieces of 16 KiB.
+func pathsTorrent(t *testing.T, name string, paths []string) *metainfo.MetaInfo {
+	t.Helper()
 	info := metainfo.Info{Name: name, PieceLength: 1 << 14}
 	for _, p := range paths {
 		info.Files = append(info.Files, metainfo.FileInfo{Path: strings.Split(p, "|"), Length: 1})
@@ -44,12 +55,7 @@ func addPaths(t *testing.T, cl *fetch.Client, name string, paths []string) *fetc
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt, err := cl.Add(context.Background(), name+".torrent", fetch.AddOptions{MetaInfo: &metainfo.MetaInfo{InfoBytes: ib}})
-	if err != nil {
-		return nil
-	}
-	t.Cleanup(func() { tt.Drop(); <-tt.Dropped() })
-	return tt
+	return &metainfo.MetaInfo{InfoBytes: ib}
 }
 
 // numbers returns the inode number of every node of the root entry called name, by its
@@ -122,11 +128,7 @@ func attach(t *testing.T, m *Mount, tt *fetch.Torrent) string {
 // number is still unique and valid, a torrent's numbers depend on it alone, and a second
 // torrent is numbered around the first's; a Remove frees its slots.
 func TestInodeNumbers(t *testing.T) {
-	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
+	cl := nullClient(t)
 	a := addPaths(t, cl, "a", []string{"x|1", "x|2", "y", "x|z|3", "x", "..|..|x"})
 	b := addPaths(t, cl, "b", []string{"x|1", "x|2", "w|v|u"})
 	one := addPaths(t, cl, "one", []string{"one"})
@@ -184,11 +186,7 @@ func FuzzInodeNumbers(f *testing.F) {
 	f.Add("a|b\na|b\na\n..|..|etc|passwd\n/|x\n\x00\n\n|\na|b|c", "a|b\nc", uint8(3))
 	f.Add("a\na\na (2)\nb.txt|c\nb.txt", "a", uint8(0))
 	f.Add("x|y|z\nx|y\nx", "x|y|z\nx|y\nx", uint8(8))
-	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { cl.Close() })
+	cl := nullClient(f)
 	f.Fuzz(func(t *testing.T, first, second string, n uint8) {
 		p1, p2 := strings.Split(first, "\n"), strings.Split(second, "\n")
 		if len(p1)+len(p2) > 500 {

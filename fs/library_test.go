@@ -29,13 +29,8 @@ func newClient(t *testing.T) *fetch.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: st}))
-	if err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); st.Close() })
-	return c
+	t.Cleanup(func() { st.Close() })
+	return fetchtest.NewClient(t, fetch.Config{Storage: st})
 }
 
 // seeded makes a swarm with a seeder and adds its torrent to c.

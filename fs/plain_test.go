@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/fetch"
@@ -19,17 +18,7 @@ import (
 // dormantSingle adds a dormant single-file torrent of 1000 bytes called name.
 func dormantSingle(t *testing.T, cl *fetch.Client, name string) *fetch.Torrent {
 	t.Helper()
-	info := metainfo.Info{Name: name, PieceLength: 1 << 24, Length: 1000, Pieces: make([]byte, 20)}
-	ib, err := bencode.Marshal(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tt, err := cl.AddDormant(name+".torrent", &metainfo.MetaInfo{InfoBytes: ib}, fetch.AddOptions{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tt.Drop(); <-tt.Dropped() })
-	return tt
+	return addDormant(t, cl, metainfo.Info{Name: name, PieceLength: 1 << 24, Length: 1000, Pieces: make([]byte, 20)})
 }
 
 // TestPlainTreeSame: the tree Windows serves (plainTree) names, sizes and resolves every file

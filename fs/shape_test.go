@@ -13,18 +13,13 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
 // shapeMount is a Mount whose root is not mounted, to build trees in, and a client to make
 // their torrents with (dormant: nothing is fetched).
 func shapeMount(t *testing.T) (*Mount, *fetch.Client) {
 	t.Helper()
-	cl, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: nullStorage{}, NoUpload: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cl.Close() })
+	cl := nullClient(t)
 	r := &root{a: &attrs{}}
 	fusefs.NewNodeFS(r, &fusefs.Options{}) // a bridge, unmounted, to make inodes with
 	return &Mount{root: r}, cl
@@ -38,11 +33,18 @@ func dormant(t *testing.T, cl *fetch.Client, name string, paths [][]string) *fet
 		info.Files = append(info.Files, metainfo.FileInfo{Path: p, Length: 1})
 	}
 	info.Pieces = make([]byte, 20*((int64(len(paths))+info.PieceLength-1)/info.PieceLength))
+	return addDormant(t, cl, info)
+}
+
+// addDormant adds a dormant torrent of info, named info.Name+".torrent", dropped when the test
+// ends.
+func addDormant(t *testing.T, cl *fetch.Client, info metainfo.Info) *fetch.Torrent {
+	t.Helper()
 	ib, err := bencode.Marshal(info)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt, err := cl.AddDormant(name+".torrent", &metainfo.MetaInfo{InfoBytes: ib}, fetch.AddOptions{}, nil)
+	tt, err := cl.AddDormant(info.Name+".torrent", &metainfo.MetaInfo{InfoBytes: ib}, fetch.AddOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -91,9 +88,7 @@ func (r *benchRun) firstContact(big string) {
 	// what a fresh mount does when one seeder has no timers.
 	lpTracker := opentracker(r.b, s.ih.HexString())
 	tor := filepath.Join(r.temp(), "libtorrent.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", lpTracker), "-o", tor, s.dir).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, tor, s.dir, 18, fmt.Sprintf("http://127.0.0.1:%d/announce", lpTracker))
 	lt, ltPort := libtorrent(r.b, tor, filepath.Dir(s.dir))
 	lt.waitFor(r.b, "seeding")
 	announceAs(r.b, s.tracker, s.ih, ltPort, "-PX0000-libtorrent00")
@@ -172,9 +167,7 @@ func (r *benchRun) fcUnlimited(label string, s fcSwarm, seeders []int, builds []
 func (r *benchRun) fcEncryption(s fcSwarm) {
 	label := "first contact, realistic, a torrentfs seeder"
 	tor := filepath.Join(r.temp(), "swarm.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", tor, s.dir).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, tor, s.dir, 18, "http://127.0.0.1:1/announce")
 	seeder := start(r.b, nil, append([]string{"seed", tor, s.dir}, loopback...)...)
 	proxy := shapingProxy(r.b, seeder.seedAddr(r.b), realLatency, realRate)
 	modes := []string{"allow", "prefer"}
@@ -215,16 +208,10 @@ func (r *benchRun) fcSwarm(big string) fcSwarm {
 		r.b.Fatal(err)
 	}
 	s.size = st.Size()
-	ffmpeg := func(args ...string) {
-		out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-nostdin", "-y"}, args...)...).CombinedOutput()
-		if err != nil {
-			r.b.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
 	// 150 s at 1 Mbit/s, about 19 MB (some 75 pieces): long enough to seek to 120 s.
-	ffmpeg("-f", "lavfi", "-i", "testsrc2=duration=150:size=480x270:rate=25", "-f", "lavfi", "-i", "sine=duration=150",
+	ffmpeg(r.b, "-y", "-f", "lavfi", "-i", "testsrc2=duration=150:size=480x270:rate=25", "-f", "lavfi", "-i", "sine=duration=150",
 		"-c:v", "mpeg4", "-b:v", "1M", "-g", "50", "-c:a", "aac", "-b:a", "64k", "-shortest", filepath.Join(s.dir, "end.mp4"))
-	ffmpeg("-i", filepath.Join(s.dir, "end.mp4"), "-c", "copy", "-movflags", "+faststart", filepath.Join(s.dir, "start.mp4"))
+	ffmpeg(r.b, "-y", "-i", filepath.Join(s.dir, "end.mp4"), "-c", "copy", "-movflags", "+faststart", filepath.Join(s.dir, "start.mp4"))
 
 	parent := filepath.Dir(s.dir)
 	s.tor = filepath.Join(parent, "swarm.torrent")
@@ -309,25 +296,12 @@ func fcHeld(b *testing.B, ports []int) string {
 func (r *benchRun) fcWaitSeeders(port int, ih metainfo.Hash, n int) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		q := url.Values{"info_hash": {string(ih[:])}}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/scrape?%s", port, q.Encode()))
-		if err != nil {
-			r.b.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			r.b.Fatal(err)
-		}
-		// bencoded: d5:filesd20:<ih>d8:completei<N>e...
-		if _, after, ok := strings.Cut(string(body), "8:completei"); ok {
-			var c int
-			if _, err := fmt.Sscanf(after, "%d", &c); err == nil && c >= n {
-				return
-			}
+		f := scrape(r.b, port, ih)
+		if f.Complete >= n {
+			return
 		}
 		if time.Now().After(deadline) {
-			r.b.Fatalf("the tracker names fewer than %d seeders: %q", n, body)
+			r.b.Fatalf("the tracker names %d seeders, fewer than %d", f.Complete, n)
 		}
 		time.Sleep(200 * time.Millisecond) // polling a program that cannot tell us
 	}
@@ -495,14 +469,7 @@ func (r *benchRun) rawFirstPiece(s fcSwarm, tor string, tune func(*torrent.Clien
 // aria2Download has a fresh aria2c download the whole torrent from the swarm and returns the
 // bytes and the time from its start to its exit.
 func (r *benchRun) aria2Download(tor string) (int64, time.Duration) {
-	mi, err := metainfo.LoadFromFile(tor)
-	if err != nil {
-		r.b.Fatal(err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		r.b.Fatal(err)
-	}
+	_, info := loadTorrent(r.b, tor)
 	t0 := time.Now()
 	a := aria2(r.b, tor, r.temp(), "--seed-time=0", "--bt-stop-timeout=60")
 	if code := a.wait(r.b); code != 0 {
@@ -518,9 +485,7 @@ func (r *benchRun) aria2Download(tor string) (int64, time.Duration) {
 func (r *benchRun) fcRealistic(label string, s fcSwarm, seeders []int, builds []fcBuild) {
 	tport := opentracker(r.b, s.ih.HexString())
 	tor := filepath.Join(r.temp(), "swarm.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", fmt.Sprintf("http://127.0.0.1:%d/announce", tport), "-o", tor, s.dir).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, tor, s.dir, 18, fmt.Sprintf("http://127.0.0.1:%d/announce", tport))
 	proxies := slices.Clone(seeders) // where a client's connections are held: the proxies hold the seeders'
 	for i, seeder := range seeders {
 		proxy := shapingProxy(r.b, fmt.Sprintf("127.0.0.1:%d", seeder), realLatency, realRate)

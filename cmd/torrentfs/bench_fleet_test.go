@@ -209,14 +209,7 @@ func (f *benchFleet) torrent(webSeed string) (string, metainfo.Hash, string, fun
 		mi.UrlList = []string{webSeed}
 	}
 	tor := filepath.Join(r.temp(), "fleet.torrent")
-	out, err := os.Create(tor)
-	if err != nil {
-		r.b.Fatal(err)
-	}
-	if err := mi.Write(out); err != nil {
-		r.b.Fatal(err)
-	}
-	out.Close()
+	writeMetaInfo(r.b, tor, mi)
 	return tor, ih, trackerURL, stop
 }
 

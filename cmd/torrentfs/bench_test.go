@@ -198,14 +198,7 @@ func (r *benchRun) create(path, pieceLen string) string {
 }
 
 func (r *benchRun) pieceLength(tor string) int64 {
-	mi, err := metainfo.LoadFromFile(tor)
-	if err != nil {
-		r.b.Fatal(err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		r.b.Fatal(err)
-	}
+	_, info := loadTorrent(r.b, tor)
 	return info.PieceLength
 }
 
@@ -807,18 +800,12 @@ func (r *benchRun) mediaLibrary() {
 	const label, torrents, perTorrent = "media library, unlimited", 5, 10
 	r.progress("profile %s", label)
 	base := r.temp()
-	ffmpeg := func(args ...string) {
-		out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-nostdin", "-y"}, args...)...).CombinedOutput()
-		if err != nil {
-			r.b.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
 	// 40 s of noisy pattern at 10 Mbit/s, about 50 MB: the size of a short episode.
-	ffmpeg("-f", "lavfi", "-i", "testsrc2=duration=40:size=640x360:rate=25", "-f", "lavfi", "-i", "sine=duration=40",
+	ffmpeg(r.b, "-y", "-f", "lavfi", "-i", "testsrc2=duration=40:size=640x360:rate=25", "-f", "lavfi", "-i", "sine=duration=40",
 		"-vf", "noise=alls=30:allf=t", "-c:v", "mpeg4", "-b:v", "10M", "-g", "50", "-c:a", "aac", "-shortest",
 		filepath.Join(base, "end.mp4"))
-	ffmpeg("-i", filepath.Join(base, "end.mp4"), "-c", "copy", "-movflags", "+faststart", filepath.Join(base, "start.mp4"))
-	ffmpeg("-i", filepath.Join(base, "end.mp4"), "-c", "copy", filepath.Join(base, "film.mkv"))
+	ffmpeg(r.b, "-y", "-i", filepath.Join(base, "end.mp4"), "-c", "copy", "-movflags", "+faststart", filepath.Join(base, "start.mp4"))
+	ffmpeg(r.b, "-y", "-i", filepath.Join(base, "end.mp4"), "-c", "copy", filepath.Join(base, "film.mkv"))
 	kinds := []string{"end.mp4", "start.mp4", "film.mkv"}
 
 	watch := r.temp()
@@ -958,15 +945,7 @@ func writeTinyTorrent(b *testing.B, path, name string, data []byte, tracker stri
 	if err != nil {
 		b.Fatal(err)
 	}
-	mi := metainfo.MetaInfo{InfoBytes: ib, Announce: tracker, CreationDate: 1700000000}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := mi.Write(f); err != nil {
-		b.Fatal(err)
-	}
+	writeMetaInfo(b, path, &metainfo.MetaInfo{InfoBytes: ib, Announce: tracker, CreationDate: 1700000000})
 }
 
 // cpuTime returns the user and system CPU time a process has used, from /proc/PID/stat.

@@ -47,6 +47,35 @@ func browser(t testing.TB) context.Context {
 	return ctx
 }
 
+// openPage starts Chromium (browser) and loads url in it. It returns the browser's context
+// and one that ends a minute from now, for what the test waits for on the page.
+func openPage(t testing.TB, url string) (ctx, tctx context.Context) {
+	t.Helper()
+	ctx = browser(t)
+	tctx, cancel := context.WithTimeout(ctx, time.Minute)
+	t.Cleanup(cancel)
+	if _, err := chromedp.Run(tctx, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	return ctx, tctx
+}
+
+// waitPage polls the page until the JavaScript expression cond is true, while tctx lasts;
+// if it never is, it ends the test saying the page never showed what, with the page.
+func waitPage(t testing.TB, ctx, tctx context.Context, cond, what string) {
+	t.Helper()
+	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](cond)); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
+		t.Fatalf("the page never showed %s: %v\n%s", what, err, page)
+	}
+}
+
+// tableRow is a JavaScript function that finds the row of the status page's table of class
+// class whose first cell is its argument, as its cells' text.
+func tableRow(class string) string {
+	return `(u => [...document.querySelectorAll("table.` + class + ` tr")].map(r => [...r.cells].map(c => c.textContent)).find(c => c[0] === u))`
+}
+
 // TestStatusPageInBrowser opens a mount's status page in Chromium and watches it while a
 // file is read through the mount: the torrent is named, and its piece map fills, half then
 // all, without the page being loaded again. A screenshot of the half-filled page is kept as
@@ -130,12 +159,7 @@ func TestStatusPageWebSeeds(t *testing.T) {
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), "--read-timeout", "2s",
 		"--http", fmt.Sprintf("127.0.0.1:%d", hp), goodTor, badTor, mnt}, loopback...)...)
 	m.waitReady(t)
-	ctx := browser(t)
-	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if _, err := chromedp.Run(tctx, chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/", hp))); err != nil {
-		t.Fatal(err)
-	}
+	ctx, tctx := openPage(t, fmt.Sprintf("http://127.0.0.1:%d/", hp))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.loadedOnce = 1`)); err != nil {
 		t.Fatal(err)
 	}
@@ -144,15 +168,10 @@ func TestStatusPageWebSeeds(t *testing.T) {
 	if _, err := os.ReadFile(filepath.Join(mnt, "bad.bin")); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("read of the file whose web seed answers 404: want EIO, got %v", err)
 	}
-	// row finds the web seed table's row of a URL, as its cells' text.
-	row := `(u => [...document.querySelectorAll("table.webseeds tr")].map(r => [...r.cells].map(c => c.textContent)).find(c => c[0] === u))`
 	shown := fmt.Sprintf(`(() => { const g = %[1]s(%[2]q), b = %[1]s(%[3]q);
 		return window.loadedOnce === 1 && g !== undefined && g[1] !== "0 B" && g[4] === "" && b !== undefined && b[4].includes("404") })()`,
-		row, goodURL, badURL)
-	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](shown)); err != nil {
-		page, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
-		t.Fatalf("the page never showed both web seeds, the bytes of one and the 404 of the other: %v\n%s", err, page)
-	}
+		tableRow("webseeds"), goodURL, badURL)
+	waitPage(t, ctx, tctx, shown, "both web seeds, the bytes of one and the 404 of the other")
 	if code := m.stop(t, syscall.SIGINT); code != 0 {
 		t.Fatalf("mount: exit %d", code)
 	}

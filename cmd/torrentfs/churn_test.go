@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/internal/testnet"
 	"github.com/torrentfs/torrentfs/status"
 )
@@ -26,24 +22,9 @@ import (
 // logged, not asserted: make bench measures it.
 func TestFleetChurn(t *testing.T) {
 	const size = 32<<20 + 5 // at 80 Mbit/s, 3.4 s for one copy
-	link := testnet.Link{Rate: 80e6}
-	n := testnet.New(t)
-	trackerHost := n.AddHost(t, "tracker", testnet.Link{})
-	origin := n.AddHost(t, "origin", link)
-	hosts := make([]*testnet.Host, 4)
-	for i := range hosts {
-		hosts[i] = n.AddHost(t, fmt.Sprintf("mount%d", i+1), link)
-	}
-
-	src := t.TempDir()
-	data := fetchtest.Payload(size, 31)
-	if err := os.WriteFile(filepath.Join(src, "fleet.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	tor := filepath.Join(t.TempDir(), "fleet.torrent")
-	trackedTorrent(t, tor, filepath.Join(src, "fleet.bin"), 18, func(ih string) string {
-		return fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, ih))
-	})
+	f := newTestFleet(t, 80e6, 4, size, 31)
+	link, origin, hosts, src := f.link, f.origin, f.hosts, f.src
+	tor := f.torrent(t, "")
 
 	seed := churnAria2(t, origin, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
 
@@ -55,21 +36,13 @@ func TestFleetChurn(t *testing.T) {
 	}
 	mountOn := func(h *testnet.Host) *mount {
 		m := &mount{h: h, dir: t.TempDir(), read: make(chan error, 1)}
-		m.p = startIn(t, h, "mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String()+":6881",
-			"--no-dht", "--no-upnp", tor, m.dir)
-		m.p.waitReady(t)
+		m.p = f.mount(t, h, tor, m.dir)
 		return m
 	}
 	var readers sync.WaitGroup
 	t.Cleanup(readers.Wait) // after the mounts' cleanups (which end any read) have run
 	readAll := func(m *mount) {
-		readers.Go(func() {
-			got, err := os.ReadFile(filepath.Join(m.dir, "fleet.bin"))
-			if err == nil && !bytes.Equal(got, data) {
-				err = fmt.Errorf("read %d bytes, not equal to the %d of the source", len(got), len(data))
-			}
-			m.read <- err
-		})
+		readers.Go(func() { m.read <- f.read(m.dir) })
 	}
 	cachedAtLeast := func(n int64) func(status.Report) bool {
 		return func(r status.Report) bool { return len(r.Torrents) == 1 && r.Torrents[0].Cached >= n }
@@ -151,7 +124,7 @@ func churnTracker(t testing.TB, h *testnet.Host, infohashes ...string) string {
 	addr := net.JoinHostPort(h.IPv4.String(), "6969")
 	p := startProc(t, "opentracker on "+h.Name, h.Command("opentracker", "-i", h.IPv4.String(), "-p", "6969", "-P", "6969",
 		"-d", dir, "-w", "/whitelist"), nil)
-	churnAccepting(t, p.name, addr, p.done)
+	waitAcceptingAt(t, p.name, addr, p.done)
 	return addr
 }
 
@@ -171,30 +144,6 @@ func churnAria2(t testing.TB, h *testnet.Host, torrent, dir string, args ...stri
 	exited := make(chan struct{})
 	go func() { <-p.done; close(exited) }()
 	a := &aria2Proc{cmd, 6881, exited}
-	churnAccepting(t, p.name, net.JoinHostPort(h.IPv4.String(), "6881"), exited)
+	waitAcceptingAt(t, p.name, net.JoinHostPort(h.IPv4.String(), "6881"), exited)
 	return a
-}
-
-// churnAccepting dials addr until it accepts, for at most 30 s, failing if exited closes
-// first: for programs that say nothing when they are ready.
-func churnAccepting(t testing.TB, name, addr string, exited <-chan struct{}) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not accepting on %s: %v", name, addr, err)
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited at start", name)
-		case <-tick.C:
-		}
-	}
 }

@@ -169,10 +169,7 @@ func mediaFiles(t *testing.T) map[string][]byte {
 	dir := t.TempDir()
 	ff := func(out string, args ...string) {
 		t.Helper()
-		args = append(append([]string{"-v", "error", "-nostdin"}, args...), filepath.Join(dir, out))
-		if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ffmpeg %s: %v\n%s", out, err, b)
-		}
+		ffmpeg(t, append(args, filepath.Join(dir, out))...)
 	}
 	ff("film.mp4", "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25", "-c:v", "mpeg4", "-q:v", "5")
 	ff("clip.mkv", "-f", "lavfi", "-i", "testsrc=duration=1:size=160x120:rate=25", "-c:v", "mpeg4")

@@ -160,11 +160,8 @@ func (w *wireWatch) seen() []wireConn {
 // prefer it opens with MSE. Each connection is watched on the wire, through a proxy.
 func TestEncryption(t *testing.T) {
 	dir := t.TempDir()
-	data := fetchtest.Payload(1<<20+12345, 21)
 	src := filepath.Join(dir, "f.bin")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, src, 1<<20+12345, 21)
 	tor := filepath.Join(dir, "f.torrent")
 	if code, _, errOut := torrentfs(t, nil, "create", "--piece-length", "256K", "-o", tor, src); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, errOut)

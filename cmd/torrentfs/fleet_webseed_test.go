@@ -1,21 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 
-	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
-	"github.com/torrentfs/torrentfs/internal/testnet"
 	"github.com/torrentfs/torrentfs/status"
 )
 
@@ -29,41 +22,17 @@ import (
 func TestFleetWebSeed(t *testing.T) {
 	const size = 32<<20 + 5 // at 80 Mbit/s, 3.4 s for one copy
 	const mounts = 4
-	link := testnet.Link{Rate: 80e6}
-	n := testnet.New(t)
-	trackerHost := n.AddHost(t, "tracker", testnet.Link{})
-	origin := n.AddHost(t, "origin", link)
-
-	src := t.TempDir()
-	data := fetchtest.Payload(size, 35)
-	if err := os.WriteFile(filepath.Join(src, "fleet.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	port, _ := nginxIn(t, origin, origin.IPv4.String(), src, "")
+	f := newTestFleet(t, 80e6, mounts, size, 35)
+	origin := f.origin
+	port, _ := nginxIn(t, origin, origin.IPv4.String(), f.src, "")
 	webSeed := fmt.Sprintf("http://%s/", net.JoinHostPort(origin.IPv4.String(), strconv.Itoa(port)))
-	tor := filepath.Join(t.TempDir(), "fleet.torrent")
-	mk := func(announce string) {
-		os.Remove(tor)
-		if out, err := exec.Command("mktorrent", "-l", "18", "-a", announce, "-w", webSeed, "-o", tor, filepath.Join(src, "fleet.bin")).CombinedOutput(); err != nil {
-			t.Fatalf("mktorrent: %v\n%s", err, out)
-		}
-	}
-	mk("http://127.0.0.1:1/announce") // the info-hash does not depend on the announce URL
-	mi, _, err := fetch.LoadTorrentFile(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk(fmt.Sprintf("http://%s/announce", churnTracker(t, trackerHost, mi.HashInfoBytes().HexString())))
+	tor := f.torrent(t, webSeed)
 
 	var ps []*proc
 	var dirs []string
-	for i := range mounts {
-		h := n.AddHost(t, fmt.Sprintf("mount%d", i+1), link)
+	for _, h := range f.hosts {
 		dir := t.TempDir()
-		p := startIn(t, h, "mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String()+":6881",
-			"--no-dht", "--no-upnp", tor, dir)
-		p.waitReady(t)
-		ps, dirs = append(ps, p), append(dirs, dir)
+		ps, dirs = append(ps, f.mount(t, h, tor, dir)), append(dirs, dir)
 	}
 	// Every mount connected to the others before any reads: the tracker tells the last to
 	// announce of all the others, and it dials them.
@@ -77,13 +46,7 @@ func TestFleetWebSeed(t *testing.T) {
 	errs := make([]error, mounts)
 	var wg sync.WaitGroup
 	for i, dir := range dirs {
-		wg.Go(func() {
-			got, err := os.ReadFile(filepath.Join(dir, "fleet.bin"))
-			if err == nil && !bytes.Equal(got, data) {
-				err = fmt.Errorf("read %d bytes, not equal to the %d of the source", len(got), len(data))
-			}
-			errs[i] = err
-		})
+		wg.Go(func() { errs[i] = f.read(dir) })
 	}
 	wg.Wait()
 	for i, err := range errs {

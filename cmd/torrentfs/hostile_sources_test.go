@@ -204,9 +204,7 @@ func mktorrentAnnouncing(t *testing.T, dir, name, announce string) string {
 	src := filepath.Join(t.TempDir(), name)
 	os.WriteFile(src, fetchtest.Payload(40<<10+len(name), uint64(len(name))), 0o644)
 	tor := filepath.Join(dir, name+".torrent")
-	if out, err := exec.Command("mktorrent", "-l", "15", "-a", announce, "-o", tor, src).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, src, 15, announce)
 	return tor
 }
 

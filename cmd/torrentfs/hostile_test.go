@@ -108,14 +108,7 @@ func (h *hostile) waitUntil(t *testing.T, done func() bool, what func() string) 
 
 func newHostile(t *testing.T, torrent string, data []byte, how misbehaviour) *hostile {
 	t.Helper()
-	mi, err := metainfo.LoadFromFile(torrent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		t.Fatal(err)
-	}
+	mi, info := loadTorrent(t, torrent)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

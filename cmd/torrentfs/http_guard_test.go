@@ -168,7 +168,8 @@ func TestHTTPGuard(t *testing.T) {
 	}
 }
 
-func doBody(t *testing.T, r *http.Request) (*http.Response, []byte) {
+// doBody sends r and returns the response with its whole body.
+func doBody(t testing.TB, r *http.Request) (*http.Response, []byte) {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(r)
 	if err != nil {

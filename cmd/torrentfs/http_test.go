@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -71,6 +70,8 @@ func metricValue(t testing.TB, base, name string, present ...string) float64 {
 	return 0
 }
 
+// get sends a GET of url, with header's name, value pairs, and returns the response with its
+// whole body.
 func get(t testing.TB, url string, header ...string) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("GET", url, nil)
@@ -80,16 +81,7 @@ func get(t testing.TB, url string, header ...string) (*http.Response, []byte) {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	return resp, b
+	return doBody(t, req)
 }
 
 // TestHTTP serves a torrent's file over HTTP, with ranges and ETags, its numbers as JSON and
@@ -202,11 +194,7 @@ func TestHTTPMedia(t *testing.T) {
 		t.Fatal("ffprobe not installed: run make deps")
 	}
 	src := filepath.Join(t.TempDir(), "movie.mp4")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25",
-		"-c:v", "mpeg4", "-q:v", "5", src).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25", "-c:v", "mpeg4", "-q:v", "5", src)
 	data, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)

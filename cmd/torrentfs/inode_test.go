@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/anacrolix/torrent/metainfo"
-
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
@@ -109,14 +107,7 @@ func TestInodesLast(t *testing.T) {
 	}
 	// In the torrent's order, as cp -r reads a directory (by inode number).
 	for _, tor := range []string{alpha, beta} {
-		mi, err := metainfo.LoadFromFile(tor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := mi.UnmarshalInfo()
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, info := loadTorrent(t, tor)
 		var order []uint64
 		for _, f := range info.UpvertedFiles() {
 			order = append(order, first[filepath.Join(append([]string{info.Name}, f.Path...)...)])

@@ -386,23 +386,11 @@ func TestMedia(t *testing.T) {
 	}
 	src := filepath.Join(t.TempDir(), "media")
 	os.Mkdir(src, 0o755)
-	ffmpeg := func(args ...string) []byte {
-		t.Helper()
-		out, err := exec.Command("ffmpeg", append([]string{"-v", "error", "-nostdin"}, args...)...).Output()
-		if err != nil {
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				err = fmt.Errorf("%w: %s", err, ee.Stderr)
-			}
-			t.Fatalf("ffmpeg %s: %v", strings.Join(args, " "), err)
-		}
-		return out
-	}
 	// 20 s of noisy test pattern (so that it does not compress to nothing) and a tone.
-	ffmpeg("-f", "lavfi", "-i", "testsrc2=duration=20:size=480x270:rate=25", "-f", "lavfi", "-i", "sine=duration=20",
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=duration=20:size=480x270:rate=25", "-f", "lavfi", "-i", "sine=duration=20",
 		"-vf", "noise=alls=20:allf=t", "-c:v", "mpeg4", "-q:v", "6", "-g", "50", "-c:a", "aac", "-shortest",
 		filepath.Join(src, "movie.mp4"))
-	ffmpeg("-i", filepath.Join(src, "movie.mp4"), "-c", "copy", filepath.Join(src, "movie.mkv"))
+	ffmpeg(t, "-i", filepath.Join(src, "movie.mp4"), "-c", "copy", filepath.Join(src, "movie.mkv"))
 	var files []fetchtest.File
 	var total int64
 	for _, name := range []string{"movie.mp4", "movie.mkv"} {
@@ -426,7 +414,7 @@ func TestMedia(t *testing.T) {
 			t.Fatalf("ffprobe of %s through the mount:\n%s\nand of the source:\n%s", name, got, want)
 		}
 		// One second of video and audio from the middle, each frame's checksum.
-		seek := func(path string) []byte { return ffmpeg("-ss", "13", "-i", path, "-t", "1", "-f", "framemd5", "-") }
+		seek := func(path string) []byte { return ffmpeg(t, "-ss", "13", "-i", path, "-t", "1", "-f", "framemd5", "-") }
 		if got, want := seek(mounted), seek(source); !bytes.Equal(got, want) {
 			t.Fatalf("frames of %s at 13 s through the mount differ from the source's:\n%s\nwant:\n%s", name, got, want)
 		}
@@ -459,15 +447,29 @@ func frameAt3(t *testing.T, in string) string {
 // file's path left out so that reports of two copies compare equal.
 func ffprobe(t *testing.T, path string) string {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path).Output()
+	out := toolOutput(t, "ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", path)
+	return strings.ReplaceAll(string(out), path, "FILE")
+}
+
+// ffmpeg runs ffmpeg -v error -nostdin with args and returns what it wrote to stdout.
+func ffmpeg(t testing.TB, args ...string) []byte {
+	t.Helper()
+	return toolOutput(t, "ffmpeg", append([]string{"-v", "error", "-nostdin"}, args...)...)
+}
+
+// toolOutput runs a program and returns what it wrote to stdout; it fails t, with what the
+// program wrote to stderr, if the program fails.
+func toolOutput(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			err = fmt.Errorf("%w: %s", err, ee.Stderr)
 		}
-		t.Fatalf("ffprobe %s: %v", path, err)
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
 	}
-	return strings.ReplaceAll(string(out), path, "FILE")
+	return out
 }
 
 // TestCreateVerifiedByOthers makes torrents with torrentfs create, of a tree with an empty

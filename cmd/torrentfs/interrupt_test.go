@@ -130,14 +130,9 @@ func interruptReading(t *testing.T) (*proc, string, func(t *testing.T)) {
 func interruptSeeding(t *testing.T) (*proc, string, func(t *testing.T)) {
 	src := t.TempDir()
 	const size = 16<<20 + 777
-	data := fetchtest.Payload(size, 22)
-	if err := os.WriteFile(filepath.Join(src, "f.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePayload(t, filepath.Join(src, "f.bin"), size, 22)
 	base := filepath.Join(t.TempDir(), "f.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", base, filepath.Join(src, "f.bin")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, base, filepath.Join(src, "f.bin"), 18, "http://127.0.0.1:1/announce")
 	sw := newSwarmNet(t, base, src)
 	mnt := t.TempDir()
 	m := start(t, nil, append([]string{"mount", "--cache-dir", t.TempDir(), sw.tor, mnt}, loopback...)...)
@@ -259,20 +254,5 @@ func interruptEvicting(t *testing.T) (*proc, string, func(t *testing.T)) {
 		case <-time.After(interruptBound):
 			t.Errorf("the stream still blocked %v after the mount exited", interruptBound)
 		}
-	}
-}
-
-// writeMetaInfo writes mi to path as a .torrent file.
-func writeMetaInfo(t *testing.T, path string, mi *metainfo.MetaInfo) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -425,6 +425,16 @@ func sampleTree(t *testing.T, dir string) map[string][]byte {
 	return files
 }
 
+// writePayload writes to path n bytes generated from seed (fetchtest.Payload) and returns them.
+func writePayload(t testing.TB, path string, n int, seed uint64) []byte {
+	t.Helper()
+	data := fetchtest.Payload(n, seed)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // writeTree writes files, by path relative to dir, under dir.
 func writeTree(t *testing.T, dir string, files map[string][]byte) {
 	t.Helper()
@@ -522,15 +532,16 @@ func opentrackerAt(t testing.TB, ip string, infohashes ...string) (int, func()) 
 }
 
 // mktorrent makes tor, a torrent of path (a file or a directory), with Debian's mktorrent, in
-// pieces of 1<<log2Piece bytes, announced to announce if it is not empty; it returns the
-// torrent's metainfo.
-func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string) *metainfo.MetaInfo {
+// pieces of 1<<log2Piece bytes, announced to announce if it is not empty, with mktorrent's
+// extra options (-w URL for a web seed, say); it returns the torrent's metainfo.
+func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string, extra ...string) *metainfo.MetaInfo {
 	t.Helper()
 	os.Remove(tor) // mktorrent will not overwrite it
 	args := []string{"-l", strconv.Itoa(log2Piece), "-o", tor}
 	if announce != "" {
 		args = append(args, "-a", announce)
 	}
+	args = append(args, extra...)
 	if out, err := exec.Command("mktorrent", append(args, path)...).CombinedOutput(); err != nil {
 		t.Fatalf("mktorrent: %v\n%s", err, out)
 	}
@@ -541,13 +552,42 @@ func mktorrent(t testing.TB, tor, path string, log2Piece int, announce string) *
 	return mi
 }
 
+// loadTorrent reads the .torrent file at path and returns it and its info.
+func loadTorrent(t testing.TB, path string) (*metainfo.MetaInfo, metainfo.Info) {
+	t.Helper()
+	mi, err := metainfo.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mi, info
+}
+
+// writeMetaInfo writes mi to path as a .torrent file.
+func writeMetaInfo(t testing.TB, path string, mi *metainfo.MetaInfo) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mi.Write(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // trackedTorrent is mktorrent announcing to the tracker that tracker starts for the
 // torrent's info-hash (a whitelist needs it) and whose announce URL it returns: the torrent is
 // made twice, as its info-hash does not depend on its announce URL.
-func trackedTorrent(t testing.TB, tor, path string, log2Piece int, tracker func(infohash string) string) *metainfo.MetaInfo {
+func trackedTorrent(t testing.TB, tor, path string, log2Piece int, tracker func(infohash string) string, extra ...string) *metainfo.MetaInfo {
 	t.Helper()
-	mi := mktorrent(t, tor, path, log2Piece, "")
-	return mktorrent(t, tor, path, log2Piece, tracker(mi.HashInfoBytes().HexString()))
+	mi := mktorrent(t, tor, path, log2Piece, "", extra...)
+	return mktorrent(t, tor, path, log2Piece, tracker(mi.HashInfoBytes().HexString()), extra...)
 }
 
 // atOpentracker is a tracker for trackedTorrent: opentracker on 127.0.0.1 (opentracker); it
@@ -621,25 +661,32 @@ func waitAccepting(t testing.TB, name string, port int, exited <-chan struct{}) 
 	waitAcceptingAt(t, name, fmt.Sprintf("127.0.0.1:%d", port), exited)
 }
 
-// waitAcceptingAt is waitAccepting at a host:port (a host of a test network's, say).
+// waitAcceptingAt is waitAccepting at a host:port (a host of a test network's, say), for at
+// most 30 s.
+//
+// It polls, as nothing else tells: these programs (opentracker, aria2, nginx, transmission,
+// microsocks…) print no line and send no notification when they listen, and a port that
+// accepts is what the test needs of them. A refused dial on the loopback or a test network's
+// bridge costs microseconds; the one event there is, the program's exit, ends the wait at once.
 func waitAcceptingAt(t testing.TB, name, addr string, exited <-chan struct{}) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
-		c, err := net.Dial("tcp", addr)
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 			return
 		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited at start", name)
-		default:
-		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s not accepting on %s: %v", name, addr, err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		select {
+		case <-exited:
+			t.Fatalf("%s exited at start", name)
+		case <-tick.C:
+		}
 	}
 }
 
@@ -749,10 +796,7 @@ func TestUserDay(t *testing.T) {
 func TestCreateSpecialFiles(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(t.TempDir(), "target.bin")
-	targetData := fetchtest.Payload(100<<10+7, 9)
-	if err := os.WriteFile(target, targetData, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	targetData := writePayload(t, target, 100<<10+7, 9)
 	files := map[string][]byte{"share/a.txt": []byte("plain\n"), "share/link.bin": targetData}
 	writeTree(t, dir, map[string][]byte{"share/a.txt": files["share/a.txt"]})
 	share := filepath.Join(dir, "share")
@@ -836,9 +880,7 @@ func TestTinyTorrent(t *testing.T) {
 	files := map[string][]byte{"tiny/empty": {}, "tiny/d/e/zero": {}, "tiny/d/x.txt": []byte("hi\n")}
 	writeTree(t, dir, files)
 	tor := filepath.Join(dir, "tiny.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "15", "-o", tor, filepath.Join(dir, "tiny")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(dir, "tiny"), 15, "")
 	seeder := start(t, nil, append([]string{"seed", tor, filepath.Join(dir, "tiny")}, loopback...)...)
 	addr := seeder.seedAddr(t)
 	mnt := t.TempDir()

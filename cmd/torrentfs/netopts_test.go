@@ -16,7 +16,6 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/status"
 )
 
@@ -27,9 +26,7 @@ func TestIPv6(t *testing.T) {
 	dir := t.TempDir()
 	files := sampleTree(t, dir)
 	tor := filepath.Join(dir, "sample.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-o", tor, filepath.Join(dir, "sample")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(dir, "sample"), 18, "")
 	p := freePort(t)
 	seeder := exec.Command("aria2c", "--interface=::1", "--disable-ipv6=false",
 		"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
@@ -170,10 +167,7 @@ const tracker6Dir = "testdata/tracker6"
 //     the tracker knows no peer of the torrent.
 func TestProxyTrackerWebSeed(t *testing.T) {
 	src := t.TempDir()
-	data := fetchtest.Payload(1<<20+4321, 41)
-	if err := os.WriteFile(filepath.Join(src, "proxied.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(src, "proxied.bin"), 1<<20+4321, 41)
 	accessLog := filepath.Join(t.TempDir(), "access.log")
 	np := nginx(t, src, "access_log "+accessLog+" ranges;")
 	tor := filepath.Join(t.TempDir(), "proxied.torrent")
@@ -190,14 +184,7 @@ func TestProxyTrackerWebSeed(t *testing.T) {
 	tp := opentracker(t, ih.HexString())
 	// The tracker's port is known once it runs: the same info, another announce URL.
 	mi.Announce, mi.AnnounceList = fmt.Sprintf("http://127.0.0.1:%d/announce", tp), nil
-	f, err := os.Create(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor, mi)
 
 	mp := freePort(t)
 	socks := startProc(t, "microsocks", exec.Command("microsocks", "-i", "127.0.0.1", "-p", fmt.Sprint(mp)), nil)
@@ -217,14 +204,7 @@ func TestProxyTrackerWebSeed(t *testing.T) {
 	tp2 := opentracker(t, ih.HexString())
 	mi.Announce = fmt.Sprintf("http://127.0.0.1:%d/announce", tp2)
 	tor2 := filepath.Join(t.TempDir(), "bound.torrent")
-	f, err = os.Create(tor2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor2, mi)
 	const veth = "tfsbindtw0"
 	for _, args := range [][]string{{"link", "add", veth, "type", "veth", "peer", "name", veth + "p"}, {"link", "set", veth, "up"}} {
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {

@@ -47,15 +47,10 @@ func TestPEX(t *testing.T) {
 	// 33 pieces of 64 KiB, the last one short; the first 16 at Transmission, the rest at
 	// the second libtorrent. A missing half is zeros, which do not match its hashes.
 	const piece, half = 64 << 10, 16 * 64 << 10
-	data := fetchtest.Payload(32*piece+12345, 27)
 	src := t.TempDir()
-	if err := os.WriteFile(filepath.Join(src, "pex.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(src, "pex.bin"), 32*piece+12345, 27)
 	tor := filepath.Join(t.TempDir(), "pex.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "16", "-o", tor, filepath.Join(src, "pex.bin")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, filepath.Join(src, "pex.bin"), 16, "")
 	partial := func(from, to int) string {
 		dir := t.TempDir()
 		b := make([]byte, len(data))
@@ -136,9 +131,7 @@ func TestPEXFromTransmission(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "pex")
 	writeTree(t, filepath.Dir(src), map[string][]byte{"pex/a.bin": a, "pex/b.bin": b})
 	tor := filepath.Join(t.TempDir(), "pex.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "16", "-o", tor, src).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, tor, src, 16, "")
 	ltDir := t.TempDir()
 	writeTree(t, ltDir, map[string][]byte{"pex/a.bin": a})
 

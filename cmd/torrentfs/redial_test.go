@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/status"
 )
 
@@ -25,10 +23,7 @@ import (
 // mount equals the source.
 func TestRedialTrackerPeer(t *testing.T) {
 	dir := t.TempDir()
-	data := fetchtest.Payload(4<<20+12345, 25)
-	if err := os.WriteFile(filepath.Join(dir, "late.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(dir, "late.bin"), 4<<20+12345, 25)
 	tor := filepath.Join(dir, "late.torrent")
 	var tport int
 	mi := trackedTorrent(t, tor, filepath.Join(dir, "late.bin"), 18, func(ih string) string {

@@ -2,12 +2,8 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -68,10 +64,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(show, "movie.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc2=duration=10:size=320x240:rate=25",
-		"-c:v", "mpeg4", filepath.Join(show, "film.mp4")).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc2=duration=10:size=320x240:rate=25", "-c:v", "mpeg4", filepath.Join(show, "film.mp4"))
 	want := ffprobe(t, filepath.Join(show, "film.mp4"))
 	tor := thirdPartySwarm(t, dir, "show")
 
@@ -118,9 +111,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 	// Eviction does not make the mount a leech: a libtorrent that knows of the mount alone
 	// (its copy of the torrent names no tracker) gets what the mount holds.
 	bare := filepath.Join(dir, "bare.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-o", bare, show).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, bare, show, 18, "")
 	m.waitReady(t)
 	leecher, _ := libtorrent(t, bare, t.TempDir(), m.listenAddr(t))
 	leecher.waitFor(t, "pieces ") // printed from the first piece on
@@ -138,10 +129,7 @@ func TestRefetchFromThirdParty(t *testing.T) {
 // before the tracker's regular interval.
 func TestNeedPeersAnnounce(t *testing.T) {
 	dir := t.TempDir()
-	data := fetchtest.Payload(4<<20, 46)
-	if err := os.WriteFile(filepath.Join(dir, "f.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(dir, "f.bin"), 4<<20, 46)
 	// The seeder's copy names no tracker, so it never announces and never learns of the mount.
 	bare := filepath.Join(dir, "bare.torrent")
 	mktorrent(t, bare, filepath.Join(dir, "f.bin"), 18, "")
@@ -157,13 +145,7 @@ func TestNeedPeersAnnounce(t *testing.T) {
 	seeder := aria2(t, bare, dir, "--check-integrity=true", "--seed-ratio=0.0")
 	waitAccepting(t, "aria2c", seeder.port, seeder.exited)
 	// Announce the seeder by hand, as it would itself.
-	q := url.Values{"info_hash": {string(ih[:])}, "peer_id": {"-AR0000-000000000000"}, "port": {fmt.Sprint(seeder.port)},
-		"uploaded": {"0"}, "downloaded": {"0"}, "left": {"0"}, "event": {"started"}, "compact": {"1"}}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/announce?%s", tport, q.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	announceAs(t, tport, ih, seeder.port, "-AR0000-000000000000")
 
 	streamEqual(t, filepath.Join(mnt, "f.bin"), data)
 	// The announce a read caused is what this checks: only it could name the seeder

@@ -306,10 +306,7 @@ func TestMountWebDAV(t *testing.T) {
 func TestServeDavfs(t *testing.T) {
 	dir := t.TempDir()
 	film := filepath.Join(dir, "movie.mp4")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-nostdin", "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25",
-		"-c:v", "mpeg4", "-q:v", "5", film).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	ffmpeg(t, "-f", "lavfi", "-i", "testsrc=duration=5:size=320x240:rate=25", "-c:v", "mpeg4", "-q:v", "5", film)
 	data, err := os.ReadFile(film)
 	if err != nil {
 		t.Fatal(err)

@@ -51,10 +51,7 @@ func startPTY(t *testing.T, env []string, args ...string) *proc {
 // colour on a terminal, plain in a pipe; and the same as JSON.
 func TestStatusReport(t *testing.T) {
 	dir := t.TempDir()
-	data := fetchtest.Payload(32<<20, 16)
-	if err := os.WriteFile(filepath.Join(dir, "film.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(dir, "film.bin"), 32<<20, 16)
 	// 128 pieces of 256 KiB: far more than the read and its readahead, so that the seeders
 	// stay connected to a mount that is not complete.
 	tor := thirdPartySwarm(t, dir, "film.bin")

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 )
 
@@ -40,9 +39,7 @@ func (r *benchRun) swarm(size int64) {
 	name := "swarm.bin"
 	writeRandom(r.b, filepath.Join(src, name), int(size))
 	base := filepath.Join(r.temp(), "swarm.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", base, filepath.Join(src, name)).CombinedOutput(); err != nil {
-		r.b.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(r.b, base, filepath.Join(src, name), 18, "http://127.0.0.1:1/announce")
 	bins := []struct{ label, bin string }{{"", bin}}
 	if *benchSwarmBefore != "" {
 		bins = append([]struct{ label, bin string }{{" (before: " + *benchSwarmBefore + ")", r.buildAt(*benchSwarmBefore)}}, bins...)
@@ -125,14 +122,7 @@ func newSwarmNet(t testing.TB, base, src string) *swarmNet {
 	mi.Announce = fmt.Sprintf("http://127.0.0.1:%d/announce", tport)
 	mi.AnnounceList = nil
 	tor := filepath.Join(t.TempDir(), "swarm.torrent")
-	f, err := os.Create(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor, mi)
 	n := &swarmNet{tor: tor, ih: mi.HashInfoBytes(), tracker: tport}
 	n.seeder, n.rpc = aria2RPC(t, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
 	waitAccepting(t, "aria2c", n.seeder.port, n.seeder.exited)
@@ -153,25 +143,9 @@ func (n *swarmNet) announced(t testing.TB) {
 // incomplete peers of the torrent, from its scrape.
 func (n *swarmNet) waitAnnounced(t testing.TB, seeders, leeches int) {
 	t.Helper()
-	url := fmt.Sprintf("http://127.0.0.1:%d/scrape?info_hash=%s", n.tracker, urlQueryEscape(n.ih[:]))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatalf("scrape: %v", err)
-		}
-		var sc struct {
-			Files map[string]struct {
-				Complete   int `bencode:"complete"`
-				Incomplete int `bencode:"incomplete"`
-			} `bencode:"files"`
-		}
-		err = bencode.NewDecoder(resp.Body).Decode(&sc)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("scrape: %v", err)
-		}
-		f := sc.Files[string(n.ih[:])]
+		f := scrape(t, n.tracker, n.ih)
 		if f.Complete >= seeders && f.Incomplete >= leeches {
 			return
 		}

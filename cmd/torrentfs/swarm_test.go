@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
-
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 )
 
 // TestSwarmSharesTheSeed mounts one torrent in three processes, each with its own cache,
@@ -27,14 +24,9 @@ func TestSwarmSharesTheSeed(t *testing.T) {
 	const size, block, mounts = 64<<20 + 12345, 4 << 20, 3
 	const maxCopies = 1.7
 	src := t.TempDir()
-	data := fetchtest.Payload(size, 47)
-	if err := os.WriteFile(filepath.Join(src, "f.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(src, "f.bin"), size, 47)
 	base := filepath.Join(t.TempDir(), "f.torrent")
-	if out, err := exec.Command("mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", base, filepath.Join(src, "f.bin")).CombinedOutput(); err != nil {
-		t.Fatalf("mktorrent: %v\n%s", err, out)
-	}
+	mktorrent(t, base, filepath.Join(src, "f.bin"), 18, "http://127.0.0.1:1/announce")
 	sw := newSwarmNet(t, base, src)
 
 	var ps []*proc

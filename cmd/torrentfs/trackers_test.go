@@ -1,26 +1,21 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/chromedp/chromedp"
 
 	"github.com/torrentfs/torrentfs/fetch"
-	"github.com/torrentfs/torrentfs/fetch/fetchtest"
 	"github.com/torrentfs/torrentfs/status"
 )
 
@@ -36,11 +31,8 @@ const garbageTracker = `<b id="injected">not a tracker</b>`
 // the garbage's markup as text.
 func TestStatusTrackers(t *testing.T) {
 	seedDir := t.TempDir()
-	data := fetchtest.Payload(3<<20+5, 22)
 	src := filepath.Join(seedDir, "tracked.bin")
-	if err := os.WriteFile(src, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, src, 3<<20+5, 22)
 	tor := filepath.Join(seedDir, "tracked.torrent")
 	mi := mktorrent(t, tor, src, 16, "")
 	ih := mi.HashInfoBytes()
@@ -54,22 +46,11 @@ func TestStatusTrackers(t *testing.T) {
 	refused := fmt.Sprintf("http://127.0.0.1:%d/announce", freePort(t))
 	junk := garbage.URL + "/announce"
 	mi.Announce, mi.AnnounceList = good, metainfo.AnnounceList{{good}, {refused}, {junk}}
-	f, err := os.Create(tor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	writeMetaInfo(t, tor, mi)
 
 	// aria2 seeds it, through opentracker: the mount's announce then names one peer.
 	aria2(t, tor, seedDir, "--check-integrity=true", "--seed-ratio=0.0")
-	scrape := fmt.Sprintf("http://127.0.0.1:%d/scrape?info_hash=%s", otPort, url.QueryEscape(string(ih[:])))
-	waitUntil(t, "opentracker to know aria2 as a seed", func() bool {
-		_, b := get(t, scrape)
-		return strings.Contains(string(b), "8:completei1e")
-	})
+	waitUntil(t, "opentracker to know aria2 as a seed", func() bool { return scrape(t, otPort, ih).Complete == 1 })
 
 	hp := freePort(t)
 	mnt, m := mountTorrent(t, tor, "--http", fmt.Sprintf("127.0.0.1:%d", hp))
@@ -126,20 +107,11 @@ func TestStatusTrackers(t *testing.T) {
 	}
 
 	// The page: a row per tracker; the garbage's markup is text, not an element.
-	ctx := browser(t)
-	tctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	if _, err := chromedp.Run(tctx, chromedp.Navigate(fmt.Sprintf("http://127.0.0.1:%d/", hp))); err != nil {
-		t.Fatal(err)
-	}
-	row := `(u => [...document.querySelectorAll("table.trackers tr")].map(r => [...r.cells].map(c => c.textContent)).find(c => c[0] === u))`
+	ctx, tctx := openPage(t, fmt.Sprintf("http://127.0.0.1:%d/", hp))
 	cond := fmt.Sprintf(`(() => { const g = %[1]s(%[2]q), r = %[1]s(%[3]q), j = %[1]s(%[4]q);
 		return g !== undefined && g[1] !== "" && (g[2] === "1" || g[2] === "2") && g[3] === "" && r !== undefined && r[3] !== "" && j !== undefined && j[3] !== "" })()`,
-		row, good, refused, junk)
-	if _, err := chromedp.Run(tctx, chromedp.Poll[chromedp.Void](cond)); err != nil {
-		page, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
-		t.Fatalf("the page never showed the three trackers, one answering and two failing: %v\n%s", err, page)
-	}
+		tableRow("trackers"), good, refused, junk)
+	waitPage(t, ctx, tctx, cond, "the three trackers, one answering and two failing")
 	injected, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("injected") !== null`))
 	if err != nil || injected {
 		t.Errorf("the garbage tracker's answer became markup on the page (%v)", err)

@@ -90,10 +90,7 @@ func TestWebSeedOnly(t *testing.T) {
 func TestWebSeedSeek(t *testing.T) {
 	const size, pieceLen = 48<<20 + 4321, 256 << 10
 	root := t.TempDir()
-	data := fetchtest.Payload(size, 7)
-	if err := os.WriteFile(filepath.Join(root, "f.bin"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	data := writePayload(t, filepath.Join(root, "f.bin"), size, 7)
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	port := nginxLogged(t, root, logPath)
 	tor := createWebSeeded(t, filepath.Join(root, "f.bin"), "256K", fmt.Sprintf("http://127.0.0.1:%d/", port))
@@ -138,7 +135,7 @@ func TestWebSeedSeek(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no request covered the read at %d: %v", at, ranges)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling nginx's access log: nothing tells when it writes a line
 	}
 	const headTail = 512 << 10
 	for _, r := range ranges {
@@ -317,9 +314,7 @@ func TestWebSeedFillsForPeers(t *testing.T) {
 func TestCreateWebSeed(t *testing.T) {
 	dir := t.TempDir()
 	src := filepath.Join(dir, "f.bin")
-	if err := os.WriteFile(src, fetchtest.Payload(100<<10+1, 9), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writePayload(t, src, 100<<10+1, 9)
 	urls := []string{"http://mirror.example/pub/", "https://other.example/f.bin"}
 	tor := createWebSeeded(t, src, "16K", urls...)
 	mi, err := metainfo.LoadFromFile(tor)

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,31 @@ func Loopback(cfg fetch.Config) fetch.Config {
 		cfg.Logger = Logger()
 	}
 	return cfg
+}
+
+// NewClient starts a client on cfg set up by Loopback, failing t if it cannot; it is closed
+// when the test ends (before what the test set up before it, such as its storage).
+func NewClient(t testing.TB, cfg fetch.Config) *fetch.Client {
+	t.Helper()
+	c, err := fetch.New(Loopback(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Stacks returns the stacks of every goroutine, the caller's first, as runtime.Stack writes
+// them: to look for one that should have ended.
+func Stacks() string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return string(buf[:n])
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
 
 // File is a file of a test torrent. Path nil makes a single-file torrent (with one File).

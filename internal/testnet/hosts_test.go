@@ -174,17 +174,7 @@ func TestShapedLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	received := make(chan int64, 1)
-	go func() {
-		c, err := l.Accept()
-		if err != nil {
-			received <- -1
-			return
-		}
-		defer c.Close()
-		k, _ := io.Copy(io.Discard, c)
-		received <- k
-	}()
+	received := drain(l)
 	script := fmt.Sprintf("head -c %d /dev/zero >/dev/tcp/%s/%d", size, fast.IPv4, l.Addr().(*net.TCPAddr).Port)
 	start := time.Now()
 	if out, err := slow.Command("bash", "-c", script).CombinedOutput(); err != nil {
@@ -203,16 +193,7 @@ func TestShapedLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Close()
-	go func() {
-		c, err := l2.Accept()
-		if err != nil {
-			received <- -1
-			return
-		}
-		defer c.Close()
-		k, _ := io.Copy(io.Discard, c)
-		received <- k
-	}()
+	received = drain(l2)
 	start = time.Now()
 	c, err := fast.DialContext(t.Context(), "tcp", l2.Addr().String())
 	if err != nil {
@@ -258,6 +239,23 @@ func counters(t *testing.T, hosts ...*testnet.Host) []testnet.Counters {
 		cs = append(cs, c)
 	}
 	return cs
+}
+
+// drain accepts one connection on l and reads it to its end, in a goroutine that sends on the
+// channel it returns how many bytes came, or -1 if Accept failed: receiving waits for it.
+func drain(l net.Listener) <-chan int64 {
+	received := make(chan int64, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			received <- -1
+			return
+		}
+		defer c.Close()
+		k, _ := io.Copy(io.Discard, c)
+		received <- k
+	}()
+	return received
 }
 
 type zeros struct{}
