@@ -39,6 +39,9 @@ var (
 	// The swarm part reads a file of its own, 256 MiB as issue #15 asks; a smaller one makes a
 	// quick run while developing.
 	benchSwarmMiB = flag.Int("bench-swarm-mib", 256, "size in MiB of the file the swarm part's mounts read")
+	// The profiles part takes minutes; one piece length makes a quick run while developing.
+	benchProfilesPieces = flag.String("bench-profiles-pieces", "", "profiles: run only the unlimited profile, with these piece lengths (comma-separated, e.g. 4M)")
+	benchProfilesBefore = flag.String("bench-profiles-before", "", "profiles: also run each profile with torrentfs built at this git revision, before this build's")
 )
 
 // part reports whether the run includes the named part.
@@ -73,10 +76,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			r.library()
 		}
 		if r.part("profiles") {
-			for _, pl := range []string{"256K", "4M"} {
-				r.profile("unlimited", big, pl, false)
-			}
-			r.profile("realistic", big, "256K", true)
+			r.profiles(big)
 		}
 		if r.part("refetch") {
 			r.refetch(big)
@@ -137,6 +137,9 @@ type benchRun struct {
 	diskCopy string // a file of benchSize bytes for the disk baseline
 	n        int    // for unique names
 	rows     []benchRow
+	// mountBin, if set, is the torrentfs binary mount runs instead of this build's, and
+	// mountLabel is added to the rows' profile (-bench-profiles-before).
+	mountBin, mountLabel string
 }
 
 type benchRow struct {
@@ -215,7 +218,12 @@ func (r *benchRun) mount(tor, cacheDir string, extra []string, peers ...string) 
 		args = append(args, "--peer", p)
 	}
 	t0 := time.Now()
-	p := start(r.b, nil, args...)
+	var p *proc
+	if r.mountBin != "" {
+		p = startReady(r.b, exec.Command(r.mountBin, args...), func() { detachIfMounted(args) })
+	} else {
+		p = start(r.b, nil, args...)
+	}
 	p.waitReady(r.b)
 	return mnt, p, time.Since(t0)
 }
@@ -312,9 +320,37 @@ func countFiles(b *testing.B, dir string, stat bool) int {
 	return n
 }
 
+// profiles runs the profile rows: unlimited with 256 KiB and 4 MiB pieces, realistic with
+// 256 KiB, or only the piece lengths -bench-profiles-pieces names, unlimited. With
+// -bench-profiles-before, a build of that revision runs each profile first, against a seeder
+// and a baseline of its own.
+func (r *benchRun) profiles(big string) {
+	builds := []struct{ label, bin string }{{"", ""}}
+	if rev := *benchProfilesBefore; rev != "" {
+		builds = append([]struct{ label, bin string }{{" (before: " + rev + ")", r.buildAt(rev)}}, builds...)
+	}
+	pieces := []string{"256K", "4M"}
+	if *benchProfilesPieces != "" {
+		pieces = strings.Split(*benchProfilesPieces, ",")
+	}
+	defer func() { r.mountBin, r.mountLabel = "", "" }()
+	for _, pl := range pieces {
+		for _, b := range builds {
+			r.mountBin, r.mountLabel = b.bin, b.label
+			r.profile("unlimited", big, pl, false)
+		}
+	}
+	if *benchProfilesPieces == "" {
+		for _, b := range builds {
+			r.mountBin, r.mountLabel = b.bin, b.label
+			r.profile("realistic", big, "256K", true)
+		}
+	}
+}
+
 // profile runs every read measurement for one torrent of path over one network profile.
 func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
-	label := fmt.Sprintf("%s, %s pieces", name, pieceLen)
+	label := fmt.Sprintf("%s, %s pieces%s", name, pieceLen, r.mountLabel)
 	r.progress("profile %s", label)
 	tor := r.create(path, pieceLen)
 	seeder := start(r.b, nil, append([]string{"seed", tor, path}, loopback...)...)
@@ -325,20 +361,44 @@ func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
 	defer seeder.stop(r.b, syscall.SIGINT)
 	size := int64(benchSize)
 
-	// Baseline: a plain anacrolix client downloading the torrent from the same seeder.
+	// Baseline: a plain anacrolix client downloading the torrent from the same seeder. The
+	// CPU of this process is the client's (and the shaping proxy's, if any).
+	spent := func(pids ...int) func() time.Duration {
+		var t0 time.Duration
+		for _, pid := range pids {
+			t0 += cpuTime(r.b, pid)
+		}
+		return func() time.Duration {
+			var t time.Duration
+			for _, pid := range pids {
+				t += cpuTime(r.b, pid)
+			}
+			return t - t0
+		}
+	}
+	rawSpent := spent(os.Getpid(), seeder.cmd.Process.Pid)
 	raw := rawDownload(r.b, tor, peer, r.temp())
+	rawCPU := rawSpent()
 
-	// Cold sequential read, as cat would, and the mount's peak memory.
+	// Cold sequential read, as cat would, and the mount's peak memory. The CPU of this
+	// process is the reader's (and the proxy's).
 	mnt, p, _ := r.mount(tor, "", nil, peer)
 	file := filepath.Join(mnt, filepath.Base(path))
 	cacheDir := p.cmd.Args[3]
 	stopSampling := sampleMem(p.cmd.Process.Pid)
+	coldSpent := spent(os.Getpid(), seeder.cmd.Process.Pid, p.cmd.Process.Pid)
 	cold := timeRead(r.b, file, 0, size)
+	coldCPU := coldSpent()
 	anon := stopSampling().anon
 	hwm := peakRSS(p.cmd.Process.Pid)
 	unmount(r.b, p)
 	r.add(benchRow{label, "cold sequential read", mibps(size, cold), mibps(size, raw) + " (anacrolix download)",
 		ratio(raw, cold), "≥ 90%", float64(raw)/float64(cold) >= 0.9})
+	// On cores the seeder, the client and the reader all keep busy, the rate follows the CPU
+	// all of them spend per byte: docs/measurements.md, "Why 4 MiB pieces streamed slower".
+	perGiB := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()*(1<<30)/float64(size)) }
+	r.add(benchRow{label, "CPU per GiB of that read: mount + seeder + reader", perGiB(coldCPU), perGiB(rawCPU) + " (anacrolix download: client + seeder)",
+		fmt.Sprintf("%.2f×", float64(coldCPU)/float64(rawCPU)), "", true})
 	if realistic {
 		r.add(benchRow{label, "cold sequential vs the 20 MiB/s cap", mibps(size, cold), "20.0 MiB/s", ratioRate(size, cold, realRate), "≥ 90%",
 			float64(size)/cold.Seconds() >= 0.9*realRate})
