@@ -64,9 +64,6 @@ type PeerConn struct {
 	refused bool
 	// torrentfs: the error the connection's read loop ended with (ReadLoopErr).
 	readLoopErr error
-	// torrentfs: the last request update asked for everything it wanted and still had room
-	// in the window: there was nothing more to ask anyone for (receiveChunk).
-	requestsExhausted bool
 	// Chunks that we might reasonably expect to receive from the peer. Due to latency, buffering,
 	// and implementation differences, we may receive chunks that are no longer in the set of
 	// requests actually want. This could use a roaring.BSI if the memory use becomes noticeable.
@@ -1980,10 +1977,6 @@ func (p *PeerConn) isLowOnRequests() bool {
 	return p.requestState.Requests.IsEmpty() && p.requestState.Cancelled.IsEmpty()
 }
 
-// torrentfs: exhaustedUpdateEvery is how many of a peer's requests are answered between
-// updates of its requests when the last update found nothing more to ask for.
-const exhaustedUpdateEvery = 8
-
 // torrentfs: requests are refilled when half the window is free, not once it is empty, which
 // idled the link for a round trip per window.
 func (p *PeerConn) isHalfOnRequests() bool {
@@ -2024,12 +2017,7 @@ func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq R
 		// Request has been satisfied.
 		if c.deleteRequest(req) || c.requestState.Cancelled.CheckedRemove(req) {
 			intended = true
-			// torrentfs: when the last update found nothing more to ask for (a stream slower
-			// than the swarm), an update on every chunk after half the window rebuilt the whole
-			// desired set for nothing but a chance to steal: one every exhaustedUpdateEvery
-			// requests, and always when none is left. New wanted pieces wake the peer
-			// themselves (updatePeerRequestsForPiece).
-			if c.isHalfOnRequests() && (!c.requestsExhausted || c.numPending()%exhaustedUpdateEvery == 0) {
+			if c.isHalfOnRequests() {
 				c.onNeedUpdateRequests("Peer.receiveChunk deleted request")
 			}
 		} else {

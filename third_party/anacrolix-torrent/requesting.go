@@ -609,10 +609,8 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	p.updateWindow() // torrentfs
 	originalRequestCount := current.Requests.GetCardinality()
 	awaitingReject, triedPreempt := 0, false // torrentfs
-	p.requestsExhausted = false              // torrentfs
 	for {
 		if requestHeap.Len() == 0 {
-			p.requestsExhausted = true // torrentfs
 			break
 		}
 		// torrentfs: a piece a reader waits on that nothing was asked for yet (a seek) would be
