@@ -2,7 +2,6 @@ package cache
 
 import (
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -119,7 +118,6 @@ func (w *writer) run() {
 	for first := range w.ch {
 		batch := []blockWrite{first}
 		size := len(first.value.b)
-		yielded := false
 	more:
 		for size < maxBatch {
 			select {
@@ -130,15 +128,7 @@ func (w *writer) run() {
 				batch = append(batch, bw)
 				size += len(bw.value.b)
 			default:
-				if yielded {
-					break more
-				}
-				// Let the peers' read loops that are ready queue their blocks first: with
-				// one processor (GOMAXPROCS=1, a small board) this goroutine ran as soon as
-				// one block was queued, and committed batches of a few blocks, each a
-				// transaction and small writes of the value log (issue #26).
-				yielded = true
-				runtime.Gosched()
+				break more
 			}
 		}
 		err := w.commit(batch)
