@@ -320,6 +320,36 @@ func TestReuseBehindKeepsWindow(t *testing.T) {
 	}
 }
 
+// A stream slower than the swarm fetches its window in bursts: a head reading verified pieces
+// from the cache opens its anacrolix reader again only once its verified run fell a quarter
+// of its window short (readCached). Wherever the head is, what lies three quarters of its
+// window ahead arrives without another read, and every read returns the source's bytes.
+func TestSlowStreamRefillsWindow(t *testing.T) {
+	const size, ra, step = 6<<20 + 4321, 1 << 20, 48 << 10
+	tt, h, data := seededFile(t, size, fetch.Config{Readahead: ra})
+	for off := int64(0); off < size; off += step {
+		got := readAt(t, h, off, step)
+		if !bytes.Equal(got, data[off:off+int64(len(got))]) {
+			t.Fatalf("ReadAt(%d) differs from the source", off)
+		}
+		pos := off + int64(len(got))
+		if pos < ra { // the head's readahead is still growing
+			continue
+		}
+		// The run a read leaves: at least three quarters of the window from where it started.
+		end := min(off+ra*3/4, size)
+		if end <= pos {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		err := tt.WaitCached(ctx, 0, pos, end-pos)
+		cancel()
+		if err != nil {
+			t.Fatalf("after a read to %d, bytes [%d, %d) never arrived: %v", pos, pos, end, err)
+		}
+	}
+}
+
 // Close stops the goroutines each torrent runs, the mirror of verified pieces and the timer
 // that resumes a paused prefetch, and waits for them: none is left once it returns.
 func TestCloseStopsGoroutines(t *testing.T) {

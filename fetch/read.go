@@ -31,6 +31,13 @@ const (
 	// file (a media server's scan, file(1)) reads a little at a few places: each would
 	// fetch its readahead for nothing (docs/measurements.md).
 	minReadahead = 128 << 10
+	// refillDiv sets when a head reading from the storage alone opens its anacrolix reader to
+	// fetch again: once the verified run ahead of it fell below its window by a refillDiv-th
+	// of the window. The reader then asks for the whole window and closes once all of it is
+	// verified. Without the slack, a stream slower than the swarm opened a reader for every
+	// piece its window's end crossed, each open and close updating the priorities of the
+	// whole window and waking every peer for one piece (docs/measurements.md, issue #26).
+	refillDiv = 4
 )
 
 // Handle reads one file of a torrent. It is safe for concurrent use; each concurrent stream
@@ -181,7 +188,8 @@ func (h *Handle) fill(ctx context.Context, hd *head, p []byte) (int, error) {
 
 // readCached reads from the storage without anacrolix when every piece from the head's
 // position to the end of its readahead window is verified: then there is nothing to fetch,
-// and an anacrolix reader (its client lock, its priority updates) has nothing to do. It
+// and an anacrolix reader (its client lock, its priority updates) has nothing to do. A head
+// already without a reader needs only the window less its refill slack (refillDiv). It
 // returns 0 when that is not the case or the storage refused (the piece was just evicted);
 // the read then goes through anacrolix.
 func (h *Handle) readCached(hd *head, p []byte) int {
@@ -189,6 +197,9 @@ func (h *Handle) readCached(hd *head, p []byte) int {
 	off, end := hd.base+hd.pos, hd.base+h.Size()
 	need := min(off+int64(len(p)), end)
 	window := h.windowEnd(hd, hd.pos)
+	if hd.r == nil {
+		window -= (window - off) / refillDiv
+	}
 	if !t.allVerified(off, max(need, window)) {
 		return 0
 	}

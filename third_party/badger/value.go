@@ -881,15 +881,20 @@ func (vlog *valueLog) write(reqs []*request) error {
 		return nil
 	}
 
-	buf := new(bytes.Buffer)
+	// torrentfs: a request's entries are encoded one after another into buf and written
+	// together, up to vlogWriteBatch at a time, not with a write(2) each. The kernel's page
+	// cache takes a large write into large folios: 256 MiB written into a fresh file cost
+	// 170-220 ms of CPU in writes of a 16 KiB entry, 35-47 ms in writes of 1 MiB.
+	bufp := vlogBufs.Get().(*bytes.Buffer)
+	defer vlogBufs.Put(bufp)
+	buf := bufp
+	buf.Reset()
 	for i := range reqs {
 		b := reqs[i]
 		b.Ptrs = b.Ptrs[:0]
 		var written, bytesWritten int
 		valueSizes := make([]int64, 0, len(b.Entries))
 		for j := range b.Entries {
-			buf.Reset()
-
 			e := b.Entries[j]
 			valueSizes = append(valueSizes, int64(len(e.Value)))
 			if e.skipVlogAndSetThreshold(vlog.db.valueThreshold()) {
@@ -899,7 +904,7 @@ func (vlog *valueLog) write(reqs []*request) error {
 			var p valuePointer
 
 			p.Fid = curlf.fid
-			p.Offset = vlog.woffset()
+			p.Offset = vlog.woffset() + uint32(buf.Len()) // torrentfs: after what buf holds
 
 			// We should not store transaction marks in the vlog file because it will never have all
 			// the entries in a transaction. If we store entries with transaction marks then value
@@ -917,13 +922,20 @@ func (vlog *valueLog) write(reqs []*request) error {
 
 			p.Len = uint32(plen)
 			b.Ptrs = append(b.Ptrs, p)
-			if err := write(buf); err != nil {
-				return err
+			if buf.Len() >= vlogWriteBatch {
+				if err := write(buf); err != nil {
+					return err
+				}
+				buf.Reset()
 			}
 			written++
-			bytesWritten += buf.Len()
-			// No need to flush anything, we write to file directly via mmap.
+			bytesWritten += plen
 		}
+		// torrentfs: the rest of the request, before toDisk looks at the offset.
+		if err := write(buf); err != nil {
+			return err
+		}
+		buf.Reset()
 		y.NumWritesVlogAdd(vlog.opt.MetricsEnabled, int64(written))
 		y.NumBytesWrittenVlogAdd(vlog.opt.MetricsEnabled, int64(bytesWritten))
 
@@ -965,6 +977,12 @@ func (vlog *valueLog) getFileRLocked(vp valuePointer) (*logFile, error) {
 	ret.lock.RLock()
 	return ret, nil
 }
+
+// torrentfs: vlogWriteBatch is how many bytes of encoded entries valueLog.write gathers
+// before it writes them; vlogBufs holds its buffers.
+const vlogWriteBatch = 1 << 20
+
+var vlogBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // torrentfs: readBufs holds the buffers values are read into (see Read).
 var readBufs = sync.Pool{New: func() any { return new([]byte) }}
