@@ -328,11 +328,16 @@ func (t *Torrent) seedShareStart(m *map[pieceIndex]time.Time, i pieceIndex, now 
 // pieceSharer returns the peer that is to fetch piece i from a seed, or nil if it is this
 // client: the highest shareScore of the piece's index and the peer ID among this client and
 // its connected peers of the same client version that are not seeds, do not refuse us, have
-// fetched from a seed lately and read near the piece.
+// fetched from a seed lately and read near the piece. This client counts only as its peers
+// count it: if it has not fetched from a seed lately (Torrent.lastFirstHave), a peer that has
+// is picked; with no such peer, this client fetches.
 func (t *Torrent) pieceSharer(i pieceIndex) *PeerConn {
 	version := t.cl.config.ExtendedHandshakeClientVersion
 	window := pieceIndex(t.readerReadaheadPieces().Len())
-	best := shareScore(t.cl.peerID, i)
+	var best uint64
+	if time.Since(t.lastFirstHave) <= sourceAge {
+		best = shareScore(t.cl.peerID, i)
+	}
 	var sharer *PeerConn
 	for c := range t.conns {
 		if all, known := c.peerHasAllPieces(); all || !known || c.refusesUs() {
