@@ -79,6 +79,7 @@ type desiredPeerRequests struct {
 	requestIndexes []RequestIndex
 	peer           *PeerConn
 	pieceStates    []g.Option[requestStrategy.PieceRequestOrderState]
+	spread         bool // torrentfs: spreadSeedRequests, once per update
 }
 
 func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex) bool {
@@ -159,7 +160,7 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 		ml = ml.Int(
 			leftPiece.Availability,
 			rightPiece.Availability)
-		if priority == PiecePriorityReadahead && !t.spreadSeedRequests(p.peer) {
+		if priority == PiecePriorityReadahead && !p.spread {
 			// TODO: For readahead in particular, it would be even better to consider distance from the
 			// reader position so that reads earlier in a torrent don't starve reads later in the
 			// torrent. This would probably require reconsideration of how readahead priority works.
@@ -430,12 +431,29 @@ func (t *Torrent) seedShareWake() {
 
 // spreadSeedRequests reports whether readahead pieces asked of p should go in the client's
 // random piece order rather than index order: p is a seed, and peers that are not seeds are
-// connected, with whom the pieces can be shared.
+// connected, with whom the pieces can be shared, and none of them shares out by patch 14's
+// rule (it fetched from a seed lately: pieceSharer). Where one does, the pieces asked of the
+// seed are this client's share, apart from the others' already: in index order, the one a
+// reader reaches first comes first, where in random order it could come after the rest of
+// the share, and the peers waiting for it asked the seed for it themselves when their wait
+// ran out (a mount's requests queue at a seed whose uplink several share).
 func (t *Torrent) spreadSeedRequests(p *PeerConn) bool {
 	if all, known := p.peerHasAllPieces(); !all || !known {
 		return false
 	}
-	return len(t.conns) > len(t.connsWithAllPieces)
+	if len(t.conns) == len(t.connsWithAllPieces) {
+		return false
+	}
+	version := t.cl.config.ExtendedHandshakeClientVersion
+	for c := range t.conns {
+		if time.Since(c.lastFirstHave) > sourceAge {
+			continue
+		}
+		if v, _ := c.PeerClientName.Load().(string); v == version {
+			return false
+		}
+	}
+	return true
 }
 
 type desiredRequestState struct {
@@ -471,6 +489,7 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 		peer:           p,
 		pieceStates:    t.requestPieceStates,
 		requestIndexes: t.requestIndexes,
+		spread:         t.spreadSeedRequests(p),
 	}
 	clear(requestHeap.pieceStates)
 	t.logPieceRequestOrder()
