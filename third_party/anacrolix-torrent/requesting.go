@@ -366,7 +366,7 @@ const (
 	sourceAge   = 2 * time.Second
 	recentHaves = 32
 	nearPieces  = 4
-	nearAge     = 500 * time.Millisecond
+	nearAge     = 2 * time.Second
 )
 
 type recentHave struct {
