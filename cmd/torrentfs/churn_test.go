@@ -25,8 +25,7 @@ import (
 // stay read bytes equal to the source. What the origin sent, in copies of the file (its
 // link's bytes, frames included), is logged with what it had sent when the host left and when
 // it restarted, not asserted: issue 25 asks for at most 1.2, and runs on 2 loaded cores give
-// 1.18 to 1.25 (docs/measurements.md), where the same 3 mounts with no churn gave 1.13 to
-// 1.20 (1.22 to 1.32 before anacrolix patches 44 to 46).
+// 1.22 to 1.35, as the same 3 mounts with no churn do (docs/measurements.md).
 func TestFleetChurn(t *testing.T) {
 	const size = 32<<20 + 5 // at 80 Mbit/s, 3.4 s for one copy
 	link := testnet.Link{Rate: 80e6}

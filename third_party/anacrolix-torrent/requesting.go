@@ -79,7 +79,6 @@ type desiredPeerRequests struct {
 	requestIndexes []RequestIndex
 	peer           *PeerConn
 	pieceStates    []g.Option[requestStrategy.PieceRequestOrderState]
-	spread         bool // torrentfs: spreadSeedRequests, once per update
 }
 
 func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex) bool {
@@ -160,7 +159,7 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 		ml = ml.Int(
 			leftPiece.Availability,
 			rightPiece.Availability)
-		if priority == PiecePriorityReadahead && !p.spread {
+		if priority == PiecePriorityReadahead && !t.spreadSeedRequests(p.peer) {
 			// TODO: For readahead in particular, it would be even better to consider distance from the
 			// reader position so that reads earlier in a torrent don't starve reads later in the
 			// torrent. This would probably require reconsideration of how readahead priority works.
@@ -329,16 +328,11 @@ func (t *Torrent) seedShareStart(m *map[pieceIndex]time.Time, i pieceIndex, now 
 // pieceSharer returns the peer that is to fetch piece i from a seed, or nil if it is this
 // client: the highest shareScore of the piece's index and the peer ID among this client and
 // its connected peers of the same client version that are not seeds, do not refuse us, have
-// fetched from a seed lately and read near the piece. This client counts only as its peers
-// count it: if it has not fetched from a seed lately (Torrent.lastFirstHave), a peer that has
-// is picked; with no such peer, this client fetches.
+// fetched from a seed lately and read near the piece.
 func (t *Torrent) pieceSharer(i pieceIndex) *PeerConn {
 	version := t.cl.config.ExtendedHandshakeClientVersion
 	window := pieceIndex(t.readerReadaheadPieces().Len())
-	var best uint64
-	if time.Since(t.lastFirstHave) <= sourceAge {
-		best = shareScore(t.cl.peerID, i)
-	}
+	best := shareScore(t.cl.peerID, i)
 	var sharer *PeerConn
 	for c := range t.conns {
 		if all, known := c.peerHasAllPieces(); all || !known || c.refusesUs() {
@@ -366,7 +360,7 @@ const (
 	sourceAge   = 2 * time.Second
 	recentHaves = 32
 	nearPieces  = 4
-	nearAge     = 2 * time.Second
+	nearAge     = 500 * time.Millisecond
 )
 
 type recentHave struct {
@@ -431,29 +425,12 @@ func (t *Torrent) seedShareWake() {
 
 // spreadSeedRequests reports whether readahead pieces asked of p should go in the client's
 // random piece order rather than index order: p is a seed, and peers that are not seeds are
-// connected, with whom the pieces can be shared, and none of them shares out by patch 14's
-// rule (it fetched from a seed lately: pieceSharer). Where one does, the pieces asked of the
-// seed are this client's share, apart from the others' already: in index order, the one a
-// reader reaches first comes first, where in random order it could come after the rest of
-// the share, and the peers waiting for it asked the seed for it themselves when their wait
-// ran out (a mount's requests queue at a seed whose uplink several share).
+// connected, with whom the pieces can be shared.
 func (t *Torrent) spreadSeedRequests(p *PeerConn) bool {
 	if all, known := p.peerHasAllPieces(); !all || !known {
 		return false
 	}
-	if len(t.conns) == len(t.connsWithAllPieces) {
-		return false
-	}
-	version := t.cl.config.ExtendedHandshakeClientVersion
-	for c := range t.conns {
-		if time.Since(c.lastFirstHave) > sourceAge {
-			continue
-		}
-		if v, _ := c.PeerClientName.Load().(string); v == version {
-			return false
-		}
-	}
-	return true
+	return len(t.conns) > len(t.connsWithAllPieces)
 }
 
 type desiredRequestState struct {
@@ -489,7 +466,6 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 		peer:           p,
 		pieceStates:    t.requestPieceStates,
 		requestIndexes: t.requestIndexes,
-		spread:         t.spreadSeedRequests(p),
 	}
 	clear(requestHeap.pieceStates)
 	t.logPieceRequestOrder()

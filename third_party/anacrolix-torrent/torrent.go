@@ -197,9 +197,6 @@ type Torrent struct {
 	seedShareUrgent map[pieceIndex]time.Time
 	seedShareTimer  *time.Timer
 	seedShareDue    time.Time
-	// torrentfs: when we last completed a piece that none of our connected peers that are
-	// not seeds had: what they see as our fetching from a seed (pieceSharer).
-	lastFirstHave time.Time
 
 	// Last active PeerConn request for each chunk.
 	requestState map[RequestIndex]requestState
@@ -2911,9 +2908,6 @@ func (t *Torrent) cancelRequestsForPiece(piece pieceIndex) {
 }
 
 func (t *Torrent) onPieceCompleted(piece pieceIndex) {
-	if t.connAvailability(piece) == 0 {
-		t.lastFirstHave = time.Now() // torrentfs
-	}
 	t.pendAllChunkSpecs(piece)
 	t.cancelRequestsForPiece(piece)
 	t.piece(piece).readerCond.Broadcast()
