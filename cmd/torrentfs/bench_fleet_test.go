@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,7 +35,7 @@ var (
 	benchFleetHosts   = flag.String("bench-fleet-hosts", "8,16", "the fleet part's host counts, comma-separated")
 	benchFleetMbit    = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
 	benchFleetOrigins = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
-	benchFleetRuns    = flag.String("bench-fleet-runs", "aria2,seq,random", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads)")
+	benchFleetRuns    = flag.String("bench-fleet-runs", "aria2,seq,random,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
 	benchFleetBefore  = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
 )
 
@@ -126,6 +127,49 @@ func (r *benchRun) fleet() {
 			}
 		}
 	}
+	if slices.Contains(runs, "mixed") && len(hosts) >= 4 {
+		f.mixed(hosts[:4], bins)
+	}
+}
+
+// mixed: issue #25's swarm of mixed clients. Beside an aria2 origin, 2 hosts mount the torrent
+// and read it from the start while an aria2 leecher and a Transmission leecher, each on a host
+// of its own (Transmission keeps one record per address), download it; all keep seeding until
+// every one has it. Rows: what the origin sent (and to whom, from its sockets), and the
+// slowest mount's and each leecher's times.
+func (f *benchFleet) mixed(hosts []*testnet.Host, bins []struct{ label, bin string }) {
+	r := f.r
+	ideal := time.Duration(float64(f.size*8) / float64(f.rate) * float64(time.Second))
+	label := fmt.Sprintf("fleet, %d MiB, 4 hosts at %d Mbit/s, aria2 origin", f.size>>20, *benchFleetMbit)
+	r.progress("profile %s, mixed clients", label)
+	for _, b := range bins {
+		var to map[netip.Addr]int64
+		res := f.against("aria2", func(tor, trackerURL string, ih metainfo.Hash) fleetResult {
+			var res fleetResult
+			var ls *fleetLeechers
+			var stop func() map[netip.Addr]int64
+			res.times = f.mountFleet(hosts[:2], tor, b.bin, trackerURL, ih, false, func(reading bool) {
+				if reading {
+					stop = sentPerPeer(f.origin)
+					ls = f.leechers(hosts[2], hosts[3], tor)
+					return
+				}
+				res.others = ls.wait()
+				to = stop()
+			})
+			return res
+		})
+		var split []string
+		for i, who := range []string{"mount", "mount", "aria2", "Transmission"} {
+			split = append(split, fmt.Sprintf("%s %.2f", who, float64(to[hosts[i].IPv4])/float64(f.size)))
+		}
+		r.add(benchRow{profile: label, measure: "2 mounts from the start, an aria2 and a Transmission leecher" + b.label + ": origin sent",
+			value: res.copies(f.size), baseline: "its sockets, per peer: " + strings.Join(split, ", "),
+			target: "≤ 1.3 copies", met: float64(res.sent) <= 1.3*float64(f.size)})
+		r.add(benchRow{profile: label, measure: "  the same: slowest mount / the leechers",
+			value:    fmt.Sprintf("%s / aria2 %.1f s, Transmission %.1f s", res.slowest(ideal), res.others[0].Seconds(), res.others[1].Seconds()),
+			baseline: fmt.Sprintf("%.1f s (size / link rate)", ideal.Seconds())})
+	}
 }
 
 // benchFleet is the fleet part's network, file and torrent.
@@ -140,10 +184,12 @@ type benchFleet struct {
 	sums      [][sha1.Size]byte // of each fleetBlock of the file
 }
 
-// fleetResult is one run's each host's time, sorted, and what the origin sent.
+// fleetResult is one run's each host's time, sorted, and what the origin sent; in a run of
+// mixed clients, times are the mounts' and others the aria2 and the Transmission leecher's.
 type fleetResult struct {
-	times []time.Duration
-	sent  int64
+	times  []time.Duration
+	others []time.Duration
+	sent   int64
 }
 
 func (res fleetResult) slowest(ideal time.Duration) string {
@@ -158,6 +204,17 @@ func (res fleetResult) copies(size int64) string {
 // run runs the hosts against a fresh tracker and origin: with aria2 if mountBin is empty,
 // else each mounts with mountBin and reads. It checks every host's bytes.
 func (f *benchFleet) run(origin string, hosts []*testnet.Host, mountBin string, random bool) fleetResult {
+	return f.against(origin, func(tor, trackerURL string, ih metainfo.Hash) fleetResult {
+		if mountBin == "" {
+			return fleetResult{times: f.aria2Fleet(hosts, tor)}
+		}
+		return fleetResult{times: f.mountFleet(hosts, tor, mountBin, trackerURL, ih, random, nil)}
+	})
+}
+
+// against starts a fresh tracker and origin, runs the hosts with fn, and returns fn's result
+// with its times sorted and what the origin sent meanwhile.
+func (f *benchFleet) against(origin string, fn func(tor, trackerURL string, ih metainfo.Hash) fleetResult) fleetResult {
 	r := f.r
 	var p *proc
 	webSeed := ""
@@ -177,18 +234,14 @@ func (f *benchFleet) run(origin string, hosts []*testnet.Host, mountBin string, 
 	if err != nil {
 		r.b.Fatal(err)
 	}
-	var times []time.Duration
-	if mountBin == "" {
-		times = f.aria2Fleet(hosts, tor)
-	} else {
-		times = f.mountFleet(hosts, tor, mountBin, trackerURL, ih, random)
-	}
+	res := fn(tor, trackerURL, ih)
 	after, err := f.origin.Counters()
 	if err != nil {
 		r.b.Fatal(err)
 	}
-	slices.Sort(times)
-	return fleetResult{times: times, sent: after.Sent - before.Sent}
+	slices.Sort(res.times)
+	res.sent = after.Sent - before.Sent
+	return res
 }
 
 // torrent starts a tracker in the tests' namespace, on the network, and writes the torrent
@@ -264,6 +317,117 @@ func (f *benchFleet) aria2Fleet(hosts []*testnet.Host, tor string) []time.Durati
 	return times
 }
 
+// fleetLeechers is an aria2 leecher and a Transmission leecher, each on a host of its own.
+type fleetLeechers struct {
+	f          *benchFleet
+	t0         time.Time
+	aria2, tr  *proc
+	aria2Dir   string
+	trDir, rpc string
+}
+
+// leechers starts an aria2 leecher on host a and a Transmission leecher on host t, on
+// torrent, each listening on fleetPort of its host's address. They keep seeding once done.
+func (f *benchFleet) leechers(a, t *testnet.Host, tor string) *fleetLeechers {
+	r := f.r
+	l := &fleetLeechers{f: f, t0: time.Now(), aria2Dir: r.temp(), trDir: r.temp(), rpc: net.JoinHostPort(a.IPv4.String(), "6800")}
+	l.aria2 = aria2In(r.b, a, tor, l.aria2Dir, "--seed-ratio=0.0", "--enable-rpc=true", "--rpc-listen-all=true", "--rpc-listen-port=6800")
+	cfg := transmissionConfig(r.b, "transmission-cli", map[string]any{
+		"bind-address-ipv4": t.IPv4.String(), "bind-address-ipv6": t.IPv6.String(),
+	})
+	l.tr = startProc(r.b, "transmission-cli on "+t.Name, t.Command("transmission-cli",
+		"-g", cfg, "--no-portmap", "-p", strconv.Itoa(fleetPort), "-w", l.trDir, tor), nil)
+	return l
+}
+
+// wait waits until both have the whole file, checks their bytes, stops them, and returns
+// the time each took since it started.
+func (l *fleetLeechers) wait() []time.Duration {
+	f := l.f
+	r := f.r
+	defer func() {
+		for _, p := range []*proc{l.aria2, l.tr} {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	}()
+	var aria2Took, trTook time.Duration
+	deadline := time.Now().Add(time.Duration(20*f.size*8/f.rate) * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for aria2Took == 0 || trTook == 0 {
+		if done, ok := aria2Completed(l.rpc); aria2Took == 0 && ok && done == f.size {
+			aria2Took = time.Since(l.t0)
+		}
+		l.tr.mu.Lock()
+		seeding := slices.ContainsFunc(l.tr.lines, func(s string) bool { return strings.Contains(s, "Seeding") })
+		l.tr.mu.Unlock()
+		if trTook == 0 && seeding {
+			trTook = time.Since(l.t0)
+		}
+		if time.Now().After(deadline) {
+			r.b.Fatalf("the aria2 and Transmission leechers did not finish in %v", time.Since(l.t0))
+		}
+		select {
+		case <-tick.C: // polling aria2's counters and Transmission's output
+		case <-l.tr.done:
+			r.b.Fatalf("transmission-cli exited:\n%s", l.tr.output())
+		case <-r.b.Context().Done():
+			r.b.Fatal(r.b.Context().Err())
+		}
+	}
+	f.check(filepath.Join(l.aria2Dir, f.name), "the aria2 leecher")
+	f.check(filepath.Join(l.trDir, f.name), "the Transmission leecher")
+	return []time.Duration{aria2Took, trTook}
+}
+
+// sentPerPeer samples, every 100 ms until the function it returns is called, what host h's
+// TCP connections have had acknowledged (ss(8)'s bytes_acked), and the function returns it
+// summed per peer address: where an origin's upload went. What a connection sent in its last
+// 100 ms before it closed is missed.
+func sentPerPeer(h *testnet.Host) func() map[netip.Addr]int64 {
+	stop, done := make(chan struct{}), make(chan struct{})
+	conns := make(map[string]int64) // by the connection's two addresses
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			out, _ := h.Command("ss", "-tinHO").Output()
+			for _, line := range strings.Split(string(out), "\n") {
+				f := strings.Fields(line)
+				if len(f) < 5 {
+					continue
+				}
+				for _, x := range f[5:] {
+					if v, ok := strings.CutPrefix(x, "bytes_acked:"); ok {
+						if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+							conns[f[3]+" "+f[4]] = max(conns[f[3]+" "+f[4]], n)
+						}
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C: // sampling the sockets
+			}
+		}
+	}()
+	return func() map[netip.Addr]int64 {
+		close(stop)
+		<-done
+		per := make(map[netip.Addr]int64)
+		for k, n := range conns {
+			_, peer, _ := strings.Cut(k, " ")
+			if ap, err := netip.ParseAddrPort(peer); err == nil {
+				per[ap.Addr().Unmap()] += n
+			}
+		}
+		return per
+	}
+}
+
 // aria2Completed returns what aria2's one download has verified, from its JSON-RPC interface
 // at addr, or false while it does not answer yet.
 func aria2Completed(addr string) (int64, bool) {
@@ -287,7 +451,9 @@ func aria2Completed(addr string) (int64, bool) {
 
 // mountFleet mounts the torrent on every host with mountBin, waits until the tracker knows
 // them all, then reads the file through every mount at once, and returns each one's time.
-func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL string, ih metainfo.Hash, random bool) []time.Duration {
+// If also is not nil, it is called with true as the reads start and with false once they
+// have ended, while the mounts still seed.
+func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL string, ih metainfo.Hash, random bool, also func(reading bool)) []time.Duration {
 	r := f.r
 	type mount struct {
 		p   *proc
@@ -324,6 +490,9 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 	}
 	times := make([]time.Duration, len(ms))
 	errs := make([]error, len(ms))
+	if also != nil {
+		also(true)
+	}
 	var wg sync.WaitGroup
 	for i, m := range ms {
 		wg.Go(func() {
@@ -342,6 +511,9 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 			r.b.Fatal(err)
 		}
 		f.sources(m.mnt, m.p.name, times[i], c.Received-before[i].Received, c.Sent-before[i].Sent)
+	}
+	if also != nil {
+		also(false)
 	}
 	return times
 }

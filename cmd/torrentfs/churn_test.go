@@ -18,8 +18,10 @@ import (
 // opentracker on a host of its own; PEX on. Three mounts read the file from the start at
 // once; one of them dies (SIGKILL) a third of the way in; the origin is stopped and started
 // again once a mount has half the file; then the fourth mount joins and reads. The three that
-// stay read bytes equal to the source. What the origin sent, in copies of the file, is
-// logged, not asserted: make bench measures it.
+// stay read bytes equal to the source. What the origin sent, in copies of the file (its
+// link's bytes, frames included), is logged with what it had sent when the host left and when
+// it restarted, not asserted: issue 25 asks for at most 1.2, and runs on 2 loaded cores give
+// 1.22 to 1.35, as the same 3 mounts with no churn do (docs/measurements.md).
 func TestFleetChurn(t *testing.T) {
 	const size = 32<<20 + 5 // at 80 Mbit/s, 3.4 s for one copy
 	f := newTestFleet(t, 80e6, 4, size, 31)
@@ -56,6 +58,10 @@ func TestFleetChurn(t *testing.T) {
 
 	// The third host leaves a third of the way in, as a machine that dies: its reader fails.
 	waitStatus(t, ms[2].dir, cachedAtLeast(size/3))
+	atLeft, err := origin.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ms[2].p.cmd.Process.Signal(syscall.SIGKILL)
 	<-ms[2].p.done
 	if err := <-ms[2].read; err == nil {
@@ -65,6 +71,10 @@ func TestFleetChurn(t *testing.T) {
 
 	// The origin restarts once a mount has half the file.
 	waitStatus(t, ms[0].dir, cachedAtLeast(size/2))
+	atRestart, err := origin.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
 	seed.cmd.Process.Signal(syscall.SIGTERM)
 	<-seed.exited
 	seed = churnAria2(t, origin, tor, src, "--check-integrity=true", "--seed-ratio=0.0")
@@ -100,7 +110,8 @@ func TestFleetChurn(t *testing.T) {
 	}
 	t.Logf("a host left at %.1fs, the origin restarted at %.1fs, a host joined at %.1fs; all read at %.1fs (%.1f× the time one copy takes on a link)",
 		left.Seconds(), restarted.Seconds(), joined.Seconds(), took.Seconds(), took.Seconds()/(size*8/float64(link.Rate)))
-	t.Logf("the origin sent %.2f copies of the file; hosts received, in copies: %s", float64(sent.Sent)/size, strings.Join(recv, ", "))
+	t.Logf("the origin sent %.2f copies of the file (%.2f by the time the host left, %.2f by its restart); hosts received, in copies: %s",
+		float64(sent.Sent)/size, float64(atLeft.Sent)/size, float64(atRestart.Sent)/size, strings.Join(recv, ", "))
 	// What each mount took from its peers, needed or not, and how long peers that had what
 	// it wanted choked it (fetch.Waits, summed over its connections).
 	for _, m := range []*mount{ms[0], ms[1], late} {
