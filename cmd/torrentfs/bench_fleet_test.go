@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -31,12 +32,13 @@ import (
 
 // The fleet part's sizes, overridable for a quick run while developing.
 var (
-	benchFleetMiB     = flag.Int("bench-fleet-mib", 512, "size in MiB of the file the fleet part's hosts read")
-	benchFleetHosts   = flag.String("bench-fleet-hosts", "8,16", "the fleet part's host counts, comma-separated")
-	benchFleetMbit    = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
-	benchFleetOrigins = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
-	benchFleetRuns    = flag.String("bench-fleet-runs", "aria2,seq,random,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
-	benchFleetBefore  = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
+	benchFleetMiB      = flag.Int("bench-fleet-mib", 512, "size in MiB of the file the fleet part's hosts read")
+	benchFleetHosts    = flag.String("bench-fleet-hosts", "8,16", "the fleet part's host counts, comma-separated")
+	benchFleetMbit     = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
+	benchFleetOrigins  = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
+	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
+	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's mounts' reads, what the origin sent, what each host received and what each mount had read (a stall shows)")
+	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
 )
 
 // fleetBlock is the read pattern's block: random reads are of 4 MiB blocks, and every host's
@@ -493,13 +495,25 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 	if also != nil {
 		also(true)
 	}
+	read := make([]atomic.Int64, len(ms))
+	stop := make(chan struct{})
+	var tl sync.WaitGroup
+	if *benchFleetTimeline {
+		var mnts []string
+		for _, m := range ms {
+			mnts = append(mnts, m.mnt)
+		}
+		tl.Go(func() { f.timeline(hosts, mnts, read, stop) })
+	}
 	var wg sync.WaitGroup
 	for i, m := range ms {
 		wg.Go(func() {
-			times[i], errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), random, uint64(i))
+			times[i], errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), random, uint64(i), &read[i])
 		})
 	}
 	wg.Wait()
+	close(stop)
+	tl.Wait()
 	for i, err := range errs {
 		if err != nil {
 			r.b.Fatalf("mount on %s: %v", ms[i].p.name, err)
@@ -516,6 +530,95 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 		also(false)
 	}
 	return times
+}
+
+// timeline prints, as progress, every second until stop: the CPU's idle share, what the
+// origin sent and each host received in that second, and what each mount had read so far;
+// every other second also what each mount's connection to the origin brought and how long
+// the origin choked it (the connection is gone by the end, when sources prints). A fleet
+// that stalls shows as seconds with nothing received and reads that do not move.
+func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomic.Int64, stop <-chan struct{}) {
+	counters := func() (int64, []int64) {
+		o, _ := f.origin.Counters()
+		rx := make([]int64, len(hosts))
+		for i, h := range hosts {
+			c, _ := h.Counters()
+			rx[i] = c.Received
+		}
+		return o.Sent, rx
+	}
+	idle := func() (int64, int64) {
+		b, _ := os.ReadFile("/proc/stat")
+		line, _, _ := strings.Cut(string(b), "\n")
+		var total, idle int64
+		for i, s := range strings.Fields(line)[1:] {
+			v, _ := strconv.ParseInt(s, 10, 64)
+			total += v
+			if i == 3 || i == 4 {
+				idle += v
+			}
+		}
+		return idle, total
+	}
+	t0 := time.Now()
+	o0, rx0 := counters()
+	i0, c0 := idle()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	n := 0
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		o1, rx1 := counters()
+		i1, c1 := idle()
+		var b strings.Builder
+		fmt.Fprintf(&b, "  t=%4.1f idle %3d%% origin %4.1f MiB/s; hosts rx", time.Since(t0).Seconds(), 100*(i1-i0)/max(1, c1-c0), float64(o1-o0)/(1<<20))
+		for i := range rx1 {
+			fmt.Fprintf(&b, " %4.1f", float64(rx1[i]-rx0[i])/(1<<20))
+		}
+		b.WriteString("; read MiB")
+		for i := range read {
+			fmt.Fprintf(&b, " %d", read[i].Load()>>20)
+		}
+		if n++; n%2 == 0 {
+			b.WriteString("; from the origin MiB/choked s/wanted s")
+			for _, m := range mnts {
+				st := f.originStats(m)
+				fmt.Fprintf(&b, " %d/%.1f/%.1f", st.Downloaded>>20, st.Waits.Choked.Seconds(), st.Waits.Wanted.Seconds())
+			}
+		}
+		f.r.progress("%s", b.String())
+		o0, rx0, i0, c0 = o1, rx1, i1, c1
+	}
+}
+
+// originStats returns the mount's connection to the origin, as status says it.
+func (f *benchFleet) originStats(mnt string) fetch.Peer {
+	out, err := exec.Command(bin, "status", "--json", mnt).Output()
+	if err != nil {
+		return fetch.Peer{}
+	}
+	var rs []struct {
+		Torrents []struct {
+			PeerList []fetch.Peer `json:"peer_list"`
+		} `json:"torrents"`
+	}
+	if json.Unmarshal(out, &rs) != nil {
+		return fetch.Peer{}
+	}
+	for _, r := range rs {
+		for _, t := range r.Torrents {
+			for _, p := range t.PeerList {
+				if strings.HasPrefix(p.Addr, f.origin.IPv4.String()+":") {
+					return p
+				}
+			}
+		}
+	}
+	return fetch.Peer{}
 }
 
 // sources prints, as progress, what the mount at mnt received from the origin and from the
@@ -567,7 +670,7 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 
 // readChecked reads the file with 1 MiB reads, from the start or in a random order of
 // fleetBlock blocks, checks each block against the source's, and returns how long it took.
-func (f *benchFleet) readChecked(path string, random bool, seed uint64) (time.Duration, error) {
+func (f *benchFleet) readChecked(path string, random bool, seed uint64, read *atomic.Int64) (time.Duration, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -594,6 +697,7 @@ func (f *benchFleet) readChecked(path string, random bool, seed uint64) (time.Du
 				return 0, fmt.Errorf("read %s at %d: no data", path, off+got)
 			}
 			got += int64(m)
+			read.Add(int64(m))
 		}
 		if sha1.Sum(buf[:n]) != f.sums[b] {
 			return 0, fmt.Errorf("%s: bytes %d to %d differ from the source's", path, off, off+n)
