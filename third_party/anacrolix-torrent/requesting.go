@@ -279,7 +279,9 @@ func (t *Torrent) leaveToSharer(p *PeerConn, i pieceIndex) bool {
 	if left <= 0 {
 		return false
 	}
-	t.wakeSeedsIn(left)
+	// torrentfs: the sharer may stop qualifying (sharerNear, sourceAge) well before the
+	// wait runs out, and then nothing else wakes the seeds' requests: look again by nearAge.
+	t.wakeSeedsIn(min(left, nearAge))
 	return true
 }
 
