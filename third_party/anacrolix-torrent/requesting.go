@@ -279,9 +279,7 @@ func (t *Torrent) leaveToSharer(p *PeerConn, i pieceIndex) bool {
 	if left <= 0 {
 		return false
 	}
-	// torrentfs: the sharer may stop qualifying (sharerNear, sourceAge) well before the
-	// wait runs out, and then nothing else wakes the seeds' requests: look again by nearAge.
-	t.wakeSeedsIn(min(left, nearAge))
+	t.wakeSeedsIn(left)
 	return true
 }
 

@@ -324,7 +324,7 @@ func (t *Torrent) webseedLeaves(i pieceIndex) bool {
 	if left <= 0 {
 		return false
 	}
-	t.cl.webseedPlanBy(time.Now().Add(min(left, nearAge))) // torrentfs: as leaveToSharer
+	t.cl.webseedPlanBy(time.Now().Add(left))
 	return true
 }
 
