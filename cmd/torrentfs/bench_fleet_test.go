@@ -39,6 +39,7 @@ var (
 	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
 	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's mounts' reads, what the origin sent, what each host received and what each mount had read (a stall shows)")
 	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
+	benchFleetArgs     = flag.String("bench-fleet-mount-args", "", "more arguments for every mount of the fleet part, space-separated (e.g. \"--prefetch all\")")
 )
 
 // fleetBlock is the read pattern's block: random reads are of 4 MiB blocks, and every host's
@@ -465,7 +466,8 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 	for _, h := range hosts {
 		mnt := r.temp()
 		args := []string{"mount", "--cache-dir", r.temp(), "--listen", net.JoinHostPort(h.IPv4.String(), strconv.Itoa(fleetPort)),
-			"--no-dht", "--no-upnp", "--no-pex", tor, mnt}
+			"--no-dht", "--no-upnp", "--no-pex"}
+		args = append(append(args, strings.Fields(*benchFleetArgs)...), tor, mnt)
 		p := startProc(r.b, h.Name, h.Command(mountBin, args...), func() { detachIfMounted(args) })
 		ms = append(ms, mount{p, mnt})
 	}
