@@ -328,17 +328,20 @@ func (t *Torrent) seedShareStart(m *map[pieceIndex]time.Time, i pieceIndex, now 
 // pieceSharer returns the peer that is to fetch piece i from a seed, or nil if it is this
 // client: the highest shareScore of the piece's index and the peer ID among this client and
 // its connected peers of the same client version that are not seeds, do not refuse us, have
-// fetched from a seed lately and read near the piece.
+// fetched from a seed lately and read near the piece. A piece no reader wants yet, only a
+// prefetch, is shared out among all of those peers, near or not: hosts that each fetch a
+// whole torrent in the background split it, and the seed sends each piece once.
 func (t *Torrent) pieceSharer(i pieceIndex) *PeerConn {
 	version := t.cl.config.ExtendedHandshakeClientVersion
 	window := pieceIndex(t.readerReadaheadPieces().Len())
+	background := t.piece(i).purePriority() < PiecePriorityReadahead
 	best := shareScore(t.cl.peerID, i)
 	var sharer *PeerConn
 	for c := range t.conns {
 		if all, known := c.peerHasAllPieces(); all || !known || c.refusesUs() {
 			continue
 		}
-		if time.Since(c.lastFirstHave) > sourceAge || !c.sharerNear(i, window) {
+		if time.Since(c.lastFirstHave) > sourceAge || !background && !c.sharerNear(i, window) {
 			continue
 		}
 		if v, _ := c.PeerClientName.Load().(string); v != version {
