@@ -36,7 +36,7 @@ var (
 	benchFleetHosts    = flag.String("bench-fleet-hosts", "8,16", "the fleet part's host counts, comma-separated")
 	benchFleetMbit     = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
 	benchFleetOrigins  = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
-	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
+	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,seq-all,random-all,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), seq-all, random-all (the same with --prefetch all, as docs/fleet.md sets hosts up), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
 	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's mounts' reads, what the origin sent, what each host received and what each mount had read (a stall shows)")
 	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
 	benchFleetArgs     = flag.String("bench-fleet-mount-args", "", "more arguments for every mount of the fleet part, space-separated (e.g. \"--prefetch all\")")
@@ -101,21 +101,25 @@ func (r *benchRun) fleet() {
 			r.progress("profile %s", label)
 			var base *fleetResult
 			if slices.Contains(runs, "aria2") {
-				res := f.run(o, hosts[:count], "", false)
+				res := f.run(o, hosts[:count], "", fleetReads{})
 				base = &res
 				r.add(benchRow{label, "aria2 fleet downloads the torrent: slowest host / origin sent",
 					fmt.Sprintf("%s / %s", res.slowest(ideal), res.copies(size)), fmt.Sprintf("%.1f s (size / link rate)", ideal.Seconds()), "", "", true})
 			}
-			for _, pattern := range []string{"seq", "random"} {
+			for _, pattern := range []string{"seq", "random", "seq-all", "random-all"} {
 				if !slices.Contains(runs, pattern) {
 					continue
 				}
+				reads := fleetReads{random: strings.HasPrefix(pattern, "random"), prefetchAll: strings.HasSuffix(pattern, "-all")}
 				how := "from the start"
-				if pattern == "random" {
+				if reads.random {
 					how = "in random 4 MiB blocks"
 				}
+				if reads.prefetchAll {
+					how += " with --prefetch all"
+				}
 				for _, b := range bins {
-					res := f.run(o, hosts[:count], b.bin, pattern == "random")
+					res := f.run(o, hosts[:count], b.bin, reads)
 					row := benchRow{profile: label, measure: fmt.Sprintf("mounts read %s%s: slowest host / origin sent", how, b.label),
 						value: fmt.Sprintf("%s / %s", res.slowest(ideal), res.copies(size)), target: "≤ 1.25× and ≤ aria2's; ≤ 1.1 copies"}
 					row.met = res.times[len(res.times)-1] <= ideal*5/4 && float64(res.sent) <= 1.1*float64(size)
@@ -151,7 +155,7 @@ func (f *benchFleet) mixed(hosts []*testnet.Host, bins []struct{ label, bin stri
 			var res fleetResult
 			var ls *fleetLeechers
 			var stop func() map[netip.Addr]int64
-			res.times = f.mountFleet(hosts[:2], tor, b.bin, trackerURL, ih, false, func(reading bool) {
+			res.times = f.mountFleet(hosts[:2], tor, b.bin, trackerURL, ih, fleetReads{}, func(reading bool) {
 				if reading {
 					stop = sentPerPeer(f.origin)
 					ls = f.leechers(hosts[2], hosts[3], tor)
@@ -206,12 +210,12 @@ func (res fleetResult) copies(size int64) string {
 
 // run runs the hosts against a fresh tracker and origin: with aria2 if mountBin is empty,
 // else each mounts with mountBin and reads. It checks every host's bytes.
-func (f *benchFleet) run(origin string, hosts []*testnet.Host, mountBin string, random bool) fleetResult {
+func (f *benchFleet) run(origin string, hosts []*testnet.Host, mountBin string, reads fleetReads) fleetResult {
 	return f.against(origin, func(tor, trackerURL string, ih metainfo.Hash) fleetResult {
 		if mountBin == "" {
 			return fleetResult{times: f.aria2Fleet(hosts, tor)}
 		}
-		return fleetResult{times: f.mountFleet(hosts, tor, mountBin, trackerURL, ih, random, nil)}
+		return fleetResult{times: f.mountFleet(hosts, tor, mountBin, trackerURL, ih, reads, nil)}
 	})
 }
 
@@ -456,7 +460,7 @@ func aria2Completed(addr string) (int64, bool) {
 // them all, then reads the file through every mount at once, and returns each one's time.
 // If also is not nil, it is called with true as the reads start and with false once they
 // have ended, while the mounts still seed.
-func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL string, ih metainfo.Hash, random bool, also func(reading bool)) []time.Duration {
+func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL string, ih metainfo.Hash, reads fleetReads, also func(reading bool)) []time.Duration {
 	r := f.r
 	type mount struct {
 		p   *proc
@@ -467,6 +471,9 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 		mnt := r.temp()
 		args := []string{"mount", "--cache-dir", r.temp(), "--listen", net.JoinHostPort(h.IPv4.String(), strconv.Itoa(fleetPort)),
 			"--no-dht", "--no-upnp", "--no-pex"}
+		if reads.prefetchAll {
+			args = append(args, "--prefetch", "all")
+		}
 		args = append(append(args, strings.Fields(*benchFleetArgs)...), tor, mnt)
 		p := startProc(r.b, h.Name, h.Command(mountBin, args...), func() { detachIfMounted(args) })
 		ms = append(ms, mount{p, mnt})
@@ -510,7 +517,7 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 	var wg sync.WaitGroup
 	for i, m := range ms {
 		wg.Go(func() {
-			times[i], errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), random, uint64(i), &read[i])
+			times[i], errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), reads.random, uint64(i), &read[i])
 		})
 	}
 	wg.Wait()
@@ -669,6 +676,10 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20, wasted>>20,
 		from.Wanted.Seconds(), from.Choked.Seconds(), from.Requests.Seconds(), others.Wanted.Seconds(), others.Choked.Seconds(), others.Requests.Seconds())
 }
+
+// fleetReads is how a fleet's mounts read: from the start or in random 4 MiB blocks, and
+// whether each also fetches the whole torrent in the background (--prefetch all).
+type fleetReads struct{ random, prefetchAll bool }
 
 // readChecked reads the file with 1 MiB reads, from the start or in a random order of
 // fleetBlock blocks, checks each block against the source's, and returns how long it took.

@@ -55,10 +55,11 @@ func (f *testFleet) torrent(t testing.TB, webSeed string) string {
 
 // mount mounts tor at dir on host h, listening on port 6881 of its address, with the DHT
 // off, and returns once it is ready.
-func (f *testFleet) mount(t testing.TB, h *testnet.Host, tor, dir string) *proc {
+func (f *testFleet) mount(t testing.TB, h *testnet.Host, tor, dir string, more ...string) *proc {
 	t.Helper()
-	p := startIn(t, h, "mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String()+":6881",
-		"--no-dht", "--no-upnp", tor, dir)
+	args := append([]string{"mount", "--cache-dir", t.TempDir(), "--listen", h.IPv4.String() + ":6881",
+		"--no-dht", "--no-upnp"}, more...)
+	p := startIn(t, h, append(args, tor, dir)...)
 	p.waitReady(t)
 	return p
 }
