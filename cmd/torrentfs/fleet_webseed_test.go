@@ -22,7 +22,7 @@ import (
 //
 // With --prefetch all, as docs/fleet.md sets hosts up, each mount also fetches the whole file
 // in the background while it reads: the same bound. (At this size the pieces no reader wants
-// yet are few, so it does not tell anacrolix patch 58 apart: nginx sent 1.24 copies with it,
+// yet are few, so it does not tell anacrolix patch 35 apart: nginx sent 1.24 copies with it,
 // 1.30 without. A fleet that prefetches with no reads sent 1.54 with it, 1.71
 // without: one mount, the first to start, took the whole file from nginx.)
 func TestFleetWebSeed(t *testing.T) {
