@@ -290,6 +290,11 @@ func (t *Torrent) sharerWaitLeft(i pieceIndex) time.Duration {
 	if !t.pieceUntouched(i) || t.pieceSharer(i) == nil {
 		return 0
 	}
+	if t.piece(i).purePriority() < PiecePriorityReadahead {
+		// Only a prefetch wants it: it waits for as long as its sharer fetches from a seed,
+		// and is looked at again within sourceAge. Its wait starts when a reader nears it.
+		return sourceAge
+	}
 	now := time.Now()
 	left := seedShareWait - now.Sub(t.seedShareStart(&t.seedShareSince, i, now))
 	if t.piece(i).purePriority() >= PiecePriorityNow {
