@@ -219,6 +219,7 @@ type Torrent struct {
 	// Large allocations reused between request state updates.
 	requestPieceStates []g.Option[request_strategy.PieceRequestOrderState]
 	requestIndexes     []RequestIndex
+	desiredRequests    []desiredRequest // torrentfs: Torrent.desiredRequestHeap's buffer
 
 	// Disable actions after updating piece priorities, for benchmarking.
 	disableTriggers bool
