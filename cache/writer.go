@@ -4,7 +4,6 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/torrentfs/torrentfs/third_party/badger"
 )
@@ -15,20 +14,11 @@ import (
 //
 // A piece's writes are only waited for where they are needed: before it is hashed (WriteTo)
 // and before it is marked complete, so a complete piece always has its verified bytes.
-//
-// A batch waits for more blocks until it holds minBatch bytes, someone waits for a piece's
-// writes, or linger has passed since its first block. Committing what was queued at once
-// made batches of a block or two at a stream's pace, and the value log was written 16 KiB at
-// a time, which costs the page cache about three times what 1 MiB writes do
-// (docs/measurements.md, seventh pass).
 type writer struct {
 	db     *badger.DB
 	dropMu *sync.RWMutex // held for reading while committing; see torrent.dropMu
 	space  *space
 	ch     chan blockWrite
-
-	flush   chan struct{} // a waiter's signal to commit now; one slot
-	waiters atomic.Int32  // callers of wait not yet returned
 
 	done chan struct{} // closed when the goroutine has exited
 
@@ -80,15 +70,10 @@ type pieceWrites struct {
 }
 
 // maxBatch bounds the bytes of one batch, so a piece's waiters are not held up long.
-// minBatch is what a batch waits for, unless a waiter or linger cuts it short.
-const (
-	maxBatch = 4 << 20
-	minBatch = 1 << 20
-	linger   = 20 * time.Millisecond
-)
+const maxBatch = 4 << 20
 
 func newWriter(db *badger.DB, dropMu *sync.RWMutex, space *space) *writer {
-	w := &writer{db: db, dropMu: dropMu, space: space, ch: make(chan blockWrite, 256), flush: make(chan struct{}, 1), pending: make(map[int]*pieceWrites), done: make(chan struct{})}
+	w := &writer{db: db, dropMu: dropMu, space: space, ch: make(chan blockWrite, 256), pending: make(map[int]*pieceWrites), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -124,24 +109,15 @@ func (w *writer) wait(piece int) error {
 	if pw == nil {
 		return nil
 	}
-	w.waiters.Add(1)
-	defer w.waiters.Add(-1)
-	select {
-	case w.flush <- struct{}{}:
-	default: // a signal is pending already
-	}
 	pw.wg.Wait()
 	return pw.err
 }
 
 func (w *writer) run() {
 	defer close(w.done)
-	timer := time.NewTimer(linger)
-	timer.Stop()
 	for first := range w.ch {
 		batch := []blockWrite{first}
 		size := len(first.value.b)
-		timer.Reset(linger)
 	more:
 		for size < maxBatch {
 			select {
@@ -151,27 +127,10 @@ func (w *writer) run() {
 				}
 				batch = append(batch, bw)
 				size += len(bw.value.b)
-				continue
 			default:
-			}
-			// Nothing more queued: commit if the batch is big enough or someone waits,
-			// else wait for more, a waiter's signal or the batch's linger.
-			if size >= minBatch || w.waiters.Load() > 0 {
-				break
-			}
-			select {
-			case bw, ok := <-w.ch:
-				if !ok {
-					break more
-				}
-				batch = append(batch, bw)
-				size += len(bw.value.b)
-			case <-w.flush:
-			case <-timer.C:
 				break more
 			}
 		}
-		timer.Stop()
 		err := w.commit(batch)
 		w.space.wrote(int64(size))
 		for _, bw := range batch {
