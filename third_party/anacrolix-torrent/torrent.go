@@ -1650,7 +1650,7 @@ func (t *Torrent) readerPosChanged(from, to pieceRange) {
 	// torrentfs: a reader's move changes the priority of the pieces it enters or leaves, and
 	// of those where it now is or no longer is, not of the rest of its window; each of those
 	// pieces was updated too (its request order entry, its pending state), the whole window at
-	// each piece a stream crossed: 5% of a stream's CPU (issue #26). A piece's reader priority
+	// each piece a stream crossed: 1-5% of a stream's CPU (issue #26). A piece's reader priority
 	// comes from the two bitmaps (Piece.purePriority); only the pieces whose place in them
 	// changed are updated. Its request order's other keys are kept current where they change.
 	oldNow, oldAhead := t._readerNowPieces, t._readerReadaheadPieces
