@@ -1637,7 +1637,7 @@ func (t *Torrent) pieceAllDirty(piece pieceIndex) bool {
 func (t *Torrent) readersChanged() {
 	// torrentfs: a reader's close changes the reader priority of the pieces of its range
 	// only, but every piece of the torrent was updated (its request order entry, its pending
-	// state): 2,048 pieces of a 512 MiB torrent at each close, 5-8% of a stream's CPU where
+	// state): 2,048 pieces of a 512 MiB torrent at each close, 2-8% of a stream's CPU where
 	// reads open and close readers (fetch's refill slack; issue #26). As in readerPosChanged,
 	// only the pieces whose place in the reader bitmaps changed are updated.
 	oldNow, oldAhead := t._readerNowPieces, t._readerReadaheadPieces
