@@ -12,7 +12,6 @@ import (
 
 	"github.com/RoaringBitmap/roaring"
 	g "github.com/anacrolix/generics"
-	"github.com/anacrolix/generics/heap"
 	"github.com/anacrolix/log"
 	"github.com/anacrolix/multiless"
 
@@ -606,14 +605,9 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		return
 	}
 	more := true
-	orig := next.Requests.requestIndexes
-	requestHeap := heap.InterfaceForSlice(
-		&next.Requests.requestIndexes,
-		next.Requests.lessByValue,
-	)
-	heap.Init(requestHeap)
-
 	t := p.t
+	requestHeap := t.desiredRequestHeap(&next.Requests)
+
 	p.updateWindow() // torrentfs
 	originalRequestCount := current.Requests.GetCardinality()
 	awaitingReject, triedPreempt := 0, false // torrentfs
@@ -628,7 +622,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		// the new requests, though with the fast extension they stay pending until it rejects
 		// them. A sequential reader's pieces were asked for as readahead, and do not preempt:
 		// that only churned the queue of a stream.
-		top := next.Requests.requestIndexes[0]
+		top := requestHeap.top()
 		topNow := t.piece(t.pieceIndexOfRequestIndex(top)).purePriority() >= PiecePriorityNow
 		if topNow && !triedPreempt && t.pieceUntouched(t.pieceIndexOfRequestIndex(top)) {
 			triedPreempt = true
@@ -638,10 +632,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		if numPending >= p.nominalMaxRequests() && !(topNow && current.Requests.Contains(top)) {
 			break
 		}
-		req := heap.Pop(requestHeap)
-		if cap(next.Requests.requestIndexes) != cap(orig) {
-			panic("changed")
-		}
+		req := requestHeap.pop()
 		if awaitingReject != 0 && current.Cancelled.Contains(req) {
 			continue // torrentfs: cancelled above, awaiting the peer's reject
 		}
@@ -737,3 +728,120 @@ const (
 	updateRequestsTimerDuration = 3 * time.Second
 	enableUpdateRequestsTimer   = false
 )
+
+// torrentfs: desiredRequest is a request of the desired set with the keys lessByValue
+// compares, looked up once per update. lessByValue looked them up on every comparison of
+// the heap (two map lookups of Torrent.requestState, the pieces' states, whether web seeds
+// are active), and an update sifts a heap of every requestable chunk of the read window:
+// the comparisons were 5-7% of a stream's CPU (issue #26). The order is lessByValue's, taken
+// when the update starts; lessByValue read the holders' request counts as they changed
+// during the pops, where the heap's order was already stale.
+type desiredRequest struct {
+	notFast    bool  // the peer chokes us and the piece is not allowed fast
+	priority   int   // the piece's priority, negated
+	holder     int8  // who holds the request: 0 this peer, 1 nobody, 2 another peer
+	holderReqs int64 // the holder's outstanding requests, negated
+	age        int64 // how long the holder has held it, ns
+	avail      int   // the piece's availability; 0 while web seeds are active
+	order      int   // the piece's place in the request order; -r while web seeds are active
+	r          RequestIndex
+}
+
+func (a *desiredRequest) less(b *desiredRequest) bool {
+	switch {
+	case a.notFast != b.notFast:
+		return !a.notFast
+	case a.priority != b.priority:
+		return a.priority < b.priority
+	case a.holder != b.holder:
+		return a.holder < b.holder
+	case a.holderReqs != b.holderReqs:
+		return a.holderReqs < b.holderReqs
+	case a.age != b.age:
+		return a.age < b.age
+	case a.avail != b.avail:
+		return a.avail < b.avail
+	case a.order != b.order:
+		return a.order < b.order
+	}
+	return a.r < b.r
+}
+
+// desiredRequestHeap is a min-heap of desiredRequest by less.
+type desiredRequestHeap []desiredRequest
+
+func (h desiredRequestHeap) Len() int { return len(h) }
+
+func (h desiredRequestHeap) top() RequestIndex { return h[0].r }
+
+func (h desiredRequestHeap) down(i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		j := l
+		if r := l + 1; r < n && h[r].less(&h[l]) {
+			j = r
+		}
+		if !h[j].less(&h[i]) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+}
+
+func (h *desiredRequestHeap) pop() RequestIndex {
+	old := *h
+	n := len(old) - 1
+	r := old[0].r
+	old[0] = old[n]
+	*h = old[:n]
+	h.down(0)
+	return r
+}
+
+// desiredRequestHeap returns d's requests as a heap in lessByValue's order, in a buffer the
+// torrent reuses.
+func (t *Torrent) desiredRequestHeap(d *desiredPeerRequests) desiredRequestHeap {
+	p := d.peer
+	webseeds := t.hasActiveWebseedRequests()
+	spread := t.spreadSeedRequests(p)
+	now := time.Now()
+	h := desiredRequestHeap(t.desiredRequests[:0])
+	for _, r := range d.requestIndexes {
+		i := t.pieceIndexOfRequestIndex(r)
+		ps := d.pieceStates[i].UnwrapPtr()
+		dr := desiredRequest{
+			notFast:  p.peerChoking && !p.peerAllowedFast.Contains(i),
+			priority: -int(ps.Priority),
+			holder:   1,
+			r:        r,
+		}
+		if rs, ok := t.requestState[r]; ok {
+			holder := rs.peer.Value()
+			dr.holder = 2
+			if holder == p {
+				dr.holder = 0
+			}
+			dr.holderReqs = -int64(holder.requestState.Requests.GetCardinality())
+			dr.age = int64(now.Sub(rs.when))
+		}
+		switch {
+		case webseeds:
+			dr.order = -int(r)
+		case ps.Priority == PiecePriorityReadahead && !spread:
+			dr.avail, dr.order = ps.Availability, i
+		default:
+			dr.avail, dr.order = ps.Availability, t.pieceRequestOrder[i]
+		}
+		h = append(h, dr)
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+	t.desiredRequests = h[:0]
+	return h
+}

@@ -219,6 +219,7 @@ type Torrent struct {
 	// Large allocations reused between request state updates.
 	requestPieceStates []g.Option[request_strategy.PieceRequestOrderState]
 	requestIndexes     []RequestIndex
+	desiredRequests    []desiredRequest // torrentfs: Torrent.desiredRequestHeap's buffer
 
 	// Disable actions after updating piece priorities, for benchmarking.
 	disableTriggers bool
@@ -1634,8 +1635,32 @@ func (t *Torrent) pieceAllDirty(piece pieceIndex) bool {
 }
 
 func (t *Torrent) readersChanged() {
+	// torrentfs: a reader's close changes the reader priority of the pieces of its range
+	// only, but every piece of the torrent was updated (its request order entry, its pending
+	// state): 2,048 pieces of a 512 MiB torrent at each close, 2-8% of a stream's CPU where
+	// reads open and close readers (fetch's refill slack; issue #26). As in readerPosChanged,
+	// only the pieces whose place in the reader bitmaps changed are updated.
+	oldNow, oldAhead := t._readerNowPieces, t._readerReadaheadPieces
 	t.updateReaderPieces()
-	t.updateAllPiecePriorities("Torrent.readersChanged")
+	if !t.haveInfo() {
+		return
+	}
+	changed := roaring.Xor(bitmapRB(oldNow), bitmapRB(t._readerNowPieces))
+	changed.Or(roaring.Xor(bitmapRB(oldAhead), bitmapRB(t._readerReadaheadPieces)))
+	changed.Iterate(func(i uint32) bool {
+		if pieceIndex(i) < t.numPieces() {
+			t.updatePiecePriority(pieceIndex(i), "Torrent.readersChanged")
+		}
+		return true
+	})
+}
+
+// bitmapRB returns b's roaring bitmap, empty if b has none yet.
+func bitmapRB(b bitmap.Bitmap) *roaring.Bitmap {
+	if b.RB == nil {
+		return roaring.New()
+	}
+	return b.RB
 }
 
 func (t *Torrent) updateReaderPieces() {
@@ -1646,7 +1671,23 @@ func (t *Torrent) readerPosChanged(from, to pieceRange) {
 	if from == to {
 		return
 	}
+	// torrentfs: a reader's move changes the priority of the pieces it enters or leaves, and
+	// of those where it now is or no longer is, not of the rest of its window; each of those
+	// pieces was updated too (its request order entry, its pending state), the whole window at
+	// each piece a stream crossed: 1-5% of a stream's CPU (issue #26). A piece's reader priority
+	// comes from the two bitmaps (Piece.purePriority); only the pieces whose place in them
+	// changed are updated. Its request order's other keys are kept current where they change.
+	oldNow, oldAhead := t._readerNowPieces, t._readerReadaheadPieces
 	t.updateReaderPieces()
+	update := func(begin, end pieceIndex) {
+		for i := begin; i < end; i++ {
+			b := bitmap.BitIndex(i)
+			if oldNow.Contains(b) != t._readerNowPieces.Contains(b) ||
+				oldAhead.Contains(b) != t._readerReadaheadPieces.Contains(b) {
+				t.updatePiecePriority(i, "Torrent.readerPosChanged")
+			}
+		}
+	}
 	// Order the ranges, high and low.
 	l, h := from, to
 	if l.begin > h.begin {
@@ -1654,11 +1695,11 @@ func (t *Torrent) readerPosChanged(from, to pieceRange) {
 	}
 	if l.end < h.begin {
 		// Two distinct ranges.
-		t.updatePiecePriorities(l.begin, l.end, "Torrent.readerPosChanged")
-		t.updatePiecePriorities(h.begin, h.end, "Torrent.readerPosChanged")
+		update(l.begin, l.end)
+		update(h.begin, h.end)
 	} else {
 		// Ranges overlap.
-		t.updatePiecePriorities(l.begin, max(l.end, h.end), "Torrent.readerPosChanged")
+		update(l.begin, max(l.end, h.end))
 	}
 }
 

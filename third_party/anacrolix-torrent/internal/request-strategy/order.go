@@ -64,6 +64,14 @@ func GetRequestablePieces(
 		maxUnverifiedBytes         = input.MaxUnverifiedBytes()
 	)
 	for item := range pro.tree.Scan {
+		// torrentfs: the order puts pieces without a priority last (pieceOrderLess), and a
+		// piece's entry is updated whenever its priority changes, so from the first piece
+		// without one nothing more is requestable (Piece.Request needs a priority). The scan
+		// went on through every such piece: every incomplete piece of the torrent outside
+		// the read windows, each update of each peer (issue #26).
+		if item.State.Priority == types.PiecePriorityNone {
+			break
+		}
 		ih := item.Key.InfoHash.Value()
 		t := input.Torrent(ih)
 		piece := t.Piece(item.Key.Index)
