@@ -42,6 +42,10 @@ var (
 	// The profiles part takes minutes; one piece length makes a quick run while developing.
 	benchProfilesPieces = flag.String("bench-profiles-pieces", "", "profiles: run only the unlimited profile, with these piece lengths (comma-separated, e.g. 4M)")
 	benchProfilesBefore = flag.String("bench-profiles-before", "", "profiles: also run each profile with torrentfs built at this git revision, before this build's")
+	// A single peak of RssAnon is noisy; several runs, and earlier builds in turn, measure a
+	// change to it.
+	benchMemoryRuns   = flag.Int("bench-memory-runs", 1, "memory: stream this many times with each build and cap, in turn; the rows give the range and median")
+	benchMemoryBefore = flag.String("bench-memory-before", "", "memory: also stream with torrentfs built at these git revisions (comma-separated; a path to a torrentfs binary is run as it is), each before this build's")
 )
 
 // part reports whether the run includes the named part.
@@ -532,36 +536,109 @@ func (r *benchRun) profile(name, path, pieceLen string, realistic bool) {
 // it), the anonymous part stays within 64 MiB, and the peak does not grow with the file.
 // The stream's rate is reported against a plain anacrolix download in the same run, so that
 // a change to the read path can be checked to cost no speed.
+//
+// A single peak of RssAnon moves by several MiB from run to run (the garbage collector's
+// timing). -bench-memory-runs streams several times with each build and cap, in turn, and
+// the rows give the range and the median; -bench-memory-before adds builds of earlier
+// revisions, each taking its turn before this build's.
 func (r *benchRun) memory(path string) {
 	label := "memory, unlimited, 256K pieces"
 	r.progress("profile %s", label)
+	builds := []struct{ label, bin string }{}
+	for _, rev := range strings.Split(*benchMemoryBefore, ",") {
+		switch st, err := os.Stat(rev); {
+		case rev == "":
+		case err == nil && st.Mode().IsRegular():
+			builds = append(builds, struct{ label, bin string }{" (" + filepath.Base(rev) + ")", rev})
+		default:
+			builds = append(builds, struct{ label, bin string }{" (before: " + rev + ")", r.buildAt(rev)})
+		}
+	}
+	builds = append(builds, struct{ label, bin string }{"", ""})
 	tor := r.create(path, "256K")
 	seeder := start(r.b, nil, append([]string{"seed", tor, path}, loopback...)...)
 	peer := seeder.seedAddr(r.b)
 	defer seeder.stop(r.b, syscall.SIGINT)
 	size := int64(benchSize)
 	raw := rawDownload(r.b, tor, peer, r.temp())
-	for _, c := range []struct{ name, max string }{{"default cap", ""}, {"--cache-max-size 128M", "128M"}} {
-		var flags []string
-		if c.max != "" {
-			flags = []string{"--cache-max-size", c.max}
+	caps := []struct{ name, max string }{{"default cap", ""}, {"--cache-max-size 128M", "128M"}}
+	// One stream's figures.
+	type memRun struct {
+		d, cpu     time.Duration
+		peak, last memPeaks
+		hwm        int64
+	}
+	runs := make([][][]memRun, len(builds)) // by build, cap, run
+	for i := range runs {
+		runs[i] = make([][]memRun, len(caps))
+	}
+	for range max(1, *benchMemoryRuns) {
+		for ci, c := range caps {
+			var flags []string
+			if c.max != "" {
+				flags = []string{"--cache-max-size", c.max}
+			}
+			for bi, b := range builds {
+				r.mountBin = b.bin
+				mnt, p, _ := r.mount(tor, "", flags, peer)
+				r.mountBin = ""
+				pid := p.cmd.Process.Pid
+				stop, cpu0 := sampleMem(pid), cpuTime(r.b, pid)
+				var m memRun
+				m.d = timeRead(r.b, filepath.Join(mnt, filepath.Base(path)), 0, size)
+				m.cpu = cpuTime(r.b, pid) - cpu0
+				m.peak = stop()
+				m.hwm = peakRSS(pid)
+				m.last = memPeaks{procStatus(pid, "VmRSS:"), procStatus(pid, "RssAnon:"), procStatus(pid, "RssFile:")}
+				unmount(r.b, p)
+				runs[bi][ci] = append(runs[bi][ci], m)
+				r.progress("%s%s: %s, RssAnon peak %d MiB", c.name, b.label, mibps(size, m.d), m.peak.anon>>20)
+			}
 		}
-		mnt, p, _ := r.mount(tor, "", flags, peer)
-		pid := p.cmd.Process.Pid
-		stop, cpu0 := sampleMem(pid), cpuTime(r.b, pid)
-		d := timeRead(r.b, filepath.Join(mnt, filepath.Base(path)), 0, size)
-		cpu := cpuTime(r.b, pid) - cpu0
-		peak := stop()
-		hwm := peakRSS(pid)
-		rss, anon, file := procStatus(pid, "VmRSS:"), procStatus(pid, "RssAnon:"), procStatus(pid, "RssFile:")
-		unmount(r.b, p)
-		r.add(benchRow{label, "cold sequential read, " + c.name, mibps(size, d), mibps(size, raw) + " (anacrolix download)", ratio(raw, d), "", true})
-		r.add(benchRow{label, "CPU of the mount for that read, " + c.name, fmt.Sprintf("%.2f s", cpu.Seconds()), "", "", "", true})
-		r.add(benchRow{label, "peak VmRSS / RssAnon / RssFile while streaming 512 MiB (VmHWM), " + c.name,
-			fmt.Sprintf("%d / %d / %d MiB (%d MiB)", peak.rss>>20, peak.anon>>20, peak.file>>20, hwm>>20), "", "",
-			"VmHWM ≤ 150 MiB, RssAnon ≤ 64 MiB", hwm <= 150<<20 && peak.anon <= 64<<20})
-		r.add(benchRow{label, "VmRSS / RssAnon / RssFile after the stream, " + c.name,
-			fmt.Sprintf("%d / %d / %d MiB", rss>>20, anon>>20, file>>20), "", "", "", true})
+	}
+	// spread is one figure, or over several runs their range and median.
+	spread := func(ms []memRun, f func(memRun) float64, format string) (string, float64) {
+		v := make([]float64, len(ms))
+		for i, m := range ms {
+			v[i] = f(m)
+		}
+		slices.Sort(v)
+		med := v[len(v)/2]
+		if len(v)%2 == 0 {
+			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
+		if len(v) == 1 {
+			return fmt.Sprintf(format, v[0]), med
+		}
+		return fmt.Sprintf(format+"–"+format+" (median "+format+")", v[0], v[len(v)-1], med), med
+	}
+	mib := func(n int64) float64 { return float64(n) / (1 << 20) }
+	for ci, c := range caps {
+		for bi, b := range builds {
+			ms := runs[bi][ci]
+			name := c.name + b.label
+			rate, _ := spread(ms, func(m memRun) float64 { return float64(size) / (1 << 20) / m.d.Seconds() }, "%.1f")
+			d := ms[0].d
+			if len(ms) > 1 {
+				_, med := spread(ms, func(m memRun) float64 { return float64(m.d) }, "%.0f")
+				d = time.Duration(med)
+			}
+			r.add(benchRow{label, "cold sequential read, " + name, rate + " MiB/s", mibps(size, raw) + " (anacrolix download)", ratio(raw, d), "", true})
+			cpu, _ := spread(ms, func(m memRun) float64 { return m.cpu.Seconds() }, "%.2f")
+			r.add(benchRow{label, "CPU of the mount for that read, " + name, cpu + " s", "", "", "", true})
+			rss, _ := spread(ms, func(m memRun) float64 { return mib(m.peak.rss) }, "%.0f")
+			anon, anonMed := spread(ms, func(m memRun) float64 { return mib(m.peak.anon) }, "%.0f")
+			file, _ := spread(ms, func(m memRun) float64 { return mib(m.peak.file) }, "%.0f")
+			hwm, hwmMed := spread(ms, func(m memRun) float64 { return mib(m.hwm) }, "%.0f")
+			r.add(benchRow{label, "peak VmRSS / RssAnon / RssFile while streaming 512 MiB (VmHWM), " + name,
+				fmt.Sprintf("%s / %s / %s MiB (%s MiB)", rss, anon, file, hwm), "", "",
+				"VmHWM ≤ 150 MiB, RssAnon ≤ 64 MiB", hwmMed <= 150 && anonMed <= 64})
+			rss, _ = spread(ms, func(m memRun) float64 { return mib(m.last.rss) }, "%.0f")
+			anon, _ = spread(ms, func(m memRun) float64 { return mib(m.last.anon) }, "%.0f")
+			file, _ = spread(ms, func(m memRun) float64 { return mib(m.last.file) }, "%.0f")
+			r.add(benchRow{label, "VmRSS / RssAnon / RssFile after the stream, " + name,
+				fmt.Sprintf("%s / %s / %s MiB", rss, anon, file), "", "", "", true})
+		}
 	}
 }
 

@@ -885,9 +885,17 @@ func (vlog *valueLog) write(reqs []*request) error {
 	// together, up to vlogWriteBatch at a time, not with a write(2) each. The kernel's page
 	// cache takes a large write into large folios: 256 MiB written into a fresh file cost
 	// 170-220 ms of CPU in writes of a 16 KiB entry, 35-47 ms in writes of 1 MiB.
-	bufp := vlogBufs.Get().(*bytes.Buffer)
-	defer vlogBufs.Put(bufp)
-	buf := bufp
+	var buf *bytes.Buffer
+	if vlogBufMu.TryLock() {
+		defer vlogBufMu.Unlock()
+		if vlogBuf == nil {
+			vlogBuf = bytes.NewBuffer(make([]byte, 0, vlogWriteBatch))
+		}
+		buf = vlogBuf
+	} else {
+		buf = vlogBufs.Get().(*bytes.Buffer)
+		defer vlogBufs.Put(buf)
+	}
 	buf.Reset()
 	for i := range reqs {
 		b := reqs[i]
@@ -900,6 +908,14 @@ func (vlog *valueLog) write(reqs []*request) error {
 			if e.skipVlogAndSetThreshold(vlog.db.valueThreshold()) {
 				b.Ptrs = append(b.Ptrs, valuePointer{})
 				continue
+			}
+			// torrentfs: what buf holds goes out first if this entry would take it past
+			// vlogWriteBatch, so that buf never grows past the capacity it was made with.
+			if buf.Len() > 0 && buf.Len()+maxHeaderSize+len(e.Key)+len(e.Value)+crc32.Size > vlogWriteBatch {
+				if err := write(buf); err != nil {
+					return err
+				}
+				buf.Reset()
 			}
 			var p valuePointer
 
@@ -922,12 +938,6 @@ func (vlog *valueLog) write(reqs []*request) error {
 
 			p.Len = uint32(plen)
 			b.Ptrs = append(b.Ptrs, p)
-			if buf.Len() >= vlogWriteBatch {
-				if err := write(buf); err != nil {
-					return err
-				}
-				buf.Reset()
-			}
 			written++
 			bytesWritten += plen
 		}
@@ -978,11 +988,21 @@ func (vlog *valueLog) getFileRLocked(vp valuePointer) (*logFile, error) {
 	return ret, nil
 }
 
-// torrentfs: vlogWriteBatch is how many bytes of encoded entries valueLog.write gathers
-// before it writes them; vlogBufs holds its buffers.
+// torrentfs: vlogWriteBatch is the most bytes of encoded entries valueLog.write gathers
+// before it writes them (an entry larger than that is written alone). It encodes them into
+// vlogBuf, one buffer for the process made at that capacity, while it holds vlogBufMu; a
+// write that finds vlogBuf in use (another DB writing at the same time) takes a buffer from
+// vlogBufs instead. A pooled buffer alone was made again and again as the pool emptied at
+// garbage collections, and one left to grow as entries were encoded into it doubled up to
+// 1.5 MiB each time: a mount's live heap grew by 2-3 MiB, and with the collector's goal at
+// twice that, its resident memory by 4-5 MiB (torrentfs's docs/measurements.md).
 const vlogWriteBatch = 1 << 20
 
-var vlogBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	vlogBufMu sync.Mutex
+	vlogBuf   *bytes.Buffer // guarded by vlogBufMu; made at the first write
+	vlogBufs  = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, vlogWriteBatch)) }}
+)
 
 // torrentfs: readBufs holds the buffers values are read into (see Read).
 var readBufs = sync.Pool{New: func() any { return new([]byte) }}
