@@ -274,32 +274,41 @@ func (t *Torrent) leaveToSharer(p *PeerConn, i pieceIndex) bool {
 	if len(t.conns) == len(t.connsWithAllPieces) {
 		return false
 	}
-	left := t.sharerWaitLeft(i)
+	left, recheck := t.sharerWaitLeft(i)
 	if left <= 0 {
 		return false
 	}
-	t.wakeSeedsIn(left)
+	t.wakeSeedsIn(recheck)
 	return true
 }
 
 // sharerWaitLeft returns how much longer piece i is left to another peer to fetch from a
 // seed, or 0 if it is not: nothing of it has come or been asked for, a peer running the same
-// rule is to fetch it (pieceSharer), and it has had less than the wait to do so.
-func (t *Torrent) sharerWaitLeft(i pieceIndex) time.Duration {
-	if !t.pieceUntouched(i) || t.pieceSharer(i) == nil {
-		return 0
+// rule is to fetch it (pieceSharer), and it has had less than the wait to do so. recheck is
+// when to look again: when the wait ends, or sooner when the sharer stops qualifying.
+func (t *Torrent) sharerWaitLeft(i pieceIndex) (left, recheck time.Duration) {
+	if !t.pieceUntouched(i) {
+		return 0, 0
+	}
+	sharer, qualifies := t.pieceSharer(i)
+	if sharer == nil {
+		return 0, 0
 	}
 	if t.piece(i).purePriority() < PiecePriorityReadahead {
 		// Only a prefetch wants it: it waits for as long as its sharer fetches from a seed,
-		// and is looked at again within sourceAge. Its wait starts when a reader nears it.
-		return sourceAge
+		// looked at again when the sharer would stop qualifying. Its wait starts when a
+		// reader nears it.
+		return sourceAge, max(min(sourceAge, qualifies), time.Millisecond)
 	}
 	now := time.Now()
-	left := seedShareWait - now.Sub(t.seedShareStart(&t.seedShareSince, i, now))
+	left = seedShareWait - now.Sub(t.seedShareStart(&t.seedShareSince, i, now))
 	if t.piece(i).purePriority() >= PiecePriorityNow {
 		left = min(left, seedShareUrgentWait-now.Sub(t.seedShareStart(&t.seedShareUrgent, i, now)))
 	}
-	return max(left, 0)
+	// torrentfs: a sharer the seed chokes, or that reads elsewhere, stops qualifying long
+	// before the wait ends, and nothing else has the seeds' requests looked at again while
+	// the readers wait on the piece: look again then (issue #25's stall).
+	return max(left, 0), max(min(left, qualifies), time.Millisecond)
 }
 
 // connAvailability is how many connected peers (not web seeds) that are not seeds have piece
@@ -313,6 +322,30 @@ func (t *Torrent) connAvailability(i pieceIndex) int {
 		}
 	}
 	return n
+}
+
+// torrentfs: readerCameToLeftPiece looks again at once at the requests to seeds, and the web
+// seeds' plan, when a reader comes into piece i while it is left to a sharer: its shorter
+// wait, seedShareUrgentWait, starts then. A piece already wanted changes no pending piece,
+// and nothing else had them looked at again while the readers waited on it.
+func (t *Torrent) readerCameToLeftPiece(i pieceIndex) {
+	if _, left := t.seedShareSince[i]; !left {
+		return
+	}
+	if _, urgent := t.seedShareUrgent[i]; urgent {
+		return
+	}
+	if t.pieceComplete(i) || t.piece(i).purePriority() < PiecePriorityNow || !t.pieceUntouched(i) {
+		return
+	}
+	for c := range t.conns {
+		if all, known := c.peerHasAllPieces(); all && known {
+			c.onNeedUpdateRequests("reader in a piece left to a sharer")
+		}
+	}
+	if len(t.webSeeds) > 0 {
+		t.cl.scheduleImmediateWebseedRequestUpdate("reader in a piece left to a sharer")
+	}
 }
 
 // seedShareStart returns when piece i was first left to another peer, as recorded in *m, and
@@ -334,28 +367,45 @@ func (t *Torrent) seedShareStart(m *map[pieceIndex]time.Time, i pieceIndex, now 
 // its connected peers of the same client version that are not seeds, do not refuse us, have
 // fetched from a seed lately and read near the piece. A piece no reader wants yet, only a
 // prefetch, is shared out among all of those peers, near or not: hosts that each fetch a
-// whole torrent in the background split it, and the seed sends each piece once.
-func (t *Torrent) pieceSharer(i pieceIndex) *PeerConn {
+// whole torrent in the background split it, and the seed sends each piece once. qualifies
+// is how long that peer goes on qualifying if nothing more comes from it (sharerQualifies).
+func (t *Torrent) pieceSharer(i pieceIndex) (sharer *PeerConn, qualifies time.Duration) {
 	version := t.cl.config.ExtendedHandshakeClientVersion
 	window := pieceIndex(t.readerReadaheadPieces().Len())
 	background := t.piece(i).purePriority() < PiecePriorityReadahead
 	best := shareScore(t.cl.peerID, i)
-	var sharer *PeerConn
+	now := time.Now()
 	for c := range t.conns {
 		if all, known := c.peerHasAllPieces(); all || !known || c.refusesUs() {
 			continue
 		}
-		if time.Since(c.lastFirstHave) > sourceAge || !background && !c.sharerNear(i, window) {
+		q := c.sharerQualifies(i, window, background, now)
+		if q <= 0 {
 			continue
 		}
 		if v, _ := c.PeerClientName.Load().(string); v != version {
 			continue
 		}
 		if s := shareScore(c.PeerID, i); s > best {
-			best, sharer = s, c
+			best, sharer, qualifies = s, c, q
 		}
 	}
-	return sharer
+	return
+}
+
+// sharerQualifies returns how long c, which does not refuse us, goes on qualifying as the
+// sharer of piece i from now if nothing more comes from it, or 0 if it does not: until its
+// last first HAVE is sourceAge old, its last HAVE near i nearAge old (unless background: only
+// a prefetch wants i), and, if it chokes us, its chokeGrace ends.
+func (c *PeerConn) sharerQualifies(i, window pieceIndex, background bool, now time.Time) time.Duration {
+	q := sourceAge - now.Sub(c.lastFirstHave)
+	if !background {
+		q = min(q, c.sharerNearLeft(i, window, now))
+	}
+	if c.peerChoking {
+		q = min(q, c.chokeGraceLeft())
+	}
+	return max(q, 0)
 }
 
 // torrentfs: a peer fetches from a seed if it announced, within sourceAge, a piece that
@@ -375,15 +425,16 @@ type recentHave struct {
 	at    time.Time
 }
 
-// sharerNear reports whether c reads near piece i, for a read window of window pieces.
-func (c *PeerConn) sharerNear(i, window pieceIndex) bool {
-	now := time.Now()
+// sharerNearLeft returns how long c goes on reading near piece i, for a read window of window
+// pieces, if no HAVE more comes from it: until its last HAVE near i is nearAge old; 0 if it
+// does not read near i.
+func (c *PeerConn) sharerNearLeft(i, window pieceIndex, now time.Time) (left time.Duration) {
 	for _, h := range c.recentHaves {
-		if !h.at.IsZero() && now.Sub(h.at) < nearAge && h.piece >= i-max(window, nearPieces) && h.piece <= i+nearPieces {
-			return true
+		if !h.at.IsZero() && h.piece >= i-max(window, nearPieces) && h.piece <= i+nearPieces {
+			left = max(left, nearAge-now.Sub(h.at))
 		}
 	}
-	return false
+	return left
 }
 
 // shareScore is a rendezvous hash of a peer ID and a piece index: FNV-1a of the ID, mixed with

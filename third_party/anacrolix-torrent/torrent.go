@@ -1782,6 +1782,7 @@ func (t *Torrent) updatePiecePriorityNoRequests(piece pieceIndex) (updateRequest
 
 func (t *Torrent) updatePiecePriority(piece pieceIndex, reason updateRequestReason) {
 	//t.logger.Slogger().Debug("updatePiecePriority", "piece", piece, "reason", reason)
+	t.readerCameToLeftPiece(piece) // torrentfs
 	if t.updatePiecePriorityNoRequests(piece) && !t.disableTriggers {
 		t.updatePeerRequestsForPiece(piece, reason)
 		// torrentfs: web seeds are planned client-wide, by a timer that ran every 5 s; a

@@ -320,11 +320,11 @@ func (t *Torrent) webseedLeaves(i pieceIndex) bool {
 	if t.peerConnCanGive(i) {
 		return true
 	}
-	left := t.sharerWaitLeft(i)
+	left, recheck := t.sharerWaitLeft(i)
 	if left <= 0 {
 		return false
 	}
-	t.cl.webseedPlanBy(time.Now().Add(left))
+	t.cl.webseedPlanBy(time.Now().Add(recheck))
 	return true
 }
 

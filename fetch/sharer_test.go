@@ -1,0 +1,59 @@
+package fetch_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/torrentfs/torrentfs/fetch"
+	"github.com/torrentfs/torrentfs/fetch/fetchtest"
+	"github.com/torrentfs/torrentfs/third_party/anacrolix-torrent"
+)
+
+// TestReadNotStalledByLapsedSharer is issue #25's stall, with real clients on loopback: a
+// seeder, a peer X that fetches file b from it, and a reader A, with both as peers, that
+// reads file a, which ends where b's four pieces begin. When A opens a, the last 512 KiB of
+// a (pieces 24 to 31) are wanted at once; X, which announces b's pieces just then, reads
+// near a's last piece, so A leaves it to X to fetch from the seeder (rendezvous hashing gives
+// X piece 31 for the two peer IDs below; anacrolix patch 14), for up to 10 s while no reader
+// is in it. X never fetches it. A's read then comes into piece 31 and waits. Before anacrolix
+// patch 60 nothing looked at the seeder's requests again: not the read coming into the
+// piece (it was wanted already, so no wanted piece changed), not X's ceasing to qualify as
+// the sharer once its last HAVE was 500 ms old, and no chunk, as nothing else was asked of
+// the seeder. The read waited until the 10 s ran out, with no data coming, and failed with
+// ErrTimeout at ReadTimeout (4 s here).
+func TestReadNotStalledByLapsedSharer(t *testing.T) {
+	const pieces = 32
+	a, b := fetchtest.Payload(pieces*pieceLen, 7), fetchtest.Payload(4*pieceLen, 8)
+	s := fetchtest.NewSwarm(t, "set", []fetchtest.File{{Path: []string{"a"}, Data: a}, {Path: []string{"b"}, Data: b}}, pieceLen)
+	_, seed := s.StartSeeder(t)
+	peerID := func(id string) func(*torrent.ClientConfig) {
+		return func(c *torrent.ClientConfig) { c.PeerID = id }
+	}
+	// X fetches b at 128 KiB/s: its HAVEs of b's pieces go on for 2 s after A opens a.
+	x := s.Leech(t, newCache(t), fetch.Tune(fetch.Config{MaxDownloadRate: 128 << 10}, peerID("-TF0000-sharer-xxxxx")), seed)
+	xAddr := fmt.Sprintf("127.0.0.1:%d", x.Client().Port())
+	r := s.Leech(t, newCache(t), fetch.Tune(fetch.Config{ReadTimeout: 4 * time.Second}, peerID("-TF0000-reader-aaaaa")), seed, xAddr)
+	waitUntil(t, "the reader connected to the seeder and X", func() bool { return len(r.Peers()) == 2 })
+
+	hx := open(t, x, 1)
+	defer hx.Close()
+	done := make(chan []byte, 1)
+	go func() {
+		// The whole of b; the test fails below if it differs.
+		buf := make([]byte, len(b))
+		n, _ := hx.ReadAt(t.Context(), buf, 0)
+		done <- buf[:n]
+	}()
+	waitUntil(t, "X has a piece of b", func() bool { return x.BytesCompleted() > 0 })
+
+	ha := open(t, r, 0)
+	defer ha.Close()
+	if got := readAt(t, ha, 0, len(a)); !bytes.Equal(got, a) {
+		t.Fatal("a: bytes differ from the source")
+	}
+	if got := <-done; !bytes.Equal(got, b) {
+		t.Fatal("b, through X: bytes differ from the source")
+	}
+}
