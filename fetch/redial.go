@@ -177,6 +177,13 @@ func (t *Torrent) redialDue(now time.Time, b backoff) int {
 		if connected[a] || !t.dialable(k) || now.Before(k.next) {
 			continue
 		}
+		if k.fails == 0 && !k.redialed && k.since.IsZero() {
+			// No attempt heard of yet: anacrolix's own dial is queued or under way. Queued
+			// again now, it would be dialed a second time if that attempt failed (a peer of
+			// another torrent, found bad) between this pass and AddPeers, which waits for
+			// the client lock the failure's callback holds.
+			continue
+		}
 		// The redial counts as a failure until it succeeds, and the next is not before the
 		// backoff, whatever becomes of this one: anacrolix may keep it queued while the
 		// torrent has all the connections it wants, or refuse it (ourselves, a banned peer)
