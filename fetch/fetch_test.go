@@ -71,6 +71,18 @@ func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
 	return b[:m]
 }
 
+// readAsync reads the first n bytes of h in a goroutine of its own, which ends when the read
+// returns; the channel gets what it read, for the test to wait on and compare.
+func readAsync(ctx context.Context, h *fetch.Handle, n int) <-chan []byte {
+	got := make(chan []byte, 1)
+	go func() {
+		b := make([]byte, n)
+		m, _ := h.ReadAt(ctx, b, 0)
+		got <- b[:m]
+	}()
+	return got
+}
+
 // Random reads return the source's bytes, also while PrefetchFile downloads the rest of the
 // file in the background: a read of a piece nothing was asked for yet then cancels the
 // background requests queued ahead of it (third_party/anacrolix-torrent/TORRENTFS.md, 5).

@@ -39,13 +39,7 @@ func TestReadNotStalledByLapsedSharer(t *testing.T) {
 
 	hx := open(t, x, 1)
 	defer hx.Close()
-	done := make(chan []byte, 1)
-	go func() {
-		// The whole of b; the test fails below if it differs.
-		buf := make([]byte, len(b))
-		n, _ := hx.ReadAt(t.Context(), buf, 0)
-		done <- buf[:n]
-	}()
+	done := readAsync(t.Context(), hx, len(b)) // the whole of b; compared below
 	waitUntil(t, "X has a piece of b", func() bool { return x.BytesCompleted() > 0 })
 
 	ha := open(t, r, 0)

@@ -28,12 +28,7 @@ func TestEvictedDuringStorageWrite(t *testing.T) {
 	h := open(t, tt, 0)
 	defer h.Close()
 
-	read := make(chan []byte, 1)
-	go func() {
-		b := make([]byte, len(data))
-		n, _ := h.ReadAt(context.Background(), b, 0)
-		read <- b[:n]
-	}()
+	read := readAsync(context.Background(), h, len(data))
 	var piece int
 	select {
 	case piece = <-st.held:
