@@ -15,7 +15,8 @@ import (
 // failed, and hears of it again only from the tracker's next announce (opentracker's interval
 // is half an hour), the DHT's or a PEX message. A peer that was down, restarting or too busy
 // to answer a handshake in time (Transmission under load) was then lost to a mount for that
-// long. So, while a torrent wants peers (it is not complete), every peer address it has heard
+// long. So, while a torrent wants peers (it is not complete; once it is, only the peers the
+// user named: redialWanted), every peer address it has heard
 // of (swarm.known: trackers, --peer, the magnet link, PEX, the DHT, peers that dialed us) that
 // is not connected is dialed again, with a backoff per address: redialMin after the first
 // failure, doubled per failure in a row up to redialMax, and redialMin again after a
@@ -154,27 +155,30 @@ func (t *Torrent) connectedAddrs() map[netip.AddrPort]bool {
 	return connected
 }
 
-// wantsPeers reports whether the torrent dials peers it knows again: it is active, still in
-// the client and not complete.
-func (t *Torrent) wantsPeers() bool {
-	if !t.live.Load() || t.t.Complete().Bool() {
-		return false
+// redialWanted says which peers the torrent dials again: none unless it is active and still
+// in the client; while it is not complete, every peer it knows; once complete (seeding), only
+// those the user named (--peer): it was told to serve them, and one may have refused the
+// first dial while it checked its files (a Transmission leecher does).
+func (t *Torrent) redialWanted() (redial, onlyDirect bool) {
+	if !t.live.Load() {
+		return false, false
 	}
 	select {
 	case <-t.gone:
-		return false
+		return false, false
 	default:
-		return true
 	}
+	return true, t.t.Complete().Bool()
 }
 
-// redialDue dials again the known peers whose backoff has passed, and returns how many.
-func (t *Torrent) redialDue(now time.Time, b backoff) int {
+// redialDue dials again the known peers whose backoff has passed (with onlyDirect, only those
+// the user named), and returns how many.
+func (t *Torrent) redialDue(now time.Time, b backoff, onlyDirect bool) int {
 	connected := t.connectedAddrs() // before swarm.mu: see swarm's lock order
 	var peers []torrent.PeerInfo
 	t.swarm.mu.Lock()
 	for a, k := range t.swarm.known {
-		if connected[a] || !t.dialable(k) || now.Before(k.next) {
+		if connected[a] || !t.dialable(k) || now.Before(k.next) || onlyDirect && k.src != torrent.PeerSourceDirect {
 			continue
 		}
 		if k.fails == 0 && !k.redialed && k.since.IsZero() {
@@ -211,10 +215,11 @@ func (c *Client) redialLoop() {
 		select {
 		case now := <-tick.C:
 			for _, t := range c.Torrents() {
-				if !t.wantsPeers() {
+				redial, onlyDirect := t.redialWanted()
+				if !redial {
 					continue
 				}
-				if n := t.redialDue(now, b); n > 0 {
+				if n := t.redialDue(now, b, onlyDirect); n > 0 {
 					c.log.Debug("dialing known peers again", "torrent", t.Name(), "peers", n)
 				}
 			}

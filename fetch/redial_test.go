@@ -1,7 +1,10 @@
 package fetch_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -141,5 +144,86 @@ func TestRedialKnownPeers(t *testing.T) {
 	}
 	if n, _ := garbage.count(); n != 1 {
 		t.Errorf("the peer that broke the protocol had %d connections; want 1", n)
+	}
+}
+
+// TestMagnetRedialsGivenPeer: a magnet link's only peer drops the first dial, as a
+// Transmission seeder still checking its files does; the metadata still comes, from a redial
+// of the peer after the backoff. Without it, anacrolix forgot the peer and the Add waited for
+// good.
+func TestMagnetRedialsGivenPeer(t *testing.T) {
+	s := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: fetchtest.Payload(300<<10, 63)}}, pieceLen)
+	_, seed := s.StartSeeder(t)
+	front := startFlakyFront(t, seed)
+	c := fetchtest.NewClient(t, fetch.RedialBackoff(fetch.Config{Storage: newCache(t)}, 50*time.Millisecond, time.Second))
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	tt, err := c.Add(ctx, "magnet:?xt=urn:btih:"+s.InfoHash, fetch.AddOptions{Peers: []string{front.String()}})
+	if err != nil {
+		t.Fatalf("the magnet link's metadata did not come once the peer answered: %v", err)
+	}
+	if tt.Name() != "f.bin" {
+		t.Fatalf("name %q; want f.bin", tt.Name())
+	}
+}
+
+// startFlakyFront listens on 127.0.0.1 for the seeder at addr: it closes its first two
+// connections at once (a dial's attempt and anacrolix's retry with the other header
+// obfuscation), and joins every later one to the seeder.
+func startFlakyFront(t *testing.T, addr string) netip.AddrPort {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Go(func() {
+		for n := 0; ; n++ {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if n < 2 {
+				c.Close()
+				continue
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			// Each copy closes both ends as it ends, which ends the other; the test's end
+			// closes them too.
+			context.AfterFunc(t.Context(), func() { c.Close(); s.Close() })
+			pipe := func(dst, src net.Conn) {
+				wg.Go(func() {
+					defer c.Close()
+					defer s.Close()
+					io.Copy(dst, src)
+				})
+			}
+			pipe(c, s)
+			pipe(s, c)
+		}
+	})
+	return l.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// TestSeedRedialsNamedPeer: a complete torrent dials again a peer the user named that
+// dropped the first dial, as a Transmission leecher still checking its files does, and the
+// peer reads the whole file from it (the peer knows no other, and does not dial). A complete torrent dials no other peer again (TestRedial*
+// above covers those).
+func TestSeedRedialsNamedPeer(t *testing.T) {
+	data := fetchtest.Payload(300<<10, 64)
+	s := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: data}}, pieceLen)
+	leech := s.Leech(t, newCache(t), fetch.Config{}) // knows no peer: it waits to be dialed
+	front := startFlakyFront(t, fmt.Sprintf("127.0.0.1:%d", leech.Client().Port()))
+	seeder, _ := s.StartSeederConfig(t, fetch.RedialBackoff(fetch.Config{}, 50*time.Millisecond, time.Second))
+	seeder.Torrents()[0].AddPeers(front.String())
+	h := open(t, leech, 0)
+	defer h.Close()
+	if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes that differ from the source's %d: the seeder did not dial the peer again", len(got), len(data))
 	}
 }

@@ -360,7 +360,7 @@ func (c *Client) join(ctx context.Context, spec *torrent.TorrentSpec, peers []to
 	// anacrolix's default answer to a failed chunk write is to stop downloading for good.
 	// The storage fails writes while it is full; the chunks are requested again later.
 	t.SetOnWriteChunkError(c.writeFailed)
-	if err := c.waitInfo(ctx, t); err != nil {
+	if err := c.waitInfo(ctx, t, peers); err != nil {
 		t.Drop()
 		return nil, nil, err
 	}
@@ -497,15 +497,27 @@ func (t *Torrent) Dormant() bool { return !t.live.Load() }
 var metadataNote = 30 * time.Second
 
 // waitInfo waits for t's info dictionary, saying every metadataNote how many peers it knows,
-// so that a magnet link nobody seeds does not look like a hang.
-func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent) error {
+// so that a magnet link nobody seeds does not look like a hang. Meanwhile it dials the peers
+// it was given (--peer, a magnet link's x.pe) again, with the redial backoff: the redialler
+// (redial.go) looks only at torrents with their info, and anacrolix forgets a peer whose dial
+// or handshake failed, such as a Transmission seeder still checking its files. anacrolix skips
+// an address it is connected or connecting to.
+func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent, peers []torrent.PeerInfo) error {
 	tick := time.NewTicker(metadataNote)
 	defer tick.Stop()
+	b := c.backoff()
+	redials := 1
+	redial := time.NewTimer(b.after(redials))
+	defer redial.Stop()
 	start := time.Now()
 	for {
 		select {
 		case <-t.GotInfo():
 			return nil
+		case <-redial.C:
+			t.AddPeers(peers)
+			redials++
+			redial.Reset(b.after(redials))
 		case <-tick.C:
 			st := t.Stats()
 			c.log.Info("still waiting for metadata from peers", "infohash", t.InfoHash().HexString(),
