@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -241,7 +242,13 @@ func (f *benchFleet) against(origin string, fn func(tor, trackerURL string, ih m
 	if err != nil {
 		r.b.Fatal(err)
 	}
+	i0, c0 := cpuIdle()
+	t0 := time.Now()
 	res := fn(tor, trackerURL, ih)
+	i1, c1 := cpuIdle()
+	// Clock ticks are 1/100 s; the machine's cores are all counted.
+	r.progress("  the machine's CPU over the run: busy %.1f s of %.1f s (%d%% idle)",
+		float64((c1-i1)-(c0-i0))/100, float64(runtime.NumCPU())*time.Since(t0).Seconds(), 100*(i1-i0)/max(1, c1-c0))
 	after, err := f.origin.Counters()
 	if err != nil {
 		r.b.Fatal(err)
@@ -547,31 +554,17 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 // the origin choked it (the connection is gone by the end, when sources prints). A fleet
 // that stalls shows as seconds with nothing received and reads that do not move.
 func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomic.Int64, stop <-chan struct{}) {
-	counters := func() (int64, []int64) {
+	counters := func() (int64, []testnet.Counters) {
 		o, _ := f.origin.Counters()
-		rx := make([]int64, len(hosts))
+		cs := make([]testnet.Counters, len(hosts))
 		for i, h := range hosts {
-			c, _ := h.Counters()
-			rx[i] = c.Received
+			cs[i], _ = h.Counters()
 		}
-		return o.Sent, rx
-	}
-	idle := func() (int64, int64) {
-		b, _ := os.ReadFile("/proc/stat")
-		line, _, _ := strings.Cut(string(b), "\n")
-		var total, idle int64
-		for i, s := range strings.Fields(line)[1:] {
-			v, _ := strconv.ParseInt(s, 10, 64)
-			total += v
-			if i == 3 || i == 4 {
-				idle += v
-			}
-		}
-		return idle, total
+		return o.Sent, cs
 	}
 	t0 := time.Now()
 	o0, rx0 := counters()
-	i0, c0 := idle()
+	i0, c0 := cpuIdle()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	n := 0
@@ -582,12 +575,15 @@ func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomi
 		case <-tick.C:
 		}
 		o1, rx1 := counters()
-		i1, c1 := idle()
+		i1, c1 := cpuIdle()
 		var b strings.Builder
-		fmt.Fprintf(&b, "  t=%4.1f idle %3d%% origin %4.1f MiB/s; hosts rx", time.Since(t0).Seconds(), 100*(i1-i0)/max(1, c1-c0), float64(o1-o0)/(1<<20))
+		fmt.Fprintf(&b, "  t=%4.1f idle %3d%% origin %4.1f MiB/s; hosts rx/tx", time.Since(t0).Seconds(), 100*(i1-i0)/max(1, c1-c0), float64(o1-o0)/(1<<20))
+		var tx float64
 		for i := range rx1 {
-			fmt.Fprintf(&b, " %4.1f", float64(rx1[i]-rx0[i])/(1<<20))
+			fmt.Fprintf(&b, " %.1f/%.1f", float64(rx1[i].Received-rx0[i].Received)/(1<<20), float64(rx1[i].Sent-rx0[i].Sent)/(1<<20))
+			tx += float64(rx1[i].Sent-rx0[i].Sent) / (1 << 20)
 		}
+		fmt.Fprintf(&b, " (hosts sent %.1f MiB/s)", tx)
 		b.WriteString("; read MiB")
 		for i := range read {
 			fmt.Fprintf(&b, " %d", read[i].Load()>>20)
@@ -602,6 +598,21 @@ func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomi
 		f.r.progress("%s", b.String())
 		o0, rx0, i0, c0 = o1, rx1, i1, c1
 	}
+}
+
+// cpuIdle returns the machine's idle and total CPU time so far, in clock ticks of all cores.
+func cpuIdle() (int64, int64) {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	var total, idle int64
+	for i, s := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(s, 10, 64)
+		total += v
+		if i == 3 || i == 4 {
+			idle += v
+		}
+	}
+	return idle, total
 }
 
 // originStats returns the mount's connection to the origin, as status says it.
