@@ -37,7 +37,7 @@ var (
 	benchFleetHosts    = flag.String("bench-fleet-hosts", "8,16", "the fleet part's host counts, comma-separated")
 	benchFleetMbit     = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
 	benchFleetOrigins  = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
-	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,seq-all,random-all,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), seq-all, random-all (the same with --prefetch all, as docs/fleet.md sets hosts up), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
+	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,seq-all,random-all,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), seq-all, random-all (the same with --prefetch all, as docs/fleet.md sets hosts up), all (--prefetch all and no reads until the whole file is cached), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
 	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's mounts' reads, what the origin sent, what each host received and what each mount had read (a stall shows)")
 	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
 	benchFleetArgs     = flag.String("bench-fleet-mount-args", "", "more arguments for every mount of the fleet part, space-separated (e.g. \"--prefetch all\")")
@@ -107,17 +107,20 @@ func (r *benchRun) fleet() {
 				r.add(benchRow{label, "aria2 fleet downloads the torrent: slowest host / origin sent",
 					fmt.Sprintf("%s / %s", res.slowest(ideal), res.copies(size)), fmt.Sprintf("%.1f s (size / link rate)", ideal.Seconds()), "", "", true})
 			}
-			for _, pattern := range []string{"seq", "random", "seq-all", "random-all"} {
+			for _, pattern := range []string{"seq", "random", "seq-all", "random-all", "all"} {
 				if !slices.Contains(runs, pattern) {
 					continue
 				}
-				reads := fleetReads{random: strings.HasPrefix(pattern, "random"), prefetchAll: strings.HasSuffix(pattern, "-all")}
+				reads := fleetReads{random: strings.HasPrefix(pattern, "random"), prefetchAll: strings.HasSuffix(pattern, "all"), none: pattern == "all"}
 				how := "from the start"
 				if reads.random {
 					how = "in random 4 MiB blocks"
 				}
 				if reads.prefetchAll {
 					how += " with --prefetch all"
+				}
+				if reads.none {
+					how = "nothing, --prefetch all fetches it"
 				}
 				for _, b := range bins {
 					res := f.run(o, hosts[:count], b.bin, reads)
@@ -524,6 +527,13 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 	var wg sync.WaitGroup
 	for i, m := range ms {
 		wg.Go(func() {
+			if reads.none {
+				times[i], errs[i] = f.waitCached(m.mnt, &read[i])
+				if errs[i] == nil {
+					_, errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), false, 0, new(atomic.Int64))
+				}
+				return
+			}
 			times[i], errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), reads.random, uint64(i), &read[i])
 		})
 	}
@@ -689,8 +699,54 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 }
 
 // fleetReads is how a fleet's mounts read: from the start or in random 4 MiB blocks, and
-// whether each also fetches the whole torrent in the background (--prefetch all).
-type fleetReads struct{ random, prefetchAll bool }
+// whether each also fetches the whole torrent in the background (--prefetch all); none: they
+// read nothing until the prefetch has the whole file in their caches, then check it.
+type fleetReads struct{ random, prefetchAll, none bool }
+
+// waitCached waits until the mount at mnt has the whole file in its cache, as status says,
+// setting read to what it has, and returns how long that took.
+func (f *benchFleet) waitCached(mnt string, read *atomic.Int64) (time.Duration, error) {
+	t0 := time.Now()
+	deadline := t0.Add(time.Duration(20*f.size*8/f.rate) * time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := exec.Command(bin, "status", "--json", mnt).Output()
+		if err != nil {
+			return 0, fmt.Errorf("status --json %s: %w", mnt, err)
+		}
+		var rs []struct {
+			Torrents []struct {
+				Files []struct {
+					Cached int64 `json:"cached"`
+				} `json:"files"`
+			} `json:"torrents"`
+		}
+		if err := json.Unmarshal(out, &rs); err != nil {
+			return 0, fmt.Errorf("status --json %s: %w", mnt, err)
+		}
+		var cached int64
+		for _, r := range rs {
+			for _, t := range r.Torrents {
+				for _, fl := range t.Files {
+					cached += fl.Cached
+				}
+			}
+		}
+		read.Store(cached)
+		if cached >= f.size {
+			return time.Since(t0), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%s: %d of %d bytes cached after %v", mnt, cached, f.size, time.Since(t0))
+		}
+		select {
+		case <-tick.C: // polling the mount's status
+		case <-f.r.b.Context().Done():
+			return 0, f.r.b.Context().Err()
+		}
+	}
+}
 
 // readChecked reads the file with 1 MiB reads, from the start or in a random order of
 // fleetBlock blocks, checks each block against the source's, and returns how long it took.
