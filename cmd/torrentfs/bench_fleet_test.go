@@ -40,6 +40,7 @@ var (
 	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,seq-all,random-all,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), seq-all, random-all (the same with --prefetch all, as docs/fleet.md sets hosts up), all (--prefetch all and no reads until the whole file is cached), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
 	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's mounts' reads, what the origin sent, what each host received and what each mount had read (a stall shows)")
 	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
+	benchFleetProfiles = flag.String("bench-fleet-profiles", "", "write each fleet mount's pprof CPU profile (TORRENTFS_CPUPROFILE) into this directory, as HOST-RUN.pprof")
 	benchFleetArgs     = flag.String("bench-fleet-mount-args", "", "more arguments for every mount of the fleet part, space-separated (e.g. \"--prefetch all\")")
 )
 
@@ -193,6 +194,7 @@ type benchFleet struct {
 	size      int64
 	rate      int64
 	sums      [][sha1.Size]byte // of each fleetBlock of the file
+	mountRuns int               // fleets of mounts run so far, naming their profiles
 }
 
 // fleetResult is one run's each host's time, sorted, and what the origin sent; in a run of
@@ -477,6 +479,7 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 		mnt string
 	}
 	var ms []mount
+	f.mountRuns++
 	for _, h := range hosts {
 		mnt := r.temp()
 		args := []string{"mount", "--cache-dir", r.temp(), "--listen", net.JoinHostPort(h.IPv4.String(), strconv.Itoa(fleetPort)),
@@ -485,7 +488,11 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 			args = append(args, "--prefetch", "all")
 		}
 		args = append(append(args, strings.Fields(*benchFleetArgs)...), tor, mnt)
-		p := startProc(r.b, h.Name, h.Command(mountBin, args...), func() { detachIfMounted(args) })
+		cmd := h.Command(mountBin, args...)
+		if *benchFleetProfiles != "" {
+			cmd.Env = append(os.Environ(), "TORRENTFS_CPUPROFILE="+filepath.Join(*benchFleetProfiles, fmt.Sprintf("%s-%d.pprof", h.Name, f.mountRuns)))
+		}
+		p := startProc(r.b, h.Name, cmd, func() { detachIfMounted(args) })
 		ms = append(ms, mount{p, mnt})
 	}
 	defer func() {
