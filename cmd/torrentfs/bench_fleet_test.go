@@ -242,7 +242,11 @@ func (f *benchFleet) against(origin string, fn func(tor, trackerURL string, ih m
 		p = aria2In(r.b, f.origin, tor, f.src, "--check-integrity=true", "--seed-ratio=0.0")
 		waitScrape(r.b, trackerURL, ih, 1, 0)
 	}
-	defer func() { p.cmd.Process.Kill(); <-p.done }()
+	defer func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		r.progress("  the origin's CPU, from start to exit: %s", cpuOf(p))
+	}()
 	before, err := f.origin.Counters()
 	if err != nil {
 		r.b.Fatal(err)
@@ -302,10 +306,13 @@ func (f *benchFleet) aria2Fleet(hosts []*testnet.Host, tor string) []time.Durati
 		ls = append(ls, leech{p, dir, net.JoinHostPort(h.IPv4.String(), "6800")})
 	}
 	defer func() {
+		var ps []*proc
 		for _, l := range ls {
 			l.p.cmd.Process.Kill()
 			<-l.p.done
+			ps = append(ps, l.p)
 		}
+		r.progress("  the aria2 hosts' CPU, from start to exit: %s", cpuOf(ps...))
 	}()
 	times := make([]time.Duration, len(ls))
 	deadline := time.Now().Add(time.Duration(20*f.size*8/f.rate) * time.Second)
@@ -496,12 +503,14 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 		ms = append(ms, mount{p, mnt})
 	}
 	defer func() {
+		var ps []*proc
 		for _, m := range ms {
 			if code := m.p.stop(r.b, syscall.SIGINT); code != 0 {
 				r.b.Errorf("mount on %s: exit %d", m.p.name, code)
 			}
-
+			ps = append(ps, m.p)
 		}
+		r.progress("  the mounts' CPU, from start to exit: %s", cpuOf(ps...))
 	}()
 	// The file in the mount, rather than readiness: mountBin may be a revision from before
 	// torrentfs said READY=1.
@@ -615,6 +624,18 @@ func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomi
 		f.r.progress("%s", b.String())
 		o0, rx0, i0, c0 = o1, rx1, i1, c1
 	}
+}
+
+// cpuOf sums the CPU time of processes that have exited, user and system.
+func cpuOf(ps ...*proc) string {
+	var user, sys time.Duration
+	for _, p := range ps {
+		if st := p.cmd.ProcessState; st != nil {
+			user += st.UserTime()
+			sys += st.SystemTime()
+		}
+	}
+	return fmt.Sprintf("%.1f s (user %.1f s, system %.1f s)", (user + sys).Seconds(), user.Seconds(), sys.Seconds())
 }
 
 // cpuIdle returns the machine's idle and total CPU time so far, in clock ticks of all cores.
