@@ -690,16 +690,18 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 		Torrents []struct {
 			PeerList []fetch.Peer    `json:"peer_list"`
 			WebSeeds []fetch.WebSeed `json:"web_seeds"`
+			Wasted   int64           `json:"wasted"`
 		} `json:"torrents"`
 	}
 	if err := json.Unmarshal(out, &rs); err != nil {
 		f.r.b.Fatalf("status --json: %v", err)
 	}
-	var origin, peers, up, wasted int64
+	var origin, peers, up, wasted, wastedAll int64
 	var others, from fetch.Waits // summed over the other hosts, and the origin's: a fleet that does not share shows here
 	n := 0
 	for _, r := range rs {
 		for _, t := range r.Torrents {
+			wastedAll += t.Wasted
 			for _, p := range t.PeerList {
 				if strings.HasPrefix(p.Addr, f.origin.IPv4.String()+":") || p.Source == fetch.SourceWebSeed {
 					origin += p.Downloaded
@@ -721,8 +723,8 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 			}
 		}
 	}
-	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB; wasted %d MiB; waits (had what it wanted, of that choked it, requests out): the origin %.1f/%.1f/%.1f s, the others summed %.1f/%.1f/%.1f s",
-		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20, wasted>>20,
+	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB; wasted %d MiB (%d MiB from every peer it had); waits (had what it wanted, of that choked it, requests out): the origin %.1f/%.1f/%.1f s, the others summed %.1f/%.1f/%.1f s",
+		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20, wasted>>20, wastedAll>>20,
 		from.Wanted.Seconds(), from.Choked.Seconds(), from.Requests.Seconds(), others.Wanted.Seconds(), others.Choked.Seconds(), others.Requests.Seconds())
 }
 
