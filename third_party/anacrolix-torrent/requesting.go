@@ -705,16 +705,6 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 				continue
 			}
 
-			// torrentfs: a piece only a prefetch wants is not taken from a peer that is
-			// sending: nobody waits for it, and the chunk is on its way already when the
-			// peer's uplink has a queue, so it came twice. Hosts that each fetch a whole
-			// torrent (--prefetch all) took 10 to 35% of what their links carried twice. A
-			// peer that has stalled gives it up, as a reader's piece.
-			if t.piece(t.pieceIndexOfRequestIndex(req)).purePriority() < PiecePriorityReadahead &&
-				existing.stalledFor(time.Now()) < requestStealStall {
-				continue
-			}
-
 			// Don't steal from the poor.
 			diff := int64(current.Requests.GetCardinality()) + 1 - (int64(existing.uncancelledRequests()) - 1)
 			// Steal a request that leaves us with one more request than the existing peer
@@ -744,10 +734,6 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	p.peakRequests = newPeakRequests
 	p.filled = p.numPending() // torrentfs
 }
-
-// torrentfs: requestStealStall is how long a peer may be expected to send chunks without
-// sending one before its requests for pieces only a prefetch wants are taken by other peers.
-const requestStealStall = 2 * time.Second
 
 // torrentfs: pieceUntouched reports whether nothing of piece has arrived or been asked for.
 func (t *Torrent) pieceUntouched(piece pieceIndex) bool {
