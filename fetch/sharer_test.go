@@ -51,3 +51,43 @@ func TestReadNotStalledByLapsedSharer(t *testing.T) {
 		t.Fatal("b, through X: bytes differ from the source")
 	}
 }
+
+// TestReadFromPeerWithFewPieces reads a file whose only source is a peer that has a few
+// pieces at a time: X downloads it from the seeder at 1 MiB/s while reading it, and the
+// reader R knows only X. R's requests to X never fill its window, as in a fleet where each
+// peer has only what it got lately. Since anacrolix patch 55 a chunk from such a peer
+// refills the requests at half of what the last update asked, not at each chunk; what makes
+// more of the file requestable (X's HAVEs) must still have R ask for it, or the read stops
+// and fails with ErrTimeout at ReadTimeout (3 s here, where X sends a piece every 64 ms).
+func TestReadFromPeerWithFewPieces(t *testing.T) {
+	const pieces = 64
+	a := fetchtest.Payload(pieces*pieceLen, 9)
+	s := fetchtest.NewSwarm(t, "chain", []fetchtest.File{{Path: []string{"a"}, Data: a}}, pieceLen)
+	_, seed := s.StartSeeder(t)
+	x := s.Leech(t, newCache(t), fetch.Config{MaxDownloadRate: 1 << 20, NoPEX: true}, seed)
+	xAddr := fmt.Sprintf("127.0.0.1:%d", x.Client().Port())
+	r := s.Leech(t, newCache(t), fetch.Config{ReadTimeout: 3 * time.Second, NoPEX: true}, xAddr)
+	waitUntil(t, "the reader connected to X", func() bool { return len(r.Peers()) == 1 })
+
+	hx := open(t, x, 0)
+	defer hx.Close()
+	done := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, len(a))
+		n, _ := hx.ReadAt(t.Context(), buf, 0)
+		done <- buf[:n]
+	}()
+	waitUntil(t, "X has a piece", func() bool { return x.BytesCompleted() > 0 })
+
+	hr := open(t, r, 0)
+	defer hr.Close()
+	if got := readAt(t, hr, 0, len(a)); !bytes.Equal(got, a) {
+		t.Fatal("the reader, through X: bytes differ from the source")
+	}
+	if got := <-done; !bytes.Equal(got, a) {
+		t.Fatal("X: bytes differ from the source")
+	}
+	if ps := r.Peers(); len(ps) != 1 || ps[0].Addr != xAddr {
+		t.Fatalf("the reader's peers: %+v, want X alone", ps)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,9 +37,10 @@ var (
 	benchFleetHosts    = flag.String("bench-fleet-hosts", "8,16", "the fleet part's host counts, comma-separated")
 	benchFleetMbit     = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
 	benchFleetOrigins  = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
-	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,seq-all,random-all,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), seq-all, random-all (the same with --prefetch all, as docs/fleet.md sets hosts up), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
+	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,seq-all,random-all,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), seq-all, random-all (the same with --prefetch all, as docs/fleet.md sets hosts up), all (--prefetch all and no reads until the whole file is cached), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
 	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's mounts' reads, what the origin sent, what each host received and what each mount had read (a stall shows)")
 	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
+	benchFleetProfiles = flag.String("bench-fleet-profiles", "", "write each fleet mount's pprof CPU profile (TORRENTFS_CPUPROFILE) into this directory, as HOST-RUN.pprof")
 	benchFleetArgs     = flag.String("bench-fleet-mount-args", "", "more arguments for every mount of the fleet part, space-separated (e.g. \"--prefetch all\")")
 )
 
@@ -106,17 +108,20 @@ func (r *benchRun) fleet() {
 				r.add(benchRow{label, "aria2 fleet downloads the torrent: slowest host / origin sent",
 					fmt.Sprintf("%s / %s", res.slowest(ideal), res.copies(size)), fmt.Sprintf("%.1f s (size / link rate)", ideal.Seconds()), "", "", true})
 			}
-			for _, pattern := range []string{"seq", "random", "seq-all", "random-all"} {
+			for _, pattern := range []string{"seq", "random", "seq-all", "random-all", "all"} {
 				if !slices.Contains(runs, pattern) {
 					continue
 				}
-				reads := fleetReads{random: strings.HasPrefix(pattern, "random"), prefetchAll: strings.HasSuffix(pattern, "-all")}
+				reads := fleetReads{random: strings.HasPrefix(pattern, "random"), prefetchAll: strings.HasSuffix(pattern, "all"), none: pattern == "all"}
 				how := "from the start"
 				if reads.random {
 					how = "in random 4 MiB blocks"
 				}
 				if reads.prefetchAll {
 					how += " with --prefetch all"
+				}
+				if reads.none {
+					how = "nothing, --prefetch all fetches it"
 				}
 				for _, b := range bins {
 					res := f.run(o, hosts[:count], b.bin, reads)
@@ -189,6 +194,7 @@ type benchFleet struct {
 	size      int64
 	rate      int64
 	sums      [][sha1.Size]byte // of each fleetBlock of the file
+	mountRuns int               // fleets of mounts run so far, naming their profiles
 }
 
 // fleetResult is one run's each host's time, sorted, and what the origin sent; in a run of
@@ -236,12 +242,22 @@ func (f *benchFleet) against(origin string, fn func(tor, trackerURL string, ih m
 		p = aria2In(r.b, f.origin, tor, f.src, "--check-integrity=true", "--seed-ratio=0.0")
 		waitScrape(r.b, trackerURL, ih, 1, 0)
 	}
-	defer func() { p.cmd.Process.Kill(); <-p.done }()
+	defer func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		r.progress("  the origin's CPU, from start to exit: %s", cpuOf(p))
+	}()
 	before, err := f.origin.Counters()
 	if err != nil {
 		r.b.Fatal(err)
 	}
+	i0, c0 := cpuIdle()
+	t0 := time.Now()
 	res := fn(tor, trackerURL, ih)
+	i1, c1 := cpuIdle()
+	// Clock ticks are 1/100 s; the machine's cores are all counted.
+	r.progress("  the machine's CPU over the run: busy %.1f s of %.1f s (%d%% idle)",
+		float64((c1-i1)-(c0-i0))/100, float64(runtime.NumCPU())*time.Since(t0).Seconds(), 100*(i1-i0)/max(1, c1-c0))
 	after, err := f.origin.Counters()
 	if err != nil {
 		r.b.Fatal(err)
@@ -290,10 +306,13 @@ func (f *benchFleet) aria2Fleet(hosts []*testnet.Host, tor string) []time.Durati
 		ls = append(ls, leech{p, dir, net.JoinHostPort(h.IPv4.String(), "6800")})
 	}
 	defer func() {
+		var ps []*proc
 		for _, l := range ls {
 			l.p.cmd.Process.Kill()
 			<-l.p.done
+			ps = append(ps, l.p)
 		}
+		r.progress("  the aria2 hosts' CPU, from start to exit: %s", cpuOf(ps...))
 	}()
 	times := make([]time.Duration, len(ls))
 	deadline := time.Now().Add(time.Duration(20*f.size*8/f.rate) * time.Second)
@@ -467,6 +486,7 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 		mnt string
 	}
 	var ms []mount
+	f.mountRuns++
 	for _, h := range hosts {
 		mnt := r.temp()
 		args := []string{"mount", "--cache-dir", r.temp(), "--listen", net.JoinHostPort(h.IPv4.String(), strconv.Itoa(fleetPort)),
@@ -475,16 +495,22 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 			args = append(args, "--prefetch", "all")
 		}
 		args = append(append(args, strings.Fields(*benchFleetArgs)...), tor, mnt)
-		p := startProc(r.b, h.Name, h.Command(mountBin, args...), func() { detachIfMounted(args) })
+		cmd := h.Command(mountBin, args...)
+		if *benchFleetProfiles != "" {
+			cmd.Env = append(os.Environ(), "TORRENTFS_CPUPROFILE="+filepath.Join(*benchFleetProfiles, fmt.Sprintf("%s-%d.pprof", h.Name, f.mountRuns)))
+		}
+		p := startProc(r.b, h.Name, cmd, func() { detachIfMounted(args) })
 		ms = append(ms, mount{p, mnt})
 	}
 	defer func() {
+		var ps []*proc
 		for _, m := range ms {
 			if code := m.p.stop(r.b, syscall.SIGINT); code != 0 {
 				r.b.Errorf("mount on %s: exit %d", m.p.name, code)
 			}
-
+			ps = append(ps, m.p)
 		}
+		r.progress("  the mounts' CPU, from start to exit: %s", cpuOf(ps...))
 	}()
 	// The file in the mount, rather than readiness: mountBin may be a revision from before
 	// torrentfs said READY=1.
@@ -517,6 +543,13 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 	var wg sync.WaitGroup
 	for i, m := range ms {
 		wg.Go(func() {
+			if reads.none {
+				times[i], errs[i] = f.waitCached(m.mnt, &read[i])
+				if errs[i] == nil {
+					_, errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), false, 0, new(atomic.Int64))
+				}
+				return
+			}
 			times[i], errs[i] = f.readChecked(filepath.Join(m.mnt, f.name), reads.random, uint64(i), &read[i])
 		})
 	}
@@ -547,31 +580,17 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 // the origin choked it (the connection is gone by the end, when sources prints). A fleet
 // that stalls shows as seconds with nothing received and reads that do not move.
 func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomic.Int64, stop <-chan struct{}) {
-	counters := func() (int64, []int64) {
+	counters := func() (int64, []testnet.Counters) {
 		o, _ := f.origin.Counters()
-		rx := make([]int64, len(hosts))
+		cs := make([]testnet.Counters, len(hosts))
 		for i, h := range hosts {
-			c, _ := h.Counters()
-			rx[i] = c.Received
+			cs[i], _ = h.Counters()
 		}
-		return o.Sent, rx
-	}
-	idle := func() (int64, int64) {
-		b, _ := os.ReadFile("/proc/stat")
-		line, _, _ := strings.Cut(string(b), "\n")
-		var total, idle int64
-		for i, s := range strings.Fields(line)[1:] {
-			v, _ := strconv.ParseInt(s, 10, 64)
-			total += v
-			if i == 3 || i == 4 {
-				idle += v
-			}
-		}
-		return idle, total
+		return o.Sent, cs
 	}
 	t0 := time.Now()
 	o0, rx0 := counters()
-	i0, c0 := idle()
+	i0, c0 := cpuIdle()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	n := 0
@@ -582,12 +601,15 @@ func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomi
 		case <-tick.C:
 		}
 		o1, rx1 := counters()
-		i1, c1 := idle()
+		i1, c1 := cpuIdle()
 		var b strings.Builder
-		fmt.Fprintf(&b, "  t=%4.1f idle %3d%% origin %4.1f MiB/s; hosts rx", time.Since(t0).Seconds(), 100*(i1-i0)/max(1, c1-c0), float64(o1-o0)/(1<<20))
+		fmt.Fprintf(&b, "  t=%4.1f idle %3d%% origin %4.1f MiB/s; hosts rx/tx", time.Since(t0).Seconds(), 100*(i1-i0)/max(1, c1-c0), float64(o1-o0)/(1<<20))
+		var tx float64
 		for i := range rx1 {
-			fmt.Fprintf(&b, " %4.1f", float64(rx1[i]-rx0[i])/(1<<20))
+			fmt.Fprintf(&b, " %.1f/%.1f", float64(rx1[i].Received-rx0[i].Received)/(1<<20), float64(rx1[i].Sent-rx0[i].Sent)/(1<<20))
+			tx += float64(rx1[i].Sent-rx0[i].Sent) / (1 << 20)
 		}
+		fmt.Fprintf(&b, " (hosts sent %.1f MiB/s)", tx)
 		b.WriteString("; read MiB")
 		for i := range read {
 			fmt.Fprintf(&b, " %d", read[i].Load()>>20)
@@ -602,6 +624,33 @@ func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomi
 		f.r.progress("%s", b.String())
 		o0, rx0, i0, c0 = o1, rx1, i1, c1
 	}
+}
+
+// cpuOf sums the CPU time of processes that have exited, user and system.
+func cpuOf(ps ...*proc) string {
+	var user, sys time.Duration
+	for _, p := range ps {
+		if st := p.cmd.ProcessState; st != nil {
+			user += st.UserTime()
+			sys += st.SystemTime()
+		}
+	}
+	return fmt.Sprintf("%.1f s (user %.1f s, system %.1f s)", (user + sys).Seconds(), user.Seconds(), sys.Seconds())
+}
+
+// cpuIdle returns the machine's idle and total CPU time so far, in clock ticks of all cores.
+func cpuIdle() (int64, int64) {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	var total, idle int64
+	for i, s := range strings.Fields(line)[1:] {
+		v, _ := strconv.ParseInt(s, 10, 64)
+		total += v
+		if i == 3 || i == 4 {
+			idle += v
+		}
+	}
+	return idle, total
 }
 
 // originStats returns the mount's connection to the origin, as status says it.
@@ -641,16 +690,18 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 		Torrents []struct {
 			PeerList []fetch.Peer    `json:"peer_list"`
 			WebSeeds []fetch.WebSeed `json:"web_seeds"`
+			Wasted   int64           `json:"wasted"`
 		} `json:"torrents"`
 	}
 	if err := json.Unmarshal(out, &rs); err != nil {
 		f.r.b.Fatalf("status --json: %v", err)
 	}
-	var origin, peers, up, wasted int64
+	var origin, peers, up, wasted, wastedAll int64
 	var others, from fetch.Waits // summed over the other hosts, and the origin's: a fleet that does not share shows here
 	n := 0
 	for _, r := range rs {
 		for _, t := range r.Torrents {
+			wastedAll += t.Wasted
 			for _, p := range t.PeerList {
 				if strings.HasPrefix(p.Addr, f.origin.IPv4.String()+":") || p.Source == fetch.SourceWebSeed {
 					origin += p.Downloaded
@@ -672,14 +723,61 @@ func (f *benchFleet) sources(mnt, who string, d time.Duration, received, sent in
 			}
 		}
 	}
-	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB; wasted %d MiB; waits (had what it wanted, of that choked it, requests out): the origin %.1f/%.1f/%.1f s, the others summed %.1f/%.1f/%.1f s",
-		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20, wasted>>20,
+	f.r.progress("  %s: %.1f s; its link received %d MiB, sent %d MiB; useful, from peers still connected: the origin %d MiB, %d others %d MiB; it sent them %d MiB; wasted %d MiB (%d MiB from every peer it had); waits (had what it wanted, of that choked it, requests out): the origin %.1f/%.1f/%.1f s, the others summed %.1f/%.1f/%.1f s",
+		who, d.Seconds(), received>>20, sent>>20, origin>>20, n, peers>>20, up>>20, wasted>>20, wastedAll>>20,
 		from.Wanted.Seconds(), from.Choked.Seconds(), from.Requests.Seconds(), others.Wanted.Seconds(), others.Choked.Seconds(), others.Requests.Seconds())
 }
 
 // fleetReads is how a fleet's mounts read: from the start or in random 4 MiB blocks, and
-// whether each also fetches the whole torrent in the background (--prefetch all).
-type fleetReads struct{ random, prefetchAll bool }
+// whether each also fetches the whole torrent in the background (--prefetch all); none: they
+// read nothing until the prefetch has the whole file in their caches, then check it.
+type fleetReads struct{ random, prefetchAll, none bool }
+
+// waitCached waits until the mount at mnt has the whole file in its cache, as status says,
+// setting read to what it has, and returns how long that took (to within the 2 s between
+// its looks: each runs a status process, and 8 mounts looked at every 250 ms took a core).
+func (f *benchFleet) waitCached(mnt string, read *atomic.Int64) (time.Duration, error) {
+	t0 := time.Now()
+	deadline := t0.Add(time.Duration(20*f.size*8/f.rate) * time.Second)
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		out, err := exec.Command(bin, "status", "--json", mnt).Output()
+		if err != nil {
+			return 0, fmt.Errorf("status --json %s: %w", mnt, err)
+		}
+		var rs []struct {
+			Torrents []struct {
+				Files []struct {
+					Cached int64 `json:"cached"`
+				} `json:"files"`
+			} `json:"torrents"`
+		}
+		if err := json.Unmarshal(out, &rs); err != nil {
+			return 0, fmt.Errorf("status --json %s: %w", mnt, err)
+		}
+		var cached int64
+		for _, r := range rs {
+			for _, t := range r.Torrents {
+				for _, fl := range t.Files {
+					cached += fl.Cached
+				}
+			}
+		}
+		read.Store(cached)
+		if cached >= f.size {
+			return time.Since(t0), nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("%s: %d of %d bytes cached after %v", mnt, cached, f.size, time.Since(t0))
+		}
+		select {
+		case <-tick.C: // polling the mount's status
+		case <-f.r.b.Context().Done():
+			return 0, f.r.b.Context().Err()
+		}
+	}
+}
 
 // readChecked reads the file with 1 MiB reads, from the start or in a random order of
 // fleetBlock blocks, checks each block against the source's, and returns how long it took.

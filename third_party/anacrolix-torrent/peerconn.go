@@ -135,6 +135,9 @@ type PeerConn struct {
 	// torrentfs: minLatency is the shortest time a request of ours took to be answered: about
 	// the round trip. 0 until the first.
 	minLatency time.Duration
+	// torrentfs: filled is how many requests took room in the window after the last request
+	// update: the window, or fewer when the peer had no more that we wanted.
+	filled maxRequests
 	// torrentfs: unreadOrder holds unreadPeerRequests in the order they came, and some that
 	// went since; they are served in that order, not the map's.
 	unreadOrder []Request
@@ -1990,9 +1993,13 @@ func (p *PeerConn) isLowOnRequests() bool {
 }
 
 // torrentfs: requests are refilled when half the window is free, not once it is empty, which
-// idled the link for a round trip per window.
+// idled the link for a round trip per window. Half of what the last update filled, when the
+// peer had fewer requests for us than the window: in a fleet a peer has only the few pieces
+// it got lately, and every chunk from it updated its requests again (a scan of the torrent's
+// requestable pieces, and a steal from another peer), though nothing new had become
+// requestable. What does (a HAVE, an unchoke, a change of priorities) updates requests itself.
 func (p *PeerConn) isHalfOnRequests() bool {
-	return p.numPending() <= p.nominalMaxRequests()/2
+	return p.numPending() <= min(p.nominalMaxRequests(), p.filled)/2
 }
 
 // torrentfs: numPending is the requests that take room in the window.

@@ -732,6 +732,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	// 	"requests %v->%v (peak %v->%v) reason %q (peer %v)",
 	// 	originalRequestCount, current.Requests.GetCardinality(), p.peakRequests, newPeakRequests, p.needRequestUpdate, p)
 	p.peakRequests = newPeakRequests
+	p.filled = p.numPending() // torrentfs
 }
 
 // torrentfs: pieceUntouched reports whether nothing of piece has arrived or been asked for.
