@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -765,5 +766,35 @@ wait:
 	}
 	if got := readPiece(t, ti.Piece(info.Piece(0))); !bytes.Equal(got, data[:testPieceLen]) {
 		t.Fatal("piece 0 read after the re-acquire differs from what was written")
+	}
+}
+
+// TestBadgerLoggerLevels checks the bridge from Badger's printf logger: its errors and
+// warnings reach slog at their levels, its info and debug lines at debug, and lines below
+// the handler's level are dropped.
+func TestBadgerLoggerLevels(t *testing.T) {
+	var buf bytes.Buffer
+	l := badgerLogger{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	l.Errorf("e %d", 1)
+	l.Warningf("w %d", 2)
+	l.Infof("i %d", 3)
+	l.Debugf("d %d", 4)
+	got := buf.String()
+	for _, want := range []string{`level=ERROR msg="e 1" src=badger`, `level=WARN msg="w 2" src=badger`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log %q lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "i 3") || strings.Contains(got, "d 4") {
+		t.Errorf("log %q has Badger's info or debug lines above debug level", got)
+	}
+	buf.Reset()
+	l = badgerLogger{slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	l.Infof("i %d", 3)
+	l.Debugf("d %d", 4)
+	for _, want := range []string{`level=DEBUG msg="i 3" src=badger`, `level=DEBUG msg="d 4" src=badger`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log %q lacks %q", buf.String(), want)
+		}
 	}
 }
