@@ -71,15 +71,19 @@ func readAt(t *testing.T, h *fetch.Handle, off int64, n int) []byte {
 	return b[:m]
 }
 
-// readAsync reads the first n bytes of h in a goroutine of its own, which ends when the read
-// returns; the channel gets what it read, for the test to wait on and compare.
-func readAsync(ctx context.Context, h *fetch.Handle, n int) <-chan []byte {
+// readAsync reads the first n bytes of h in a goroutine of its own; the channel gets what it
+// read, for the test to wait on and compare. The read ends with the test at the latest (its
+// context is the test's), and the test's cleanup waits for it.
+func readAsync(t *testing.T, h *fetch.Handle, n int) <-chan []byte {
 	got := make(chan []byte, 1)
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		b := make([]byte, n)
-		m, _ := h.ReadAt(ctx, b, 0)
+		m, _ := h.ReadAt(t.Context(), b, 0)
 		got <- b[:m]
 	}()
+	t.Cleanup(func() { <-done })
 	return got
 }
 

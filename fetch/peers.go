@@ -71,6 +71,9 @@ type knownPeer struct {
 	redialed bool
 	// bad is set for a peer we dropped as bad: it is never dialed again.
 	bad bool
+	// served is set once a connection we dialed completed its handshake: a complete torrent
+	// does not dial it again (redialWanted).
+	served bool
 }
 
 // remember records peer addresses that can be dialed.
@@ -78,8 +81,8 @@ func (s *swarm) remember(src torrent.PeerSource, addrs ...netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, a := range addrs {
-		if k := s.peerLocked(a); k != nil {
-			k.src = src
+		if k := s.peerLocked(a); k != nil && k.src != torrent.PeerSourceDirect {
+			k.src = src // the user's naming it outranks a tracker's or PEX's
 		}
 	}
 }

@@ -86,7 +86,7 @@ func (s *swarm) connected(ap netip.AddrPort, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if k := s.peerLocked(ap); k != nil {
-		k.since, k.redialed = now, false
+		k.since, k.redialed, k.served = now, false, true
 	}
 }
 
@@ -142,13 +142,17 @@ func (t *Torrent) dialable(k *knownPeer) bool {
 // and anacrolix keeps one of the two (DropDuplicatePeerIds), the new one if the peer's ID is
 // below ours, dropping the requests under way on the old. It takes anacrolix's client lock:
 // never call it holding swarm.mu.
-func (t *Torrent) connectedAddrs() map[netip.AddrPort]bool {
+func (t *Torrent) connectedAddrs() map[netip.AddrPort]bool { return t.c.connectedAddrs(t.t) }
+
+// connectedAddrs is Torrent.connectedAddrs for anacrolix's torrent at, which may still wait
+// for its info.
+func (c *Client) connectedAddrs(at *torrent.Torrent) map[netip.AddrPort]bool {
 	connected := make(map[netip.AddrPort]bool)
-	for _, pc := range t.t.PeerConns() {
+	for _, pc := range at.PeerConns() {
 		if ap, ok := parseAddrPort(pc.RemoteAddr.String()); ok {
 			connected[ap] = true
 		}
-		if v, ok := t.c.listenAddrs.Load(pc); ok {
+		if v, ok := c.listenAddrs.Load(pc); ok {
 			connected[v.(netip.AddrPort)] = true
 		}
 	}
@@ -157,8 +161,10 @@ func (t *Torrent) connectedAddrs() map[netip.AddrPort]bool {
 
 // redialWanted says which peers the torrent dials again: none unless it is active and still
 // in the client; while it is not complete, every peer it knows; once complete (seeding), only
-// those the user named (--peer): it was told to serve them, and one may have refused the
-// first dial while it checked its files (a Transmission leecher does).
+// those the user named (--peer) that it never got a handshake from: it was told to serve
+// them, and one may have refused the first dial while it checked its files (a Transmission
+// leecher does). A peer served once knows our address, and a complete peer hangs up on a
+// seeder: dialing it again would go on for as long as the mount seeds.
 func (t *Torrent) redialWanted() (redial, onlyDirect bool) {
 	if !t.live.Load() {
 		return false, false
@@ -168,7 +174,10 @@ func (t *Torrent) redialWanted() (redial, onlyDirect bool) {
 		return false, false
 	default:
 	}
-	return true, t.t.Complete().Bool()
+	if !t.t.Complete().Bool() {
+		return true, false
+	}
+	return !t.c.cfg.NoUpload, true
 }
 
 // redialDue dials again the known peers whose backoff has passed (with onlyDirect, only those
@@ -178,7 +187,7 @@ func (t *Torrent) redialDue(now time.Time, b backoff, onlyDirect bool) int {
 	var peers []torrent.PeerInfo
 	t.swarm.mu.Lock()
 	for a, k := range t.swarm.known {
-		if connected[a] || !t.dialable(k) || now.Before(k.next) || onlyDirect && k.src != torrent.PeerSourceDirect {
+		if connected[a] || !t.dialable(k) || now.Before(k.next) || onlyDirect && (k.src != torrent.PeerSourceDirect || k.served) {
 			continue
 		}
 		if k.fails == 0 && !k.redialed && k.since.IsZero() {

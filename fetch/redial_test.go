@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -158,24 +159,26 @@ func TestMagnetRedialsGivenPeer(t *testing.T) {
 	c := fetchtest.NewClient(t, fetch.RedialBackoff(fetch.Config{Storage: newCache(t)}, 50*time.Millisecond, time.Second))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	tt, err := c.Add(ctx, "magnet:?xt=urn:btih:"+s.InfoHash, fetch.AddOptions{Peers: []string{front.String()}})
+	tt, err := c.Add(ctx, "magnet:?xt=urn:btih:"+s.InfoHash, fetch.AddOptions{Peers: []string{front.addr.String()}})
 	if err != nil {
 		t.Fatalf("the magnet link's metadata did not come once the peer answered: %v", err)
 	}
 	if tt.Name() != "f.bin" {
 		t.Fatalf("name %q; want f.bin", tt.Name())
 	}
+	front.checkDials(t, 4)
 }
 
 // startFlakyFront listens on 127.0.0.1 for the seeder at addr: it closes its first two
 // connections at once (a dial's attempt and anacrolix's retry with the other header
 // obfuscation), and joins every later one to the seeder.
-func startFlakyFront(t *testing.T, addr string) netip.AddrPort {
+func startFlakyFront(t *testing.T, addr string) *flakyFront {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := &flakyFront{addr: l.Addr().(*net.TCPAddr).AddrPort()}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { l.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -184,6 +187,7 @@ func startFlakyFront(t *testing.T, addr string) netip.AddrPort {
 			if err != nil {
 				return
 			}
+			f.accepted.Add(1)
 			if n < 2 {
 				c.Close()
 				continue
@@ -207,23 +211,39 @@ func startFlakyFront(t *testing.T, addr string) netip.AddrPort {
 			pipe(s, c)
 		}
 	})
-	return l.Addr().(*net.TCPAddr).AddrPort()
+	return f
+}
+
+// flakyFront is startFlakyFront's listener: its address, and how many connections it took.
+type flakyFront struct {
+	addr     netip.AddrPort
+	accepted atomic.Int32
+}
+
+// checkDials fails t if the front took more than max connections (it drops two, and the
+// redial's then goes through).
+func (f *flakyFront) checkDials(t *testing.T, max int32) {
+	t.Helper()
+	if n := f.accepted.Load(); n > max {
+		t.Errorf("the peer was dialed %d times; want at most %d", n, max)
+	}
 }
 
 // TestSeedRedialsNamedPeer: a complete torrent dials again a peer the user named that
 // dropped the first dial, as a Transmission leecher still checking its files does, and the
-// peer reads the whole file from it (the peer knows no other, and does not dial). A complete torrent dials no other peer again (TestRedial*
-// above covers those).
+// peer reads the whole file from it (the peer knows no other, and does not dial).
 func TestSeedRedialsNamedPeer(t *testing.T) {
 	data := fetchtest.Payload(300<<10, 64)
 	s := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: data}}, pieceLen)
-	leech := s.Leech(t, newCache(t), fetch.Config{}) // knows no peer: it waits to be dialed
+	// The leech knows no peer: it waits to be dialed.
+	leech := s.Leech(t, newCache(t), fetch.Config{ReadTimeout: 10 * time.Second})
 	front := startFlakyFront(t, fmt.Sprintf("127.0.0.1:%d", leech.Client().Port()))
 	seeder, _ := s.StartSeederConfig(t, fetch.RedialBackoff(fetch.Config{}, 50*time.Millisecond, time.Second))
-	seeder.Torrents()[0].AddPeers(front.String())
+	seeder.Torrents()[0].AddPeers(front.addr.String())
 	h := open(t, leech, 0)
 	defer h.Close()
 	if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes that differ from the source's %d: the seeder did not dial the peer again", len(got), len(data))
 	}
+	front.checkDials(t, 4)
 }

@@ -39,7 +39,7 @@ func TestReadNotStalledByLapsedSharer(t *testing.T) {
 
 	hx := open(t, x, 1)
 	defer hx.Close()
-	done := readAsync(t.Context(), hx, len(b)) // the whole of b; compared below
+	done := readAsync(t, hx, len(b)) // the whole of b; compared below
 	waitUntil(t, "X has a piece of b", func() bool { return x.BytesCompleted() > 0 })
 
 	ha := open(t, r, 0)
@@ -71,12 +71,7 @@ func TestReadFromPeerWithFewPieces(t *testing.T) {
 
 	hx := open(t, x, 0)
 	defer hx.Close()
-	done := make(chan []byte, 1)
-	go func() {
-		buf := make([]byte, len(a))
-		n, _ := hx.ReadAt(t.Context(), buf, 0)
-		done <- buf[:n]
-	}()
+	done := readAsync(t, hx, len(a)) // the whole of a; compared below
 	waitUntil(t, "X has a piece", func() bool { return x.BytesCompleted() > 0 })
 
 	hr := open(t, r, 0)

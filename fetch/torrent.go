@@ -500,8 +500,9 @@ var metadataNote = 30 * time.Second
 // so that a magnet link nobody seeds does not look like a hang. Meanwhile it dials the peers
 // it was given (--peer, a magnet link's x.pe) again, with the redial backoff: the redialler
 // (redial.go) looks only at torrents with their info, and anacrolix forgets a peer whose dial
-// or handshake failed, such as a Transmission seeder still checking its files. anacrolix skips
-// an address it is connected or connecting to.
+// or handshake failed, such as a Transmission seeder still checking its files. A peer
+// connected already, by the address given or by the listen port it told (it dialed us), is
+// left out; anacrolix skips an address it is dialing.
 func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent, peers []torrent.PeerInfo) error {
 	tick := time.NewTicker(metadataNote)
 	defer tick.Stop()
@@ -509,13 +510,24 @@ func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent, peers []torre
 	redials := 1
 	redial := time.NewTimer(b.after(redials))
 	defer redial.Stop()
+	redialC := redial.C
+	if len(peers) == 0 {
+		redialC = nil
+	}
 	start := time.Now()
 	for {
 		select {
 		case <-t.GotInfo():
 			return nil
-		case <-redial.C:
-			t.AddPeers(peers)
+		case <-redialC:
+			connected := c.connectedAddrs(t)
+			var again []torrent.PeerInfo
+			for _, p := range peers {
+				if ap, ok := parseAddrPort(p.Addr.String()); !ok || !connected[ap] {
+					again = append(again, p)
+				}
+			}
+			t.AddPeers(again)
 			redials++
 			redial.Reset(b.after(redials))
 		case <-tick.C:

@@ -28,7 +28,7 @@ func TestEvictedDuringStorageWrite(t *testing.T) {
 	h := open(t, tt, 0)
 	defer h.Close()
 
-	read := readAsync(context.Background(), h, len(data))
+	read := readAsync(t, h, len(data))
 	var piece int
 	select {
 	case piece = <-st.held:

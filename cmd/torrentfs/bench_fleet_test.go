@@ -361,7 +361,8 @@ func (f *benchFleet) leechers(a, t *testnet.Host, tor string) *fleetLeechers {
 	cfg := transmissionConfig(r.b, "transmission-cli", map[string]any{
 		"bind-address-ipv4": t.IPv4.String(), "bind-address-ipv6": t.IPv6.String(),
 	})
-	l.tr = startProc(r.b, "transmission-cli on "+t.Name, t.Command("transmission-cli",
+	// Unbuffered (stdbuf -o0): its "Seeding" line, which times it, would come seconds late.
+	l.tr = startProc(r.b, "transmission-cli on "+t.Name, t.Command("stdbuf", "-o0", "transmission-cli",
 		"-g", cfg, "--no-portmap", "-p", strconv.Itoa(fleetPort), "-w", l.trDir, tor), nil)
 	return l
 }
@@ -497,6 +498,9 @@ func (f *benchFleet) mountFleet(hosts []*testnet.Host, tor, mountBin, trackerURL
 		args = append(append(args, strings.Fields(*benchFleetArgs)...), tor, mnt)
 		cmd := h.Command(mountBin, args...)
 		if *benchFleetProfiles != "" {
+			if err := os.MkdirAll(*benchFleetProfiles, 0o755); err != nil {
+				r.b.Fatal(err)
+			}
 			cmd.Env = append(os.Environ(), "TORRENTFS_CPUPROFILE="+filepath.Join(*benchFleetProfiles, fmt.Sprintf("%s-%d.pprof", h.Name, f.mountRuns)))
 		}
 		p := startProc(r.b, h.Name, cmd, func() { detachIfMounted(args) })
@@ -742,7 +746,7 @@ func (f *benchFleet) waitCached(mnt string, read *atomic.Int64) (time.Duration, 
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	for {
-		out, err := exec.Command(bin, "status", "--json", mnt).Output()
+		out, err := exec.CommandContext(f.r.b.Context(), bin, "status", "--json", mnt).Output()
 		if err != nil {
 			return 0, fmt.Errorf("status --json %s: %w", mnt, err)
 		}
