@@ -37,18 +37,25 @@ func TestReadNotStalledByLapsedSharer(t *testing.T) {
 	r := s.Leech(t, newCache(t), fetch.Tune(fetch.Config{ReadTimeout: 4 * time.Second}, peerID("-TF0000-reader-aaaaa")), seed, xAddr)
 	waitUntil(t, "the reader connected to the seeder and X", func() bool { return len(r.Peers()) == 2 })
 
-	hx := open(t, x, 1)
-	defer hx.Close()
-	done := readAsync(t, hx, len(b)) // the whole of b; compared below
-	waitUntil(t, "X has a piece of b", func() bool { return x.BytesCompleted() > 0 })
+	readBeside(t, x, 1, b, r, 0, a)
+}
 
-	ha := open(t, r, 0)
-	defer ha.Close()
-	if got := readAt(t, ha, 0, len(a)); !bytes.Equal(got, a) {
-		t.Fatal("a: bytes differ from the source")
+// readBeside has x read its file xi (xData) in the background and, once x has a piece, r read
+// its file ri (rData); it fails t unless both reads return their file's bytes.
+func readBeside(t *testing.T, x *fetch.Torrent, xi int, xData []byte, r *fetch.Torrent, ri int, rData []byte) {
+	t.Helper()
+	hx := open(t, x, xi)
+	defer hx.Close()
+	done := readAsync(t, hx, len(xData))
+	waitUntil(t, "X has a piece", func() bool { return x.BytesCompleted() > 0 })
+
+	hr := open(t, r, ri)
+	defer hr.Close()
+	if got := readAt(t, hr, 0, len(rData)); !bytes.Equal(got, rData) {
+		t.Fatal("the reader: bytes differ from the source")
 	}
-	if got := <-done; !bytes.Equal(got, b) {
-		t.Fatal("b, through X: bytes differ from the source")
+	if got := <-done; !bytes.Equal(got, xData) {
+		t.Fatal("X: bytes differ from the source")
 	}
 }
 
@@ -69,19 +76,7 @@ func TestReadFromPeerWithFewPieces(t *testing.T) {
 	r := s.Leech(t, newCache(t), fetch.Config{ReadTimeout: 3 * time.Second, NoPEX: true}, xAddr)
 	waitUntil(t, "the reader connected to X", func() bool { return len(r.Peers()) == 1 })
 
-	hx := open(t, x, 0)
-	defer hx.Close()
-	done := readAsync(t, hx, len(a)) // the whole of a; compared below
-	waitUntil(t, "X has a piece", func() bool { return x.BytesCompleted() > 0 })
-
-	hr := open(t, r, 0)
-	defer hr.Close()
-	if got := readAt(t, hr, 0, len(a)); !bytes.Equal(got, a) {
-		t.Fatal("the reader, through X: bytes differ from the source")
-	}
-	if got := <-done; !bytes.Equal(got, a) {
-		t.Fatal("X: bytes differ from the source")
-	}
+	readBeside(t, x, 0, a, r, 0, a)
 	if ps := r.Peers(); len(ps) != 1 || ps[0].Addr != xAddr {
 		t.Fatalf("the reader's peers: %+v, want X alone", ps)
 	}

@@ -1997,7 +1997,7 @@ func (p *PeerConn) isLowOnRequests() bool {
 // peer had fewer requests for us than the window: in a fleet a peer has only the few pieces
 // it got lately, and every chunk from it updated its requests again (a scan of the torrent's
 // requestable pieces, and a steal from another peer), though nothing new had become
-// requestable. What does (a HAVE, an unchoke, a change of priorities) updates requests itself.
+// requestable. A HAVE, an unchoke or a read's own piece updates requests itself.
 func (p *PeerConn) isHalfOnRequests() bool {
 	return p.numPending() <= min(p.nominalMaxRequests(), p.filled)/2
 }
