@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -163,3 +164,50 @@ func (d deadPacketConn) LocalAddr() net.Addr                    { return &net.UD
 func (d deadPacketConn) SetDeadline(time.Time) error            { return nil }
 func (d deadPacketConn) SetReadDeadline(time.Time) error        { return nil }
 func (d deadPacketConn) SetWriteDeadline(time.Time) error       { return nil }
+
+// nameLookupTimeout bounds the lookup of the names among the peers a torrent is given.
+const nameLookupTimeout = 10 * time.Second
+
+// resolvePeers returns peers with each host name (--peer host:port) replaced by one address
+// it resolves to, the first IPv4 one if there is one, as a dial of the name would pick (one
+// address, not all: two would be two connections to one peer). anacrolix would resolve a
+// name only when it dials it, and a dial that fails is reported by the name, which the
+// redialler cannot match to the connections it sees: a named peer that was down at first
+// was never dialed again. A name that does not resolve is kept, and logged: anacrolix tries
+// it once more. Through a proxy, names are the proxy's to resolve, and are kept.
+func (p *netPlan) resolvePeers(ctx context.Context, peers []torrent.PeerInfo, log *slog.Logger) []torrent.PeerInfo {
+	if p.peers != nil {
+		return peers
+	}
+	var out []torrent.PeerInfo
+	for _, pi := range peers {
+		a := pi.Addr.String()
+		if _, err := netip.ParseAddrPort(a); err == nil {
+			out = append(out, pi)
+			continue
+		}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			out = append(out, pi)
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, nameLookupTimeout)
+		ips, err := p.resolver.LookupNetIP(lctx, "ip", host)
+		cancel()
+		if err != nil || len(ips) == 0 {
+			log.Warn("cannot resolve a peer's name: it is dialed once, by name, and not again", "peer", a, "err", err)
+			out = append(out, pi)
+			continue
+		}
+		ip := ips[0]
+		for _, c := range ips {
+			if c.Unmap().Is4() {
+				ip = c
+				break
+			}
+		}
+		pi.Addr = stringAddr(net.JoinHostPort(ip.Unmap().String(), port))
+		out = append(out, pi)
+	}
+	return out
+}

@@ -107,8 +107,8 @@ func (s *swarm) peerLocked(a netip.AddrPort) *knownPeer {
 	return k
 }
 
-// rememberPeers records peers whose host:port addresses are given as text; names that are not
-// IP addresses are left to anacrolix, which resolves them when it dials.
+// rememberPeers records peers whose host:port addresses are given as text; a name that did not
+// resolve (netPlan.resolvePeers) is left to anacrolix.
 func (s *swarm) rememberPeers(peers []torrent.PeerInfo) {
 	for _, p := range peers {
 		if ap, ok := parseAddrPort(p.Addr.String()); ok {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,18 +233,28 @@ func (f *flakyFront) checkDials(t *testing.T, max int32) {
 // TestSeedRedialsNamedPeer: a complete torrent dials again a peer the user named that
 // dropped the first dial, as a Transmission leecher still checking its files does, and the
 // peer reads the whole file from it (the peer knows no other, and does not dial).
+// The peer is named by its address, and by a host name (a fleet's hosts are): anacrolix
+// reports a failed dial of a name by the name, so a name was never dialed again.
 func TestSeedRedialsNamedPeer(t *testing.T) {
-	data := fetchtest.Payload(300<<10, 64)
-	s := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: data}}, pieceLen)
-	// The leech knows no peer: it waits to be dialed.
-	leech := s.Leech(t, newCache(t), fetch.Config{ReadTimeout: 10 * time.Second})
-	front := startFlakyFront(t, fmt.Sprintf("127.0.0.1:%d", leech.Client().Port()))
-	seeder, _ := s.StartSeederConfig(t, fetch.RedialBackoff(fetch.Config{}, 50*time.Millisecond, time.Second))
-	seeder.Torrents()[0].AddPeers(front.addr.String())
-	h := open(t, leech, 0)
-	defer h.Close()
-	if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
-		t.Fatalf("read %d bytes that differ from the source's %d: the seeder did not dial the peer again", len(got), len(data))
+	for _, byName := range []bool{false, true} {
+		t.Run(map[bool]string{false: "address", true: "hostname"}[byName], func(t *testing.T) {
+			data := fetchtest.Payload(300<<10, 64)
+			s := fetchtest.NewSwarm(t, "f.bin", []fetchtest.File{{Data: data}}, pieceLen)
+			// The leech knows no peer: it waits to be dialed.
+			leech := s.Leech(t, newCache(t), fetch.Config{ReadTimeout: 10 * time.Second})
+			front := startFlakyFront(t, fmt.Sprintf("127.0.0.1:%d", leech.Client().Port()))
+			seeder, _ := s.StartSeederConfig(t, fetch.RedialBackoff(fetch.Config{}, 50*time.Millisecond, time.Second))
+			peer := front.addr.String()
+			if byName {
+				peer = net.JoinHostPort("localhost", strconv.Itoa(int(front.addr.Port())))
+			}
+			seeder.Torrents()[0].AddPeers(peer)
+			h := open(t, leech, 0)
+			defer h.Close()
+			if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
+				t.Fatalf("read %d bytes that differ from the source's %d: the seeder did not dial %s again", len(got), len(data), peer)
+			}
+			front.checkDials(t, 4)
+		})
 	}
-	front.checkDials(t, 4)
 }

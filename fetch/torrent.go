@@ -205,6 +205,7 @@ func (p *Pending) Known() bool { return len(p.spec.InfoBytes) > 0 }
 func (p *Pending) Wait(ctx context.Context) (*Torrent, error) {
 	c, ih := p.c, p.spec.InfoHash
 	defer c.unreserve(ih)
+	p.peers = c.net.resolvePeers(ctx, p.peers, c.log)
 	t, obs, err := c.join(ctx, p.spec, p.peers)
 	if err != nil {
 		p.release()
@@ -461,6 +462,7 @@ func (t *Torrent) wake() error {
 			return err
 		}
 	}
+	d.peers = t.c.net.resolvePeers(context.Background(), d.peers, t.c.log)
 	at, obs, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
 	if err != nil {
 		if acq != nil {
@@ -853,7 +855,7 @@ func (t *Torrent) AddPeers(addrs ...string) {
 	}
 	t.wmu.Unlock()
 	if t.live.Load() {
-		ps := directPeers(addrs)
+		ps := t.c.net.resolvePeers(context.Background(), directPeers(addrs), t.c.log)
 		t.swarm.rememberPeers(ps)
 		t.t.AddPeers(ps)
 	}
