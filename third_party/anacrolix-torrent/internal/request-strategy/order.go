@@ -27,8 +27,9 @@ type (
 // availability those were the pieces only the seeds have, which the sharer rule (patches 14,
 // 33, 35) leaves to other mounts: a fleet of mounts with `--prefetch all` and a web seed
 // asked each other for nothing until the web seed had sent its copy, every piece a peer
-// could give lying past the cut (issue #25). Rarest first still holds among the pieces of
-// the window (the desired request heap), and for a read's pieces.
+// could give lying past the cut (issue #25). Rarest first still holds for a read's pieces,
+// and among the pieces of the window while no web seed request is active (the desired
+// request heap).
 func pieceOrderLess(i, j *PieceRequestOrderItem) multiless.Computation {
 	ml := multiless.New().Int(
 		int(j.State.Priority), int(i.State.Priority),
