@@ -81,3 +81,32 @@ func TestReadFromPeerWithFewPieces(t *testing.T) {
 		t.Fatalf("the reader's peers: %+v, want X alone", ps)
 	}
 }
+
+// TestPrefetchFromPeerPastPiecesNobodyHas prefetches a torrent whose only source is a peer X
+// that has its second file b and little of its first, a. The request order puts the pieces
+// no peer has (a's) first, and anacrolix stopped each request update once the pieces it went
+// through added up to MaxUnverified, whether the peer was to be asked for them or not: with
+// a's pieces more than that bound, X was asked for nothing, and the prefetch never started
+// (issue #25: mounts with --prefetch all took nothing from each other while the pieces the
+// origin had not sent yet were over 64 MiB). Since anacrolix patch 67 a piece nothing has
+// come of that the peer is not asked for does not count.
+func TestPrefetchFromPeerPastPiecesNobodyHas(t *testing.T) {
+	a, b := fetchtest.Payload(32*pieceLen, 10), fetchtest.Payload(16*pieceLen, 11)
+	s := fetchtest.NewSwarm(t, "past", []fetchtest.File{{Path: []string{"a"}, Data: a}, {Path: []string{"b"}, Data: b}}, pieceLen)
+	_, seed := s.StartSeeder(t)
+	x := s.Leech(t, newCache(t), fetch.Config{NoPEX: true}, seed)
+	hx := open(t, x, 1)
+	if got := readAt(t, hx, 0, len(b)); !bytes.Equal(got, b) {
+		t.Fatal("X: bytes differ from the source")
+	}
+	hx.Close()
+	xAddr := fmt.Sprintf("127.0.0.1:%d", x.Client().Port())
+
+	r := s.Leech(t, newCache(t), fetch.Config{NoPEX: true, Prefetch: fetch.PrefetchAll, MaxUnverified: 4 * pieceLen}, xAddr)
+	waitUntil(t, "the prefetch took b from X", func() bool { return r.BytesCompleted() >= int64(len(b)) })
+	hr := open(t, r, 1)
+	defer hr.Close()
+	if got := readAt(t, hr, 0, len(b)); !bytes.Equal(got, b) {
+		t.Fatal("the prefetching client: bytes differ from the source")
+	}
+}

@@ -38,7 +38,7 @@ var (
 	benchFleetMbit     = flag.Int("bench-fleet-mbit", 128, "the rate of every link of the fleet part, in Mbit/s each way")
 	benchFleetOrigins  = flag.String("bench-fleet-origins", "aria2,nginx", "the fleet part's origins, comma-separated: aria2, nginx")
 	benchFleetRuns     = flag.String("bench-fleet-runs", "aria2,seq,random,seq-all,random-all,mixed", "the fleet part's runs per row, comma-separated: aria2 (the aria2 fleet), seq, random (the mounts' reads), seq-all, random-all (the same with --prefetch all, as docs/fleet.md sets hosts up), all (--prefetch all and no reads until the whole file is cached), mixed (2 mounts beside an aria2 and a Transmission leecher, aria2 origin, once)")
-	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's mounts' reads, what the origin sent, what each host received and what each mount had read (a stall shows)")
+	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's runs (the aria2 fleet's too), what the origin sent, what each host received and sent, what the origin's socket to each host sent and held queued, and what each mount had read (a stall shows)")
 	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
 	benchFleetProfiles = flag.String("bench-fleet-profiles", "", "write each fleet mount's pprof CPU profile (TORRENTFS_CPUPROFILE) into this directory, as HOST-RUN.pprof")
 	benchFleetArgs     = flag.String("bench-fleet-mount-args", "", "more arguments for every mount of the fleet part, space-separated (e.g. \"--prefetch all\")")
@@ -314,6 +314,13 @@ func (f *benchFleet) aria2Fleet(hosts []*testnet.Host, tor string) []time.Durati
 		}
 		r.progress("  the aria2 hosts' CPU, from start to exit: %s", cpuOf(ps...))
 	}()
+	if *benchFleetTimeline {
+		stop := make(chan struct{})
+		var tl sync.WaitGroup
+		tl.Go(func() { f.timeline(hosts, nil, nil, stop) })
+		defer tl.Wait()
+		defer close(stop)
+	}
 	times := make([]time.Duration, len(ls))
 	deadline := time.Now().Add(time.Duration(20*f.size*8/f.rate) * time.Second)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -595,6 +602,7 @@ func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomi
 	t0 := time.Now()
 	o0, rx0 := counters()
 	i0, c0 := cpuIdle()
+	socks0 := originSockets(f.origin)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	n := 0
@@ -614,20 +622,63 @@ func (f *benchFleet) timeline(hosts []*testnet.Host, mnts []string, read []atomi
 			tx += float64(rx1[i].Sent-rx0[i].Sent) / (1 << 20)
 		}
 		fmt.Fprintf(&b, " (hosts sent %.1f MiB/s)", tx)
-		b.WriteString("; read MiB")
+		if read != nil {
+			b.WriteString("; read MiB")
+		}
 		for i := range read {
 			fmt.Fprintf(&b, " %d", read[i].Load()>>20)
 		}
-		if n++; n%2 == 0 {
-			b.WriteString("; from the origin MiB/choked s/wanted s")
+		socks := originSockets(f.origin)
+		b.WriteString("; the origin's sockets, MiB sent/KiB queued")
+		for _, h := range hosts {
+			s := socks[h.IPv4]
+			fmt.Fprintf(&b, " %.1f/%d", float64(s.acked-socks0[h.IPv4].acked)/(1<<20), s.queued>>10)
+		}
+		socks0 = socks
+		if n++; n%2 == 0 && mnts != nil {
+			b.WriteString("; from the origin MiB/choked s/wanted s/requests s")
 			for _, m := range mnts {
 				st := f.originStats(m)
-				fmt.Fprintf(&b, " %d/%.1f/%.1f", st.Downloaded>>20, st.Waits.Choked.Seconds(), st.Waits.Wanted.Seconds())
+				fmt.Fprintf(&b, " %d/%.1f/%.1f/%.1f", st.Downloaded>>20, st.Waits.Choked.Seconds(), st.Waits.Wanted.Seconds(), st.Waits.Requests.Seconds())
 			}
 		}
 		f.r.progress("%s", b.String())
 		o0, rx0, i0, c0 = o1, rx1, i1, c1
 	}
+}
+
+// originSocket is what host h's TCP connections to one peer address have had acknowledged
+// and hold unacknowledged or unsent (ss(8)'s bytes_acked and Send-Q), summed.
+type originSocket struct{ acked, queued int64 }
+
+// originSockets samples h's TCP connections once, per peer address: whether an origin that
+// sends little has nothing asked of it (nothing queued) or a link that does not drain.
+func originSockets(h *testnet.Host) map[netip.Addr]originSocket {
+	out, _ := h.Command("ss", "-tinHO").Output()
+	per := make(map[netip.Addr]originSocket)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		ap, err := netip.ParseAddrPort(f[4])
+		if err != nil {
+			continue
+		}
+		s := per[ap.Addr().Unmap()]
+		if q, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+			s.queued += q
+		}
+		for _, x := range f[5:] {
+			if v, ok := strings.CutPrefix(x, "bytes_acked:"); ok {
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					s.acked += n
+				}
+			}
+		}
+		per[ap.Addr().Unmap()] = s
+	}
+	return per
 }
 
 // cpuOf sums the CPU time of processes that have exited, user and system.

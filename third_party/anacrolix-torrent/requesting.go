@@ -496,13 +496,13 @@ type desiredRequestState struct {
 	Interested bool
 }
 
-func (cl *Client) getRequestablePieces(key clientPieceRequestOrderKeySumType, f requestStrategy.RequestPieceFunc) {
+func (cl *Client) getRequestablePieces(key clientPieceRequestOrderKeySumType, f requestStrategy.TakePieceFunc) {
 	input := key.getRequestStrategyInput(cl)
 	order := cl.pieceRequestOrder[key].pieces
-	requestStrategy.GetRequestablePieces(input, order, f)
+	requestStrategy.ScanRequestablePieces(input, order, f) // torrentfs
 }
 
-func (t *Torrent) getRequestablePieces(f requestStrategy.RequestPieceFunc) {
+func (t *Torrent) getRequestablePieces(f requestStrategy.TakePieceFunc) {
 	t.cl.getRequestablePieces(t.clientPieceRequestOrderKey(), f)
 }
 
@@ -530,15 +530,15 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 	// Caller-provided allocation for roaring bitmap iteration.
 	var it typedRoaring.Iterator[RequestIndex]
 	t.getRequestablePieces(
-		func(ih metainfo.Hash, pieceIndex int, pieceExtra requestStrategy.PieceRequestOrderState) bool {
+		func(ih metainfo.Hash, pieceIndex int, pieceExtra requestStrategy.PieceRequestOrderState) (bool, bool) {
 			if ih != *t.canonicalShortInfohash() {
-				return true
+				return true, true
 			}
 			if !p.peerHasPiece(pieceIndex) {
-				return true
+				return true, false // torrentfs
 			}
 			if t.leaveToLeechers(p, pieceIndex) || t.leaveToSharer(p, pieceIndex) {
-				return true // torrentfs
+				return true, false // torrentfs
 			}
 			requestHeap.pieceStates[pieceIndex].Set(pieceExtra)
 			allowedFast := p.peerAllowedFast.Contains(pieceIndex)
@@ -564,7 +564,7 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 				}
 				requestHeap.requestIndexes = append(requestHeap.requestIndexes, r)
 			})
-			return true
+			return true, true
 		},
 	)
 	t.assertPendingRequests()

@@ -66,6 +66,23 @@ func GetRequestablePieces(
 	// download.
 	requestPiece RequestPieceFunc,
 ) bool {
+	return ScanRequestablePieces(input, pro, func(ih metainfo.Hash, pieceIndex int, orderState PieceRequestOrderState) (bool, bool) {
+		return requestPiece(ih, pieceIndex, orderState), true
+	})
+}
+
+// torrentfs: TakePieceFunc is a RequestPieceFunc that also reports whether it took the piece:
+// whether the peer it plans for is to be asked for it.
+type TakePieceFunc func(ih metainfo.Hash, pieceIndex int, orderState PieceRequestOrderState) (more, took bool)
+
+// ScanRequestablePieces is GetRequestablePieces, where a piece that nothing has come of yet
+// (not partial, not being hashed) and that f does not take does not count against the
+// unverified bytes: it is not being downloaded, and will not be by this peer. The bound
+// counted every wanted piece in order, so a peer planned only within the first
+// MaxUnverifiedBytes of the order, which puts the pieces no peer has first: with a whole
+// torrent wanted (a prefetch), a peer that has other pieces was asked for none of them while
+// those pieces were more than the bound, and a seed only for its share of them (issue #25).
+func ScanRequestablePieces(input Input, pro *PieceRequestOrder, requestPiece TakePieceFunc) bool {
 	// Storage capacity left for this run, keyed by the storage capacity pointer on the storage
 	// TorrentImpl. A nil value means no capacity limit.
 	var storageLeft *int64
@@ -98,10 +115,14 @@ func GetRequestablePieces(
 			*storageLeft -= pieceLength
 		}
 		if piece.Request() {
-			if !requestPiece(ih, item.Key.Index, item.State) {
+			more, took := requestPiece(ih, item.Key.Index, item.State)
+			if !more {
 				// No blocks are being considered from this piece, so it won't result in unverified
 				// bytes.
 				return false
+			}
+			if !took && !item.State.Partial && !piece.CountUnverified() {
+				continue // torrentfs
 			}
 		} else if !piece.CountUnverified() {
 			// The piece is pristine, and we're not considering it for requests.
