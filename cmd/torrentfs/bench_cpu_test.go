@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -68,7 +69,9 @@ func (r *benchRun) cpuCost(big string) {
 			file := filepath.Join(mnt, filepath.Base(big))
 			before := cpuTime(r.b, p.cmd.Process.Pid)
 			timeRead(r.b, file, 0, benchSize)
-			mountCPU[i] = min(mountCPU[i], cpuTime(r.b, p.cmd.Process.Pid)-before)
+			cpu := cpuTime(r.b, p.cmd.Process.Pid) - before
+			mountCPU[i] = min(mountCPU[i], cpu)
+			r.cpuWasted(b, mnt, fmt.Sprint("stream ", run), cpu)
 			unmount(r.b, p)
 		}
 
@@ -87,6 +90,34 @@ func (r *benchRun) cpuCost(big string) {
 	for _, b := range builds {
 		r.filmStream(b, label, tor, filepath.Base(big))
 	}
+}
+
+// cpuWasted prints, as progress, what the mount at mnt received in all and how much of it
+// came twice: a chunk received twice is read off the socket, decoded and recorded for smart
+// banning for nothing, so it costs CPU per useful byte.
+func (r *benchRun) cpuWasted(b cpuBuild, mnt, what string, cpu time.Duration) {
+	out, err := exec.Command(b.bin, "status", "--json", mnt).Output()
+	if err != nil {
+		r.b.Fatalf("status --json: %v", err)
+	}
+	var rs []struct {
+		Torrents []struct {
+			Downloaded int64 `json:"downloaded"`
+			Wasted     int64 `json:"wasted"`
+		} `json:"torrents"`
+	}
+	if err := json.Unmarshal(out, &rs); err != nil {
+		r.b.Fatalf("status --json: %v", err)
+	}
+	var useful, wasted int64
+	for _, rr := range rs {
+		for _, t := range rr.Torrents {
+			useful += t.Downloaded
+			wasted += t.Wasted
+		}
+	}
+	r.progress("  %s%s, %s: %.2f s of CPU; received %d MiB useful, %d MiB wasted (%.1f%%)",
+		b.name, b.label, what, cpu.Seconds(), useful>>20, wasted>>20, 100*float64(wasted)/float64(max(1, useful)))
 }
 
 // filmStream streams a 4K film's bitrate on a small board's budget: one core, GOMAXPROCS=1.

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/RoaringBitmap/roaring"
@@ -375,13 +374,11 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 	}
 	req := c.t.requestIndexFromRequest(ppReq)
 
-	recordBlockForSmartBan := sync.OnceFunc(func() {
-		c.recordBlockForSmartBan(req, msg.Piece)
-	})
-	// This needs to occur before we return, but we try to do it when the client is unlocked. It
-	// can't be done before checking if chunks are valid because they won't be deallocated from the
-	// smart ban cache by piece hashing if they're out of bounds.
-	defer recordBlockForSmartBan()
+	// torrentfs: the chunk is recorded for smart banning only when it is written (below, with
+	// the client unlocked), not also on the way out when it is not: a chunk we have already
+	// (one that came twice) or one refused is not stored, so its record could only name a peer
+	// for bytes nobody kept, and each record is an xxhash of the chunk. Upstream recorded every
+	// valid chunk, through a sync.OnceFunc: allocations each chunk.
 
 	if c.peerChoking {
 		ChunksReceived.Add("while choked", 1)
@@ -435,7 +432,7 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 		cl.unlock()
 		defer cl.lock()
 		// Opportunistically do this here while we aren't holding the client lock.
-		recordBlockForSmartBan()
+		c.recordBlockForSmartBan(req, msg.Piece)
 		concurrentChunkWrites.Add(1)
 		defer concurrentChunkWrites.Add(-1)
 		// Write the chunk out. Note that the upper bound on chunk writing concurrency will be the

@@ -473,7 +473,10 @@ type valueLog struct {
 	db                *DB
 	writableLogOffset atomic.Uint32 // read by read, written by write
 	numEntriesWritten uint32
-	opt               Options
+	// torrentfs: preallocated is the offset up to which the writable file's blocks were
+	// allocated ahead of its writes (see preallocate); written by write only.
+	preallocated int64
+	opt          Options
 
 	garbageCh    chan struct{}
 	discardStats *discardStats
@@ -547,6 +550,7 @@ func (vlog *valueLog) createVlogFile() (*logFile, error) {
 	// done via atomics.
 	vlog.writableLogOffset.Store(vlogHeaderSize)
 	vlog.numEntriesWritten = 0
+	vlog.preallocated = 0 // torrentfs
 	vlog.filesLock.Unlock()
 
 	return lf, nil
@@ -853,6 +857,12 @@ func (vlog *valueLog) write(reqs []*request) error {
 		}
 
 		start := int(endOffset - n)
+		// torrentfs: the file's blocks are allocated ahead of the writes, preallocStep at a
+		// time, not page by page as each write reaches them (see preallocate).
+		if int64(endOffset) > vlog.preallocated {
+			vlog.preallocated = int64(endOffset) + preallocStep
+			preallocate(curlf.Fd, int64(start), vlog.preallocated-int64(start))
+		}
 		// torrentfs: write(2), not a copy into the mmap. A store into a page of the mapping
 		// not yet in memory faults, and the kernel reads the page, here a hole, around the
 		// fault: zeroing pages that are about to be overwritten took a tenth of a torrentfs
@@ -987,6 +997,11 @@ func (vlog *valueLog) getFileRLocked(vp valuePointer) (*logFile, error) {
 	ret.lock.RLock()
 	return ret, nil
 }
+
+// torrentfs: preallocStep is how far ahead of the value log's writes preallocate allocates
+// the file's blocks: a cache's disk usage (allocated blocks) runs at most this far ahead of
+// what was written.
+const preallocStep = 2 << 20
 
 // torrentfs: vlogWriteBatch is the most bytes of encoded entries valueLog.write gathers
 // before it writes them (an entry larger than that is written alone). It encodes them into
