@@ -165,16 +165,19 @@ func (d deadPacketConn) SetDeadline(time.Time) error            { return nil }
 func (d deadPacketConn) SetReadDeadline(time.Time) error        { return nil }
 func (d deadPacketConn) SetWriteDeadline(time.Time) error       { return nil }
 
-// nameLookupTimeout bounds the lookup of the names among the peers a torrent is given.
+// nameLookupTimeout bounds the lookup of each name among the peers a torrent is given.
 const nameLookupTimeout = 10 * time.Second
 
 // resolvePeers returns peers with each host name (--peer host:port) replaced by one address
-// it resolves to, the first IPv4 one if there is one, as a dial of the name would pick (one
-// address, not all: two would be two connections to one peer). anacrolix would resolve a
-// name only when it dials it, and a dial that fails is reported by the name, which the
-// redialler cannot match to the connections it sees: a named peer that was down at first
-// was never dialed again. A name that does not resolve is kept, and logged: anacrolix tries
-// it once more. Through a proxy, names are the proxy's to resolve, and are kept.
+// it resolves to: the first IPv4 one if there is one, else the first. One, not all: a peer
+// with two addresses would be dialed twice, and the redialler would dial the one it is not
+// connected by for as long as the other lasts; a name whose chosen address does not answer
+// is not tried at its others. anacrolix resolves a name only as it dials it, and reports a
+// failed dial by the name, which the redialler cannot match to the connections it sees
+// (they are by IP address): a named peer that was down at first was never dialed again. A
+// name that does not resolve is kept, and logged: anacrolix dials it by name (once, unless
+// a magnet link's metadata is awaited: waitInfo queues it again). Through a proxy, names
+// are the proxy's to resolve, and are kept.
 func (p *netPlan) resolvePeers(ctx context.Context, peers []torrent.PeerInfo, log *slog.Logger) []torrent.PeerInfo {
 	if p.peers != nil {
 		return peers
@@ -194,8 +197,11 @@ func (p *netPlan) resolvePeers(ctx context.Context, peers []torrent.PeerInfo, lo
 		lctx, cancel := context.WithTimeout(ctx, nameLookupTimeout)
 		ips, err := p.resolver.LookupNetIP(lctx, "ip", host)
 		cancel()
+		if ctx.Err() != nil {
+			return peers // given up: the torrent is closing, or its Add was cancelled
+		}
 		if err != nil || len(ips) == 0 {
-			log.Warn("cannot resolve a peer's name: it is dialed once, by name, and not again", "peer", a, "err", err)
+			log.Warn("cannot resolve a peer's name: it is dialed by name, and not again once it fails", "peer", a, "err", err)
 			out = append(out, pi)
 			continue
 		}

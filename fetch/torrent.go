@@ -94,8 +94,10 @@ type Torrent struct {
 	seeking     int             // reads seeking now
 	paused      bool
 	stopped     bool
-	resume      *time.Timer // counted in goroutines from armed until run or stopped
-	closed      bool        // no timer is armed once set
+	resume      *time.Timer        // counted in goroutines from armed until run or stopped
+	closed      bool               // no timer is armed, and no name looked up (dialNames), once set
+	lookups     context.Context    // dialNames' lookups run in it; set by start
+	stopLookups context.CancelFunc // ends it
 
 	// handles counts the open Handles, and has handleDropped set once Drop was called: Drop
 	// waits for the last open Handle (see Drop).
@@ -415,6 +417,9 @@ func (tt *Torrent) start(t *torrent.Torrent, peers []torrent.PeerInfo, obs Torre
 		}
 	}
 	tt.t, tt.obs = t, obs
+	tt.pmu.Lock()
+	tt.lookups, tt.stopLookups = context.WithCancel(tt.c.bgCtx)
+	tt.pmu.Unlock()
 	var end int64
 	for _, f := range t.Files() {
 		if f.Offset() != end {
@@ -462,15 +467,16 @@ func (t *Torrent) wake() error {
 			return err
 		}
 	}
-	d.peers = t.c.net.resolvePeers(context.Background(), d.peers, t.c.log)
-	at, obs, err := t.c.join(context.Background(), d.spec, d.peers) // the info is known: no wait
+	addrs, names := splitNames(d.peers)
+	at, obs, err := t.c.join(context.Background(), d.spec, addrs) // the info is known: no wait
 	if err != nil {
 		if acq != nil {
 			acq.Release(t.ih)
 		}
 		return err
 	}
-	t.start(at, d.peers, obs)
+	t.start(at, addrs, obs)
+	t.dialNames(names)
 	t.sleep = nil
 	t.c.log.Debug("woke a dormant torrent", "torrent", t.Name(), "infohash", t.ih.HexString())
 	if d.woke != nil {
@@ -641,8 +647,46 @@ func (t *Torrent) close() {
 	if t.resume != nil && t.resume.Stop() {
 		t.goroutines.Done() // its function will not run
 	}
+	if t.stopLookups != nil {
+		t.stopLookups()
+	}
 	t.pmu.Unlock()
 	t.goroutines.Wait()
+}
+
+// dialNames looks up, on a goroutine of the torrent's, the peers named by host name
+// (netPlan.resolvePeers), then remembers them and dials them, so that the first Open of a
+// dormant torrent or an AddPeers does not wait on the resolver. close ends the lookups.
+func (t *Torrent) dialNames(names []torrent.PeerInfo) {
+	if len(names) == 0 {
+		return
+	}
+	t.pmu.Lock()
+	defer t.pmu.Unlock()
+	if t.closed || t.lookups == nil {
+		return
+	}
+	ctx := t.lookups
+	t.goroutines.Go(func() {
+		ps := t.c.net.resolvePeers(ctx, names, t.c.log)
+		if ctx.Err() != nil {
+			return
+		}
+		t.swarm.rememberPeers(ps)
+		t.t.AddPeers(ps)
+	})
+}
+
+// splitNames returns the peers given by IP address, and those given by host name.
+func splitNames(peers []torrent.PeerInfo) (addrs, names []torrent.PeerInfo) {
+	for _, p := range peers {
+		if _, ok := parseAddrPort(p.Addr.String()); ok {
+			addrs = append(addrs, p)
+		} else {
+			names = append(names, p)
+		}
+	}
+	return addrs, names
 }
 
 // pieces yields, in order, the index of every piece holding torrent bytes [off, end).
@@ -855,9 +899,10 @@ func (t *Torrent) AddPeers(addrs ...string) {
 	}
 	t.wmu.Unlock()
 	if t.live.Load() {
-		ps := t.c.net.resolvePeers(context.Background(), directPeers(addrs), t.c.log)
+		ps, names := splitNames(directPeers(addrs))
 		t.swarm.rememberPeers(ps)
 		t.t.AddPeers(ps)
+		t.dialNames(names)
 	}
 }
 
