@@ -520,6 +520,11 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 	if t.dataDownloadDisallowed.Bool() {
 		return
 	}
+	// torrentfs: a peer with none of the pieces we want gets no requests; the scan below,
+	// which may go through every wanted piece since patch 67, would find none.
+	if !p.peerHasWantedPieces() {
+		return
+	}
 	requestHeap := desiredPeerRequests{
 		peer:           p,
 		pieceStates:    t.requestPieceStates,

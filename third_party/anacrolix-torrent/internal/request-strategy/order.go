@@ -82,9 +82,6 @@ type TakePieceFunc func(ih metainfo.Hash, pieceIndex int, orderState PieceReques
 // MaxUnverifiedBytes of the order, which puts the pieces no peer has first: with a whole
 // torrent wanted (a prefetch), a peer that has other pieces was asked for none of them while
 // those pieces were more than the bound, and a seed only for its share of them (issue #25).
-// The pieces passed over so are bounded too, at skipBound times the unverified bytes: an
-// update for a peer that has few of the wanted pieces of a large torrent scans at most
-// skipBound+1 times as many pieces as it did, not all of them.
 func ScanRequestablePieces(input Input, pro *PieceRequestOrder, requestPiece TakePieceFunc) bool {
 	// Storage capacity left for this run, keyed by the storage capacity pointer on the storage
 	// TorrentImpl. A nil value means no capacity limit.
@@ -95,7 +92,6 @@ func ScanRequestablePieces(input Input, pro *PieceRequestOrder, requestPiece Tak
 	var (
 		allTorrentsUnverifiedBytes int64
 		maxUnverifiedBytes         = input.MaxUnverifiedBytes()
-		skipped                    int64 // torrentfs: bytes of pieces passed over, not counted
 	)
 	for item := range pro.tree.Scan {
 		// torrentfs: the order puts pieces without a priority last (pieceOrderLess), and a
@@ -125,9 +121,7 @@ func ScanRequestablePieces(input Input, pro *PieceRequestOrder, requestPiece Tak
 				// bytes.
 				return false
 			}
-			if !took && !item.State.Partial && !piece.CountUnverified() &&
-				(maxUnverifiedBytes == 0 || skipped < skipBound*maxUnverifiedBytes) {
-				skipped += pieceLength
+			if !took && !item.State.Partial && !piece.CountUnverified() {
 				continue // torrentfs
 			}
 		} else if !piece.CountUnverified() {
@@ -141,12 +135,6 @@ func ScanRequestablePieces(input Input, pro *PieceRequestOrder, requestPiece Tak
 	}
 	return true
 }
-
-// torrentfs: skipBound bounds the bytes of pieces ScanRequestablePieces passes over, in
-// multiples of the unverified bytes. With 8 mounts of a 512 MiB torrent, a seed's connection
-// passes over 7 pieces in 8 (left to the others) and finds its share of 4 times the bound's
-// pieces past the first: 36 MiB to ask for, where its request window is 2 MiB.
-const skipBound = 4
 
 type Input interface {
 	Torrent(metainfo.Hash) Torrent
