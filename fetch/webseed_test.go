@@ -26,8 +26,9 @@ import (
 // (256 KiB here, 4 pieces), and that order put the rarest first: the second half, which only
 // the web seed has. B's half, which a peer could give at once, lay past the cut, and A asked
 // B for nothing until the web seed had sent the rest (in a fleet, the mounts sent each other
-// 0.4 MiB/s until nginx had sent its copy). Since anacrolix patch 63 pieces only a prefetch
-// wants go in index order, and A takes B's half while the web seed is still held.
+// 0.4 MiB/s until nginx had sent its copy). Since anacrolix patch 67 a piece B is not asked
+// for (B lacks the second half) does not count against the cut in B's request update, so A
+// takes B's half while the web seed is still held.
 func TestPrefetchAllTakesPeersPiecesBesideWebSeed(t *testing.T) {
 	const pieces = 64
 	data := fetchtest.Payload(pieces*pieceLen, 11)

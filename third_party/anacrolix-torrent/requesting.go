@@ -520,17 +520,18 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 	if t.dataDownloadDisallowed.Bool() {
 		return
 	}
-	// torrentfs: a peer with none of the pieces we want gets no requests; the scan below,
-	// which may go through every wanted piece since patch 67, would find none.
-	if !p.peerHasWantedPieces() {
-		return
-	}
 	requestHeap := desiredPeerRequests{
 		peer:           p,
 		pieceStates:    t.requestPieceStates,
 		requestIndexes: t.requestIndexes,
 	}
 	clear(requestHeap.pieceStates)
+	// torrentfs: a peer with none of the pieces we want gets no requests; the scan below,
+	// which may go through every wanted piece since patch 67, would find none.
+	if !p.peerHasWantedPieces() {
+		desired.Requests = requestHeap
+		return
+	}
 	t.logPieceRequestOrder()
 	// Caller-provided allocation for roaring bitmap iteration.
 	var it typedRoaring.Iterator[RequestIndex]

@@ -21,31 +21,18 @@ type (
 // Piece request ordering factoring in storage limits, user-assigned priority, network availability.
 // Is it missing the random piece affinity assigned per torrent? Can we do that deterministically
 // per-client?
-//
-// torrentfs: pieces below readahead priority (a prefetch, a download) go by index, not by
-// availability. The scan stops after MaxUnverifiedBytes of requestable pieces, and by
-// availability those were the pieces only the seeds have, which the sharer rule (patches 14,
-// 33, 35) leaves to other mounts: a fleet of mounts with `--prefetch all` and a web seed
-// asked each other for nothing until the web seed had sent its copy, every piece a peer
-// could give lying past the cut (issue #25). Rarest first still holds for a read's pieces,
-// and among the pieces of the window while no web seed request is active (the desired
-// request heap).
 func pieceOrderLess(i, j *PieceRequestOrderItem) multiless.Computation {
-	ml := multiless.New().Int(
+	return multiless.New().Int(
 		int(j.State.Priority), int(i.State.Priority),
 		// TODO: Should we match on complete here to prevent churn when availability changes? (Answer: Yes).
 	).Bool(
 		j.State.Partial, i.State.Partial,
-	)
-	if i.State.Priority >= types.PiecePriorityReadahead {
-		ml = ml.Int(
-			// If this is done with relative availability, do we lose some determinism? If completeness
-			// is used, would that push this far enough down? What happens if we have a piece in the
-			// order, but it has availability 0?
-			i.State.Availability, j.State.Availability,
-		)
-	}
-	return ml.Int(
+	).Int(
+		// If this is done with relative availability, do we lose some determinism? If completeness
+		// is used, would that push this far enough down? What happens if we have a piece in the
+		// order, but it has availability 0?
+		i.State.Availability, j.State.Availability,
+	).Int(
 		i.Key.Index, j.Key.Index,
 	).Lazy(func() multiless.Computation {
 		a := i.Key.InfoHash.Value()
