@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 
@@ -55,14 +56,7 @@ func TestPrefetchAllTakesPeersPiecesBesideWebSeed(t *testing.T) {
 	}
 	mi.UrlList = []string{ws.URL + "/file.bin"}
 	withSeed := filepath.Join(t.TempDir(), "webseed.torrent")
-	f, err := os.Create(withSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mi.Write(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := os.WriteFile(withSeed, bencode.MustMarshal(mi), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
