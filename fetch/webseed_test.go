@@ -14,7 +14,6 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/anacrolix/torrent/storage"
 
 	"github.com/torrentfs/torrentfs/fetch"
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
@@ -67,27 +66,13 @@ func TestPrefetchAllTakesPeersPiecesBesideWebSeed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bDir, "file.bin"), partial, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b, err := fetch.New(fetchtest.Loopback(fetch.Config{Storage: storage.NewFileOpts(storage.NewFileClientOpts{
-		ClientBaseDir:   bDir,
-		PieceCompletion: storage.NewMapPieceCompletion(),
-	})}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	bt, err := b.Add(ctx, s.TorrentPath, fetch.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bt.Verify(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, bt := s.StartFromDir(t, bDir)
 	if got := bt.BytesCompleted(); got != int64(half) {
 		t.Fatalf("B has %d bytes after verifying, want %d", got, half)
 	}
 
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
 	st := newCache(t)
 	t.Cleanup(func() { st.Close() })
 	a := fetchtest.NewClient(t, fetch.Config{Storage: st, Prefetch: fetch.PrefetchAll, MaxUnverified: 4 * pieceLen})

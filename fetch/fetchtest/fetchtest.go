@@ -179,6 +179,32 @@ func (s *Swarm) StartSeederConfig(t testing.TB, cfg fetch.Config) (*fetch.Client
 		FilePathMaker:   func(o storage.FilePathMakerOpts) string { return dataName(o.File) },
 		PieceCompletion: storage.NewMapPieceCompletion(),
 	})
+	c, tt := s.startVerified(t, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	select {
+	case <-tt.Complete():
+	case <-ctx.Done():
+		t.Fatalf("seeder has %d of %d bytes after verifying", tt.BytesCompleted(), tt.Length())
+	}
+	return c, fmt.Sprintf("127.0.0.1:%d", c.Port())
+}
+
+// StartFromDir starts a client on 127.0.0.1 whose storage is the files under dir, at their
+// paths in the torrent, and adds the swarm's torrent, verified: it holds the pieces those
+// files hold (a partial seeder). It is closed when the test ends.
+func (s *Swarm) StartFromDir(t testing.TB, dir string) (*fetch.Client, *fetch.Torrent) {
+	t.Helper()
+	return s.startVerified(t, fetch.Config{Storage: storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir:   dir,
+		PieceCompletion: storage.NewMapPieceCompletion(),
+	})})
+}
+
+// startVerified starts a client with cfg on 127.0.0.1 and adds the swarm's torrent, its
+// storage verified. The client is closed when the test ends.
+func (s *Swarm) startVerified(t testing.TB, cfg fetch.Config) (*fetch.Client, *fetch.Torrent) {
+	t.Helper()
 	c, err := fetch.New(Loopback(cfg))
 	if err != nil {
 		t.Fatal(err)
@@ -195,12 +221,7 @@ func (s *Swarm) StartSeederConfig(t testing.TB, cfg fetch.Config) (*fetch.Client
 	if err := tt.Verify(ctx); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-tt.Complete():
-	case <-ctx.Done():
-		t.Fatalf("seeder has %d of %d bytes after verifying", tt.BytesCompleted(), tt.Length())
-	}
-	return c, fmt.Sprintf("127.0.0.1:%d", c.Port())
+	return c, tt
 }
 
 // Leech starts a client on 127.0.0.1 with st as its storage and adds the swarm's torrent with
