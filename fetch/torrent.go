@@ -57,6 +57,11 @@ type Torrent struct {
 	// kernel sends for every entry of a directory listing, takes no client lock. All false
 	// while dormant.
 	verified []atomic.Bool
+	// mirrorMu makes reading pieces' states from anacrolix and storing them in verified one
+	// step, for the mirror and Verify: else one could store a state read before the other's
+	// read over what the other stored (a piece of zeros read complete before its hash failed,
+	// stored after Verify had stored it incomplete).
+	mirrorMu sync.Mutex
 	// heads holds every open read head (*head → struct{}), for Client.Active.
 	heads sync.Map
 	// evicted counts the bytes the storage evicted.
@@ -554,15 +559,19 @@ func (c *Client) waitInfo(ctx context.Context, t *torrent.Torrent, peers []torre
 func (t *Torrent) mirrorVerified() {
 	sub := t.t.SubscribePieceStateChanges()
 	t.stopMirror = sub.Close // its Values close once the subscription has stopped
+	t.mirrorMu.Lock()
 	for p := range t.verified {
 		t.verified[p].Store(t.t.PieceState(p).Complete)
 	}
+	t.mirrorMu.Unlock()
 	t.goroutines.Add(1)
 	go func() {
 		defer t.goroutines.Done()
 		for ch := range sub.Values {
+			t.mirrorMu.Lock()
 			complete := t.t.PieceState(ch.Index).Complete
 			t.verified[ch.Index].Store(complete)
+			t.mirrorMu.Unlock()
 			if complete {
 				t.obs.Saw(StepPiece)
 			}
@@ -883,6 +892,8 @@ func (t *Torrent) Verify(ctx context.Context) error {
 		return ErrDormant
 	}
 	err := t.t.VerifyDataContext(ctx)
+	t.mirrorMu.Lock()
+	defer t.mirrorMu.Unlock()
 	for p := range t.verified {
 		t.verified[p].Store(t.t.PieceState(p).Complete)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
@@ -198,6 +199,11 @@ func (s *Swarm) StartFromDir(t testing.TB, dir string) (*fetch.Client, *fetch.To
 	return s.startVerified(t, fetch.Config{Storage: storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
 		PieceCompletion: storage.NewMapPieceCompletion(),
+		// Without part files, as `torrentfs seed` (author.NewLocalStorage): with them, the
+		// file storage marks every piece of a file of full size complete when it opens it,
+		// unhashed, and the seeder holds pieces that fail their hash until it has verified
+		// them (and renames the file to .part at the first failure).
+		UsePartFiles: g.Some(false),
 	})})
 }
 

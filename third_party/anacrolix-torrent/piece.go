@@ -241,7 +241,9 @@ func (p *Piece) VerifyDataContext(ctx context.Context) error {
 	//log.Printf("target: %d", target)
 	for {
 		locker.RLock()
-		done := p.numVerifies >= target
+		// Not before the result is recorded: pieceHashed counts the hash, then unlocks the
+		// client while the storage marks the piece, and sets its completion after that.
+		done := p.numVerifies >= target && !p.marking
 		//log.Printf("got %d verifies", p.numVerifies)
 		numVerifiesChanged := p.numVerifiesCond.Signaled()
 		locker.RUnlock()

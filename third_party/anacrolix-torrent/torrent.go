@@ -2857,6 +2857,7 @@ func (t *Torrent) pieceHashed(piece pieceIndex, passed bool, hashIoErr error) {
 	defer func() {
 		p.marking = false
 		t.deferPublishPieceStateChange(piece)
+		p.numVerifiesCond.Broadcast() // VerifyDataContext waits for the marking to end too
 	}()
 
 	if passed {
