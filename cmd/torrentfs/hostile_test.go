@@ -44,6 +44,7 @@ const (
 	idle                             // handshakes, then says nothing (the connection flood)
 	requestFlood                     // asks for thousands of chunks without reading them
 	controlName                      // names itself with 60 KiB of terminal controls, then idles
+	badShared                        // serves every other chunk, some with wrong bytes, rejects the rest (BEP 6)
 )
 
 // chunkSize is the block size every client uses, anacrolix included.
@@ -313,6 +314,25 @@ func (h *hostile) play(c net.Conn) error {
 		case claimsIgnore:
 			h.rejected.Add(1)
 			continue
+		case badShared:
+			// The odd chunks of the torrent only, so that no piece comes from it alone:
+			// only smart banning can find it. One in two of those is wrong.
+			if (off/chunkSize)%2 == 0 {
+				h.rejected.Add(1)
+				if fast {
+					if err := send(pp.Message{Type: pp.Reject, Index: m.Index, Begin: m.Begin, Length: m.Length}); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if (off/chunkSize)%4 == 1 {
+				chunk = bytes.Clone(chunk)
+				chunk[0] ^= 0xff
+				h.spoilt.Add(1)
+			} else {
+				h.served.Add(1)
+			}
 		case claimsReject:
 			h.rejected.Add(1)
 			if fast {
@@ -471,6 +491,15 @@ func TestHostilePeers(t *testing.T) {
 			}
 		}},
 		{"bad chunks, honest seeder after the ban", badChunks, true, func(t *testing.T, h *hostile, m *proc) {}},
+		// Every piece it sends blocks of has blocks from the honest seeder too: a piece that
+		// fails has two peers, and anacrolix bans neither for it; smart banning, once the
+		// piece passes, finds the blocks that differ (anacrolix patch 90 hashes them only
+		// when the piece fails).
+		{"bad chunks among good ones, shared pieces", badShared, false, func(t *testing.T, h *hostile, m *proc) {
+			if h.spoilt.Load() == 0 {
+				t.Errorf("the mount asked the bad peer for nothing it spoilt (%d requests)", h.requests.Load())
+			}
+		}},
 		{"stall mid-piece", stallMidway, false, func(t *testing.T, h *hostile, m *proc) {
 			if h.rejected.Load() == 0 {
 				t.Errorf("the stalling peer left no request unanswered (%d requests)", h.requests.Load())
@@ -530,7 +559,7 @@ func TestHostilePeers(t *testing.T) {
 			if !bytes.Equal(got, data) {
 				t.Fatalf("read %d bytes that differ from the source's %d", len(got), len(data))
 			}
-			if tc.how == badChunks {
+			if tc.how == badChunks || tc.how == badShared {
 				// A piece the bad peer sent alone fails and bans it; one it sent blocks of
 				// with the honest seeder fails, and once it passes, smart banning finds its
 				// blocks.

@@ -562,7 +562,8 @@ func (p *Peer) decPeakRequests() {
 
 func (p *Peer) recordBlockForSmartBan(req RequestIndex, blockData []byte) {
 	if p.bannableAddr.Ok {
-		p.t.smartBanCache.RecordBlock(p.bannableAddr.Value, req, blockData)
+		// torrentfs: the peer only; the block is hashed if its piece fails (smartBanFill).
+		p.t.smartBanCache.RecordPeer(p.bannableAddr.Value, req)
 	}
 }
 

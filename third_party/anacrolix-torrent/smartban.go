@@ -39,7 +39,10 @@ type blockCheckingWriter struct {
 	cache        *smartBanCache
 	requestIndex RequestIndex
 	// Peers that didn't match blocks written now.
-	badPeers    map[bannableAddr]struct{}
+	badPeers map[bannableAddr]struct{}
+	// torrentfs: fill gives the blocks' records without a hash the hash of the blocks written
+	// (smartban.Cache.FillBlock) instead of checking them.
+	fill        bool
 	chunkBuffer []byte
 	bufferUsed  int
 }
@@ -56,6 +59,11 @@ func (me *blockCheckingWriter) checkBufferedBlock() {
 }
 
 func (me *blockCheckingWriter) checkBlock(b []byte) {
+	if me.fill {
+		me.cache.FillBlock(me.requestIndex, b)
+		me.requestIndex++
+		return
+	}
 	for _, peer := range me.cache.CheckBlock(me.requestIndex, b) {
 		g.MakeMapIfNil(&me.badPeers)
 		me.badPeers[peer] = struct{}{}

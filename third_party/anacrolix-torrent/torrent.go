@@ -1495,6 +1495,29 @@ func (t *Torrent) smartBanPiece(piece pieceIndex) map[bannableAddr]struct{} {
 	return w.badPeers
 }
 
+// torrentfs: smartBanFill hashes the blocks of piece, which failed its hash, for their records
+// made without a hash (smartban.Cache.RecordPeer): the stored bytes are still the ones their
+// peers sent, and the piece's blocks are fetched again, so this is the last chance to know what
+// each peer sent. A piece that passes never needs its blocks' hashes: smart banning checks the
+// earlier records of a piece that failed against it. Upstream hashed every block as it came
+// (an xxhash of every chunk, 4-5% of a cold stream's CPU). A read that fails leaves the records
+// without a hash, and those blame no one.
+func (t *Torrent) smartBanFill(piece pieceIndex) {
+	blocks := iterRange(t.pieceRequestIndexBegin(piece), t.pieceRequestIndexBegin(piece+1))
+	if !t.smartBanCache.HasUnknownForBlocks(blocks) {
+		return
+	}
+	w := t.getBlockCheckingWriterForPiece(piece)
+	w.fill = true
+	defer t.putChunkBuffer(w.chunkBuffer)
+	written, err := t.piece(piece).Storage().WriteTo(&w)
+	t.countBytesHashed(written)
+	if err != nil {
+		return
+	}
+	w.Flush()
+}
+
 func (t *Torrent) haveAnyPieces() bool {
 	return !t._completedPieces.IsEmpty()
 }
@@ -3082,6 +3105,9 @@ func (t *Torrent) finishHash(index pieceIndex) {
 	// Do we really need to spell out that it's a copy error? If it's a failure to hash the hash
 	// will just be wrong.
 	correct, failedPeers, copyErr := t.hashPiece(index)
+	if !correct && (copyErr == nil || copyErr == io.EOF) {
+		t.smartBanFill(index)
+	}
 	t.storageLock.RUnlock()
 	level := slog.LevelDebug
 	switch copyErr {

@@ -23,6 +23,9 @@ type Block[Key any] struct {
 type peerAndHash[Peer, Hash any] struct {
 	Peer Peer
 	Hash Hash
+	// torrentfs: Known is false for a block recorded without its hash (RecordPeer) until
+	// FillBlock gives it the hash of the bytes stored for it.
+	Known bool
 }
 
 func (me *Cache[Peer, BlockKey, Hash]) Init() {
@@ -34,8 +37,62 @@ func (me *Cache[Peer, BlockKey, Hash]) RecordBlock(peer Peer, key BlockKey, data
 	me.lock.Lock()
 	defer me.lock.Unlock()
 	peers := me.blocks[key]
-	peers = append(peers, peerAndHash[Peer, Hash]{peer, hash})
+	peers = append(peers, peerAndHash[Peer, Hash]{peer, hash, true})
 	me.blocks[key] = peers
+}
+
+// torrentfs: RecordPeer records that peer sent the block at key, which was stored, without
+// hashing it: a block is hashed (FillBlock) only if its piece fails, when its stored bytes are
+// still the ones peer sent. A record without a hash stands for the bytes stored now; CheckBlock
+// blames none of them, as the stored bytes are the ones it checks.
+func (me *Cache[Peer, BlockKey, Hash]) RecordPeer(peer Peer, key BlockKey) {
+	me.lock.Lock()
+	defer me.lock.Unlock()
+	me.blocks[key] = append(me.blocks[key], peerAndHash[Peer, Hash]{Peer: peer})
+}
+
+// torrentfs: FillBlock gives the block at key's latest record without a hash the hash of data,
+// the bytes stored for it, and forgets its other records without one: those are of writes that
+// were replaced (a write that failed), whose bytes are not known.
+func (me *Cache[Peer, BlockKey, Hash]) FillBlock(key BlockKey, data []byte) {
+	me.lock.Lock()
+	defer me.lock.Unlock()
+	items := me.blocks[key]
+	last := -1
+	for i, item := range items {
+		if !item.Known {
+			last = i
+		}
+	}
+	if last < 0 {
+		return
+	}
+	items[last].Hash, items[last].Known = me.Hash(data), true
+	kept := items[:0]
+	for _, item := range items {
+		if item.Known {
+			kept = append(kept, item)
+		}
+	}
+	me.blocks[key] = kept
+}
+
+// torrentfs: HasUnknownForBlocks reports whether a block in the sequence has a record without
+// its hash.
+func (me *Cache[Peer, BlockKey, Hash]) HasUnknownForBlocks(seq iter.Seq[BlockKey]) bool {
+	me.lock.RLock()
+	defer me.lock.RUnlock()
+	if len(me.blocks) == 0 {
+		return false
+	}
+	for key := range seq {
+		for _, item := range me.blocks[key] {
+			if !item.Known {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (me *Cache[Peer, BlockKey, Hash]) CheckBlock(key BlockKey, data []byte) (bad []Peer) {
@@ -43,7 +100,8 @@ func (me *Cache[Peer, BlockKey, Hash]) CheckBlock(key BlockKey, data []byte) (ba
 	me.lock.RLock()
 	defer me.lock.RUnlock()
 	for _, item := range me.blocks[key] {
-		if item.Hash != correct {
+		// torrentfs: a record without a hash is of the bytes stored now, the ones checked.
+		if item.Known && item.Hash != correct {
 			bad = append(bad, item.Peer)
 		}
 	}
@@ -98,7 +156,9 @@ func (me *Cache[Peer, BlockKey, Hash]) SeveralPeersForBlocks(seq iter.Seq[BlockK
 }
 
 // torrentfs: HashesDifferForBlocks reports whether a block in the sequence was recorded with
-// two hashes or more: two peers, or one peer twice, sent different bytes for it.
+// two hashes or more: two peers, or one peer twice, sent different bytes for it. A record
+// without a hash (RecordPeer) is of the bytes stored now, and differs from a known hash only
+// if they differ: CheckBlock finds that; it is not counted here.
 func (me *Cache[Peer, BlockKey, Hash]) HashesDifferForBlocks(seq iter.Seq[BlockKey]) bool {
 	me.lock.RLock()
 	defer me.lock.RUnlock()
@@ -106,9 +166,14 @@ func (me *Cache[Peer, BlockKey, Hash]) HashesDifferForBlocks(seq iter.Seq[BlockK
 		return false
 	}
 	for key := range seq {
-		items := me.blocks[key]
-		for _, item := range items[min(len(items), 1):] {
-			if item.Hash != items[0].Hash {
+		var first g.Option[Hash]
+		for _, item := range me.blocks[key] {
+			if !item.Known {
+				continue
+			}
+			if !first.Ok {
+				first.Set(item.Hash)
+			} else if item.Hash != first.Value {
 				return true
 			}
 		}
