@@ -320,12 +320,33 @@ func (t *Torrent) webseedLeaves(i pieceIndex) bool {
 	if t.peerConnCanGive(i) {
 		return true
 	}
+	if wait := t.webseedPrefetchWaitLeft(i); wait > 0 {
+		t.cl.webseedPlanBy(time.Now().Add(wait))
+		return true
+	}
 	left, recheck := t.sharerWaitLeft(i)
 	if left <= 0 {
 		return false
 	}
 	t.cl.webseedPlanBy(time.Now().Add(recheck))
 	return true
+}
+
+// torrentfs: webseedPrefetchWait is how long after its info a torrent with trackers waits for
+// the peers they name before it asks web seeds for a piece only a prefetch wants. Hosts that
+// start together (a fleet with `--prefetch all`) each asked the web seed for its first 25
+// slices, 100 MiB, before any peer was connected to share them out with (the sharer rule
+// of requesting.go), and finished the pieces those requests had begun when they were
+// cancelled; a read's pieces do not wait.
+const webseedPrefetchWait = time.Second
+
+// torrentfs: webseedPrefetchWaitLeft returns how much longer web seeds should wait before
+// they are asked for piece i (webseedPrefetchWait), or 0.
+func (t *Torrent) webseedPrefetchWaitLeft(i pieceIndex) time.Duration {
+	if len(t.trackerAnnouncers) == 0 || t.piece(i).purePriority() >= PiecePriorityReadahead {
+		return 0
+	}
+	return webseedPrefetchWait - time.Since(t.gotInfoAt)
 }
 
 // torrentfs: webseedPeerStall is how long a peer may be expected to send chunks without
