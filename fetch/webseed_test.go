@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,4 +107,99 @@ func TestPrefetchAllTakesPeersPiecesBesideWebSeed(t *testing.T) {
 	if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
 		t.Fatal("bytes differ from the source")
 	}
+}
+
+// TestPrefetchingPeersSplitWebSeedFromTheStart is issue #25's fleet with `--prefetch all` and
+// a web seed as the only origin, at its start, with two real clients on loopback: A and B
+// are added at once, each naming the other, and prefetch the whole torrent. The web seed
+// (httptest, 8 MiB/s shared by its requests) counts what it sends. Before anacrolix patch 85
+// each asked the web seed for every slice before the other was connected (nobody to share
+// the pieces out with, patch 35), and the web seed sent two copies; the same happens in a
+// fleet of hosts that start together, whose tracker names the peers a moment after the
+// prefetch begins. Now a piece only a prefetch wants waits a second for the peers, and a
+// peer counts as a sharer for 2 s after its handshake, so A and B split the torrent.
+func TestPrefetchingPeersSplitWebSeedFromTheStart(t *testing.T) {
+	const pieces = 128
+	data := fetchtest.Payload(pieces*pieceLen, 12)
+	s := fetchtest.NewSwarm(t, "file.bin", []fetchtest.File{{Data: data}}, pieceLen)
+
+	// 16 KiB per tick of 2 ms: 8 MiB/s, one copy a second, shared by every request.
+	tick := time.NewTicker(2 * time.Millisecond)
+	t.Cleanup(tick.Stop)
+	var sent atomic.Int64
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(&pacedWriter{ResponseWriter: w, ctx: r.Context(), tick: tick.C, sent: &sent}, r, "file.bin", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(ws.Close)
+
+	mi, err := metainfo.LoadFromFile(s.TorrentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi.UrlList = []string{ws.URL + "/file.bin"}
+	withSeed := filepath.Join(t.TempDir(), "webseed.torrent")
+	if err := os.WriteFile(withSeed, bencode.MustMarshal(mi), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var cs [2]*fetch.Client
+	for i := range cs {
+		st := newCache(t)
+		t.Cleanup(func() { st.Close() })
+		cs[i] = fetchtest.NewClient(t, fetch.Config{Storage: st, Prefetch: fetch.PrefetchAll})
+	}
+	var ts [2]*fetch.Torrent
+	for i, c := range cs {
+		other := fmt.Sprintf("127.0.0.1:%d", cs[1-i].Port())
+		if ts[i], err = c.Add(ctx, withSeed, fetch.AddOptions{Peers: []string{other}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tt := range ts {
+		select {
+		case <-tt.Complete():
+		case <-ctx.Done():
+			t.Fatalf("client %d has %d of %d bytes a minute in", i, tt.BytesCompleted(), len(data))
+		}
+		h := open(t, tt, 0)
+		if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
+			t.Fatalf("client %d: bytes differ from the source", i)
+		}
+		h.Close()
+	}
+	// One copy, and what a cut request had on its way; two before patch 85.
+	copies := float64(sent.Load()) / float64(len(data))
+	t.Logf("the web seed sent %.2f copies", copies)
+	if copies > 1.4 {
+		t.Fatalf("the web seed sent %.2f copies to two peers that prefetch together; want at most 1.4", copies)
+	}
+}
+
+// pacedWriter writes a response 16 KiB per tick, and counts what it wrote.
+type pacedWriter struct {
+	http.ResponseWriter
+	ctx  context.Context
+	tick <-chan time.Time
+	sent *atomic.Int64
+}
+
+func (w *pacedWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		select {
+		case <-w.tick:
+		case <-w.ctx.Done():
+			return n, w.ctx.Err()
+		}
+		k, err := w.ResponseWriter.Write(p[:min(len(p), 16<<10)])
+		n += k
+		w.sent.Add(int64(k))
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }

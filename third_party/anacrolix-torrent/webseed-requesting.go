@@ -332,8 +332,8 @@ func (t *Torrent) webseedLeaves(i pieceIndex) bool {
 	return true
 }
 
-// torrentfs: webseedPrefetchWait is how long after its info a torrent with trackers waits for
-// the peers they name before it asks web seeds for a piece only a prefetch wants. Hosts that
+// torrentfs: webseedPrefetchWait is how long after its info a torrent with trackers or peers
+// to dial waits for them before it asks web seeds for a piece only a prefetch wants. Hosts that
 // start together (a fleet with `--prefetch all`) each asked the web seed for its first 25
 // slices, 100 MiB, before any peer was connected to share them out with (the sharer rule
 // of requesting.go), and finished the pieces those requests had begun when they were
@@ -343,8 +343,11 @@ const webseedPrefetchWait = time.Second
 // torrentfs: webseedPrefetchWaitLeft returns how much longer web seeds should wait before
 // they are asked for piece i (webseedPrefetchWait), or 0.
 func (t *Torrent) webseedPrefetchWaitLeft(i pieceIndex) time.Duration {
-	if len(t.trackerAnnouncers) == 0 || t.piece(i).purePriority() >= PiecePriorityReadahead {
+	if t.piece(i).purePriority() >= PiecePriorityReadahead {
 		return 0
+	}
+	if len(t.trackerAnnouncers) == 0 && t.peers.Len() == 0 && len(t.halfOpen) == 0 && len(t.conns) == 0 {
+		return 0 // nobody to wait for: a web seed alone
 	}
 	return webseedPrefetchWait - time.Since(t.gotInfoAt)
 }
