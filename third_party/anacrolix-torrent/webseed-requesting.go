@@ -169,6 +169,7 @@ func (cl *Client) updateWebseedRequests() {
 
 	heap.Init(aprioriHeap)
 	var plan webseedRequestPlan
+	var prefetching map[webseedHostKeyHandle]int
 	// Could also return early here if all known costKeys are fully assigned.
 	for aprioriHeap.Len() > 0 {
 		elem := heap.Pop(aprioriHeap)
@@ -184,6 +185,14 @@ func (cl *Client) updateWebseedRequests() {
 		panicif.True(elem.t.closed.IsSet())
 		if len(plan.byCost[costKey]) >= webseedHostRequestConcurrency {
 			continue
+		}
+		// torrentfs: webseedPrefetchConcurrency.
+		if elem.priority < PiecePriorityReadahead && len(elem.t.conns) > 0 {
+			if prefetching[costKey] >= webseedPrefetchConcurrency {
+				continue
+			}
+			g.MakeMapIfNil(&prefetching)
+			prefetching[costKey]++
 		}
 		g.MakeMapIfNil(&plan.byCost)
 		requestKey := elem.webseedUniqueRequestKey
@@ -331,6 +340,14 @@ func (t *Torrent) webseedLeaves(i pieceIndex) bool {
 	t.cl.webseedPlanBy(time.Now().Add(recheck))
 	return true
 }
+
+// torrentfs: webseedPrefetchConcurrency bounds the requests to one web seed host at once for
+// pieces only a prefetch wants, while the torrent has peers: up to webseedHostRequestConcurrency
+// (25) pieces side by side at a host's share of the seed took seconds each, so a host that
+// fetched its share of a prefetch (the sharer rule, requesting.go) announced none for over
+// sourceAge, its peers stopped counting it as a sharer, and took its pieces from the seed
+// too. A torrent alone keeps the 25 (a distant server fills its link with more requests).
+const webseedPrefetchConcurrency = 4
 
 // torrentfs: webseedPrefetchWait is how long after its info a torrent with trackers or peers
 // to dial waits for them before it asks web seeds for a piece only a prefetch wants. Hosts that
