@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,5 +109,190 @@ func TestPrefetchAllTakesPeersPiecesBesideWebSeed(t *testing.T) {
 	defer h.Close()
 	if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
 		t.Fatal("bytes differ from the source")
+	}
+}
+
+// TestPrefetchingPeersSplitWebSeedFromTheStart is issue #25's fleet with `--prefetch all` and
+// a web seed as the only origin, at its start, with two real clients on loopback: A and B
+// are added at once, each naming the other, and prefetch the whole torrent. The web seed
+// (httptest, 8 MiB/s shared by its requests) counts what it sends. Before anacrolix patch 85
+// each asked the web seed for every slice before the other was connected (nobody to share
+// the pieces out with, patch 35), and the web seed sent two copies; the same happens in a
+// fleet of hosts that start together, whose tracker names the peers a moment after the
+// prefetch begins. Now a piece only a prefetch wants waits a second for the peers, and a
+// peer counts as a sharer for 2 s after its handshake, so A and B split the torrent.
+func TestPrefetchingPeersSplitWebSeedFromTheStart(t *testing.T) {
+	const pieces = 128
+	data := fetchtest.Payload(pieces*pieceLen, 12)
+	s := fetchtest.NewSwarm(t, "file.bin", []fetchtest.File{{Data: data}}, pieceLen)
+
+	// 16 KiB per tick of 2 ms: 8 MiB/s, one copy a second, shared by every request.
+	tick := time.NewTicker(2 * time.Millisecond)
+	t.Cleanup(tick.Stop)
+	var sent atomic.Int64
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(&pacedWriter{ResponseWriter: w, ctx: r.Context(), tick: tick.C, sent: &sent}, r, "file.bin", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(ws.Close)
+
+	mi, err := metainfo.LoadFromFile(s.TorrentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi.UrlList = []string{ws.URL + "/file.bin"}
+	withSeed := filepath.Join(t.TempDir(), "webseed.torrent")
+	if err := os.WriteFile(withSeed, bencode.MustMarshal(mi), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var cs [2]*fetch.Client
+	for i := range cs {
+		st := newCache(t)
+		t.Cleanup(func() { st.Close() })
+		cs[i] = fetchtest.NewClient(t, fetch.Config{Storage: st, Prefetch: fetch.PrefetchAll})
+	}
+	var ts [2]*fetch.Torrent
+	for i, c := range cs {
+		other := fmt.Sprintf("127.0.0.1:%d", cs[1-i].Port())
+		if ts[i], err = c.Add(ctx, withSeed, fetch.AddOptions{Peers: []string{other}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, tt := range ts {
+		select {
+		case <-tt.Complete():
+		case <-ctx.Done():
+			t.Fatalf("client %d has %d of %d bytes a minute in", i, tt.BytesCompleted(), len(data))
+		}
+		h := open(t, tt, 0)
+		if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
+			t.Fatalf("client %d: bytes differ from the source", i)
+		}
+		h.Close()
+	}
+	// One copy, and what a cut request had on its way; two before patch 85.
+	copies := float64(sent.Load()) / float64(len(data))
+	t.Logf("the web seed sent %.2f copies", copies)
+	if copies > 1.4 {
+		t.Fatalf("the web seed sent %.2f copies to two peers that prefetch together; want at most 1.4", copies)
+	}
+}
+
+// pacedWriter writes a response 16 KiB per tick, and counts what it wrote.
+type pacedWriter struct {
+	http.ResponseWriter
+	ctx  context.Context
+	tick <-chan time.Time
+	sent *atomic.Int64
+}
+
+func (w *pacedWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		select {
+		case <-w.tick:
+		case <-w.ctx.Done():
+			return n, w.ctx.Err()
+		}
+		k, err := w.ResponseWriter.Write(p[:min(len(p), 16<<10)])
+		n += k
+		w.sent.Add(int64(k))
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// TestPrefetchKeepsFewWebSeedRequestsWhilePeersShare is anacrolix patch 86: two clients on
+// loopback that name each other prefetch a torrent whose web seed holds its answers until
+// the test lets it, each from its own path of the server so their requests can be told
+// apart. Once the peers share, a web seed host gets at most 4 requests at once from a client
+// for pieces only a prefetch wants. Before the patch each client opened 25 (anacrolix's
+// webseedHostRequestConcurrency), one piece each: in a fleet, pieces side by side at a
+// host's share of nginx took seconds each, the host announced none for over 2 s, its peers
+// stopped counting it as a sharer and took its pieces from nginx too (issue #25).
+func TestPrefetchKeepsFewWebSeedRequestsWhilePeersShare(t *testing.T) {
+	// A web seed request runs within one 4 MiB slice of the torrent, one at a time per
+	// slice: 12 slices, 1 MiB pieces, so each client's share (pieces the rendezvous gives
+	// it) lies in most of them.
+	const piece, pieces = 1 << 20, 48
+	data := fetchtest.Payload(pieces*piece, 13)
+	s := fetchtest.NewSwarm(t, "file.bin", []fetchtest.File{{Data: data}}, piece)
+
+	release := make(chan struct{})
+	var once sync.Once
+	releaseSeed := func() { once.Do(func() { close(release) }) }
+	var mu sync.Mutex
+	inFlight := map[string]int{}
+	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
+		mu.Lock()
+		inFlight[who]++
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight[who]--
+			mu.Unlock()
+		}()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		http.ServeContent(w, r, "file.bin", time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(ws.Close)
+	t.Cleanup(releaseSeed) // before ws.Close: its handlers must return
+
+	mi, err := metainfo.LoadFromFile(s.TorrentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	names := [2]string{"a", "b"}
+	var cs [2]*fetch.Client
+	for i := range cs {
+		st := newCache(t)
+		t.Cleanup(func() { st.Close() })
+		cs[i] = fetchtest.NewClient(t, fetch.Config{Storage: st, Prefetch: fetch.PrefetchAll})
+	}
+	var ts [2]*fetch.Torrent
+	for i, c := range cs {
+		mi.UrlList = []string{ws.URL + "/" + names[i] + "/file.bin"}
+		path := filepath.Join(t.TempDir(), "webseed.torrent")
+		if err := os.WriteFile(path, bencode.MustMarshal(mi), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if ts[i], err = c.Add(ctx, path, fetch.AddOptions{Peers: []string{fmt.Sprintf("127.0.0.1:%d", cs[1-i].Port())}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A client added before its peer may ask the web seed for more while it is alone; once
+	// they are connected, the next plan keeps 4 of those requests and cuts the rest.
+	waitUntil(t, "the clients connected to each other", func() bool {
+		return ts[0].Stats().Peers == 1 && ts[1].Stats().Peers == 1
+	})
+	waitUntil(t, "at most 4 requests open at the web seed from each client, while they share", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return inFlight["a"] > 0 && inFlight["a"] <= 4 && inFlight["b"] > 0 && inFlight["b"] <= 4
+	})
+	releaseSeed()
+	for i, tt := range ts {
+		select {
+		case <-tt.Complete():
+		case <-ctx.Done():
+			t.Fatalf("client %s has %d of %d bytes a minute in", names[i], tt.BytesCompleted(), len(data))
+		}
+		h := open(t, tt, 0)
+		if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
+			t.Fatalf("client %s: bytes differ from the source", names[i])
+		}
+		h.Close()
 	}
 }

@@ -41,6 +41,7 @@ var (
 	benchFleetTimeline = flag.Bool("bench-fleet-timeline", false, "print, every second of the fleet part's runs (the aria2 fleet's too), what the origin sent, what each host received and sent, what the origin's socket to each host sent and held queued, and what each mount had read (a stall shows)")
 	benchFleetBefore   = flag.String("bench-fleet-before", "", "also run the fleet part's mounts with torrentfs built at this git revision")
 	benchFleetProfiles = flag.String("bench-fleet-profiles", "", "write each fleet mount's pprof CPU profile (TORRENTFS_CPUPROFILE) into this directory, as HOST-RUN.pprof")
+	benchFleetNginxLog = flag.String("bench-fleet-nginx-log", "", "write the nginx origin's access log of each fleet run into this directory, as run-N.log: the end time, the host, the range asked, the bytes sent and the request's time (what the origin sent each host, and when)")
 	benchFleetArgs     = flag.String("bench-fleet-mount-args", "", "more arguments for every mount of the fleet part, space-separated (e.g. \"--prefetch all\")")
 )
 
@@ -186,15 +187,16 @@ func (f *benchFleet) mixed(hosts []*testnet.Host, bins []struct{ label, bin stri
 
 // benchFleet is the fleet part's network, file and torrent.
 type benchFleet struct {
-	r         *benchRun
-	n         *testnet.Network
-	origin    *testnet.Host
-	src, name string // the origin's directory and the file's name
-	base      string // the torrent, naming no tracker yet
-	size      int64
-	rate      int64
-	sums      [][sha1.Size]byte // of each fleetBlock of the file
-	mountRuns int               // fleets of mounts run so far, naming their profiles
+	r          *benchRun
+	n          *testnet.Network
+	origin     *testnet.Host
+	src, name  string // the origin's directory and the file's name
+	base       string // the torrent, naming no tracker yet
+	size       int64
+	rate       int64
+	sums       [][sha1.Size]byte // of each fleetBlock of the file
+	mountRuns  int               // fleets of mounts run so far, naming their profiles
+	originRuns int               // runs against an origin so far, naming nginx's access logs
 }
 
 // fleetResult is one run's each host's time, sorted, and what the origin sent; in a run of
@@ -233,7 +235,14 @@ func (f *benchFleet) against(origin string, fn func(tor, trackerURL string, ih m
 	webSeed := ""
 	if origin == "nginx" {
 		var port int
-		port, p = nginxIn(r.b, f.origin, f.origin.IPv4.String(), f.src, "")
+		server := ""
+		if *benchFleetNginxLog != "" {
+			f.originRuns++
+			log := filepath.Join(*benchFleetNginxLog, fmt.Sprintf("run-%d.log", f.originRuns))
+			server = fmt.Sprintf("access_log %s fleet;", log)
+			r.progress("  nginx's access log: %s", log)
+		}
+		port, p = nginxIn(r.b, f.origin, f.origin.IPv4.String(), f.src, server)
 		webSeed = fmt.Sprintf("http://%s/", net.JoinHostPort(f.origin.IPv4.String(), strconv.Itoa(port)))
 	}
 	tor, ih, trackerURL, stopTracker := f.torrent(webSeed)

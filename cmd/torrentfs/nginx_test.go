@@ -42,6 +42,7 @@ events { worker_connections 1024; }
 http {
 	access_log off;
 	log_format ranges '$http_range $status $body_bytes_sent "$request" $http_user_agent';
+	log_format fleet '$msec $remote_addr $request_time $status $body_bytes_sent $http_range';
 	client_body_temp_path %[1]s/body;
 	proxy_temp_path %[1]s/proxy;
 	fastcgi_temp_path %[1]s/fastcgi;

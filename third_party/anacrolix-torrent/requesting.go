@@ -399,7 +399,12 @@ func (t *Torrent) pieceSharer(i pieceIndex) (sharer *PeerConn, qualifies time.Du
 // a prefetch wants i), and, if it chokes us, its chokeGrace ends.
 func (c *PeerConn) sharerQualifies(i, window pieceIndex, background bool, now time.Time) time.Duration {
 	q := sourceAge - now.Sub(c.lastFirstHave)
-	if !background {
+	if background {
+		// torrentfs: a peer new to us has had no time to announce what it fetches: it
+		// counts for sourceAge after its handshake. Hosts that start together all fetch
+		// from the seed, and none was seen to yet, so each asked it for every piece.
+		q = max(q, sourceAge-now.Sub(c.completedHandshake))
+	} else {
 		q = min(q, c.sharerNearLeft(i, window, now))
 	}
 	if c.peerChoking {

@@ -195,8 +195,10 @@ type Torrent struct {
 	// requests to seeds at seedShareDue, when such a piece may be asked of them.
 	seedShareSince  map[pieceIndex]time.Time
 	seedShareUrgent map[pieceIndex]time.Time
-	seedShareTimer  *time.Timer
-	seedShareDue    time.Time
+	// torrentfs: when the info came, for webseedPrefetchWait.
+	gotInfoAt      time.Time
+	seedShareTimer *time.Timer
+	seedShareDue   time.Time
 
 	// Last active PeerConn request for each chunk.
 	requestState map[RequestIndex]requestState
@@ -617,6 +619,7 @@ func (t *Torrent) onSetInfo() {
 		t.queueInitialPieceCheck(i)
 	}
 	t.cl.event.Broadcast()
+	t.gotInfoAt = time.Now() // torrentfs
 	close(t.gotMetainfoC)
 	t.updateWantPeersEvent()
 	t.requestState = make(map[RequestIndex]requestState)

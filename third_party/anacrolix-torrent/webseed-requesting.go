@@ -169,6 +169,7 @@ func (cl *Client) updateWebseedRequests() {
 
 	heap.Init(aprioriHeap)
 	var plan webseedRequestPlan
+	var prefetching map[webseedHostKeyHandle]int
 	// Could also return early here if all known costKeys are fully assigned.
 	for aprioriHeap.Len() > 0 {
 		elem := heap.Pop(aprioriHeap)
@@ -184,6 +185,14 @@ func (cl *Client) updateWebseedRequests() {
 		panicif.True(elem.t.closed.IsSet())
 		if len(plan.byCost[costKey]) >= webseedHostRequestConcurrency {
 			continue
+		}
+		// torrentfs: webseedPrefetchConcurrency.
+		if elem.priority < PiecePriorityReadahead && len(elem.t.conns) > 0 {
+			if prefetching[costKey] >= webseedPrefetchConcurrency {
+				continue
+			}
+			g.MakeMapIfNil(&prefetching)
+			prefetching[costKey]++
 		}
 		g.MakeMapIfNil(&plan.byCost)
 		requestKey := elem.webseedUniqueRequestKey
@@ -320,12 +329,44 @@ func (t *Torrent) webseedLeaves(i pieceIndex) bool {
 	if t.peerConnCanGive(i) {
 		return true
 	}
+	if wait := t.webseedPrefetchWaitLeft(i); wait > 0 {
+		t.cl.webseedPlanBy(time.Now().Add(wait))
+		return true
+	}
 	left, recheck := t.sharerWaitLeft(i)
 	if left <= 0 {
 		return false
 	}
 	t.cl.webseedPlanBy(time.Now().Add(recheck))
 	return true
+}
+
+// torrentfs: webseedPrefetchConcurrency bounds the requests to one web seed host at once for
+// pieces only a prefetch wants, while the torrent has peers: up to webseedHostRequestConcurrency
+// (25) pieces side by side at a host's share of the seed took seconds each, so a host that
+// fetched its share of a prefetch (the sharer rule, requesting.go) announced none for over
+// sourceAge, its peers stopped counting it as a sharer, and took its pieces from the seed
+// too. A torrent alone keeps the 25 (a distant server fills its link with more requests).
+const webseedPrefetchConcurrency = 4
+
+// torrentfs: webseedPrefetchWait is how long after its info a torrent with trackers or peers
+// to dial waits for them before it asks web seeds for a piece only a prefetch wants. Hosts that
+// start together (a fleet with `--prefetch all`) each asked the web seed for its first 25
+// slices, 100 MiB, before any peer was connected to share them out with (the sharer rule
+// of requesting.go), and finished the pieces those requests had begun when they were
+// cancelled; a read's pieces do not wait.
+const webseedPrefetchWait = time.Second
+
+// torrentfs: webseedPrefetchWaitLeft returns how much longer web seeds should wait before
+// they are asked for piece i (webseedPrefetchWait), or 0.
+func (t *Torrent) webseedPrefetchWaitLeft(i pieceIndex) time.Duration {
+	if t.piece(i).purePriority() >= PiecePriorityReadahead {
+		return 0
+	}
+	if len(t.trackerAnnouncers) == 0 && t.peers.Len() == 0 && len(t.halfOpen) == 0 && len(t.conns) == 0 {
+		return 0 // nobody to wait for: a web seed alone
+	}
+	return webseedPrefetchWait - time.Since(t.gotInfoAt)
 }
 
 // torrentfs: webseedPeerStall is how long a peer may be expected to send chunks without
