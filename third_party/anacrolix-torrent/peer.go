@@ -431,8 +431,6 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 	err = func() error {
 		cl.unlock()
 		defer cl.lock()
-		// Opportunistically do this here while we aren't holding the client lock.
-		c.recordBlockForSmartBan(req, msg.Piece)
 		concurrentChunkWrites.Add(1)
 		defer concurrentChunkWrites.Add(-1)
 		// Write the chunk out. Note that the upper bound on chunk writing concurrency will be the
@@ -440,7 +438,13 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 		// because we want to handle errors synchronously and I haven't thought of a nice way to
 		// defer any concurrency to the storage and have that notify the client of errors. TODO: Do
 		// that instead.
-		return t.writeChunk(int(msg.Index), int64(msg.Begin), msg.Piece)
+		err := t.writeChunk(int(msg.Index), int64(msg.Begin), msg.Piece)
+		if err == nil {
+			// torrentfs: recorded once written, so that a block's record without a hash is of
+			// the bytes stored for it (smartBanFill), never of a write that failed.
+			c.recordBlockForSmartBan(req, msg.Piece)
+		}
+		return err
 	}()
 
 	piece.decrementPendingWrites()

@@ -1503,8 +1503,9 @@ func (t *Torrent) smartBanPiece(piece pieceIndex) map[bannableAddr]struct{} {
 // peers sent, and the piece's blocks are fetched again, so this is the last chance to know what
 // each peer sent. A piece that passes never needs its blocks' hashes: smart banning checks the
 // earlier records of a piece that failed against it. Upstream hashed every block as it came
-// (an xxhash of every chunk, 4-5% of a cold stream's CPU). A read that fails leaves the records
-// without a hash, and those blame no one.
+// (an xxhash of every chunk, 4-5% of a cold stream's CPU). A read that fails midway has filled
+// the blocks before it (with the stored bytes); finishHash forgets the records left without a
+// hash.
 func (t *Torrent) smartBanFill(piece pieceIndex) {
 	blocks := iterRange(t.pieceRequestIndexBegin(piece), t.pieceRequestIndexBegin(piece+1))
 	if !t.smartBanCache.HasUnknownForBlocks(blocks) {
@@ -3108,8 +3109,12 @@ func (t *Torrent) finishHash(index pieceIndex) {
 	// Do we really need to spell out that it's a copy error? If it's a failure to hash the hash
 	// will just be wrong.
 	correct, failedPeers, copyErr := t.hashPiece(index)
-	if !correct && (copyErr == nil || copyErr == io.EOF) {
-		t.smartBanFill(index)
+	if !correct {
+		if copyErr == nil || copyErr == io.EOF {
+			t.smartBanFill(index)
+		}
+		// Records the fill could not hash would stand for the next writer's bytes.
+		t.smartBanCache.ForgetUnknownForBlocks(iterRange(t.pieceRequestIndexBegin(index), t.pieceRequestIndexBegin(index+1)))
 	}
 	t.storageLock.RUnlock()
 	level := slog.LevelDebug

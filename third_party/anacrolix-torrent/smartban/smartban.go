@@ -77,6 +77,28 @@ func (me *Cache[Peer, BlockKey, Hash]) FillBlock(key BlockKey, data []byte) {
 	me.blocks[key] = kept
 }
 
+// torrentfs: ForgetUnknownForBlocks forgets the records without a hash of the blocks in the
+// sequence: after a piece failed, its blocks are fetched again, and such a record (its read
+// back failed) would be filled with the next writer's bytes.
+func (me *Cache[Peer, BlockKey, Hash]) ForgetUnknownForBlocks(seq iter.Seq[BlockKey]) {
+	me.lock.Lock()
+	defer me.lock.Unlock()
+	for key := range seq {
+		items := me.blocks[key]
+		kept := items[:0]
+		for _, item := range items {
+			if item.Known {
+				kept = append(kept, item)
+			}
+		}
+		if len(kept) == 0 {
+			delete(me.blocks, key)
+		} else {
+			me.blocks[key] = kept
+		}
+	}
+}
+
 // torrentfs: HasUnknownForBlocks reports whether a block in the sequence has a record without
 // its hash.
 func (me *Cache[Peer, BlockKey, Hash]) HasUnknownForBlocks(seq iter.Seq[BlockKey]) bool {
