@@ -277,6 +277,7 @@ func (p *Piece) SetPriority(prio PiecePriority) {
 	p.t.cl.lock()
 	defer p.t.cl.unlock()
 	p.priority = prio
+	p.t.piecePriorityChanged(p.index) // torrentfs
 	p.t.updatePiecePriority(p.index, "Piece.SetPriority")
 }
 

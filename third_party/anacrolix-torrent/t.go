@@ -195,6 +195,7 @@ func (t *Torrent) DownloadPieces(begin, end pieceIndex) {
 func (t *Torrent) downloadPiecesLocked(begin, end pieceIndex) {
 	for i := begin; i < end; i++ {
 		if t.pieces[i].priority.Raise(PiecePriorityNormal) {
+			t.piecePriorityChanged(i) // torrentfs
 			t.updatePiecePriority(i, "Torrent.DownloadPieces")
 		}
 	}
@@ -214,6 +215,7 @@ func (t *Torrent) cancelPiecesLocked(begin, end pieceIndex, reason updateRequest
 			continue
 		}
 		p.priority = PiecePriorityNone
+		t.piecePriorityChanged(i) // torrentfs
 		t.updatePiecePriority(i, reason)
 	}
 }
