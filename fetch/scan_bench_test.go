@@ -49,21 +49,7 @@ func benchPrefetchLastFile(b *testing.B, wide int) {
 		h := sha1.Sum(data[off : off+pl])
 		info.Pieces = append(info.Pieces, h[:]...)
 	}
-	ib, err := bencode.Marshal(info)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := &fetchtest.Swarm{TorrentPath: filepath.Join(b.TempDir(), "wide.torrent"), Info: info}
-	if err := os.WriteFile(s.TorrentPath, bencode.MustMarshal(metainfo.MetaInfo{InfoBytes: ib}), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "wide"), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "wide", "b"), data, 0o644); err != nil {
-		b.Fatal(err)
-	}
+	s, dir := swarmFiles(b, info, map[string][]byte{"b": data})
 	x, _ := s.StartFromDir(b, dir)
 	addr := fmt.Sprintf("127.0.0.1:%d", x.Port())
 
@@ -91,4 +77,29 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// swarmFiles writes a torrent of info and, in a directory it returns, the torrent's files
+// from files (by their paths in the torrent, slash-separated), for Swarm.StartFromDir.
+func swarmFiles(b *testing.B, info *metainfo.Info, files map[string][]byte) (*fetchtest.Swarm, string) {
+	b.Helper()
+	ib, err := bencode.Marshal(info)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &fetchtest.Swarm{TorrentPath: filepath.Join(b.TempDir(), info.Name+".torrent"), Info: info}
+	if err := os.WriteFile(s.TorrentPath, bencode.MustMarshal(metainfo.MetaInfo{InfoBytes: ib}), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	for name, data := range files {
+		path := filepath.Join(dir, info.Name, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s, dir
 }

@@ -3,12 +3,9 @@ package fetch_test
 import (
 	"crypto/sha1"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/torrentfs/torrentfs/fetch/fetchtest"
@@ -42,23 +39,11 @@ func benchVerifyMany(b *testing.B, n, files int) {
 		h := sha1.Sum(data[off : off+pl])
 		info.Pieces = append(info.Pieces, h[:]...)
 	}
-	ib, err := bencode.Marshal(info)
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := &fetchtest.Swarm{TorrentPath: filepath.Join(b.TempDir(), "many.torrent"), Info: info}
-	if err := os.WriteFile(s.TorrentPath, bencode.MustMarshal(metainfo.MetaInfo{InfoBytes: ib}), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	dir := b.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "many"), 0o755); err != nil {
-		b.Fatal(err)
-	}
+	parts := make(map[string][]byte, files)
 	for i := range files {
-		if err := os.WriteFile(filepath.Join(dir, "many", fmt.Sprint(i)), data[i*fl:(i+1)*fl], 0o644); err != nil {
-			b.Fatal(err)
-		}
+		parts[fmt.Sprint(i)] = data[i*fl : (i+1)*fl]
 	}
+	s, dir := swarmFiles(b, info, parts)
 	var cpu, wall time.Duration
 	for b.Loop() {
 		before, start := cpuTime(b), time.Now()
