@@ -51,15 +51,7 @@ func TestPrefetchAllTakesPeersPiecesBesideWebSeed(t *testing.T) {
 	releaseSeed := func() { once.Do(func() { close(release) }) }
 	t.Cleanup(releaseSeed) // before ws.Close: its handlers must return
 
-	mi, err := metainfo.LoadFromFile(s.TorrentPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi.UrlList = []string{ws.URL + "/file.bin"}
-	withSeed := filepath.Join(t.TempDir(), "webseed.torrent")
-	if err := os.WriteFile(withSeed, bencode.MustMarshal(mi), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	withSeed := webSeeded(t, s.TorrentPath, ws.URL+"/file.bin")
 
 	// B holds the first half: the file's second half is zeros on its disk, and fails its hash.
 	half := pieces / 2 * pieceLen
@@ -135,15 +127,7 @@ func TestPrefetchingPeersSplitWebSeedFromTheStart(t *testing.T) {
 	}))
 	t.Cleanup(ws.Close)
 
-	mi, err := metainfo.LoadFromFile(s.TorrentPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi.UrlList = []string{ws.URL + "/file.bin"}
-	withSeed := filepath.Join(t.TempDir(), "webseed.torrent")
-	if err := os.WriteFile(withSeed, bencode.MustMarshal(mi), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	withSeed := webSeeded(t, s.TorrentPath, ws.URL+"/file.bin")
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -156,6 +140,7 @@ func TestPrefetchingPeersSplitWebSeedFromTheStart(t *testing.T) {
 	var ts [2]*fetch.Torrent
 	for i, c := range cs {
 		other := fmt.Sprintf("127.0.0.1:%d", cs[1-i].Port())
+		var err error
 		if ts[i], err = c.Add(ctx, withSeed, fetch.AddOptions{Peers: []string{other}}); err != nil {
 			t.Fatal(err)
 		}
@@ -248,10 +233,6 @@ func TestPrefetchKeepsFewWebSeedRequestsWhilePeersShare(t *testing.T) {
 	t.Cleanup(ws.Close)
 	t.Cleanup(releaseSeed) // before ws.Close: its handlers must return
 
-	mi, err := metainfo.LoadFromFile(s.TorrentPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	names := [2]string{"a", "b"}
@@ -263,11 +244,8 @@ func TestPrefetchKeepsFewWebSeedRequestsWhilePeersShare(t *testing.T) {
 	}
 	var ts [2]*fetch.Torrent
 	for i, c := range cs {
-		mi.UrlList = []string{ws.URL + "/" + names[i] + "/file.bin"}
-		path := filepath.Join(t.TempDir(), "webseed.torrent")
-		if err := os.WriteFile(path, bencode.MustMarshal(mi), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		path := webSeeded(t, s.TorrentPath, ws.URL+"/"+names[i]+"/file.bin")
+		var err error
 		if ts[i], err = c.Add(ctx, path, fetch.AddOptions{Peers: []string{fmt.Sprintf("127.0.0.1:%d", cs[1-i].Port())}}); err != nil {
 			t.Fatal(err)
 		}
@@ -283,11 +261,13 @@ func TestPrefetchKeepsFewWebSeedRequestsWhilePeersShare(t *testing.T) {
 		return inFlight["a"] > 0 && inFlight["a"] <= 4 && inFlight["b"] > 0 && inFlight["b"] <= 4
 	})
 	releaseSeed()
+	done, cancelDone := context.WithTimeout(t.Context(), time.Minute) // the downloads' own minute
+	defer cancelDone()
 	for i, tt := range ts {
 		select {
 		case <-tt.Complete():
-		case <-ctx.Done():
-			t.Fatalf("client %s has %d of %d bytes a minute in", names[i], tt.BytesCompleted(), len(data))
+		case <-done.Done():
+			t.Fatalf("client %s has %d of %d bytes a minute after the seed let go", names[i], tt.BytesCompleted(), len(data))
 		}
 		h := open(t, tt, 0)
 		if got := readAt(t, h, 0, len(data)); !bytes.Equal(got, data) {
@@ -295,4 +275,20 @@ func TestPrefetchKeepsFewWebSeedRequestsWhilePeersShare(t *testing.T) {
 		}
 		h.Close()
 	}
+}
+
+// webSeeded writes a copy of the torrent at path with url as its one web seed (url-list), and
+// returns the copy's path.
+func webSeeded(t *testing.T, path, url string) string {
+	t.Helper()
+	mi, err := metainfo.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi.UrlList = []string{url}
+	withSeed := filepath.Join(t.TempDir(), "webseed.torrent")
+	if err := os.WriteFile(withSeed, bencode.MustMarshal(mi), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return withSeed
 }
