@@ -198,8 +198,10 @@ type Torrent struct {
 	// requests to seeds at seedShareDue, when such a piece may be asked of them.
 	seedShareSince  map[pieceIndex]time.Time
 	seedShareUrgent map[pieceIndex]time.Time
-	// torrentfs: when the info came, for webseedPrefetchWait.
+	// torrentfs: when the info came, and whether a peer was ever added or connected, for
+	// webseedPrefetchWait.
 	gotInfoAt      time.Time
+	hadPeerSources bool
 	seedShareTimer *time.Timer
 	seedShareDue   time.Time
 
@@ -395,6 +397,7 @@ func (t *Torrent) addPeer(p PeerInfo) (added bool) {
 		torrent.Add("peers not added because the torrent is private", 1)
 		return false
 	}
+	t.hadPeerSources = true // torrentfs: webseedPrefetchWaitLeft
 	if ipAddr, ok := tryIpPortFromNetAddr(p.Addr); ok {
 		if cl.badPeerIPPort(ipAddr.IP, ipAddr.Port) {
 			torrent.Add("peers not added because of bad addr", 1)
@@ -2742,6 +2745,7 @@ func (t *Torrent) addPeerConn(c *PeerConn) (err error) {
 	if t.closed.IsSet() {
 		return errTorrentClosed
 	}
+	t.hadPeerSources = true          // torrentfs: webseedPrefetchWaitLeft
 	if t.bep27Refused(c.Discovery) { // torrentfs: a dial begun before the info said private
 		return errBep27Refused
 	}

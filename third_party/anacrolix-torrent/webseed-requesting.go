@@ -363,8 +363,10 @@ func (t *Torrent) webseedPrefetchWaitLeft(i pieceIndex) time.Duration {
 	if t.piece(i).purePriority() >= PiecePriorityReadahead {
 		return 0
 	}
-	if len(t.trackerAnnouncers) == 0 && t.peers.Len() == 0 && len(t.halfOpen) == 0 && len(t.conns) == 0 {
-		return 0 // nobody to wait for: a web seed alone
+	if len(t.trackerAnnouncers) == 0 && !t.hadPeerSources {
+		// Nobody to wait for: a web seed alone. Not the peers known now: a dial that failed
+		// (a host that has not added the torrent yet) leaves none for a while.
+		return 0
 	}
 	return webseedPrefetchWait - time.Since(t.gotInfoAt)
 }
