@@ -60,7 +60,8 @@ type Torrent struct {
 	// mirrorMu makes reading pieces' states from anacrolix and storing them in verified one
 	// step, for the mirror and Verify: else one could store a state read before the other's
 	// read over what the other stored (a piece of zeros read complete before its hash failed,
-	// stored after Verify had stored it incomplete).
+	// stored after Verify had stored it incomplete). Taken before anacrolix's client lock,
+	// never under it.
 	mirrorMu sync.Mutex
 	// heads holds every open read head (*head → struct{}), for Client.Active.
 	heads sync.Map
